@@ -1,0 +1,38 @@
+/**
+ * The `mcpgate` command tree (SPEC §6).
+ */
+import { Effect } from "effect"
+import { CliError, Command } from "effect/cli"
+import { config } from "./commands/ConfigCommand.ts"
+import { serve } from "./commands/ServeCommand.ts"
+import { status } from "./commands/StatusCommand.ts"
+import * as ExitCode from "./ExitCode.ts"
+import { ConfigPath } from "./GlobalFlags.ts"
+import * as Output from "./Output.ts"
+
+export const version = "0.1.0"
+
+export const root = Command.make("mcpgate").pipe(
+  Command.withDescription("MCP gateway: OAuth-protected MCP servers for any OpenAI-compatible model"),
+  Command.withSubcommands([serve, status, config]),
+  Command.withGlobalFlags([ConfigPath])
+)
+
+/**
+ * Runs the CLI and maps failures to SPEC §6 exit codes. Usage errors are rendered by
+ * effect/cli; every other failure is printed here on one line.
+ */
+export const run = Command.run(root, { version }).pipe(
+  Effect.catch((error) => {
+    const code = ExitCode.forError(error)
+    const report = CliError.isCliError(error)
+      ? Effect.void
+      : Output.errorLine(`mcpgate: ${ExitCode.messageOf(error)}`)
+    return Effect.andThen(
+      report,
+      Effect.sync(() => {
+        process.exitCode = code
+      })
+    )
+  })
+)

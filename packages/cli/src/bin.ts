@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+/**
+ * The process entry point: the only place that provides the Node layers.
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { Effect } from "effect"
+import { run } from "./Cli.ts"
+
+run.pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ disableErrorReporting: true }))

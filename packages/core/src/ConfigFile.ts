@@ -1,0 +1,396 @@
+/**
+ * `ConfigFile` (SPEC §1): finds the config file, loads it into the normalized
+ * model of ./Config.ts, reloads it, and saves it atomically with a backup.
+ *
+ * Lookup order: `--config PATH`, `MCPGATE_CONFIG`, `./mcpgate.json`,
+ * `$XDG_CONFIG_HOME/mcpgate/config.json` (default `~/.config/mcpgate/config.json`);
+ * `MCPGATE_HOME` replaces `~/.config/mcpgate` and is also the state directory.
+ * The environment and the working directory are inputs (`layerWith`), so tests
+ * never touch `process.env`.
+ */
+import * as NodeFs from "node:fs/promises"
+import * as NodePath from "node:path"
+import { Context, DateTime, Effect, Layer, Option, Predicate, Random, Ref, Semaphore } from "effect"
+import type { McpgateConfig } from "./Config.ts"
+import { type ConfigError, ConfigWriteError, makeConfigError } from "./ConfigError.ts"
+import type { Env } from "./ConfigInterpolation.ts"
+import { decodeText, emptyConfig, encodeText } from "./ConfigSchema.ts"
+import { configDirectory, setting, stateDirectory } from "./Paths.ts"
+
+export * from "./ConfigError.ts"
+export { type Env, escapeReferences, interpolate } from "./ConfigInterpolation.ts"
+export {
+  type DecodeOptions,
+  decodeText,
+  emptyConfig,
+  encodeText,
+  suggestKey,
+  toFileShape
+} from "./ConfigSchema.ts"
+
+// ---------------------------------------------------------------------------
+// Where things live.
+
+/** How the config path was found. `flag` and `env` are explicit: a missing file there is an error. */
+export type ConfigOrigin = "flag" | "env" | "cwd" | "user"
+
+export interface ConfigLocation {
+  readonly path: string
+  readonly origin: ConfigOrigin
+}
+
+export { configDirectory, homeDirectory, stateDirectory } from "./Paths.ts"
+
+/** `<stateDirectory>/backups`: the previous config files, `config-<timestamp>.json`. */
+export const backupDirectory = (env: Env): string => NodePath.join(stateDirectory(env), "backups")
+
+/** How many backups `save` keeps. */
+export const backupsKept = 10
+
+export interface LocateOptions {
+  /** The `--config` flag. */
+  readonly path?: string | undefined
+  readonly env: Env
+  readonly cwd: string
+}
+
+/** Every place the config may be, in lookup order (absolute paths). */
+export const configCandidates = (options: LocateOptions): ReadonlyArray<ConfigLocation> => {
+  const candidates: Array<ConfigLocation> = []
+  const flag = setting(options.path)
+  if (flag !== undefined) candidates.push({ path: NodePath.resolve(options.cwd, flag), origin: "flag" })
+  const fromEnv = setting(options.env.MCPGATE_CONFIG)
+  if (fromEnv !== undefined) candidates.push({ path: NodePath.resolve(options.cwd, fromEnv), origin: "env" })
+  candidates.push({ path: NodePath.join(options.cwd, "mcpgate.json"), origin: "cwd" })
+  candidates.push({ path: NodePath.join(configDirectory(options.env), "config.json"), origin: "user" })
+  return candidates
+}
+
+const errorCode = (error: unknown): string | undefined =>
+  Predicate.hasProperty(error, "code") && Predicate.isString(error.code) ? error.code : undefined
+
+const isMissing = (error: unknown): boolean => {
+  const code = errorCode(error)
+  return code === "ENOENT" || code === "ENOTDIR"
+}
+
+// Anything but "does not exist" counts as present, so that reading it reports the real problem.
+const exists = (path: string): Effect.Effect<boolean> =>
+  Effect.promise(() =>
+    NodeFs.stat(path).then(
+      () => true,
+      (error: unknown) => !isMissing(error)
+    )
+  )
+
+/**
+ * The config path: the first explicit one (flag, env) whether or not it exists,
+ * else the first default that exists, else the user config path (where
+ * `config init` and `save` will create it).
+ */
+export const locate = Effect.fn("ConfigFile.locate")(function* (
+  options: LocateOptions
+): Effect.fn.Return<ConfigLocation> {
+  const candidates = configCandidates(options)
+  for (const candidate of candidates) {
+    if (candidate.origin === "flag" || candidate.origin === "env") return candidate
+    if (yield* exists(candidate.path)) return candidate
+  }
+  return (
+    candidates.at(-1) ?? { path: NodePath.join(configDirectory(options.env), "config.json"), origin: "user" }
+  )
+})
+
+/** A path as shown in messages: relative when it is under the working directory. */
+const displayPath = (path: string, cwd: string): string => {
+  const relative = NodePath.relative(cwd, path)
+  return relative !== "" && !relative.startsWith("..") && !NodePath.isAbsolute(relative) ? relative : path
+}
+
+// ---------------------------------------------------------------------------
+// Pure parsing.
+
+/** Validates a config text without touching the disk (the admin editor, tests). */
+export const parse = (text: string, file: string, env: Env = {}): Effect.Effect<McpgateConfig, ConfigError> =>
+  Effect.fromResult(decodeText(text, { file, env }))
+
+/** What `config init` writes: valid as it is, with the common cases ready to uncomment. */
+export const starterText = `// mcpgate configuration. Comments and trailing commas are allowed; keys starting
+// with "_" are ignored; "\${env:NAME}" is replaced from the environment.
+{
+  "mcpServers": {
+    // A local server over stdio:
+    // "everything": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-everything"] },
+    // A remote server behind OAuth (then run: mcpgate login notion):
+    // "notion": { "url": "https://mcp.notion.com/mcp", "auth": { "type": "oauth2" } },
+  },
+  "maxToolCalls": 10,
+  "defaultTimeout": 30,
+  "builtins": {
+    "fetch": { "enabled": true, "allowPrivateNetwork": false },
+    "webSearch": { "enabled": true, "provider": "duckduckgo" },
+  },
+  "server": {
+    "host": "127.0.0.1",
+    "port": 8808,
+    // The OpenAI-compatible model endpoint that /v1/chat/completions forwards to:
+    "upstream": { "baseUrl": "http://127.0.0.1:11434/v1" },
+  },
+}
+`
+
+// ---------------------------------------------------------------------------
+// The service.
+
+export interface LoadedConfig {
+  /** The resolved config path. */
+  readonly path: string
+  readonly origin: ConfigOrigin
+  /** False when no file exists at a default location: `config` is then `emptyConfig`. */
+  readonly exists: boolean
+  readonly config: McpgateConfig
+  /** The file's text as read (comments and `${env:…}` references intact); absent when there is no file. */
+  readonly text?: string
+}
+
+export interface ConfigFileShape {
+  /** The resolved config path (absolute): where `load` reads and `save` writes. */
+  readonly path: string
+  readonly origin: ConfigOrigin
+  /** Where tokens, the admin token and config backups live. */
+  readonly stateDirectory: string
+  /** Reads, parses and validates the file. A missing explicit file is an error; a missing default file gives `emptyConfig`. */
+  readonly load: Effect.Effect<LoadedConfig, ConfigError>
+  /** Reads the file again; on failure `current` keeps the last good config. */
+  readonly reload: Effect.Effect<LoadedConfig, ConfigError>
+  /** The last config loaded or saved successfully (loads it the first time). */
+  readonly current: Effect.Effect<LoadedConfig, ConfigError>
+  /** Validates a text with this file's name and environment, without touching the disk. */
+  readonly parse: (text: string) => Effect.Effect<McpgateConfig, ConfigError>
+  /** Writes the model in the canonical shape (atomically, previous file kept as a backup). */
+  readonly save: (config: McpgateConfig) => Effect.Effect<LoadedConfig, ConfigError | ConfigWriteError>
+  /** Writes a text verbatim after validating it (never writes an invalid config); keeps comments. */
+  readonly saveText: (text: string) => Effect.Effect<LoadedConfig, ConfigError | ConfigWriteError>
+  /**
+   * Writes `starterText` at `path` (`mcpgate config init`) and returns the path. An existing
+   * file is an error unless `force` is set, in which case it is replaced and kept as a backup.
+   */
+  readonly init: (options?: {
+    readonly force?: boolean
+  }) => Effect.Effect<string, ConfigError | ConfigWriteError>
+}
+
+export interface ConfigFileOptions {
+  /** The `--config` flag (relative paths are resolved against `cwd`). */
+  readonly path?: string | undefined
+  /** Defaults to `process.env`. */
+  readonly env?: Env | undefined
+  /** Defaults to `process.cwd()`. */
+  readonly cwd?: string | undefined
+}
+
+const describeFsError = (error: unknown): string => {
+  switch (errorCode(error)) {
+    case "ENOENT":
+      return "file not found"
+    case "EACCES":
+    case "EPERM":
+      return "permission denied"
+    case "EISDIR":
+      return "it is a directory"
+    default:
+      return error instanceof Error ? error.message : String(error)
+  }
+}
+
+// `config-2026-01-02T03-04-05.678Z.json`: ISO time with ":" (refused by some file systems) as "-".
+const backupName = /^config-(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d\.\d{3})Z\.json$/
+
+const backupFileName = (millis: number): string =>
+  `config-${DateTime.formatIso(DateTime.makeUnsafe(millis)).replaceAll(":", "-")}.json`
+
+const backupTime = (name: string): Option.Option<number> => {
+  const match = backupName.exec(name)
+  return match === null
+    ? Option.none()
+    : Option.map(DateTime.make(`${match[1]}T${match[2]}:${match[3]}:${match[4]}Z`), DateTime.toEpochMillis)
+}
+
+const make = Effect.fnUntraced(function* (options: ConfigFileOptions) {
+  const env = options.env ?? (yield* Effect.sync((): Env => ({ ...process.env })))
+  const cwd = options.cwd ?? (yield* Effect.sync(() => process.cwd()))
+  const location = yield* locate({ path: options.path, env, cwd })
+  const file = displayPath(location.path, cwd)
+  const backups = backupDirectory(env)
+  const last = yield* Ref.make(Option.none<LoadedConfig>())
+  const writeLock = yield* Semaphore.make(1)
+
+  const fileError = (message: string) => makeConfigError(file, [{ path: "$", message }])
+
+  const parseText = (text: string) => Effect.fromResult(decodeText(text, { file, env }))
+
+  const readText = Effect.tryPromise({
+    try: () =>
+      NodeFs.readFile(location.path, "utf8").then(
+        (text) => Option.some(text),
+        (error: unknown) => (isMissing(error) ? Option.none<string>() : Promise.reject(error))
+      ),
+    catch: (error) => fileError(`cannot read the file: ${describeFsError(error)}`)
+  })
+
+  const read = Effect.gen(function* () {
+    const text = yield* readText
+    if (Option.isNone(text)) {
+      if (location.origin === "flag") return yield* fileError("file not found (given with --config)")
+      if (location.origin === "env") return yield* fileError("file not found (set by MCPGATE_CONFIG)")
+      const loaded: LoadedConfig = {
+        path: location.path,
+        origin: location.origin,
+        exists: false,
+        config: emptyConfig
+      }
+      yield* Ref.set(last, Option.some(loaded))
+      return loaded
+    }
+    const config = yield* parseText(text.value)
+    const loaded: LoadedConfig = {
+      path: location.path,
+      origin: location.origin,
+      exists: true,
+      config,
+      text: text.value
+    }
+    yield* Ref.set(last, Option.some(loaded))
+    return loaded
+  })
+
+  const attempt = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, ConfigWriteError> =>
+    Effect.tryPromise({
+      try: run,
+      catch: (error) => new ConfigWriteError({ file, message: `${file}: ${what}: ${describeFsError(error)}` })
+    })
+
+  const listBackups = attempt("cannot list the backups", () => NodeFs.readdir(backups)).pipe(
+    Effect.map((names) => names.filter((name) => backupName.test(name)).sort())
+  )
+
+  /** Copies the previous file to `<state>/backups/config-<timestamp>.json` and keeps the newest ten. */
+  const backup = Effect.fnUntraced(function* (bytes: Uint8Array) {
+    yield* attempt("cannot create the backup directory", () =>
+      NodeFs.mkdir(backups, { recursive: true, mode: 0o700 })
+    )
+    const existing = yield* listBackups
+    // Names must sort in save order even when the clock stands still or steps back:
+    // a backup is never named before the newest one (or it would be pruned first).
+    const newest = Option.flatMap(Option.fromNullishOr(existing.at(-1)), backupTime)
+    const now = DateTime.toEpochMillis(yield* DateTime.now)
+    let millis = Option.match(newest, { onNone: () => now, onSome: (time) => Math.max(now, time + 1) })
+    for (;;) {
+      const name = backupFileName(millis)
+      const written = yield* attempt("cannot write the backup", () =>
+        NodeFs.writeFile(NodePath.join(backups, name), bytes, { flag: "wx", mode: 0o600 }).then(
+          () => true,
+          (error: unknown) => (errorCode(error) === "EEXIST" ? false : Promise.reject(error))
+        )
+      )
+      if (written) break
+      millis += 1
+    }
+    const names = yield* listBackups
+    for (const name of names.slice(0, Math.max(0, names.length - backupsKept))) {
+      yield* attempt("cannot remove an old backup", () =>
+        NodeFs.rm(NodePath.join(backups, name), { force: true })
+      )
+    }
+  })
+
+  /** Temp file in the same directory, fsync, rename over the target, fsync the directory. */
+  const writeAtomically = Effect.fnUntraced(function* (text: string) {
+    // Follow a symlinked config (dotfile managers) so that the link stays a link.
+    const target = yield* Effect.promise(() => NodeFs.realpath(location.path).catch(() => location.path))
+    const directory = NodePath.dirname(target)
+    yield* attempt("cannot create the directory", () => NodeFs.mkdir(directory, { recursive: true }))
+    const previous = yield* attempt("cannot read the current file", () =>
+      Promise.all([NodeFs.readFile(target), NodeFs.stat(target)]).then(
+        ([bytes, stat]) => Option.some({ bytes, mode: stat.mode & 0o777 }),
+        (error: unknown) => (isMissing(error) ? Option.none() : Promise.reject(error))
+      )
+    )
+    if (Option.isSome(previous)) yield* backup(previous.value.bytes)
+    // A new config may hold secrets (client secrets, API keys): owner-only by default.
+    const mode = Option.isSome(previous) ? previous.value.mode : 0o600
+    const suffix = (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
+    const temp = NodePath.join(directory, `.${NodePath.basename(target)}.${suffix}.tmp`)
+    yield* Effect.acquireUseRelease(
+      attempt("cannot create a temporary file", () => NodeFs.open(temp, "wx", mode)),
+      (handle) =>
+        attempt("cannot write the temporary file", async () => {
+          await handle.writeFile(text, "utf8")
+          await handle.chmod(mode)
+          await handle.sync()
+        }),
+      (handle) => Effect.promise(() => handle.close().catch(() => undefined))
+    ).pipe(
+      Effect.andThen(attempt("cannot replace the file", () => NodeFs.rename(temp, target))),
+      Effect.onError(() => Effect.promise(() => NodeFs.rm(temp, { force: true }).catch(() => undefined)))
+    )
+    // The rename is durable once the directory entry is; some platforms cannot fsync a directory.
+    yield* Effect.promise(async () => {
+      const handle = await NodeFs.open(directory, "r").catch(() => undefined)
+      await handle?.sync().catch(() => undefined)
+      await handle?.close().catch(() => undefined)
+    })
+  })
+
+  const store = (text: string) =>
+    Effect.gen(function* () {
+      const config = yield* parseText(text)
+      yield* writeAtomically(text)
+      const loaded: LoadedConfig = {
+        path: location.path,
+        origin: location.origin,
+        exists: true,
+        config,
+        text
+      }
+      yield* Ref.set(last, Option.some(loaded))
+      return loaded
+    }).pipe(writeLock.withPermits(1))
+
+  return ConfigFile.of({
+    path: location.path,
+    origin: location.origin,
+    stateDirectory: stateDirectory(env),
+    load: read.pipe(Effect.withSpan("ConfigFile.load")),
+    reload: read.pipe(Effect.withSpan("ConfigFile.reload")),
+    current: Ref.get(last).pipe(
+      Effect.flatMap(Option.match({ onNone: () => read, onSome: (loaded) => Effect.succeed(loaded) }))
+    ),
+    parse: parseText,
+    // The canonical text is validated like any other, so save never writes what load would refuse.
+    save: Effect.fn("ConfigFile.save")(function* (config: McpgateConfig) {
+      return yield* store(encodeText(config))
+    }),
+    saveText: Effect.fn("ConfigFile.saveText")(function* (text: string) {
+      return yield* store(text)
+    }),
+    init: Effect.fn("ConfigFile.init")(function* (initOptions?: { readonly force?: boolean }) {
+      if (initOptions?.force !== true && (yield* exists(location.path))) {
+        return yield* fileError(
+          "already exists (use --force to replace it; the old file is kept as a backup)"
+        )
+      }
+      yield* store(starterText)
+      return location.path
+    })
+  })
+})
+
+export class ConfigFile extends Context.Service<ConfigFile, ConfigFileShape>()("@mcpgate/core/ConfigFile") {
+  /** With an explicit `--config` path, environment or working directory (tests pass their own). */
+  static readonly layerWith = (options: ConfigFileOptions = {}): Layer.Layer<ConfigFile> =>
+    Layer.effect(ConfigFile, make(options))
+
+  /** From `process.env` and `process.cwd()`. */
+  static readonly layer: Layer.Layer<ConfigFile> = Layer.effect(ConfigFile, make({}))
+}

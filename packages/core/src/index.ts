@@ -1,0 +1,6 @@
+export * as Config from "./Config.ts"
+export * from "./ConfigFile.ts"
+export * as Credential from "./Credential.ts"
+export * from "./CredentialStore.ts"
+export * as Paths from "./Paths.ts"
+export * as ToolNames from "./ToolNames.ts"

@@ -1,0 +1,106 @@
+/**
+ * The OS keychain through `@napi-rs/keyring` (macOS Keychain, Windows
+ * Credential Manager, Secret Service on Linux), as Effects with a timeout:
+ * a Secret Service that is absent or waiting on an unlock prompt can hang.
+ */
+import { randomUUID } from "node:crypto"
+import { AsyncEntry } from "@napi-rs/keyring"
+import { Data, Duration, Effect, Option } from "effect"
+
+export class KeychainError extends Data.TaggedError("KeychainError")<{ readonly message: string }> {}
+
+/**
+ * On Linux the library falls back to the kernel keyring when Secret Service is
+ * missing; that keyring forgets everything at logout, so pin Secret Service and
+ * let its absence be an error (and `auto` choose the file).
+ */
+const entryOptions = { linux: { store: "secret-service" } } as const
+
+export const platformName =
+  process.platform === "darwin"
+    ? "macOS Keychain"
+    : process.platform === "win32"
+      ? "Windows Credential Manager"
+      : "Secret Service"
+
+const call = <A>(
+  what: string,
+  timeout: Duration.Input,
+  run: (signal: AbortSignal) => Promise<A>
+): Effect.Effect<A, KeychainError> =>
+  Effect.tryPromise({
+    try: run,
+    // The library's messages describe the platform failure (no bus, locked), never the secret.
+    catch: (error) =>
+      new KeychainError({
+        message: `${platformName} could not ${what}: ${error instanceof Error ? error.message : String(error)}`
+      })
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () =>
+        Effect.fail(
+          new KeychainError({
+            message: `${platformName} did not answer within ${Duration.format(Duration.fromInputUnsafe(timeout))} when asked to ${what} (is it locked or absent?)`
+          })
+        )
+    })
+  )
+
+export const getPassword = (
+  service: string,
+  account: string,
+  timeout: Duration.Input
+): Effect.Effect<Option.Option<string>, KeychainError> =>
+  call(`read the entry "${account}"`, timeout, (signal) =>
+    new AsyncEntry(service, account, entryOptions).getPassword(signal)
+  ).pipe(Effect.map(Option.fromNullishOr))
+
+export const setPassword = (
+  service: string,
+  account: string,
+  password: string,
+  timeout: Duration.Input
+): Effect.Effect<void, KeychainError> =>
+  call(`write the entry "${account}"`, timeout, (signal) =>
+    new AsyncEntry(service, account, entryOptions).setPassword(password, signal)
+  )
+
+/** Succeeds with whether an entry was there. */
+export const deletePassword = (
+  service: string,
+  account: string,
+  timeout: Duration.Input
+): Effect.Effect<boolean, KeychainError> =>
+  call(`delete the entry "${account}"`, timeout, (signal) =>
+    new AsyncEntry(service, account, entryOptions).deleteCredential(signal)
+  )
+
+/**
+ * Proves the keychain usable (SPEC §2): write a random value, read it back,
+ * delete it, all within `timeout`.
+ */
+export const probe = (service: string, timeout: Duration.Input): Effect.Effect<void, KeychainError> => {
+  const account = `__probe__${process.pid}-${randomUUID()}`
+  const value = randomUUID()
+  return Effect.gen(function* () {
+    yield* setPassword(service, account, value, timeout)
+    const back = yield* getPassword(service, account, timeout)
+    yield* deletePassword(service, account, timeout)
+    if (Option.getOrUndefined(back) !== value) {
+      return yield* new KeychainError({
+        message: `${platformName} did not return the value just written to it`
+      })
+    }
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () =>
+        Effect.fail(
+          new KeychainError({
+            message: `${platformName} did not complete a write, read and delete within ${Duration.format(Duration.fromInputUnsafe(timeout))}`
+          })
+        )
+    })
+  )
+}
