@@ -1,0 +1,8 @@
+export * as AuthorizedFetch from "./AuthorizedFetch.ts"
+export * as BuiltinTools from "./BuiltinTools.ts"
+export type * as ConnectionState from "./ConnectionState.ts"
+export * as Errors from "./Errors.ts"
+export * as McpClientManager from "./McpClientManager.ts"
+export * as McpConnection from "./McpConnection.ts"
+export type * as ToolProvider from "./ToolProvider.ts"
+export * as ToolResult from "./ToolResult.ts"
