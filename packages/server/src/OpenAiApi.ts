@@ -1,0 +1,162 @@
+/**
+ * The OpenAI-compatible routes (SPEC §5): `POST /v1/chat/completions` and
+ * `GET /v1/models`.
+ *
+ * Without `execute_mcp_tools` a chat request is a faithful pass-through: the
+ * body is parsed once (to validate it and look for the flag; a byte search
+ * would be cheaper but could not validate) and its original bytes are
+ * forwarded; the answer is streamed back byte for byte, never parsed. With
+ * `"execute_mcp_tools": true` the `ToolLoop` answers.
+ *
+ * Mount with `OpenAiApi.routes` beside the other `HttpRouter.add` layers; it
+ * needs `Upstream` and `ToolLoop`. API keys are checked by a middleware around it.
+ */
+import { ByteSize, Effect, Result, Schema } from "effect"
+import {
+  HttpIncomingMessage,
+  HttpRouter,
+  type HttpServerError,
+  type HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
+import * as ErrorBody from "./internal/ErrorBody.ts"
+import { ChatRequest, isJsonObject, type JsonObject } from "./internal/OpenAiSchema.ts"
+import { ToolLoop } from "./ToolLoop.ts"
+import { Upstream } from "./Upstream.ts"
+
+/** Request bodies above this are refused with 413 (prompts with images stay well below). */
+export const maxBodyBytes = 10 * 1024 * 1024
+
+const invalidRequest = (status: number, code: string, message: string) =>
+  ErrorBody.response(status, { message, type: "invalid_request_error", code })
+
+const bodyError = (error: HttpServerError.HttpServerError) =>
+  error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
+    ? invalidRequest(413, "body_too_large", `the request body is larger than ${maxBodyBytes} bytes`)
+    : invalidRequest(400, "unreadable_body", `the request body could not be read: ${error.message}`)
+
+const readBody = (request: HttpServerRequest.HttpServerRequest) =>
+  request.arrayBuffer.pipe(
+    Effect.map((buffer) => new Uint8Array(buffer)),
+    Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes))
+  )
+
+const textDecoder = new TextDecoder()
+const textEncoder = new TextEncoder()
+
+const parseJson = (
+  bytes: Uint8Array
+): { readonly ok: true; readonly value: unknown } | { readonly ok: false } => {
+  try {
+    return { ok: true, value: JSON.parse(textDecoder.decode(bytes)) }
+  } catch {
+    return { ok: false }
+  }
+}
+
+const decodeChatRequest = Schema.decodeUnknownResult(ChatRequest)
+
+const querySuffix = (url: string) => {
+  const index = url.indexOf("?")
+  return index === -1 ? "" : url.slice(index)
+}
+
+// A bug must not take the connection down silently: the client still gets a JSON error.
+const internalError = () =>
+  Effect.succeed(
+    ErrorBody.response(500, {
+      message: "internal error in the gateway",
+      type: "server_error",
+      code: "internal_error"
+    })
+  )
+
+/** The routes; they need `Upstream` and `ToolLoop` when built. */
+export const routes = HttpRouter.use((router) =>
+  Effect.gen(function* () {
+    const upstream = yield* Upstream
+    const loop = yield* ToolLoop
+
+    const passThrough = (
+      request: HttpServerRequest.HttpServerRequest,
+      method: "GET" | "POST",
+      path: string,
+      body?: Uint8Array
+    ) =>
+      Effect.map(
+        upstream.forward({
+          method,
+          path: path + querySuffix(request.url),
+          headers: request.headers,
+          ...(body === undefined ? {} : { body })
+        }),
+        (response) =>
+          HttpServerResponse.stream(response.body, {
+            status: response.status,
+            headers: response.headers,
+            ...(response.contentLength === undefined ? {} : { contentLength: response.contentLength })
+          })
+      )
+
+    const runLoop = (body: JsonObject) =>
+      body.stream === true
+        ? Effect.map(loop.stream(body), (frames) =>
+            HttpServerResponse.stream(frames, {
+              contentType: "text/event-stream",
+              headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+            })
+          )
+        : Effect.map(loop.complete(body), (completion) => HttpServerResponse.jsonUnsafe(completion))
+
+    const chatCompletions = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.gen(function* () {
+        const bytes = yield* readBody(request)
+        const parsed = parseJson(bytes)
+        if (!parsed.ok) return invalidRequest(400, "invalid_json", "the request body is not valid JSON")
+        const decoded = decodeChatRequest(parsed.value)
+        if (Result.isFailure(decoded) || !isJsonObject(parsed.value)) {
+          const detail = Result.isFailure(decoded) ? decoded.failure.message.replace(/\s*\n\s*/g, " ") : ""
+          return invalidRequest(
+            400,
+            "invalid_body",
+            `invalid chat request: ${detail} (a JSON object with "model", a string, and "messages", an array)`
+          )
+        }
+        const body = parsed.value
+        if (body.execute_mcp_tools === true) {
+          if (body.n !== undefined && body.n !== null && body.n !== 1) {
+            return invalidRequest(
+              400,
+              "unsupported_n",
+              '"execute_mcp_tools" runs one conversation: "n" must be 1'
+            )
+          }
+          return yield* runLoop(body)
+        }
+        if (!("execute_mcp_tools" in body)) {
+          return yield* passThrough(request, "POST", "/chat/completions", bytes)
+        }
+        // `"execute_mcp_tools": false` is still a gateway field, which OpenAI would refuse.
+        const { execute_mcp_tools: _gatewayOnly, ...forwarded } = body
+        return yield* passThrough(
+          request,
+          "POST",
+          "/chat/completions",
+          textEncoder.encode(JSON.stringify(forwarded))
+        )
+      }).pipe(
+        Effect.catchTag("HttpServerError", (error) => Effect.succeed(bodyError(error))),
+        Effect.catch((error) => Effect.succeed(ErrorBody.upstreamResponse(error))),
+        Effect.catchDefect(internalError)
+      )
+
+    const models = (request: HttpServerRequest.HttpServerRequest) =>
+      passThrough(request, "GET", "/models").pipe(
+        Effect.catch((error) => Effect.succeed(ErrorBody.upstreamResponse(error))),
+        Effect.catchDefect(internalError)
+      )
+
+    yield* router.add("POST", "/v1/chat/completions", chatCompletions)
+    yield* router.add("GET", "/v1/models", models)
+  })
+)
