@@ -6,6 +6,7 @@ import { CliError, Command } from "effect/cli"
 import { config } from "./commands/ConfigCommand.ts"
 import { serve } from "./commands/ServeCommand.ts"
 import { status } from "./commands/StatusCommand.ts"
+import { call, tools } from "./commands/ToolsCommand.ts"
 import * as ExitCode from "./ExitCode.ts"
 import { ConfigPath } from "./GlobalFlags.ts"
 import * as Output from "./Output.ts"
@@ -14,7 +15,7 @@ export const version = "0.1.0"
 
 export const root = Command.make("mcpgate").pipe(
   Command.withDescription("MCP gateway: OAuth-protected MCP servers for any OpenAI-compatible model"),
-  Command.withSubcommands([serve, status, config]),
+  Command.withSubcommands([serve, status, tools, call, config]),
   Command.withGlobalFlags([ConfigPath])
 )
 
@@ -25,9 +26,10 @@ export const root = Command.make("mcpgate").pipe(
 export const run = Command.run(root, { version }).pipe(
   Effect.catch((error) => {
     const code = ExitCode.forError(error)
-    const report = CliError.isCliError(error)
-      ? Effect.void
-      : Output.errorLine(`mcpgate: ${ExitCode.messageOf(error)}`)
+    const report =
+      CliError.isCliError(error) || ExitCode.isAlreadyReported(error)
+        ? Effect.void
+        : Output.errorLine(`mcpgate: ${ExitCode.messageOf(error)}`)
     return Effect.andThen(
       report,
       Effect.sync(() => {

@@ -18,14 +18,23 @@ export const forError = (error: unknown): number => {
     return error._tag === "ShowHelp" && error.errors.length === 0 ? success : usage
   switch (tagOf(error)) {
     case "ConfigError":
+    case "InvalidArguments":
+    case "UnknownServer":
       return usage
     case "NeedsLogin":
     case "NeedsScope":
       return authorizationNeeded
+    case "ToolCallError":
+      return Predicate.hasProperty(error, "reason") && error.reason === "needs_auth"
+        ? authorizationNeeded
+        : failure
     default:
       return failure
   }
 }
+
+/** Errors whose story the command already printed (a tool's own error result). */
+export const isAlreadyReported = (error: unknown): boolean => tagOf(error) === "ToolReportedError"
 
 /** The one line printed for an error the CLI did not render itself. */
 export const messageOf = (error: unknown): string => {

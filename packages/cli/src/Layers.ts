@@ -3,6 +3,8 @@
  */
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import { Gateway } from "@mcpgate/server"
+import { AuthorizedFetch } from "@mcpgate/transport/AuthorizedFetch"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
 
@@ -13,3 +15,16 @@ export const configFileLayer = Layer.unwrap(
 
 /** The credential store chosen by `MCPGATE_TOKEN_STORE` (SPEC §2). */
 export const credentialStoreLayer = CredentialStore.layerAuto
+
+/**
+ * A client manager over the loaded config (every enabled server connecting at
+ * once), for the commands that talk to MCP servers; its scope closes every
+ * connection, so no stdio child outlives the command.
+ */
+export const managerLayer = Layer.unwrap(
+  Effect.gen(function* () {
+    const file = yield* ConfigFile
+    const { config } = yield* file.load
+    return Gateway.managerLayer(config).pipe(Layer.provide(AuthorizedFetch.layer))
+  })
+).pipe(Layer.provide(configFileLayer))

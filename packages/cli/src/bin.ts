@@ -2,9 +2,13 @@
 /**
  * The process entry point: the only place that provides the Node layers.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect } from "effect"
 import { run } from "./Cli.ts"
 
-run.pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ disableErrorReporting: true }))
+run.pipe(
+  Effect.provide([NodeServices.layer, NodeHttpClient.layerUndici]),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

@@ -1,1 +1,7 @@
 export * as Gateway from "./Gateway.ts"
+export * as McpApi from "./McpApi.ts"
+export * as McpToolExecutor from "./McpToolExecutor.ts"
+export * as OpenAiApi from "./OpenAiApi.ts"
+export * as ToolExecutor from "./ToolExecutor.ts"
+export * as ToolLoop from "./ToolLoop.ts"
+export * as Upstream from "./Upstream.ts"

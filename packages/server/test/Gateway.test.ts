@@ -1,0 +1,114 @@
+/**
+ * The composed gateway end to end: real server-everything over stdio behind the
+ * manager, a scripted upstream, and the official `openai` client as the caller.
+ */
+import { createServer } from "node:http"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Layer } from "effect"
+import { HttpServer } from "effect/http"
+import OpenAI from "openai"
+import * as Configs from "../../transport/test/support/Configs.ts"
+import * as Gateway from "../src/Gateway.ts"
+import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
+
+const disabledBuiltins = {
+  fetch: { enabled: false, allowPrivateNetwork: false },
+  webSearch: { enabled: false, provider: "duckduckgo" as const }
+}
+
+const startGateway = (upstreamBaseUrl: string) =>
+  Effect.gen(function* () {
+    const config = Configs.gateway([Configs.everything()], {
+      builtins: disabledBuiltins,
+      server: { host: "127.0.0.1", port: 0, upstream: { baseUrl: upstreamBaseUrl } }
+    })
+    const context = yield* Layer.build(
+      Gateway.layer({ config }).pipe(
+        Layer.provideMerge(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 0 })),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+    )
+    const address = Context.get(context, HttpServer.HttpServer).address
+    if (address._tag !== "InetAddressV4") return yield* Effect.die("expected an IPv4 address")
+    const url = `http://127.0.0.1:${address.port}`
+    // Wait for server-everything to connect (the gateway itself answers at once).
+    yield* Effect.promise(async () => {
+      for (let attempt = 0; attempt < 200; attempt++) {
+        const health = (await (await fetch(`${url}/health`)).json()) as { mcp: { serversConnected: number } }
+        if (health.mcp.serversConnected === 1) return
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      throw new Error("server-everything did not connect")
+    })
+    return url
+  })
+
+describe("Gateway", () => {
+  it.live(
+    "runs a chat turn that calls a real MCP tool, and serves /v1/mcp/*",
+    () =>
+      Effect.gen(function* () {
+        const upstream = yield* ScriptedUpstream.make([
+          {
+            toolCalls: [{ id: "call_1", name: "everything__echo", arguments: '{"message":"from the model"}' }]
+          },
+          { content: "The tool said hello." }
+        ])
+        const url = yield* startGateway(upstream.baseUrl)
+
+        const tools = (yield* Effect.promise(() => fetch(`${url}/v1/mcp/tools`).then((r) => r.json()))) as {
+          tools: ReadonlyArray<{ name: string; server: string }>
+        }
+        assert.isTrue(
+          tools.tools.some((tool) => tool.name === "everything__echo" && tool.server === "everything")
+        )
+
+        const executed = (yield* Effect.promise(() =>
+          fetch(`${url}/v1/mcp/execute`, {
+            method: "POST",
+            body: JSON.stringify({ tool_name: "everything__echo", arguments: { message: "direct" } })
+          }).then((r) => r.json())
+        )) as { tool_name: string; content: string; is_error: boolean }
+        assert.deepStrictEqual(executed, {
+          tool_name: "everything__echo",
+          content: "Echo: direct",
+          is_error: false
+        })
+
+        const unknown = yield* Effect.promise(() =>
+          fetch(`${url}/v1/mcp/execute`, {
+            method: "POST",
+            body: JSON.stringify({ tool_name: "nope__nope" })
+          })
+        )
+        assert.strictEqual(unknown.status, 404)
+
+        const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 })
+        const completion = yield* Effect.promise(() =>
+          client.chat.completions.create({
+            model: "scripted",
+            messages: [{ role: "user", content: "echo something" }],
+            stream: false,
+            ...{ execute_mcp_tools: true }
+          })
+        )
+        assert.strictEqual(completion.choices[0]?.message.content, "The tool said hello.")
+
+        // Round 2 carried the real tool's answer back to the model.
+        const secondRound = upstream.chatBodies()[1] as {
+          messages: ReadonlyArray<{ role: string; content: unknown }>
+        }
+        const toolMessage = secondRound.messages.find((message) => message.role === "tool")
+        assert.strictEqual(toolMessage?.content, "Echo: from the model")
+        // The model was offered the MCP tools, and never saw the gateway's flag.
+        const firstRound = upstream.chatBodies()[0] as {
+          tools: ReadonlyArray<{ function: { name: string } }>
+        }
+        assert.isTrue(firstRound.tools.some((tool) => tool.function.name === "everything__echo"))
+        assert.notProperty(firstRound, "execute_mcp_tools")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
