@@ -6,9 +6,11 @@ import type { ServerConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import * as Credential from "@mcpgate/core/Credential"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import type * as ConnectionState from "@mcpgate/transport/ConnectionState"
+import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Clock, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { configFileLayer, credentialStoreLayer } from "../Layers.ts"
+import { configFileLayer, credentialStoreLayer, managerLayer } from "../Layers.ts"
 import * as Output from "../Output.ts"
 
 export type AuthState = "not required" | "authenticated" | "expired, refreshable" | "expired" | "needs login"
@@ -20,7 +22,31 @@ export interface ServerStatus {
   readonly target: string
   readonly auth: AuthState
   readonly credential?: Credential.CredentialMetadata
+  /** The live connection, unless `--offline`. */
+  readonly connection?: Connection
 }
+
+export interface Connection {
+  readonly state: ConnectionState.ServerState
+  readonly toolCount: number
+  readonly lastError?: string
+}
+
+/** Connects every enabled server at once and reports how each first attempt ended. */
+const liveStates = Effect.gen(function* () {
+  const manager = yield* McpClientManager
+  const statuses = yield* manager.awaitSettled
+  return new Map(
+    statuses.map((status): [string, Connection] => [
+      status.name,
+      {
+        state: status.state,
+        toolCount: status.toolCount,
+        ...(status.lastError === undefined ? {} : { lastError: status.lastError })
+      }
+    ])
+  )
+}).pipe(Effect.provide(managerLayer))
 
 const targetOf = (server: ServerConfig): string =>
   server.url ?? [server.command ?? "", ...server.args].join(" ").trim()
@@ -55,19 +81,40 @@ const describeAuth = (status: ServerStatus, now: number): string => {
   }
 }
 
+const describeState = (server: ServerStatus): string => {
+  if (!server.enabled) return Output.dim("disabled")
+  const connection = server.connection
+  if (connection === undefined) return "enabled"
+  switch (connection.state) {
+    case "connected":
+      return Output.green(`connected, ${connection.toolCount} tool${connection.toolCount === 1 ? "" : "s"}`)
+    case "needs_auth":
+      return Output.yellow("needs auth")
+    case "error":
+      return Output.red("error")
+    default:
+      return connection.state
+  }
+}
+
 export const status = Command.make(
   "status",
   {
     json: Flag.Boolean("json").pipe(
       Flag.withDescription("Print machine-readable JSON"),
       Flag.withDefault(false)
+    ),
+    offline: Flag.Boolean("offline").pipe(
+      Flag.withDescription("Do not connect: show the config and stored credentials only"),
+      Flag.withDefault(false)
     )
   },
   Effect.fn(
-    function* ({ json }) {
+    function* ({ json, offline }) {
       const file = yield* ConfigFile
       const store = yield* CredentialStore
       const loaded = yield* file.load
+      const live = offline ? new Map<string, Connection>() : yield* liveStates
       const now = yield* Clock.currentTimeMillis
       const servers: Array<ServerStatus> = []
       for (const server of Object.values(loaded.config.mcpServers)) {
@@ -82,6 +129,10 @@ export const status = Command.make(
           enabled: server.enabled,
           target: targetOf(server),
           auth: authStateOf(server, credential, now),
+          ...Option.match(Option.fromUndefinedOr(live.get(server.name)), {
+            onNone: () => ({}),
+            onSome: (connection) => ({ connection })
+          }),
           ...(Option.isSome(metadata) ? { credential: metadata.value } : {})
         })
       }
@@ -101,7 +152,7 @@ export const status = Command.make(
       const rows = servers.map((server) => [
         Output.bold(server.name),
         server.transport,
-        server.enabled ? "enabled" : Output.dim("disabled"),
+        describeState(server),
         describeAuth(server, now),
         server.credential?.registrationMethod ?? "",
         server.credential?.scope ?? ""
@@ -112,6 +163,10 @@ export const status = Command.make(
           ...rows
         ])
       )
+      for (const server of servers) {
+        if (server.connection?.lastError === undefined) continue
+        yield* Output.line(`${Output.red(server.name)}: ${server.connection.lastError}`)
+      }
     },
     Effect.provide([configFileLayer, credentialStoreLayer])
   )
