@@ -12,7 +12,7 @@ await build({
   // Prefer ESM builds: some packages (jsonc-parser) ship a UMD "main" that esbuild cannot follow.
   mainFields: ["module", "main"],
   format: "esm",
-  target: "node20",
+  target: "node22",
   minify: true,
   sourcemap: "linked",
   // Native addons are loaded at run time from the CLI package's own node_modules.

@@ -1,5 +1,7 @@
+import { execFile } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { runCli, sandbox } from "./support/Cli.ts"
 
@@ -107,5 +109,29 @@ describe("mcpgate CLI", () => {
     const result = await runCli(["status", "--config", join(home, "nope.json")], { env })
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, "nope.json")
+  })
+})
+
+describe("the installed binary", () => {
+  it("npm install -g ./packages/cli gives a working mcpgate command", async () => {
+    const { env, home } = sandbox()
+    const prefix = join(home, "prefix")
+    const packageDir = fileURLToPath(new URL("../", import.meta.url))
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        "npm",
+        ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", packageDir],
+        { env },
+        (error) => (error === null ? resolve() : reject(error))
+      )
+    )
+    const installed = join(prefix, "bin", "mcpgate")
+    const result = await new Promise<{ code: number; stdout: string }>((resolve) =>
+      execFile(installed, ["config", "path"], { env, cwd: home }, (error, stdout) =>
+        resolve({ code: error === null ? 0 : 1, stdout })
+      )
+    )
+    assert.strictEqual(result.code, 0)
+    assert.strictEqual(result.stdout.trim(), join(home, "config.json"))
   })
 })
