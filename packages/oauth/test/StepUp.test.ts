@@ -1,0 +1,112 @@
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import { OAuthManager } from "../src/OAuthManager.ts"
+import * as AuthServer from "./support/AuthServer.ts"
+import {
+  allIssuedTokens,
+  errorTexts,
+  failureOf,
+  leakedTokens,
+  logCapture,
+  logLines,
+  managerLayer,
+  serverConfig,
+  startServers
+} from "./support/Harness.ts"
+import * as ProtectedMcpServer from "./support/ProtectedMcpServer.ts"
+import { callTool } from "./support/ProtectedMcpServer.ts"
+
+afterAll(() => {
+  assert.deepStrictEqual(leakedTokens(allIssuedTokens, [...logLines, ...errorTexts]), [])
+  assert.isAbove(allIssuedTokens.size, 0)
+})
+
+const bearer = (token: Redacted.Redacted<string>) => `Bearer ${Redacted.value(token)}`
+
+describe("step-up on 403 insufficient_scope", () => {
+  it.live("interactive: re-authorizes with the granted and the required scopes, never a plain refresh", () =>
+    Effect.gen(function* () {
+      const { as, mcp } = yield* startServers({ challengeScope: "mcp:read" })
+      const server = serverConfig("admin", mcp.url)
+      const manager = yield* OAuthManager
+      yield* manager.login(server)
+      const first = yield* manager.accessToken(server)
+      const refused = yield* callTool(mcp.url, bearer(first), "admin")
+      assert.strictEqual(refused.status, 403)
+
+      const stepped = yield* manager.onInsufficientScope(server, refused.wwwAuthenticate)
+      const call = yield* callTool(mcp.url, bearer(stepped), "admin")
+      assert.strictEqual(call.status, 200)
+      assert.strictEqual(call.text, "admin ok")
+      const granted = (mcp.lastClaims?.scope ?? "").split(" ")
+      assert.includeMembers(granted, ["mcp:read", "mcp:admin"])
+      assert.strictEqual(as.countGrants("authorization_code"), 2)
+      assert.strictEqual(as.countGrants("refresh_token"), 0)
+      assert.includeMembers([...(yield* manager.status(server)).scopes], ["mcp:read", "mcp:admin"])
+
+      // The scope is now granted: another 403 for it cannot be fixed by authorizing again.
+      const error = yield* failureOf(manager.onInsufficientScope(server, refused.wwwAuthenticate))
+      assert.strictEqual(error._tag === "OAuthError" ? error.reason : error._tag, "insufficient-scope")
+      assert.strictEqual(as.countGrants("authorization_code"), 2)
+    }).pipe(Effect.provide(managerLayer({ interactive: true })), Effect.provide(logCapture), Effect.scoped)
+  )
+
+  it.live("not interactive (the gateway): NeedsScope with the combined scopes, and status says so", () =>
+    Effect.gen(function* () {
+      const { as, mcp } = yield* startServers({ challengeScope: "mcp:read" })
+      const server = serverConfig("quiet", mcp.url)
+      const manager = yield* OAuthManager
+      yield* manager.login(server)
+      const token = yield* manager.accessToken(server)
+      const refused = yield* callTool(mcp.url, bearer(token), "admin")
+      const error = yield* failureOf(manager.onInsufficientScope(server, refused.wwwAuthenticate))
+      assert.strictEqual(error._tag, "NeedsScope")
+      if (error._tag === "NeedsScope")
+        assert.deepStrictEqual([...error.scopes].sort(), ["mcp:admin", "mcp:read"])
+      assert.include(error.message, "mcpgate login quiet --scope")
+      const status = yield* manager.status(server)
+      assert.strictEqual(status.state, "needs-scope")
+      assert.strictEqual(as.countGrants("authorization_code"), 1)
+      // A login with the scopes clears it.
+      yield* manager.login(server, { scopes: ["mcp:read", "mcp:admin"] })
+      assert.strictEqual((yield* manager.status(server)).state, "authenticated")
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
+describe("authorization server migration (SEP-2352)", () => {
+  it.live("a 401 after the resource moved to another authorization server drops the old client", () =>
+    Effect.gen(function* () {
+      let resource = ""
+      const first = yield* AuthServer.start({ resource: () => resource })
+      const second = yield* AuthServer.start({ resource: () => resource })
+      let current = first
+      const mcp = yield* ProtectedMcpServer.start({ issuer: () => current.issuer })
+      resource = mcp.url
+      const server = serverConfig("moving", mcp.url)
+      const manager = yield* OAuthManager
+      const before = yield* manager.login(server)
+      assert.strictEqual(before.issuer, first.issuer)
+      const oldToken = yield* manager.accessToken(server)
+
+      current = second
+      const refused = yield* callTool(mcp.url, bearer(oldToken), "whoami")
+      assert.strictEqual(refused.status, 401)
+      const error = yield* failureOf(
+        manager.onUnauthorized(server, { wwwAuthenticate: refused.wwwAuthenticate, rejectedToken: oldToken })
+      )
+      assert.strictEqual(error._tag, "NeedsLogin")
+      assert.include(error.message, second.issuer)
+      assert.strictEqual(first.countGrants("refresh_token"), 0)
+
+      const after = yield* manager.login(server)
+      assert.strictEqual(after.issuer, second.issuer)
+      assert.notStrictEqual(after.clientId, before.clientId)
+      assert.strictEqual(second.registrations.length, 1)
+      // The old client id was never shown to the new server.
+      assert.isTrue(second.tokenRequests.every((request) => request.clientId !== before.clientId))
+      const token = yield* manager.accessToken(server)
+      assert.strictEqual((yield* callTool(mcp.url, bearer(token), "whoami")).status, 200)
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})

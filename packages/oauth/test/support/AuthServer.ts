@@ -1,0 +1,333 @@
+/**
+ * A real authorization server for the tests: oidc-provider 9 on 127.0.0.1
+ * (random port) with dynamic client registration, PKCE required, rotating
+ * refresh tokens with reuse detection, resource indicators (JWT access tokens
+ * whose `aud` is the MCP server), revocation, device flow and client
+ * credentials. Logins need no person: `/interaction/<uid>` signs the test user
+ * in and consents to whatever was asked, with redirects only, so a client that
+ * just follows redirects completes the flow.
+ *
+ * Every token endpoint request is recorded (grant type, status) and every
+ * token string it hands out is collected, so tests can count refreshes and
+ * check that no token leaks into logs or errors.
+ */
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { Effect, type Scope } from "effect"
+import * as jose from "jose"
+import Provider, { type KoaContext } from "oidc-provider"
+
+export interface TokenRequest {
+  readonly grantType: string
+  readonly status: number
+  readonly error?: string
+  readonly clientId?: string
+  readonly resource?: string
+  readonly scope?: string
+}
+
+export interface AuthServerOptions {
+  /** The resource indicator the server accepts (the MCP server URL); a function when it is known later. */
+  readonly resource: () => string
+  /** Seconds; default 3600. */
+  readonly accessTokenTtl?: number
+  /** Scopes the resource offers (default `mcp:read mcp:write mcp:admin`). */
+  readonly resourceScopes?: string
+  /** Static clients (e.g. for client credentials). */
+  readonly clients?: ReadonlyArray<Record<string, unknown>>
+}
+
+export interface AuthServer {
+  readonly issuer: string
+  readonly tokenRequests: Array<TokenRequest>
+  /** Every access, refresh and ID token the server issued. */
+  readonly issuedTokens: Set<string>
+  readonly revocations: Array<{ readonly status: number }>
+  readonly registrations: Array<{ readonly clientId: string }>
+  /** Forget every dynamically registered client (as if the server's database was reset). */
+  readonly forgetClients: () => void
+  /** Deny the next logins at the interaction step. */
+  denyLogins: boolean
+  /** Answer every token request with 503 before processing it (the server is down). */
+  unavailable: boolean
+  /** Hold every token request this long before processing it (a slow server widens races). */
+  tokenDelayMillis: number
+  /** Rewrite the next token responses: return a body and status to replace the real answer. */
+  rewriteToken:
+    | ((request: TokenRequest) => { readonly status: number; readonly body: unknown } | undefined)
+    | undefined
+  readonly countGrants: (grantType: string) => number
+}
+
+type Payload = Record<string, unknown>
+
+/** Every token any test authorization server of this process issued (for the leak checks). */
+export const allIssuedTokens = new Set<string>()
+
+/** A Map-backed adapter (oidc-provider's adapter interface) with one store per server instance. */
+const makeAdapter = (store: Map<string, { payload: Payload; expiresAt: number }>) => {
+  const get = (key: string) => {
+    const entry = store.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt <= Date.now()) {
+      store.delete(key)
+      return undefined
+    }
+    return entry.payload
+  }
+  const grantKey = (grantId: string) => `grant:${grantId}`
+  return class MemoryAdapter {
+    readonly model: string
+    constructor(model: string) {
+      this.model = model
+    }
+    key(id: string) {
+      return `${this.model}:${id}`
+    }
+    async upsert(id: string, payload: Payload, expiresIn?: number) {
+      const key = this.key(id)
+      const expiresAt =
+        typeof expiresIn === "number" ? Date.now() + expiresIn * 1000 : Number.POSITIVE_INFINITY
+      store.set(key, { payload, expiresAt })
+      if (typeof payload.grantId === "string") {
+        const members = (get(grantKey(payload.grantId))?.members as Array<string> | undefined) ?? []
+        store.set(grantKey(payload.grantId), {
+          payload: { members: [...members, key] },
+          expiresAt: Number.POSITIVE_INFINITY
+        })
+      }
+      if (typeof payload.userCode === "string") {
+        store.set(`userCode:${payload.userCode}`, { payload: { id }, expiresAt })
+      }
+      if (typeof payload.uid === "string" && this.model === "Session") {
+        store.set(`sessionUid:${payload.uid}`, { payload: { id }, expiresAt })
+      }
+    }
+    async find(id: string) {
+      return get(this.key(id))
+    }
+    async findByUserCode(userCode: string) {
+      const ref = get(`userCode:${userCode}`)
+      return typeof ref?.id === "string" ? get(this.key(ref.id)) : undefined
+    }
+    async findByUid(uid: string) {
+      const ref = get(`sessionUid:${uid}`)
+      return typeof ref?.id === "string" ? get(this.key(ref.id)) : undefined
+    }
+    async consume(id: string) {
+      const payload = get(this.key(id))
+      if (payload !== undefined) payload.consumed = Math.floor(Date.now() / 1000)
+    }
+    async destroy(id: string) {
+      store.delete(this.key(id))
+    }
+    async revokeByGrantId(grantId: string) {
+      const members = (get(grantKey(grantId))?.members as Array<string> | undefined) ?? []
+      for (const key of members) store.delete(key)
+      store.delete(grantKey(grantId))
+    }
+  }
+}
+
+const readBody = (req: http.IncomingMessage): Promise<string> =>
+  new Promise((resolve, reject) => {
+    let text = ""
+    req.setEncoding("utf8")
+    req.on("data", (chunk: string) => {
+      text += chunk
+    })
+    req.on("end", () => resolve(text))
+    req.on("error", reject)
+  })
+
+export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const httpServer = http.createServer()
+    const port = yield* Effect.callback<number>((resume) => {
+      httpServer.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed((httpServer.address() as AddressInfo).port))
+      )
+    })
+    yield* Effect.addFinalizer(() =>
+      Effect.callback<void>((resume) => {
+        httpServer.closeAllConnections()
+        httpServer.close(() => resume(Effect.void))
+      })
+    )
+    const issuer = `http://127.0.0.1:${port}`
+    const signingKey = yield* Effect.promise(async () => {
+      const { privateKey } = await jose.generateKeyPair("RS256", { extractable: true })
+      return { ...(await jose.exportJWK(privateKey)), alg: "RS256", use: "sig", kid: "test-key" }
+    })
+    const store = new Map<string, { payload: Payload; expiresAt: number }>()
+    const resourceScopes = options.resourceScopes ?? "mcp:read mcp:write mcp:admin"
+
+    const provider = new Provider(issuer, {
+      adapter: makeAdapter(store),
+      clients: options.clients ?? [],
+      jwks: { keys: [signingKey] },
+      findAccount: async (_ctx: unknown, sub: string) => ({ accountId: sub, claims: async () => ({ sub }) }),
+      scopes: ["openid", "offline_access"],
+      pkce: { required: () => true },
+      rotateRefreshToken: true,
+      // Refresh tokens whenever the client may use them (not only with offline_access).
+      issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(grant: string): boolean }) =>
+        client.grantTypeAllowed("refresh_token"),
+      interactions: {
+        url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}`
+      },
+      ttl: {
+        AccessToken: options.accessTokenTtl ?? 3600,
+        ClientCredentials: options.accessTokenTtl ?? 3600,
+        AuthorizationCode: 60,
+        DeviceCode: 600,
+        Grant: 86_400,
+        IdToken: 3600,
+        Interaction: 600,
+        RefreshToken: 86_400,
+        Session: 86_400
+      },
+      features: {
+        devInteractions: { enabled: false },
+        registration: { enabled: true, initialAccessToken: false },
+        revocation: { enabled: true, allowedPolicy: async () => true },
+        deviceFlow: {
+          enabled: true,
+          userCodeInputSource: async (ctx: KoaContext, form: string) => {
+            ctx.body = `<!doctype html><html><body>${form}</body></html>`
+          },
+          userCodeConfirmSource: async (ctx: KoaContext, form: string) => {
+            ctx.body = `<!doctype html><html><body>${form}</body></html>`
+          },
+          successSource: async (ctx: KoaContext) => {
+            ctx.body = "<!doctype html><html><body>Sign-in success</body></html>"
+          }
+        },
+        clientCredentials: { enabled: true },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: async () => options.resource(),
+          useGrantedResource: async () => true,
+          getResourceServerInfo: async (_ctx: unknown, indicator: string) => {
+            if (indicator !== options.resource()) throw new Error(`unknown resource ${indicator}`)
+            return {
+              scope: resourceScopes,
+              audience: indicator,
+              accessTokenTTL: options.accessTokenTtl ?? 3600,
+              accessTokenFormat: "jwt",
+              jwt: { sign: { alg: "RS256" } }
+            }
+          }
+        }
+      }
+    })
+
+    const server: AuthServer = {
+      issuer,
+      tokenRequests: [],
+      issuedTokens: new Set(),
+      revocations: [],
+      registrations: [],
+      forgetClients: () => {
+        for (const key of [...store.keys()]) if (key.startsWith("Client:")) store.delete(key)
+      },
+      denyLogins: false,
+      unavailable: false,
+      tokenDelayMillis: 0,
+      rewriteToken: undefined,
+      countGrants: (grantType) =>
+        server.tokenRequests.filter((request) => request.grantType === grantType).length
+    }
+
+    provider.use(async (ctx: KoaContext, next) => {
+      if (server.unavailable && ctx.path === "/token") {
+        server.tokenRequests.push({ grantType: "", status: 503 })
+        ctx.status = 503
+        ctx.body = { error: "temporarily_unavailable", error_description: "down for the test" }
+        return
+      }
+      if (server.tokenDelayMillis > 0 && ctx.path === "/token") {
+        await new Promise((resolve) => setTimeout(resolve, server.tokenDelayMillis))
+      }
+      await next()
+      if (ctx.method !== "POST") return
+      if (ctx.path === "/token") {
+        const params = ctx.oidc?.params ?? {}
+        const body = (ctx.body ?? {}) as Record<string, unknown>
+        const request: TokenRequest = {
+          grantType: String(params.grant_type ?? ""),
+          status: ctx.status,
+          ...(typeof body.error === "string" ? { error: body.error } : {}),
+          ...(typeof params.client_id === "string" ? { clientId: params.client_id } : {}),
+          ...(typeof params.resource === "string" ? { resource: params.resource } : {}),
+          ...(typeof params.scope === "string" ? { scope: params.scope } : {})
+        }
+        const rewrite = server.rewriteToken?.(request)
+        if (rewrite !== undefined) {
+          ctx.status = rewrite.status
+          ctx.body = rewrite.body
+          const error = (rewrite.body as { error?: unknown }).error
+          server.tokenRequests.push({
+            ...request,
+            status: rewrite.status,
+            ...(typeof error === "string" ? { error } : {})
+          })
+          return
+        }
+        server.tokenRequests.push(request)
+        for (const field of ["access_token", "refresh_token", "id_token"]) {
+          const value = body[field]
+          if (typeof value === "string") {
+            server.issuedTokens.add(value)
+            allIssuedTokens.add(value)
+          }
+        }
+      } else if (ctx.path === "/token/revocation") {
+        server.revocations.push({ status: ctx.status })
+      } else if (ctx.path === "/reg" && ctx.status === 201) {
+        const body = (ctx.body ?? {}) as Record<string, unknown>
+        if (typeof body.client_id === "string") server.registrations.push({ clientId: body.client_id })
+      }
+    })
+
+    const callback = provider.callback()
+    httpServer.on("request", (req, res) => {
+      const url = new URL(req.url ?? "/", issuer)
+      if (url.pathname.startsWith("/interaction/")) {
+        void interact(req, res).catch((error: unknown) => {
+          res.writeHead(500, { "content-type": "text/plain" }).end(String(error))
+        })
+        return
+      }
+      callback(req, res)
+    })
+
+    const interact = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.method === "POST") await readBody(req)
+      const details = await provider.interactionDetails(req, res)
+      if (server.denyLogins) {
+        await provider.interactionFinished(req, res, {
+          error: "access_denied",
+          error_description: "the test user said no"
+        })
+        return
+      }
+      if (details.prompt.name === "login") {
+        await provider.interactionFinished(req, res, { login: { accountId: "test-user" } })
+        return
+      }
+      const accountId = details.session?.accountId ?? "test-user"
+      const grant =
+        (details.grantId === undefined ? undefined : await provider.Grant.find(details.grantId)) ??
+        new provider.Grant({ accountId, clientId: details.params.client_id })
+      const missing = details.prompt.details
+      if (missing.missingOIDCScope !== undefined) grant.addOIDCScope(missing.missingOIDCScope.join(" "))
+      if (missing.missingOIDCClaims !== undefined) grant.addOIDCClaims(missing.missingOIDCClaims)
+      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+        grant.addResourceScope(indicator, scopes.join(" "))
+      }
+      await provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } })
+    }
+
+    return server
+  })

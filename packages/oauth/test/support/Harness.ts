@@ -1,0 +1,99 @@
+/**
+ * Shared test wiring: a real authorization server in front of a real protected
+ * MCP server, an `OAuthManager` over a credential store, and a logger that keeps
+ * every log line so tests can prove no token was ever logged.
+ */
+import type { AuthConfig, ServerConfig } from "@mcpgate/core/Config"
+import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import { Cause, Effect, Layer, Logger, References, type Scope } from "effect"
+import { Browser } from "../../src/Browser.ts"
+import { OAuthManager, type OAuthManagerOptions } from "../../src/OAuthManager.ts"
+import * as AuthServer from "./AuthServer.ts"
+import * as ProtectedMcpServer from "./ProtectedMcpServer.ts"
+
+/** Every log line of the test process (message, annotations and cause). */
+export const logLines: Array<string> = []
+
+export { allIssuedTokens } from "./AuthServer.ts"
+
+const captureLogger = Logger.make((options) => {
+  const text = [
+    options.logLevel,
+    ...(Array.isArray(options.message) ? options.message : [options.message]).map((part) =>
+      typeof part === "string" ? part : JSON.stringify(part)
+    ),
+    options.cause.reasons.length === 0 ? "" : Cause.pretty(options.cause)
+  ].join(" ")
+  logLines.push(text)
+})
+
+/** Replaces the default logger with the capturing one, at debug level. */
+export const logCapture = Layer.mergeAll(
+  Logger.layer([captureLogger]),
+  Layer.succeed(References.MinimumLogLevel, "Debug")
+)
+
+export interface Servers {
+  readonly as: AuthServer.AuthServer
+  readonly mcp: ProtectedMcpServer.ProtectedMcpServer
+}
+
+/** The authorization server and the MCP server it protects. */
+export const startServers = (
+  options: {
+    readonly accessTokenTtl?: number
+    readonly challengeScope?: string
+    readonly clients?: ReadonlyArray<Record<string, unknown>>
+  } = {}
+): Effect.Effect<Servers, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    let resource = ""
+    const as = yield* AuthServer.start({
+      resource: () => resource,
+      ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl }),
+      ...(options.clients === undefined ? {} : { clients: options.clients })
+    })
+    const mcp = yield* ProtectedMcpServer.start({
+      issuer: () => as.issuer,
+      ...(options.challengeScope === undefined ? {} : { challengeScope: options.challengeScope })
+    })
+    resource = mcp.url
+    return { as, mcp }
+  })
+
+export const serverConfig = (name: string, url: string, auth: Partial<AuthConfig> = {}): ServerConfig => ({
+  name,
+  transport: "streamable-http",
+  args: [],
+  env: {},
+  url,
+  headers: {},
+  enabled: true,
+  auth: {
+    type: "oauth2",
+    resource: "auto",
+    flow: "pkce",
+    signingAlgorithm: "RS256",
+    allowHttp: false,
+    ...auth
+  }
+})
+
+/** An `OAuthManager` over a memory store that follows redirects instead of opening a browser. */
+export const managerLayer = (options: OAuthManagerOptions = {}) =>
+  OAuthManager.layer(options).pipe(
+    Layer.provideMerge(Layer.mergeAll(CredentialStore.layerMemory, Browser.layerFollowRedirects))
+  )
+
+/** Fails the test if any issued token string appears in any of `texts`. */
+export const leakedTokens = (tokens: Iterable<string>, texts: Iterable<string>): ReadonlyArray<string> => {
+  const all = [...texts]
+  return [...tokens].filter((token) => token.length >= 8 && all.some((text) => text.includes(token)))
+}
+
+/** Messages of every error the tests provoked (checked for tokens like the logs). */
+export const errorTexts: Array<string> = []
+
+/** Runs `effect` expecting a failure; returns the error and keeps its message for the leak check. */
+export const failureOf = <A, E extends { readonly message: string }, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flip(effect).pipe(Effect.tap((error) => Effect.sync(() => errorTexts.push(error.message))))

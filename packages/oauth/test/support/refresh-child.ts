@@ -1,0 +1,54 @@
+/**
+ * One of the processes of the cross-process refresh test: an `OAuthManager`
+ * over the credentials file in the directory given as the first argument asks
+ * for a token for the server given (as JSON) as the second, and calls the MCP
+ * server with it, once the parent says go (a line on stdin). Prints `READY`, then `RESULT {"status":…,"token":"<sha256 prefix>"}`; the
+ * token itself is never printed.
+ */
+import { createHash } from "node:crypto"
+import type { ServerConfig } from "@mcpgate/core/Config"
+import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import { Effect, Layer, Redacted } from "effect"
+import { Browser } from "../../src/Browser.ts"
+import { OAuthManager } from "../../src/OAuthManager.ts"
+import { callTool } from "./ProtectedMcpServer.ts"
+
+const [directory = "", serverJson = "{}"] = process.argv.slice(2)
+const server = JSON.parse(serverJson) as ServerConfig
+
+/** Resolves when the parent writes a line: all children start their request together. */
+const go = Effect.promise(
+  () =>
+    new Promise<void>((resolve) => {
+      process.stdin.setEncoding("utf8").once("data", () => resolve())
+    })
+)
+
+const program = Effect.gen(function* () {
+  const manager = yield* OAuthManager
+  process.stdout.write("READY\n")
+  yield* go
+  const token = yield* manager.accessToken(server)
+  const call = yield* callTool(server.url ?? "", `Bearer ${Redacted.value(token)}`, "whoami")
+  return {
+    status: call.status,
+    token: createHash("sha256").update(Redacted.value(token)).digest("hex").slice(0, 16)
+  }
+})
+
+const layer = OAuthManager.layer().pipe(
+  Layer.provide(Layer.mergeAll(CredentialStore.layerFile({ directory }), Browser.layerFollowRedirects))
+)
+
+Effect.runPromise(program.pipe(Effect.provide(layer))).then(
+  (result) => {
+    process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
+    process.exit(0)
+  },
+  (error: unknown) => {
+    process.stdout.write(
+      `RESULT ${JSON.stringify({ error: error instanceof Error ? error.message : "failed" })}\n`
+    )
+    process.exit(1)
+  }
+)
