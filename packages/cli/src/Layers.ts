@@ -4,7 +4,7 @@
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import { Gateway } from "@mcpgate/server"
-import { AuthorizedFetch } from "@mcpgate/transport/AuthorizedFetch"
+import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
 
@@ -25,6 +25,9 @@ export const managerLayer = Layer.unwrap(
   Effect.gen(function* () {
     const file = yield* ConfigFile
     const { config } = yield* file.load
-    return Gateway.managerLayer(config).pipe(Layer.provide(AuthorizedFetch.layer))
+    return Gateway.managerLayer(config).pipe(
+      Layer.provide(AuthorizedFetch.layerOAuth),
+      Layer.provide(Gateway.oauthLayer)
+    )
   })
-).pipe(Layer.provide(configFileLayer))
+).pipe(Layer.provide([configFileLayer, credentialStoreLayer]))

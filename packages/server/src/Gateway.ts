@@ -4,20 +4,36 @@
  * `HttpClient` (the CLI provides the Node ones).
  */
 import type { McpgateConfig } from "@mcpgate/core/Config"
-import { AuthorizedFetch } from "@mcpgate/transport/AuthorizedFetch"
+import { Browser } from "@mcpgate/oauth/Browser"
+import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
+import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { BuiltinTools } from "@mcpgate/transport/BuiltinTools"
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Effect, Layer } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import * as NetAddress from "effect/net/NetAddress"
+import * as AdminApi from "./AdminApi.ts"
+import type * as AdminToken from "./AdminToken.ts"
 import * as ErrorBody from "./internal/ErrorBody.ts"
 import * as McpApi from "./McpApi.ts"
 import * as McpToolExecutor from "./McpToolExecutor.ts"
 import * as OpenAiApi from "./OpenAiApi.ts"
+import * as Security from "./Security.ts"
 import { ToolLoop } from "./ToolLoop.ts"
 import { Upstream } from "./Upstream.ts"
 
 export interface GatewayOptions {
   readonly config: McpgateConfig
+  /** The address to bind, as given (`--host` wins over `server.host`). */
+  readonly host: string
+  /** Runs once the server listens, e.g. to announce the URL and a new admin token. */
+  readonly onListening?: (info: ListeningInfo) => Effect.Effect<void>
+}
+
+export interface ListeningInfo {
+  /** `http://<host>:<port>` as bound. */
+  readonly url: string
+  readonly adminToken: AdminToken.AdminToken
 }
 
 /** `GET /health` answers at once, whatever state the MCP servers are in (SPEC §5). */
@@ -52,7 +68,16 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
   )
 )
 
-export const routes = Layer.mergeAll(healthRoute, OpenAiApi.routes, McpApi.routes, notFoundRoute)
+/**
+ * Every route. `/v1/*` (and `/mcp`) sit behind the API-key middleware: the
+ * original left `/v1/mcp/*` open, which made the fetch tool an SSRF relay (SPEC §7).
+ */
+export const routes = Layer.mergeAll(
+  healthRoute,
+  Layer.mergeAll(OpenAiApi.routes, McpApi.routes).pipe(Layer.provide(Security.apiKeyMiddleware.layer)),
+  AdminApi.routes,
+  notFoundRoute
+)
 
 /** The MCP client manager with the builtin tools as one more provider. */
 export const managerLayer = (config: McpgateConfig) =>
@@ -60,17 +85,53 @@ export const managerLayer = (config: McpgateConfig) =>
     Effect.map(BuiltinTools.make(config.builtins), (builtin) => McpClientManager.layer(config, { builtin }))
   )
 
-/** Everything the routes need, over one manager. */
+/**
+ * OAuth for the gateway: never interactive (a step-up is reported, not opened in a
+ * browser on the server's machine); logins come from the CLI or the web UI.
+ */
+export const oauthLayer = OAuthManager.layer({ interactive: false }).pipe(Layer.provide(Browser.layer))
+
+/** Everything the routes need, over one manager; needs a `CredentialStore`. */
 export const services = (options: GatewayOptions) =>
   ToolLoop.layer({ maxToolCalls: options.config.maxToolCalls }).pipe(
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
     Layer.provide(McpToolExecutor.layer),
     Layer.provideMerge(managerLayer(options.config)),
-    Layer.provide(AuthorizedFetch.layer)
+    Layer.provide(AuthorizedFetch.layerOAuth),
+    Layer.provideMerge(oauthLayer)
   )
 
-/** Serves every route on the provided `HttpServer`. */
-export const layer = (options: GatewayOptions) =>
-  HttpRouter.serve(routes, { disableListenLog: true, disableLogger: true }).pipe(
-    Layer.provide(services(options))
+/** The security rules for the address actually bound (port 0 becomes the real port). */
+const securityLayer = (options: GatewayOptions) =>
+  Layer.unwrap(
+    Effect.map(HttpServer.HttpServer, (server) =>
+      Security.Security.layer({
+        config: options.config,
+        host: options.host,
+        port: server.address._tag === "UnixPathAddress" ? options.config.server.port : server.address.port
+      })
+    )
   )
+
+const announce = (options: GatewayOptions) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const server = yield* HttpServer.HttpServer
+      const security = yield* Security.Security
+      if (options.onListening === undefined) return
+      yield* options.onListening({
+        url: NetAddress.formatUrlUnsafe(server.address, "http"),
+        adminToken: security.adminToken
+      })
+    })
+  )
+
+/**
+ * Serves every route on the provided `HttpServer`; needs a `CredentialStore`, the
+ * `ConfigFile` (admin config editor) and an `HttpClient` (the upstream).
+ */
+export const layer = (options: GatewayOptions) =>
+  Layer.mergeAll(
+    HttpRouter.serve(routes, { disableListenLog: true, disableLogger: true }),
+    announce(options)
+  ).pipe(Layer.provide(services(options)), Layer.provideMerge(securityLayer(options)))

@@ -2,10 +2,15 @@
  * The composed gateway end to end: real server-everything over stdio behind the
  * manager, a scripted upstream, and the official `openai` client as the caller.
  */
+import { mkdtempSync } from "node:fs"
 import { createServer } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, it } from "@effect/vitest"
+import { ConfigFile } from "@mcpgate/core/ConfigFile"
+import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import { Context, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import OpenAI from "openai"
@@ -20,14 +25,17 @@ const disabledBuiltins = {
 
 const startGateway = (upstreamBaseUrl: string) =>
   Effect.gen(function* () {
+    const home = mkdtempSync(join(tmpdir(), "mcpgate-gateway-"))
     const config = Configs.gateway([Configs.everything()], {
       builtins: disabledBuiltins,
       server: { host: "127.0.0.1", port: 0, upstream: { baseUrl: upstreamBaseUrl } }
     })
     const context = yield* Layer.build(
-      Gateway.layer({ config }).pipe(
+      Gateway.layer({ config, host: "127.0.0.1" }).pipe(
         Layer.provideMerge(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 0 })),
-        Layer.provide(NodeHttpClient.layerUndici)
+        Layer.provide(NodeHttpClient.layerUndici),
+        Layer.provide(CredentialStore.layerMemory),
+        Layer.provide(ConfigFile.layerWith({ path: join(home, "mcpgate.json"), env: { MCPGATE_HOME: home } }))
       )
     )
     const address = Context.get(context, HttpServer.HttpServer).address

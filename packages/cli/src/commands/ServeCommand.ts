@@ -1,16 +1,13 @@
 /**
  * `mcpgate serve`: launches the gateway's HTTP server until SIGINT/SIGTERM.
  */
-
 import { createServer } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { Gateway } from "@mcpgate/server"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
-import { HttpServer } from "effect/http"
-import * as NetAddress from "effect/net/NetAddress"
-import { configFileLayer } from "../Layers.ts"
+import { configFileLayer, credentialStoreLayer } from "../Layers.ts"
 import * as Output from "../Output.ts"
 
 export const serve = Command.make(
@@ -25,21 +22,30 @@ export const serve = Command.make(
       Flag.optional
     )
   },
-  Effect.fn(function* (flags) {
-    const file = yield* ConfigFile
-    const { config, path, exists } = yield* file.load
-    const host = Option.getOrElse(flags.host, () => config.server.host)
-    const port = Option.getOrElse(flags.port, () => config.server.port)
-    const announce = Effect.gen(function* () {
-      const server = yield* HttpServer.HttpServer
-      const where = NetAddress.formatUrlUnsafe(server.address, "http")
-      yield* Output.errorLine(`mcpgate listening on ${where} (config: ${exists ? path : "defaults"})`)
-    })
-    yield* Layer.launch(
-      Gateway.layer({ config }).pipe(
-        Layer.merge(Layer.effectDiscard(announce)),
-        Layer.provide(NodeHttpServer.layer(createServer, { host, port }))
+  Effect.fn(
+    function* (flags) {
+      const file = yield* ConfigFile
+      const { config, path, exists } = yield* file.load
+      const host = Option.getOrElse(flags.host, () => config.server.host)
+      const port = Option.getOrElse(flags.port, () => config.server.port)
+      const onListening = (info: Gateway.ListeningInfo) =>
+        Effect.gen(function* () {
+          yield* Output.errorLine(`mcpgate listening on ${info.url} (config: ${exists ? path : "defaults"})`)
+          yield* Output.errorLine(`  admin UI   ${info.url}/admin    chat ${info.url}/chat`)
+          if (info.adminToken.generated) {
+            // Printed this once; it stays in the state directory for later starts.
+            yield* Output.errorLine(
+              `  admin token (saved in ${info.adminToken.path ?? "the state directory"}; shown only now):`
+            )
+            yield* Output.errorLine(`  ${Redacted.value(info.adminToken.value)}`)
+          }
+        })
+      yield* Layer.launch(
+        Gateway.layer({ config, host, onListening }).pipe(
+          Layer.provide(NodeHttpServer.layer(createServer, { host, port }))
+        )
       )
-    )
-  }, Effect.provide(configFileLayer))
+    },
+    Effect.provide([configFileLayer, credentialStoreLayer])
+  )
 ).pipe(Command.withDescription("Run the gateway: OpenAI-compatible API, /mcp, admin API and web UI"))

@@ -114,6 +114,11 @@ export const status = Command.make(
       const file = yield* ConfigFile
       const store = yield* CredentialStore
       const loaded = yield* file.load
+      // Read the store before connecting: connecting reads it too, and a corrupt
+      // file must be reported here, not swallowed as one server's connection error.
+      const stored = new Map(
+        (yield* store.list).map((credential) => [Credential.keyOf(credential), credential])
+      )
       const live = offline ? new Map<string, Connection>() : yield* liveStates
       const now = yield* Clock.currentTimeMillis
       const servers: Array<ServerStatus> = []
@@ -121,7 +126,7 @@ export const status = Command.make(
         const credential =
           server.auth === undefined || server.url === undefined
             ? Option.none()
-            : yield* store.get({ server: server.name, url: server.url })
+            : Option.fromUndefinedOr(stored.get(Credential.keyOf({ server: server.name, url: server.url })))
         const metadata = Option.map(credential, Credential.metadata)
         servers.push({
           name: server.name,

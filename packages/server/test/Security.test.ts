@@ -1,0 +1,238 @@
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import type { McpgateConfig } from "@mcpgate/core/Config"
+import { emptyConfig } from "@mcpgate/core/ConfigFile"
+import { Context, Effect, Layer, Redacted } from "effect"
+import * as AdminToken from "../src/AdminToken.ts"
+import { addresses, checkBind, isLoopbackHost, Security, tokenClash } from "../src/Security.ts"
+import { tempHome } from "./support/AdminGateway.ts"
+
+const withServer = (server: Partial<McpgateConfig["server"]>): McpgateConfig => ({
+  ...emptyConfig,
+  server: { ...emptyConfig.server, ...server }
+})
+
+const build = (options: Parameters<typeof Security.layer>[0]) =>
+  Effect.map(Layer.build(Security.layer(options)), (context) => Context.get(context, Security))
+
+describe("checkBind", () => {
+  it.effect("refuses a non-loopback address without API keys, naming the fix", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(checkBind(withServer({}), "0.0.0.0"))
+      assert.strictEqual(error._tag, "InsecureBind")
+      assert.strictEqual(error.host, "0.0.0.0")
+      assert.include(error.message, "server.apiKeys")
+      assert.include(error.message, "--host 127.0.0.1")
+      // The config's own host is used when none is given.
+      const fromConfig = yield* Effect.flip(checkBind(withServer({ host: "192.0.2.10" })))
+      assert.strictEqual(fromConfig.host, "192.0.2.10")
+      // Empty keys are no keys.
+      yield* Effect.flip(checkBind(withServer({ apiKeys: ["", "  "] }), "::"))
+    })
+  )
+
+  it.effect("allows loopback without keys and any address with keys", () =>
+    Effect.gen(function* () {
+      for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"]) {
+        yield* checkBind(withServer({}), host)
+      }
+      yield* checkBind(withServer({ apiKeys: ["k"] }), "0.0.0.0")
+    })
+  )
+
+  it("tells loopback hosts from the others", () => {
+    for (const host of [
+      "127.0.0.1",
+      "localhost",
+      "LOCALHOST",
+      "app.localhost",
+      "::1",
+      "[::1]",
+      "127.255.255.254"
+    ]) {
+      assert.isTrue(isLoopbackHost(host), host)
+    }
+    for (const host of [
+      "0.0.0.0",
+      "::",
+      "192.168.1.2",
+      "10.0.0.1",
+      "example.com",
+      "128.0.0.1",
+      "127.0.0.1.nip.io"
+    ]) {
+      assert.isFalse(isLoopbackHost(host), host)
+    }
+  })
+
+  it.effect("Security.layer refuses to build for an insecure bind", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const error = yield* Effect.flip(
+        build({ config: withServer({}), host: "0.0.0.0", port: 9, env: { MCPGATE_HOME: home } })
+      )
+      assert.strictEqual(error._tag, "InsecureBind")
+      // Nothing was generated for a gateway that never started.
+      const entries = yield* Effect.promise(() => fs.readdir(home))
+      assert.deepStrictEqual(entries, [])
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("the admin token", () => {
+  it.effect("is generated on the first start, stored 0600 in a 0700 directory, and reused after", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const state = path.join(home, "state")
+      const first = yield* AdminToken.resolve({ config: emptyConfig, env: {}, stateDirectory: state })
+      assert.strictEqual(first.source, "generated")
+      assert.isTrue(first.generated)
+      const token = Redacted.value(first.value)
+      // 32 random bytes in base64url.
+      assert.match(token, /^[A-Za-z0-9_-]{43}$/)
+      assert.strictEqual(first.path, path.join(state, "admin-token"))
+      const file = yield* Effect.promise(() => fs.stat(path.join(state, "admin-token")))
+      const directory = yield* Effect.promise(() => fs.stat(state))
+      assert.strictEqual(file.mode & 0o777, 0o600)
+      assert.strictEqual(directory.mode & 0o777, 0o700)
+      // No temporary file is left behind.
+      assert.deepStrictEqual(yield* Effect.promise(() => fs.readdir(state)), ["admin-token"])
+      // The token never shows in how the value prints.
+      assert.notInclude(String(first.value), token)
+      assert.notInclude(JSON.stringify(first), token)
+
+      const second = yield* AdminToken.resolve({ config: emptyConfig, env: {}, stateDirectory: state })
+      assert.strictEqual(second.source, "file")
+      assert.isFalse(second.generated)
+      assert.strictEqual(Redacted.value(second.value), token)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("tightens a token file that was widened", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      yield* AdminToken.resolve({ config: emptyConfig, env: { MCPGATE_HOME: home } })
+      const file = path.join(home, "admin-token")
+      yield* Effect.promise(() => fs.chmod(file, 0o644))
+      const again = yield* AdminToken.resolve({ config: emptyConfig, env: { MCPGATE_HOME: home } })
+      assert.strictEqual(again.source, "file")
+      assert.strictEqual((yield* Effect.promise(() => fs.stat(file))).mode & 0o777, 0o600)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("concurrent first starts agree on one token", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const results = yield* Effect.all(
+        Array.from({ length: 8 }, () =>
+          AdminToken.resolve({ config: emptyConfig, env: { MCPGATE_HOME: home } })
+        ),
+        { concurrency: "unbounded" }
+      )
+      const values = new Set(results.map((result) => Redacted.value(result.value)))
+      assert.strictEqual(values.size, 1)
+      assert.strictEqual(results.filter((result) => result.generated).length, 1)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("the config wins over the environment, which wins over the file", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const env = { MCPGATE_HOME: home, MCPGATE_ADMIN_TOKEN: "from-the-environment" }
+      const fromEnv = yield* AdminToken.resolve({ config: emptyConfig, env })
+      assert.strictEqual(fromEnv.source, "env")
+      assert.strictEqual(Redacted.value(fromEnv.value), "from-the-environment")
+      const fromConfig = yield* AdminToken.resolve({
+        config: withServer({ adminToken: "from-the-config" }),
+        env
+      })
+      assert.strictEqual(fromConfig.source, "config")
+      assert.strictEqual(Redacted.value(fromConfig.value), "from-the-config")
+      // Neither wrote a file.
+      assert.deepStrictEqual(yield* Effect.promise(() => fs.readdir(home)), [])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("an unreadable state directory is a clear error without the token", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const blocker = path.join(home, "not-a-directory")
+      yield* Effect.promise(() => fs.writeFile(blocker, "x"))
+      const error = yield* Effect.flip(
+        AdminToken.resolve({ config: emptyConfig, env: {}, stateDirectory: blocker })
+      )
+      assert.strictEqual(error._tag, "AdminTokenError")
+      assert.include(error.message, "MCPGATE_ADMIN_TOKEN")
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("API keys and the admin token", () => {
+  it.effect("a config whose admin token is also an API key is refused at start", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const config = withServer({ adminToken: "shared-secret", apiKeys: ["other", "shared-secret"] })
+      const error = yield* Effect.flip(build({ config, port: 9, env: { MCPGATE_HOME: home } }))
+      assert.strictEqual(error._tag, "SecurityConfigError")
+      assert.include(error.message, "never open the admin API")
+      assert.notInclude(error.message, "shared-secret")
+      // The same through the environment.
+      const viaEnv = yield* Effect.flip(
+        build({
+          config: withServer({ apiKeys: ["env-secret"] }),
+          port: 9,
+          env: { MCPGATE_HOME: home, MCPGATE_ADMIN_TOKEN: "env-secret" }
+        })
+      )
+      assert.strictEqual(viaEnv._tag, "SecurityConfigError")
+      assert.isUndefined(tokenClash(withServer({ adminToken: "a", apiKeys: ["b"] }), Redacted.make("a")))
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a reload may change the keys, but not empty them on a non-loopback address", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const security = yield* build({
+        config: withServer({ apiKeys: ["k1"] }),
+        host: "0.0.0.0",
+        port: 9,
+        env: { MCPGATE_HOME: home }
+      })
+      yield* security.apply(withServer({ apiKeys: ["k2"] }))
+      const error = yield* Effect.flip(security.apply(withServer({})))
+      assert.strictEqual(error.path, "server.apiKeys")
+      const clash = yield* Effect.flip(
+        security.check(withServer({ apiKeys: [Redacted.value(security.adminToken.value)] }))
+      )
+      assert.strictEqual(clash._tag, "SecurityConfigError")
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("addresses", () => {
+  it("come from the configuration: publicUrl, else host and port; loopback aliases when on loopback", () => {
+    const local = addresses(withServer({}), "127.0.0.1", 8808)
+    assert.strictEqual(local.origin, "http://127.0.0.1:8808")
+    assert.strictEqual(local.publicUrl, "http://127.0.0.1:8808")
+    assert.deepStrictEqual(
+      [...local.allowedOrigins].sort(),
+      ["http://127.0.0.1:8808", "http://[::1]:8808", "http://localhost:8808"].sort()
+    )
+    assert.isFalse(local.secure)
+
+    const published = addresses(
+      withServer({ publicUrl: "https://gw.example.com/base/", apiKeys: ["k"] }),
+      "0.0.0.0",
+      8808
+    )
+    assert.strictEqual(published.origin, "https://gw.example.com")
+    assert.strictEqual(published.publicUrl, "https://gw.example.com/base")
+    assert.isTrue(published.secure)
+    assert.isFalse(published.allowedOrigins.has("http://localhost:8808"))
+
+    // Listening everywhere without publicUrl: no redirect URI a browser could use.
+    assert.isUndefined(addresses(withServer({ apiKeys: ["k"] }), "0.0.0.0", 8808).publicUrl)
+    assert.strictEqual(addresses(withServer({}), "::1", 8808).origin, "http://[::1]:8808")
+  })
+})

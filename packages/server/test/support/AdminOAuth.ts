@@ -1,0 +1,66 @@
+/**
+ * OAuth pieces for the admin API tests, on the oauth package's test servers:
+ * a real authorization server (oidc-provider, auto-consent) in front of a real
+ * protected MCP server, and a headless "browser" that follows the
+ * authorization URL through the consent redirects up to the redirect back to
+ * the gateway.
+ */
+import { Effect, type Scope } from "effect"
+import * as AuthServer from "../../../oauth/test/support/AuthServer.ts"
+import * as ProtectedMcpServer from "../../../oauth/test/support/ProtectedMcpServer.ts"
+
+export { allIssuedTokens } from "../../../oauth/test/support/AuthServer.ts"
+
+export interface OAuthServers {
+  readonly as: AuthServer.AuthServer
+  readonly mcp: ProtectedMcpServer.ProtectedMcpServer
+}
+
+/** The authorization server and the MCP server it protects. */
+export const startServers: Effect.Effect<OAuthServers, never, Scope.Scope> = Effect.gen(function* () {
+  let resource = ""
+  const as = yield* AuthServer.start({ resource: () => resource })
+  const mcp = yield* ProtectedMcpServer.start({ issuer: () => as.issuer })
+  resource = mcp.url
+  return { as, mcp }
+})
+
+/**
+ * Follows `authorizationUrl` with manual redirects (keeping the authorization
+ * server's cookies) and returns the first redirect that starts with
+ * `redirectPrefix`, without requesting it.
+ */
+export const redirectFor = (authorizationUrl: string, redirectPrefix: string) =>
+  Effect.promise(async () => {
+    const cookies = new Map<string, string>()
+    let url = new URL(authorizationUrl)
+    for (let hop = 0; hop < 20; hop++) {
+      const response = await fetch(url, {
+        redirect: "manual",
+        headers: cookies.size === 0 ? {} : { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; ") }
+      })
+      for (const header of response.headers.getSetCookie()) {
+        const [pair] = header.split(";")
+        const separator = pair?.indexOf("=") ?? -1
+        if (pair !== undefined && separator > 0)
+          cookies.set(pair.slice(0, separator), pair.slice(separator + 1))
+      }
+      await response.body?.cancel()
+      const location = response.headers.get("location")
+      if (location === null) throw new Error(`no redirect from ${url.href} (${response.status})`)
+      const next = new URL(location, url)
+      if (next.href.startsWith(redirectPrefix)) return next.href
+      url = next
+    }
+    throw new Error("too many redirects")
+  })
+
+/** Polls `condition` every few milliseconds of real time (for what happens in another server). */
+export const eventually = (condition: () => boolean, what: string, timeoutMillis = 10_000) =>
+  Effect.promise(async () => {
+    const started = Date.now()
+    while (!condition()) {
+      if (Date.now() - started > timeoutMillis) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  })
