@@ -16,6 +16,7 @@ import * as AdminApi from "./AdminApi.ts"
 import type * as AdminToken from "./AdminToken.ts"
 import * as ErrorBody from "./internal/ErrorBody.ts"
 import * as McpApi from "./McpApi.ts"
+import * as McpEndpoint from "./McpEndpoint.ts"
 import * as McpToolExecutor from "./McpToolExecutor.ts"
 import * as OpenAiApi from "./OpenAiApi.ts"
 import * as Security from "./Security.ts"
@@ -74,7 +75,9 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
  */
 export const routes = Layer.mergeAll(
   healthRoute,
-  Layer.mergeAll(OpenAiApi.routes, McpApi.routes).pipe(Layer.provide(Security.apiKeyMiddleware.layer)),
+  Layer.mergeAll(OpenAiApi.routes, McpApi.routes, McpEndpoint.routes).pipe(
+    Layer.provide(Security.apiKeyMiddleware.layer)
+  ),
   AdminApi.routes,
   notFoundRoute
 )
@@ -113,6 +116,15 @@ const securityLayer = (options: GatewayOptions) =>
     )
   )
 
+const mcpEndpointLayer = (options: GatewayOptions) =>
+  Layer.unwrap(
+    Effect.map(HttpServer.HttpServer, (server) =>
+      McpEndpoint.McpEndpoint.layer({
+        publicUrl: options.config.server.publicUrl ?? NetAddress.formatUrlUnsafe(server.address, "http")
+      })
+    )
+  )
+
 const announce = (options: GatewayOptions) =>
   Layer.effectDiscard(
     Effect.gen(function* () {
@@ -132,6 +144,13 @@ const announce = (options: GatewayOptions) =>
  */
 export const layer = (options: GatewayOptions) =>
   Layer.mergeAll(
-    HttpRouter.serve(routes, { disableListenLog: true, disableLogger: true }),
+    // Built after `serve`, so /mcp sessions close before the graceful shutdown waits on them.
+    McpEndpoint.McpEndpoint.layerCloseFirst.pipe(
+      Layer.provide(HttpRouter.serve(routes, { disableListenLog: true, disableLogger: true }))
+    ),
     announce(options)
-  ).pipe(Layer.provide(services(options)), Layer.provideMerge(securityLayer(options)))
+  ).pipe(
+    Layer.provide(mcpEndpointLayer(options)),
+    Layer.provide(services(options)),
+    Layer.provideMerge(securityLayer(options))
+  )

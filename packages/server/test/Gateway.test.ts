@@ -11,6 +11,8 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { Context, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import OpenAI from "openai"
@@ -116,6 +118,19 @@ describe("Gateway", () => {
         }
         assert.isTrue(firstRound.tools.some((tool) => tool.function.name === "everything__echo"))
         assert.notProperty(firstRound, "execute_mcp_tools")
+
+        // The same tools on the aggregated MCP endpoint.
+        const mcp = new Client({ name: "gateway-test", version: "1.0.0" })
+        yield* Effect.acquireRelease(
+          Effect.promise(() => mcp.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)))),
+          () => Effect.promise(() => mcp.close())
+        )
+        const listed = yield* Effect.promise(() => mcp.listTools())
+        assert.isTrue(listed.tools.some((tool) => tool.name === "everything__echo"))
+        const called = yield* Effect.promise(() =>
+          mcp.callTool({ name: "everything__echo", arguments: { message: "over mcp" } })
+        )
+        assert.deepStrictEqual(called.content, [{ type: "text", text: "Echo: over mcp" }])
       }).pipe(Effect.scoped),
     30_000
   )

@@ -42,7 +42,10 @@ export const serve = Command.make(
         })
       yield* Layer.launch(
         Gateway.layer({ config, host, onListening }).pipe(
-          Layer.provide(NodeHttpServer.layer(createServer, { host, port }))
+          // In-flight requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
+          Layer.provide(
+            NodeHttpServer.layer(createServer, { host, port, gracefulShutdownTimeout: "5 seconds" })
+          )
         )
       )
     },

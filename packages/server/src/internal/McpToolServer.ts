@@ -1,0 +1,98 @@
+/**
+ * The MCP server one `/mcp` session talks to: the SDK's low-level `Server` with
+ * `tools/list` and `tools/call` answered by the client manager.
+ *
+ * Tools keep everything their server said about them (schemas, description,
+ * annotations, output schema) under their public `<server>__<tool>` name; results
+ * are the server's own `CallToolResult`, so structured content, images and `isError`
+ * reach the client as they were sent.
+ */
+import type { ToolCallError } from "@mcpgate/transport/Errors"
+import type { AggregatedTool, McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
+import { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  type Implementation,
+  ListToolsRequestSchema,
+  type Tool
+} from "@modelcontextprotocol/sdk/types.js"
+import { Effect } from "effect"
+
+/** Runs an effect as a promise; aborting `signal` interrupts it. */
+export type RunPromise = <A>(
+  effect: Effect.Effect<A>,
+  options: { readonly signal: AbortSignal }
+) => Promise<A>
+
+export interface ToolServerOptions {
+  readonly manager: McpClientManagerShape
+  readonly run: RunPromise
+  readonly serverInfo: Implementation
+  /** Where a user logs in from a browser (`<publicUrl>/admin`), named in "needs login" results. */
+  readonly adminUrl?: string
+  /** Called when the client cancels a `tools/call` (after the upstream call is interrupted). */
+  readonly onCancelled?: (requestId: string | number) => void
+}
+
+export const instructions =
+  "Tools of the MCP servers behind this mcpgate gateway. Each tool is named <server>__<tool>; " +
+  "the list changes as servers connect and disconnect."
+
+/**
+ * A tool as the gateway's clients see it. `execution` (task support) is dropped:
+ * the gateway answers `tools/call` directly and does not relay task-augmented calls.
+ */
+export const publicTool = (tool: AggregatedTool): Tool => {
+  const { execution: _tasks, ...rest } = tool.tool
+  return { ...rest, name: tool.publicName }
+}
+
+/** What a client reads when the gateway could not carry out a call: an `isError` result that says why. */
+export const errorText = (error: ToolCallError, adminUrl?: string): string => {
+  if (error.reason === "needs_auth") {
+    const where = adminUrl === undefined ? "the admin UI" : `the admin UI (${adminUrl})`
+    return `${error.server} needs login: run \`mcpgate login ${error.server}\` or use ${where}, then call the tool again`
+  }
+  if (error.reason === "unknown_tool") {
+    return `${error.message}; list the tools again to see what is available now`
+  }
+  return error.message
+}
+
+export const errorResult = (error: ToolCallError, adminUrl?: string): CallToolResult => ({
+  content: [{ type: "text", text: errorText(error, adminUrl) }],
+  isError: true
+})
+
+export const makeToolServer = (options: ToolServerOptions): Server => {
+  const { manager, run, adminUrl } = options
+  const server = new Server(options.serverInfo, {
+    capabilities: { tools: { listChanged: true } },
+    instructions
+  })
+
+  // The whole list in one page: it is already in memory, and clients read every page anyway.
+  server.setRequestHandler(ListToolsRequestSchema, (_request, extra) =>
+    run(
+      Effect.map(manager.tools, (tools) => ({ tools: tools.map(publicTool) })),
+      { signal: extra.signal }
+    )
+  )
+
+  server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
+    const { requestId, signal } = extra
+    // The SDK aborts `signal` on notifications/cancelled (MCP 2025-11-25 "Utilities ›
+    // Cancellation"): the interrupted manager call cancels the upstream request in turn.
+    signal.addEventListener("abort", () => options.onCancelled?.(requestId), { once: true })
+    return run(
+      manager.call(request.params.name, request.params.arguments ?? {}).pipe(
+        Effect.map((result): CallToolResult => result.raw),
+        Effect.catchTag("ToolCallError", (error) => Effect.succeed(errorResult(error, adminUrl)))
+      ),
+      { signal }
+    )
+  })
+
+  return server
+}
