@@ -5,21 +5,28 @@
  * `layer` adds the server's configured static `headers`; `layerOAuth` also, for
  * servers with `auth`:
  *   - sets `Authorization` (and `DPoP`) from `OAuthManager.authorizationHeaders`
- *     (the token stays `Redacted` until this header is written);
+ *     (the token stays `Redacted` until this header is written); without a
+ *     credential the request goes out anonymously, so the server's 401 names its
+ *     protected resource metadata and scope (MCP authorization 2025-11-25,
+ *     "Authorization Flow Steps");
  *   - on a 401 asks `OAuthManager.onUnauthorized` for a newer or refreshed token,
- *     then retries the request once (MCP authorization 2025-11-25, "Token
- *     Handling"; RFC 6750 §3.1);
+ *     then retries the request once (MCP "Token Handling"; RFC 6750 §3.1);
  *   - on a 403 with `error="insufficient_scope"` starts the step-up (never a plain
- *     refresh) and retries once; when that needs the user, the request fails with
- *     `AuthorizationRequired`.
+ *     refresh) and retries once;
+ *   - when only the user can help (no credential, refresh refused, step-up needs a
+ *     person) the request fails with `AuthorizationRequired`, which carries the
+ *     server's challenge; `layerOAuthWith({ login })` logs in instead (with that
+ *     challenge) and retries: the CLI's `connect` and the conformance client.
  * `McpConnection` turns a final 401/403 (or a thrown `AuthorizationRequired`) on a
  * server with `auth` into the `needs_auth` state, so the OAuth layer never has to
  * know about connection states.
  */
 import type { ServerConfig } from "@mcpgate/core/Config"
-import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
+import { keyOf } from "@mcpgate/core/Credential"
+import type { AuthFailure } from "@mcpgate/oauth/Errors"
+import { type AuthorizationHeaders, type LoginOptions, OAuthManager } from "@mcpgate/oauth/OAuthManager"
 import * as WwwAuthenticate from "@mcpgate/oauth/WwwAuthenticate"
-import { Cause, Context, Effect, Exit, Layer, Option, Predicate, Redacted, Schema } from "effect"
+import { Cause, Context, Data, Effect, Exit, Layer, Option, Redacted, Schema, Semaphore } from "effect"
 
 /** The shape of `fetch` the SDK transports accept (`FetchLike` in the SDK). */
 export type Fetch = (input: string | URL, init?: RequestInit) => Promise<Response>
@@ -28,19 +35,31 @@ export type Fetch = (input: string | URL, init?: RequestInit) => Promise<Respons
  * Thrown from an authorizing fetch when the server cannot be reached without the
  * user (no credential, refresh refused, step-up needed). The SDK passes it through
  * as the rejection of `connect`/`request`; `McpConnection` recognises it by its tag.
+ * The message names the command that fixes it.
  */
 export class AuthorizationRequired extends Schema.TaggedError<AuthorizationRequired>()(
   "AuthorizationRequired",
   {
     server: Schema.String,
     reason: Schema.Literals(["login", "scope"]),
-    message: Schema.String
+    message: Schema.String,
+    /** The server's `WWW-Authenticate` challenge, when it sent one (never a secret). */
+    wwwAuthenticate: Schema.optionalKey(Schema.String)
   }
 ) {}
 
 export interface AuthorizedFetchShape {
   /** The fetch to use for every HTTP request to this server. */
   readonly forServer: (server: ServerConfig) => Fetch
+}
+
+export interface OAuthFetchOptions {
+  /**
+   * Log in when the server needs it, with its challenge, and retry (an
+   * interactive client: `mcpgate connect`, the conformance client). Without it
+   * (the gateway) such a request fails with `AuthorizationRequired`.
+   */
+  readonly login?: LoginOptions
 }
 
 /**
@@ -60,7 +79,19 @@ export const withHeaders =
     return base(input, { ...init, headers: merged })
   }
 
-const globalFetch: Fetch = (input, init) => globalThis.fetch(input, init)
+/**
+ * The SDK hands every request the same long-lived abort signal; undici adds a listener
+ * to it per request and drops it only when the request is collected, so the list grows
+ * and each add gets slower (bench/). A dependent signal per request carries the abort
+ * without touching the long-lived one's listener list.
+ */
+const globalFetch: Fetch = (input, init) =>
+  globalThis.fetch(
+    input,
+    init?.signal === undefined || init.signal === null
+      ? init
+      : { ...init, signal: AbortSignal.any([init.signal]) }
+  )
 
 export class AuthorizedFetch extends Context.Service<AuthorizedFetch, AuthorizedFetchShape>()(
   "@mcpgate/transport/AuthorizedFetch"
@@ -72,24 +103,13 @@ export class AuthorizedFetch extends Context.Service<AuthorizedFetch, Authorized
   )
 }
 
-/** What an OAuth failure means for the connection: the user must act, or the request just failed. */
-const toThrowable = (server: ServerConfig, cause: Cause.Cause<unknown>): unknown => {
-  const error = Option.getOrUndefined(Cause.findErrorOption(cause))
-  if (!Predicate.hasProperty(error, "_tag")) return Cause.squash(cause)
-  const message = Predicate.hasProperty(error, "message") ? String(error.message) : String(error)
-  if (error._tag === "NeedsLogin")
-    return new AuthorizationRequired({ server: server.name, reason: "login", message })
-  if (error._tag === "NeedsScope")
-    return new AuthorizationRequired({ server: server.name, reason: "scope", message })
-  return new Error(message)
-}
+/** The network (or the SDK's abort) failed: rethrown to the SDK unchanged, so it can classify it. */
+class FetchFailed extends Data.TaggedError("FetchFailed")<{ readonly error: unknown }> {}
 
-const isInsufficientScope = (response: Response): boolean => {
+const insufficientScope = (response: Response): boolean => {
   if (response.status !== 403) return false
-  const challenge = response.headers.get("www-authenticate")
-  return (
-    challenge !== null &&
-    WwwAuthenticate.parse(challenge).some((entry) => entry.params.error === "insufficient_scope")
+  return WwwAuthenticate.parse(response.headers.get("www-authenticate")).some(
+    (challenge) => challenge.params.error === "insufficient_scope"
   )
 }
 
@@ -97,61 +117,178 @@ const isInsufficientScope = (response: Response): boolean => {
 const replayable = (init: RequestInit | undefined): boolean =>
   init?.body === undefined || init.body === null || typeof init.body === "string"
 
-export const makeOAuth = Effect.gen(function* () {
-  const oauth = yield* OAuthManager
-  const context = yield* Effect.context<never>()
-  const run = <A, E>(server: ServerConfig, effect: Effect.Effect<A, E>): Promise<A> =>
-    Effect.runPromiseExitWith(context)(effect).then((exit) => {
-      if (Exit.isSuccess(exit)) return exit.value
-      throw toThrowable(server, exit.cause)
-    })
+/** A response we will not hand on: release its connection. */
+const discard = (response: Response) => Effect.promise(() => response.body?.cancel() ?? Promise.resolve())
 
-  const forServer = (server: ServerConfig): Fetch => {
-    const base = withHeaders(globalFetch, server.headers)
-    if (server.auth === undefined) return base
-    const send = (
-      input: string | URL,
-      init: RequestInit | undefined,
-      authorization: string,
-      dpop?: string
-    ) => {
-      const headers = new Headers(init?.headers)
-      headers.set("authorization", authorization)
-      if (dpop !== undefined) headers.set("dpop", dpop)
-      return base(input, { ...init, headers })
+/** The bearer token inside an `Authorization` value (`Bearer x` / `DPoP x`). */
+const tokenOf = (headers: AuthorizationHeaders): Redacted.Redacted<string> =>
+  Redacted.make(Redacted.value(headers.authorization).replace(/^\S+\s+/, ""))
+
+const required = (
+  server: ServerConfig,
+  error: AuthFailure,
+  wwwAuthenticate: string | null
+): AuthorizationRequired | AuthFailure =>
+  error._tag === "OAuthError"
+    ? error
+    : new AuthorizationRequired({
+        server: server.name,
+        reason: error._tag === "NeedsScope" ? "scope" : "login",
+        message: error.message,
+        ...(wwwAuthenticate === null ? {} : { wwwAuthenticate })
+      })
+
+/** What the SDK sees: the original network error, `AuthorizationRequired`, or an `Error` with the OAuth message. */
+const toThrowable = (cause: Cause.Cause<FetchFailed | AuthorizationRequired | AuthFailure>): unknown => {
+  const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+  if (error === undefined) return Cause.squash(cause)
+  if (error._tag === "FetchFailed") return error.error
+  if (error._tag === "AuthorizationRequired") return error
+  return new Error(error.message)
+}
+
+export const makeOAuth = (options: OAuthFetchOptions = {}) =>
+  Effect.gen(function* () {
+    const oauth = yield* OAuthManager
+    const context = yield* Effect.context<never>()
+    /** One interactive login per server at a time; the others wait and use its token. */
+    const logins = new Map<string, Semaphore.Semaphore>()
+    const loginPermit = (server: ServerConfig) => {
+      const key = keyOf({ server: server.name, url: server.url ?? "" })
+      const existing = logins.get(key)
+      if (existing !== undefined) return existing
+      const created = Semaphore.makeUnsafe(1)
+      logins.set(key, created)
+      return created
     }
-    const authorize = (input: string | URL, init: RequestInit | undefined) =>
-      run(server, oauth.authorizationHeaders(server, { method: init?.method ?? "GET", url: String(input) }))
 
-    return async (input, init) => {
-      const first = await authorize(input, init)
-      const response = await send(input, init, Redacted.value(first.authorization), first.dpop)
-      if (!replayable(init)) return response
-      if (response.status === 401) {
-        await run(
-          server,
-          oauth.onUnauthorized(server, {
-            wwwAuthenticate: response.headers.get("www-authenticate"),
-            rejectedToken: Redacted.make(Redacted.value(first.authorization).replace(/^\S+\s+/, "")),
-            dpopNonce: response.headers.get("dpop-nonce")
+    const forServer = (server: ServerConfig): Fetch => {
+      const base = withHeaders(globalFetch, server.headers)
+      if (server.auth === undefined) return base
+      const loginOptions = options.login
+
+      const send = (
+        input: string | URL,
+        init: RequestInit | undefined,
+        auth: AuthorizationHeaders | undefined
+      ) =>
+        Effect.tryPromise({
+          try: () => {
+            const headers = new Headers(init?.headers)
+            if (auth !== undefined) {
+              headers.set("authorization", Redacted.value(auth.authorization))
+              if (auth.dpop !== undefined) headers.set("dpop", auth.dpop)
+            }
+            return base(input, { ...init, headers })
+          },
+          catch: (error) => new FetchFailed({ error })
+        })
+
+      const headersFor = (input: string | URL, init: RequestInit | undefined) =>
+        oauth.authorizationHeaders(server, { method: init?.method ?? "GET", url: String(input) })
+
+      /** The headers to send now, or none while there is no credential (the 401 then says how to get one). */
+      const optionalHeaders = (input: string | URL, init: RequestInit | undefined) =>
+        headersFor(input, init).pipe(
+          Effect.map((headers): AuthorizationHeaders | undefined => headers),
+          Effect.catchTag("NeedsLogin", () => Effect.succeed(undefined))
+        )
+
+      /** Logs in (once per server at a time) unless another request just did. */
+      const login = (
+        login: LoginOptions,
+        wwwAuthenticate: string | null,
+        rejected: AuthorizationHeaders | undefined
+      ) =>
+        Semaphore.withPermit(
+          loginPermit(server),
+          Effect.gen(function* () {
+            const current = yield* Effect.option(oauth.accessToken(server))
+            const fresh =
+              Option.isSome(current) &&
+              (rejected === undefined || Redacted.value(current.value) !== Redacted.value(tokenOf(rejected)))
+            if (fresh) return
+            yield* oauth.login(server, { ...login, wwwAuthenticate })
           })
         )
-        const retry = await authorize(input, init)
-        return send(input, init, Redacted.value(retry.authorization), retry.dpop)
-      }
-      if (isInsufficientScope(response)) {
-        await run(server, oauth.onInsufficientScope(server, response.headers.get("www-authenticate")))
-        const retry = await authorize(input, init)
-        return send(input, init, Redacted.value(retry.authorization), retry.dpop)
-      }
-      return response
+
+      const request = (input: string | URL, init: RequestInit | undefined) =>
+        Effect.gen(function* () {
+          const first = yield* optionalHeaders(input, init)
+          const response = yield* send(input, init, first)
+          if (!replayable(init)) return response
+          if (response.status === 401) {
+            const wwwAuthenticate = response.headers.get("www-authenticate")
+            yield* discard(response)
+            const renewed = yield* oauth
+              .onUnauthorized(server, {
+                wwwAuthenticate,
+                ...(first === undefined ? {} : { rejectedToken: tokenOf(first) }),
+                dpopNonce: response.headers.get("dpop-nonce")
+              })
+              .pipe(Effect.result)
+            if (renewed._tag === "Success") {
+              const retried = yield* send(input, init, yield* headersFor(input, init))
+              if (retried.status !== 401 || loginOptions === undefined)
+                return yield* stepUp(input, init, retried)
+              // The renewed token is refused too: only a new login can help.
+              const challenge = retried.headers.get("www-authenticate")
+              yield* discard(retried)
+              return yield* loginAndRetry(input, init, loginOptions, challenge, first)
+            }
+            const error = renewed.failure
+            if (error._tag !== "NeedsLogin" || loginOptions === undefined) {
+              return yield* Effect.fail(required(server, error, wwwAuthenticate))
+            }
+            return yield* loginAndRetry(input, init, loginOptions, wwwAuthenticate, first)
+          }
+          return yield* stepUp(input, init, response)
+        })
+
+      const loginAndRetry = (
+        input: string | URL,
+        init: RequestInit | undefined,
+        loginWith: LoginOptions,
+        wwwAuthenticate: string | null,
+        rejected: AuthorizationHeaders | undefined
+      ) =>
+        Effect.gen(function* () {
+          yield* login(loginWith, wwwAuthenticate, rejected)
+          return yield* stepUp(input, init, yield* send(input, init, yield* headersFor(input, init)))
+        })
+
+      /** RFC 6750 §3.1 `insufficient_scope`: authorize again for more scope, then retry once. */
+      const stepUp = (input: string | URL, init: RequestInit | undefined, response: Response) =>
+        Effect.gen(function* () {
+          if (!insufficientScope(response)) return response
+          const wwwAuthenticate = response.headers.get("www-authenticate")
+          yield* discard(response)
+          yield* oauth
+            .onInsufficientScope(server, wwwAuthenticate)
+            .pipe(Effect.mapError((error) => required(server, error, wwwAuthenticate)))
+          return yield* send(input, init, yield* headersFor(input, init))
+        })
+
+      return (input, init) =>
+        Effect.runPromiseExitWith(context)(
+          request(input, init).pipe(
+            Effect.mapError((error) => (error._tag === "NeedsLogin" ? required(server, error, null) : error))
+          )
+        ).then((exit) => {
+          if (Exit.isSuccess(exit)) return exit.value
+          throw toThrowable(exit.cause)
+        })
     }
-  }
-  return AuthorizedFetch.of({ forServer })
-})
+    return AuthorizedFetch.of({ forServer })
+  })
 
 /** Static headers, plus OAuth for servers with `auth` (needs an `OAuthManager`). */
 export const layerOAuth: Layer.Layer<AuthorizedFetch, never, OAuthManager> = Layer.effect(
   AuthorizedFetch,
-  makeOAuth
+  makeOAuth()
 )
+
+/** `layerOAuth` with options, e.g. `{ login: {} }` to log in on demand. */
+export const layerOAuthWith = (
+  options: OAuthFetchOptions
+): Layer.Layer<AuthorizedFetch, never, OAuthManager> => Layer.effect(AuthorizedFetch, makeOAuth(options))

@@ -22,6 +22,9 @@ import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared
 import {
   type CallToolResult,
   CallToolResultSchema,
+  type ElicitRequest,
+  ElicitRequestSchema,
+  type ElicitResult,
   ErrorCode,
   type Implementation,
   ListToolsResultSchema,
@@ -64,6 +67,12 @@ export interface McpConnectionOptions {
   readonly clientInfo?: Implementation
   /** stdio: receives what the server writes to stderr. */
   readonly onStderr?: (server: string, text: string) => void
+  /**
+   * Answers the server's form elicitations (MCP 2025-11-25 "Client Features ›
+   * Elicitation"). Fields an accepted `content` leaves out are filled with the
+   * schema's defaults (SEP-1034). Without it no elicitation capability is declared.
+   */
+  readonly onElicitation?: (request: ElicitRequest["params"]) => Effect.Effect<ElicitResult>
 }
 
 export interface McpConnection extends ToolProvider {
@@ -153,7 +162,8 @@ const classifyOpenError = (
     })
   const where = server.url === undefined ? "" : ` from ${displayUrl(server.url)}`
   if (Predicate.isTagged(error, "AuthorizationRequired")) {
-    return make("needs_auth", `${errorText(error)}; run \`mcpgate login ${server.name}\``)
+    // Its message already names the command that fixes it (a login, or one with more scope).
+    return make("needs_auth", errorText(error))
   }
   const status = httpStatusOf(error)
   if (status === 401 || status === 403) {
@@ -232,7 +242,15 @@ const openWith = (
 ) =>
   Effect.gen(function* () {
     const fetchFor = (yield* AuthorizedFetch).forServer
-    const client = new Client(options.clientInfo ?? defaultClientInfo, { capabilities: {} })
+    const onElicitation = options.onElicitation
+    const client = new Client(options.clientInfo ?? defaultClientInfo, {
+      capabilities: onElicitation === undefined ? {} : { elicitation: { form: { applyDefaults: true } } }
+    })
+    if (onElicitation !== undefined) {
+      client.setRequestHandler(ElicitRequestSchema, (request) =>
+        Effect.runPromise(onElicitation(request.params))
+      )
+    }
     let transport: SdkTransport
     if (kind === "stdio") {
       if (server.command === undefined) {
@@ -491,10 +509,8 @@ const openConnection = Effect.fnUntraced(function* (server: ServerConfig, option
         ),
       catch: (error) => error
     }).pipe(
-      Effect.timeoutOrElse({
-        duration: ms + 1000,
-        orElse: () => Effect.fail(new McpError(ErrorCode.RequestTimeout, "Request timed out"))
-      }),
+      // No Effect timeout on top: the SDK's `timeout` fails the request with RequestTimeout and
+      // cancels it at the server; a second timer per call measurably slowed every call (bench/).
       Effect.catch((error): Effect.Effect<CallToolResult, ToolCallError> => {
         if (error instanceof McpError) {
           if (error.code === ErrorCode.RequestTimeout) {
@@ -521,7 +537,7 @@ const openConnection = Effect.fnUntraced(function* (server: ServerConfig, option
           )
         }
         if (Predicate.isTagged(error, "AuthorizationRequired")) {
-          return Effect.fail(fail("needs_auth", `${errorText(error)}; run \`mcpgate login ${name}\``))
+          return Effect.fail(fail("needs_auth", errorText(error)))
         }
         const closed = Deferred.isDoneUnsafe(lost)
         return Effect.fail(fail(closed ? "disconnected" : "transport", errorText(error)))

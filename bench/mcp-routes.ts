@@ -1,0 +1,168 @@
+/**
+ * mcp-routes: a tool call through the gateway's HTTP routes against the bare SDK
+ * `Client.callTool` to the MCP server directly (the same child server as tool-call):
+ *
+ *   - `POST /v1/mcp/execute` `{tool_name, arguments}` (packages/server/src/McpApi.ts),
+ *     sent with the plain keep-alive `node:http` client;
+ *   - `/mcp` tools/call (packages/server/src/McpEndpoint.ts), sent with the SDK client.
+ *
+ * The candidate pays an extra HTTP hop (client → gateway → MCP server), so the ratio
+ * is the price of going through the gateway, not of the manager alone (tool-call
+ * measures that). A route whose module does not exist yet gets a "not available" row.
+ */
+import { benchFile, type Child, startChild } from "./support/Child.ts"
+import {
+  allLatencies,
+  alternate,
+  type Benchmark,
+  medianRate,
+  pairedRange,
+  type Row,
+  rotateThroughput,
+  stats,
+  timed
+} from "./support/Harness.ts"
+import { makeHttpClient } from "./support/HttpClient.ts"
+import { directClient, expectEcho, firstText } from "./support/McpClients.ts"
+import type { Client } from "./support/Sdk.ts"
+
+interface GatewayReady {
+  readonly url?: string
+  readonly echoTool?: string
+  readonly unavailable?: string
+}
+
+const concurrency = 16
+
+/**
+ * A gateway child serving one route; a module that is missing, or whose layer does
+ * not build (a service the benchmark does not know of yet), says why instead.
+ */
+const startGateway = async (
+  route: "mcp-api" | "mcp-endpoint",
+  mcpUrl: string,
+  children: Array<Child<unknown>>
+): Promise<GatewayReady> => {
+  try {
+    const child = await startChild<GatewayReady>(`gateway-${route}`, benchFile("support/GatewayServer.ts"), [
+      JSON.stringify({ routes: [route], mcpUrl })
+    ])
+    children.push(child)
+    return child.ready
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    return { unavailable: `the gateway did not start: ${message.split("\n").slice(0, 2).join(" ")}` }
+  }
+}
+
+const compare = async (
+  name: string,
+  candidate: () => Promise<void>,
+  baseline: () => Promise<void>,
+  quick: boolean,
+  log: (line: string) => void
+): Promise<Array<Row>> => {
+  const samples = quick ? 200 : 800
+  log(`mcp-routes: ${name}: ${samples} sequential calls each, alternating`)
+  const sequential = await alternate(timed(candidate), timed(baseline), {
+    warmup: quick ? 50 : 200,
+    samples
+  })
+  const rounds = quick ? 2 : 8
+  const total = quick ? 320 : 480
+  log(`mcp-routes: ${name}: ${rounds} rounds of ${total} calls at concurrency ${concurrency}`)
+  const parallel = await rotateThroughput({ candidate, baseline }, { rounds, concurrency, total })
+  return [
+    {
+      kind: "latency",
+      benchmark: "mcp-routes",
+      comparison: `${name} vs SDK Client.callTool direct (sequential)`,
+      candidate: stats(sequential.candidate),
+      baseline: stats(sequential.baseline)
+    },
+    {
+      kind: "latency",
+      benchmark: "mcp-routes",
+      comparison: `same, latency at concurrency ${concurrency}`,
+      concurrent: true,
+      candidate: stats(allLatencies(parallel.candidate)),
+      baseline: stats(allLatencies(parallel.baseline))
+    },
+    {
+      kind: "throughput",
+      benchmark: "mcp-routes",
+      comparison: `same, calls/s at concurrency ${concurrency}`,
+      candidate: medianRate(parallel.candidate),
+      baseline: medianRate(parallel.baseline),
+      rounds,
+      unit: "calls",
+      ratioRange: pairedRange(parallel.candidate, parallel.baseline)
+    }
+  ]
+}
+
+const unavailable = (comparison: string, reason: string): Row => ({
+  kind: "unavailable",
+  benchmark: "mcp-routes",
+  comparison,
+  reason
+})
+
+export const mcpRoutes: Benchmark = {
+  name: "mcp-routes",
+  title: "tool call through /v1/mcp/execute and /mcp vs bare SDK",
+  run: async ({ quick, log }) => {
+    const server = await startChild<{ url: string }>("mcp-http-server", benchFile("support/McpHttpServer.ts"))
+    const children: Array<Child<unknown>> = [server]
+    const clients: Array<InstanceType<typeof Client>> = []
+    const http = makeHttpClient(64)
+    try {
+      const direct = await directClient(server.ready.url)
+      clients.push(direct)
+      const args = { text: "hello from the benchmark" }
+      const viaSdk = async () => {
+        expectEcho(firstText(await direct.callTool({ name: "echo", arguments: args })), args.text)
+      }
+      const rows: Array<Row> = []
+
+      const execute = await startGateway("mcp-api", server.ready.url, children)
+      const executeUrl = execute.url
+      const executeTool = execute.echoTool
+      if (executeUrl === undefined || executeTool === undefined) {
+        rows.push(unavailable("POST /v1/mcp/execute", execute.unavailable ?? "no echo tool listed"))
+      } else {
+        const body = JSON.stringify({ tool_name: executeTool, arguments: args })
+        const viaExecute = async () => {
+          const result = await http.post(`${executeUrl}/v1/mcp/execute`, body, { keepBody: true })
+          if (result.status !== 200) throw new Error(`/v1/mcp/execute answered ${result.status}`)
+          const json: unknown = JSON.parse(result.body?.toString("utf8") ?? "null")
+          expectEcho(
+            typeof json === "object" && json !== null && "content" in json ? json.content : json,
+            args.text
+          )
+        }
+        rows.push(...(await compare("POST /v1/mcp/execute", viaExecute, viaSdk, quick, log)))
+      }
+
+      const endpoint = await startGateway("mcp-endpoint", server.ready.url, children)
+      const endpointUrl = endpoint.url
+      const endpointTool = endpoint.echoTool
+      if (endpointUrl === undefined || endpointTool === undefined) {
+        rows.push(unavailable("/mcp tools/call", endpoint.unavailable ?? "no echo tool listed"))
+      } else {
+        const throughGateway = await directClient(`${endpointUrl}/mcp`)
+        clients.push(throughGateway)
+        const viaEndpoint = async () => {
+          const result = await throughGateway.callTool({ name: endpointTool, arguments: args })
+          expectEcho(firstText(result), args.text)
+        }
+        rows.push(...(await compare("/mcp tools/call (SDK client)", viaEndpoint, viaSdk, quick, log)))
+      }
+      return rows
+    } finally {
+      await Promise.all(clients.map((client) => client.close().catch(() => {})))
+      http.close()
+      for (const child of children.reverse()) await child.close()
+    }
+  }
+}

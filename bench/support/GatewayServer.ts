@@ -1,0 +1,143 @@
+/**
+ * Child process: the gateway's HTTP routes on 127.0.0.1, composed as `mcpgate serve`
+ * composes them (`NodeHttpServer.layer`, `NodeHttpClient.layerUndici`), with only
+ * the routes a benchmark asks for. argv[2] is JSON:
+ *
+ *   { "routes": ["openai" | "mcp-api" | "mcp-endpoint", …],
+ *     "upstream"?: "http://127.0.0.1:<port>/v1",   // server.upstream.baseUrl
+ *     "mcpUrl"?: "http://127.0.0.1:<port>/mcp" }   // one streamable-HTTP MCP server named "bench"
+ *
+ * Ready line: `{"url", "echoTool"?}` once listening and, with `mcpUrl`, once the MCP
+ * server is connected; or `{"unavailable": "<why>"}` when a route module asked for
+ * does not exist yet (the routes are being written while the benchmarks are).
+ */
+import { existsSync } from "node:fs"
+import { createServer } from "node:http"
+import { Context, Effect, Layer, Predicate } from "effect"
+import { HttpRouter, HttpServer } from "effect/http"
+import type { McpgateConfig } from "../../packages/core/src/Config.ts"
+import * as OpenAiApi from "../../packages/server/src/OpenAiApi.ts"
+import { ToolExecutor } from "../../packages/server/src/ToolExecutor.ts"
+import { ToolLoop } from "../../packages/server/src/ToolLoop.ts"
+import { Upstream } from "../../packages/server/src/Upstream.ts"
+import { AuthorizedFetch } from "../../packages/transport/src/AuthorizedFetch.ts"
+import { McpClientManager } from "../../packages/transport/src/McpClientManager.ts"
+import { announceReady } from "./Child.ts"
+import { NodeHttpClient, NodeHttpServer } from "./Platform.ts"
+
+type RouteName = "openai" | "mcp-api" | "mcp-endpoint"
+
+interface Options {
+  readonly routes: ReadonlyArray<RouteName>
+  readonly upstream?: string
+  readonly mcpUrl?: string
+}
+
+type RouteLayer = Layer.Layer<never, unknown, HttpRouter.HttpRouter | McpClientManager | Upstream | ToolLoop>
+
+const options = JSON.parse(process.argv[2] ?? "{}") as Options
+
+const config: McpgateConfig = {
+  mcpServers:
+    options.mcpUrl === undefined
+      ? {}
+      : {
+          bench: {
+            name: "bench",
+            transport: "streamable-http",
+            url: options.mcpUrl,
+            args: [],
+            env: {},
+            headers: {},
+            enabled: true
+          }
+        },
+  maxToolCalls: 10,
+  defaultTimeout: 30,
+  builtins: {
+    fetch: { enabled: false, allowPrivateNetwork: false },
+    webSearch: { enabled: false, provider: "duckduckgo" }
+  },
+  server: {
+    host: "127.0.0.1",
+    port: 0,
+    ...(options.upstream === undefined ? {} : { upstream: { baseUrl: options.upstream } })
+  }
+}
+
+/**
+ * The `routes` layer of a server module that may not exist yet, with the module's
+ * own service layer provided when it has one (`McpEndpoint.layer()` for
+ * `McpEndpoint.routes`); a string says why it is unusable.
+ */
+const optionalRoutes = async (file: string, service: string): Promise<RouteLayer | string> => {
+  const url = new URL(`../../packages/server/src/${file}`, import.meta.url)
+  if (!existsSync(url)) return `packages/server/src/${file} does not exist yet`
+  const module: unknown = await import(url.href)
+  if (!Predicate.hasProperty(module, "routes") || !Layer.isLayer(module.routes)) {
+    return `packages/server/src/${file} exports no \`routes\` layer`
+  }
+  // Requirements are checked when the layer is built: a missing service fails the start.
+  const routes = module.routes as RouteLayer
+  const owner: unknown = Reflect.get(module, service)
+  const makeLayer = Predicate.hasProperty(owner, "layer") ? owner.layer : undefined
+  if (typeof makeLayer !== "function") return routes
+  const serviceLayer: unknown = makeLayer()
+  if (!Layer.isLayer(serviceLayer)) return routes
+  return Layer.provide(routes, serviceLayer as Layer.Layer<never, unknown, McpClientManager>) as RouteLayer
+}
+
+const routeLayers: Array<RouteLayer> = []
+const unavailable: Array<string> = []
+for (const route of options.routes) {
+  if (route === "openai") {
+    routeLayers.push(OpenAiApi.routes)
+    continue
+  }
+  const loaded = await (route === "mcp-api"
+    ? optionalRoutes("McpApi.ts", "McpApi")
+    : optionalRoutes("McpEndpoint.ts", "McpEndpoint"))
+  if (typeof loaded === "string") unavailable.push(loaded)
+  else routeLayers.push(loaded)
+}
+
+const [first, ...rest] = routeLayers
+if (unavailable.length > 0 || first === undefined) {
+  announceReady({ unavailable: unavailable.join("; ") || "no routes were asked for" })
+} else {
+  const manager = McpClientManager.layer(config).pipe(Layer.provide(AuthorizedFetch.layer))
+  const openAi = ToolLoop.layer({ maxToolCalls: config.maxToolCalls }).pipe(
+    Layer.provideMerge(Upstream.layer(config.server.upstream)),
+    Layer.provide(ToolExecutor.layerEmpty),
+    Layer.provide(NodeHttpClient.layerUndici)
+  )
+  const app = HttpRouter.serve(Layer.mergeAll(first, ...rest), {
+    disableLogger: true,
+    disableListenLog: true
+  }).pipe(
+    Layer.provide(openAi),
+    Layer.provideMerge(manager),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+  )
+
+  const program = Effect.gen(function* () {
+    const context = yield* Layer.build(app)
+    const address = Context.get(context, HttpServer.HttpServer).address
+    if (address._tag === "UnixPathAddress") return yield* Effect.die("expected a TCP address")
+    const url = `http://127.0.0.1:${address.port}`
+    if (options.mcpUrl === undefined) return announceReady({ url })
+    const mcp = Context.get(context, McpClientManager)
+    const [status] = yield* mcp.awaitSettled
+    if (status?.state !== "connected") {
+      return yield* Effect.die(`the MCP server did not connect: ${status?.lastError ?? "no status"}`)
+    }
+    const tools = yield* mcp.tools
+    const echo = tools.find((tool) => tool.tool.name === "echo")
+    announceReady({ url, echoTool: echo?.publicName })
+  }).pipe(Effect.andThen(Effect.never), Effect.scoped)
+
+  Effect.runPromise(program).catch((error: unknown) => {
+    process.stderr.write(`gateway: ${String(error)}\n`)
+    process.exit(1)
+  })
+}
