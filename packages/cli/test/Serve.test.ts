@@ -1,17 +1,48 @@
 import { spawn } from "node:child_process"
 import { once } from "node:events"
-import { writeFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { binary, sandbox } from "./support/Cli.ts"
 
+const everything = fileURLToPath(
+  new URL(
+    "../../transport/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
+    import.meta.url
+  )
+)
+
+/** Live (not zombie) processes whose command line contains `marker`. */
+const processesWith = (marker: string): ReadonlyArray<number> =>
+  readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const status = readFileSync(`/proc/${pid}/stat`, "utf8")
+        if (/\) Z /.test(status)) return false
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker)
+      } catch {
+        return false
+      }
+    })
+    .map(Number)
+
 describe("mcpgate serve", () => {
-  it("answers /health, JSON 404s, and exits on SIGTERM", async () => {
+  it("answers /health, JSON 404s, and on SIGTERM exits and ends its stdio servers", async () => {
     const { env, home } = sandbox()
     const config = join(home, "mcpgate.json")
+    // A unique marker in the stdio server's command line finds it in the process table.
+    const marker = `mcpgate-serve-test-${process.pid}-${Date.now()}`
     writeFileSync(
       config,
-      JSON.stringify({ mcpServers: { a: { url: "http://127.0.0.1:9/mcp", enabled: false } } })
+      JSON.stringify({
+        mcpServers: {
+          a: { url: "http://127.0.0.1:9/mcp", enabled: false },
+          everything: { command: process.execPath, args: [everything, "stdio", marker] }
+        },
+        builtins: { fetch: { enabled: false }, webSearch: { enabled: false } }
+      })
     )
     const child = spawn(process.execPath, [binary, "serve", "--config", config, "--port", "0"], {
       env,
@@ -48,6 +79,7 @@ describe("mcpgate serve", () => {
       child.kill("SIGTERM")
       const [code, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null]
       assert.isTrue(code !== null || signal !== null)
+      assert.deepStrictEqual(processesWith(marker), [], "no stdio server may outlive the gateway")
     } finally {
       child.kill("SIGKILL")
     }
