@@ -3,9 +3,10 @@
  * the aggregated tools as plain JSON for clients that do not speak MCP.
  */
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
-import { ByteSize, Effect, Schema } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerResponse } from "effect/http"
+import { Effect, Option, Schema } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as ErrorBody from "./internal/ErrorBody.ts"
+import * as Security from "./Security.ts"
 
 /** `arguments` as an object; absent means `{}`. */
 const ExecuteRequest = Schema.Struct({
@@ -14,6 +15,16 @@ const ExecuteRequest = Schema.Struct({
 })
 
 export const maxExecuteBodyBytes = 1024 * 1024
+
+const textDecoder = new TextDecoder()
+
+const parseJson = (bytes: Uint8Array): Option.Option<unknown> => {
+  try {
+    return Option.some(JSON.parse(textDecoder.decode(bytes)))
+  } catch {
+    return Option.none()
+  }
+}
 
 const invalid = (message: string, code = "invalid_request") =>
   ErrorBody.response(400, { message, type: "invalid_request_error", code })
@@ -56,10 +67,9 @@ export const routes = HttpRouter.use((router) =>
 
     yield* router.add("POST", "/v1/mcp/execute", (request) =>
       Effect.gen(function* () {
-        const body = yield* request.json.pipe(
-          Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxExecuteBodyBytes)),
-          Effect.option
-        )
+        const bytes = yield* Security.readBody(request, maxExecuteBodyBytes).pipe(Effect.result)
+        if (bytes._tag === "Failure") return Security.toResponse(bytes.failure)
+        const body = parseJson(bytes.success)
         if (body._tag === "None")
           return invalid("the body must be JSON: {tool_name, arguments}", "invalid_json")
         const decoded = Schema.decodeUnknownOption(ExecuteRequest)(body.value)

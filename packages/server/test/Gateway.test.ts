@@ -25,12 +25,17 @@ const disabledBuiltins = {
   webSearch: { enabled: false, provider: "duckduckgo" as const }
 }
 
-const startGateway = (upstreamBaseUrl: string) =>
+const startGateway = (upstreamBaseUrl: string, apiKeys?: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const home = mkdtempSync(join(tmpdir(), "mcpgate-gateway-"))
     const config = Configs.gateway([Configs.everything()], {
       builtins: disabledBuiltins,
-      server: { host: "127.0.0.1", port: 0, upstream: { baseUrl: upstreamBaseUrl } }
+      server: {
+        host: "127.0.0.1",
+        port: 0,
+        upstream: { baseUrl: upstreamBaseUrl },
+        ...(apiKeys === undefined ? {} : { apiKeys })
+      }
     })
     const context = yield* Layer.build(
       Gateway.layer({ config, host: "127.0.0.1" }).pipe(
@@ -46,7 +51,9 @@ const startGateway = (upstreamBaseUrl: string) =>
     // Wait for server-everything to connect (the gateway itself answers at once).
     yield* Effect.promise(async () => {
       for (let attempt = 0; attempt < 200; attempt++) {
-        const health = (await (await fetch(`${url}/health`)).json()) as { mcp: { serversConnected: number } }
+        const health = (await (await fetch(`${url}/health`)).json()) as {
+          mcp: { serversConnected: number }
+        }
         if (health.mcp.serversConnected === 1) return
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
@@ -131,6 +138,45 @@ describe("Gateway", () => {
           mcp.callTool({ name: "everything__echo", arguments: { message: "over mcp" } })
         )
         assert.deepStrictEqual(called.content, [{ type: "text", text: "Echo: over mcp" }])
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "/v1/mcp/* answer bad bodies with 4xx JSON and need the API key when keys are set",
+    () =>
+      Effect.gen(function* () {
+        const upstream = yield* ScriptedUpstream.make([{ content: "unused" }])
+        const url = yield* startGateway(upstream.baseUrl, ["key-123"])
+        const post = (body: string, headers: Record<string, string> = {}) =>
+          Effect.promise(async () => {
+            const response = await fetch(`${url}/v1/mcp/execute`, {
+              method: "POST",
+              body,
+              headers: { authorization: "Bearer key-123", ...headers }
+            })
+            return { status: response.status, body: (await response.json()) as { error?: { code?: string } } }
+          })
+        assert.strictEqual((yield* post("{not json")).status, 400)
+        assert.strictEqual((yield* post(JSON.stringify({ arguments: {} }))).status, 400)
+        assert.strictEqual((yield* post(JSON.stringify({ tool_name: 1 }))).status, 400)
+        const huge = yield* post(
+          JSON.stringify({ tool_name: "x", arguments: { pad: "x".repeat(2 * 1024 * 1024) } })
+        )
+        assert.strictEqual(huge.status, 413)
+        const withoutKey = yield* post(JSON.stringify({ tool_name: "everything__echo" }), {
+          authorization: ""
+        })
+        assert.strictEqual(withoutKey.status, 401)
+        for (const path of ["/v1/mcp/tools", "/v1/mcp/servers", "/v1/models"]) {
+          const response = yield* Effect.promise(() => fetch(`${url}${path}`))
+          assert.strictEqual(response.status, 401, path)
+        }
+        // Still serving.
+        const ok = yield* post(
+          JSON.stringify({ tool_name: "everything__echo", arguments: { message: "still here" } })
+        )
+        assert.strictEqual(ok.status, 200)
       }).pipe(Effect.scoped),
     30_000
   )
