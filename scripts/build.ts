@@ -1,8 +1,17 @@
 /**
- * Bundles the CLI into one file (packages/cli/dist/mcpgate.mjs) for the installed
- * `mcpgate` binary: one module instead of hundreds keeps cold start short.
+ * Builds what runs from the checkout and the installed binary:
+ *
+ * - the web UI (packages/server/web/build.ts) into packages/server/web/dist/;
+ * - the CLI bundled into one file (packages/cli/dist/mcpgate.mjs) for the
+ *   installed `mcpgate` binary: one module instead of hundreds keeps cold start
+ *   short. The UI is copied beside it (packages/cli/dist/web/), where `Web.ts`
+ *   looks when it runs from the bundle.
  */
+import * as fs from "node:fs/promises"
 import { build } from "esbuild"
+import { buildWeb, distDirectory } from "../packages/server/web/build.ts"
+
+await buildWeb()
 
 await build({
   entryPoints: ["packages/cli/src/bin.ts"],
@@ -22,3 +31,6 @@ await build({
   },
   logLevel: "warning"
 })
+
+await fs.rm("packages/cli/dist/web", { recursive: true, force: true })
+await fs.cp(distDirectory, "packages/cli/dist/web", { recursive: true })

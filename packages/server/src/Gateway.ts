@@ -22,6 +22,7 @@ import * as OpenAiApi from "./OpenAiApi.ts"
 import * as Security from "./Security.ts"
 import { ToolLoop } from "./ToolLoop.ts"
 import { Upstream } from "./Upstream.ts"
+import * as Web from "./Web.ts"
 
 export interface GatewayOptions {
   readonly config: McpgateConfig
@@ -79,6 +80,7 @@ export const routes = Layer.mergeAll(
     Layer.provide(Security.apiKeyMiddleware.layer)
   ),
   AdminApi.routes,
+  Web.routes,
   notFoundRoute
 )
 
