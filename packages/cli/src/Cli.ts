@@ -3,6 +3,7 @@
  */
 import { Effect } from "effect"
 import { CliError, Command } from "effect/cli"
+import { connect, login, logout } from "./commands/AuthCommands.ts"
 import { config } from "./commands/ConfigCommand.ts"
 import { serve } from "./commands/ServeCommand.ts"
 import { status } from "./commands/StatusCommand.ts"
@@ -15,7 +16,7 @@ export const version = "0.1.0"
 
 export const root = Command.make("mcpgate").pipe(
   Command.withDescription("MCP gateway: OAuth-protected MCP servers for any OpenAI-compatible model"),
-  Command.withSubcommands([serve, status, tools, call, config]),
+  Command.withSubcommands([serve, login, logout, status, tools, call, connect, config]),
   Command.withGlobalFlags([ConfigPath])
 )
 

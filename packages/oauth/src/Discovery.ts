@@ -188,13 +188,27 @@ const endpointNames = [
   ["revocation_endpoint", "revocation endpoint"]
 ] as const
 
-/** Applies the plain-HTTP rule to every endpoint the metadata names. */
+/**
+ * Applies the plain-HTTP rule to every endpoint the metadata names. An endpoint
+ * that is there but not a string (RFC 8414 §2: a URL) is refused here; before,
+ * fuzzing found an array accepted and failing later with a misleading message.
+ * `null` is read as absent.
+ */
 const checkEndpoints = (server: string, metadata: oauth.AuthorizationServer, allowHttp: boolean) =>
   Effect.forEach(
     endpointNames,
     ([field, what]) => {
-      const value = metadata[field]
-      return typeof value === "string" ? checkEndpoint(server, value, what, allowHttp) : Effect.void
+      const value: unknown = metadata[field]
+      if (value === undefined || value === null) return Effect.void
+      return typeof value === "string"
+        ? checkEndpoint(server, value, what, allowHttp)
+        : Effect.fail(
+            OAuthError.of(
+              server,
+              "discovery",
+              `the authorization server metadata gives "${field}" as ${Array.isArray(value) ? "an array" : `a ${typeof value}`}, not a URL (RFC 8414 §2)`
+            )
+          )
     },
     { discard: true }
   )

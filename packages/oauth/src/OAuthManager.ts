@@ -326,13 +326,19 @@ export const make = (options: OAuthManagerOptions = {}) =>
         )
       )
 
-    /** True when the token should be renewed now (expiry within the margin plus jitter). */
-    const expiring = (tokens: TokenSet) =>
+    /**
+     * True when the token should be renewed now: expiry within the margin plus
+     * jitter, but never more than half the token's life (`obtainedAt` is when the
+     * credential was saved), or a token shorter-lived than the margin would be
+     * refreshed on every use (the soak saw one refresh per request at 5 s tokens).
+     */
+    const expiring = (tokens: TokenSet, obtainedAt: number) =>
       Effect.gen(function* () {
         if (tokens.expiresAt === undefined) return false
         const now = yield* Clock.currentTimeMillis
         const jitter = jitterMillis <= 0 ? 0 : yield* Random.nextIntBetween(0, jitterMillis)
-        return tokens.expiresAt - now <= marginMillis + jitter
+        const halfLife = Math.max(0, (tokens.expiresAt - obtainedAt) / 2)
+        return tokens.expiresAt - now <= Math.min(marginMillis + jitter, halfLife)
       })
 
     /** A DPoP-bound token is only usable with the key this process holds for it. */
@@ -403,7 +409,7 @@ export const make = (options: OAuthManagerOptions = {}) =>
           tokens !== undefined &&
           (seen === undefined || !sameSecret(tokens.accessToken, seen)) &&
           usable(key, tokens) &&
-          !(yield* expiring(tokens))
+          !(yield* expiring(tokens, credential.updatedAt))
         ) {
           yield* Effect.logDebug(`${name}: using the token another process or fiber refreshed`)
           return tokens
@@ -534,11 +540,11 @@ export const make = (options: OAuthManagerOptions = {}) =>
         const key = keyOf(keyFor(server))
         const credential = yield* load(server)
         const tokens = credential?.tokens
-        if (tokens === undefined) {
+        if (credential === undefined || tokens === undefined) {
           if (authOf(server).flow === "client_credentials") return yield* refresh(server, undefined)
           return yield* NeedsLogin.of(server.name, "not logged in")
         }
-        if (usable(key, tokens) && !(yield* expiring(tokens))) return tokens
+        if (usable(key, tokens) && !(yield* expiring(tokens, credential.updatedAt))) return tokens
         return yield* refresh(server, tokens.accessToken)
       })
 
@@ -591,7 +597,7 @@ export const make = (options: OAuthManagerOptions = {}) =>
         response.rejectedToken !== undefined &&
         !sameSecret(tokens.accessToken, response.rejectedToken) &&
         usable(key, tokens) &&
-        !(yield* expiring(tokens))
+        !(yield* expiring(tokens, credential.updatedAt))
       ) {
         return tokens.accessToken
       }

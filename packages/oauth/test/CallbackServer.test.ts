@@ -37,12 +37,12 @@ describe("the loopback callback", () => {
 })
 
 describe("small rules", () => {
-  it("stable callback ports depend on name and URL only, in the dynamic range", () => {
+  it("stable callback ports depend on name and URL only, above the ephemeral range", () => {
     const port = stableCallbackPort("notion", "https://mcp.notion.com/mcp")
     assert.strictEqual(port, stableCallbackPort("notion", "https://MCP.notion.com/mcp/"))
     assert.notStrictEqual(port, stableCallbackPort("linear", "https://mcp.notion.com/mcp"))
-    assert.isAtLeast(port, 49152)
-    assert.isBelow(port, 65152)
+    assert.isAtLeast(port, 61000)
+    assert.isAtMost(port, 65535)
   })
 
   it("loopback hosts", () => {

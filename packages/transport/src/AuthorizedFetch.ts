@@ -113,6 +113,13 @@ const insufficientScope = (response: Response): boolean => {
   )
 }
 
+/** RFC 9449 §9: the resource server wants a proof with its nonce (not a token problem). */
+const nonceChallenge = (wwwAuthenticate: string | null): boolean =>
+  WwwAuthenticate.parse(wwwAuthenticate).some((challenge) => challenge.params.error === "use_dpop_nonce")
+
+/** Sends for one request at most: the first, a renewal, a nonce, a login, a step-up. */
+const maxSends = 5
+
 /** Bodies that were streams cannot be sent twice; MCP requests carry strings, which can. */
 const replayable = (init: RequestInit | undefined): boolean =>
   init?.body === undefined || init.body === null || typeof init.body === "string"
@@ -212,61 +219,63 @@ export const makeOAuth = (options: OAuthFetchOptions = {}) =>
           })
         )
 
+      /**
+       * Sends, and on a 401 renews the token (a newer stored one, a refresh, or a
+       * DPoP nonce) and retries; when a renewal is not enough, logs in (if
+       * allowed) and retries; on a 403 `insufficient_scope` steps up once. At most
+       * `maxSends` requests go out for one call.
+       */
       const request = (input: string | URL, init: RequestInit | undefined) =>
         Effect.gen(function* () {
-          const first = yield* optionalHeaders(input, init)
-          const response = yield* send(input, init, first)
-          if (!replayable(init)) return response
-          if (response.status === 401) {
+          let auth = yield* optionalHeaders(input, init)
+          let refreshed = false
+          let loggedIn = false
+          let steppedUp = false
+          for (let sends = 1; ; sends++) {
+            const response = yield* send(input, init, auth)
+            if (!replayable(init) || sends >= maxSends) return response
             const wwwAuthenticate = response.headers.get("www-authenticate")
-            yield* discard(response)
-            const renewed = yield* oauth
-              .onUnauthorized(server, {
-                wwwAuthenticate,
-                ...(first === undefined ? {} : { rejectedToken: tokenOf(first) }),
-                dpopNonce: response.headers.get("dpop-nonce")
-              })
-              .pipe(Effect.result)
-            if (renewed._tag === "Success") {
-              const retried = yield* send(input, init, yield* headersFor(input, init))
-              if (retried.status !== 401 || loginOptions === undefined)
-                return yield* stepUp(input, init, retried)
-              // The renewed token is refused too: only a new login can help.
-              const challenge = retried.headers.get("www-authenticate")
-              yield* discard(retried)
-              return yield* loginAndRetry(input, init, loginOptions, challenge, first)
+            if (response.status === 401) {
+              const nonce = nonceChallenge(wwwAuthenticate)
+              const canLogin = loginOptions !== undefined && !loggedIn
+              // A renewed token refused again: only a new login can help.
+              if (refreshed && !nonce && !canLogin) return response
+              yield* discard(response)
+              if (refreshed && !nonce && loginOptions !== undefined) {
+                yield* login(loginOptions, wwwAuthenticate, auth)
+                loggedIn = true
+              } else {
+                const renewed = yield* oauth
+                  .onUnauthorized(server, {
+                    wwwAuthenticate,
+                    ...(auth === undefined ? {} : { rejectedToken: tokenOf(auth) }),
+                    dpopNonce: response.headers.get("dpop-nonce")
+                  })
+                  .pipe(Effect.result)
+                if (renewed._tag === "Success") {
+                  refreshed = refreshed || !nonce
+                } else if (renewed.failure._tag === "NeedsLogin" && loginOptions !== undefined && canLogin) {
+                  yield* login(loginOptions, wwwAuthenticate, auth)
+                  loggedIn = true
+                } else {
+                  return yield* Effect.fail(required(server, renewed.failure, wwwAuthenticate))
+                }
+              }
+              auth = yield* headersFor(input, init)
+              continue
             }
-            const error = renewed.failure
-            if (error._tag !== "NeedsLogin" || loginOptions === undefined) {
-              return yield* Effect.fail(required(server, error, wwwAuthenticate))
+            if (insufficientScope(response) && !steppedUp) {
+              // RFC 6750 §3.1: authorize again for more scope (never a plain refresh).
+              yield* discard(response)
+              yield* oauth
+                .onInsufficientScope(server, wwwAuthenticate)
+                .pipe(Effect.mapError((error) => required(server, error, wwwAuthenticate)))
+              steppedUp = true
+              auth = yield* headersFor(input, init)
+              continue
             }
-            return yield* loginAndRetry(input, init, loginOptions, wwwAuthenticate, first)
+            return response
           }
-          return yield* stepUp(input, init, response)
-        })
-
-      const loginAndRetry = (
-        input: string | URL,
-        init: RequestInit | undefined,
-        loginWith: LoginOptions,
-        wwwAuthenticate: string | null,
-        rejected: AuthorizationHeaders | undefined
-      ) =>
-        Effect.gen(function* () {
-          yield* login(loginWith, wwwAuthenticate, rejected)
-          return yield* stepUp(input, init, yield* send(input, init, yield* headersFor(input, init)))
-        })
-
-      /** RFC 6750 §3.1 `insufficient_scope`: authorize again for more scope, then retry once. */
-      const stepUp = (input: string | URL, init: RequestInit | undefined, response: Response) =>
-        Effect.gen(function* () {
-          if (!insufficientScope(response)) return response
-          const wwwAuthenticate = response.headers.get("www-authenticate")
-          yield* discard(response)
-          yield* oauth
-            .onInsufficientScope(server, wwwAuthenticate)
-            .pipe(Effect.mapError((error) => required(server, error, wwwAuthenticate)))
-          return yield* send(input, init, yield* headersFor(input, init))
         })
 
       return (input, init) =>

@@ -35,6 +35,7 @@ import {
 import { Deferred, Effect, Exit, Predicate, Queue, Schema, Scope, SubscriptionRef } from "effect"
 import { AuthorizedFetch } from "./AuthorizedFetch.ts"
 import { ToolCallError } from "./Errors.ts"
+import { NegotiatingHttpTransport } from "./internal/NegotiatingHttpTransport.ts"
 import { StdioProcessTransport } from "./internal/StdioProcessTransport.ts"
 import type { CallOptions, ToolProvider } from "./ToolProvider.ts"
 
@@ -73,6 +74,11 @@ export interface McpConnectionOptions {
    * schema's defaults (SEP-1034). Without it no elicitation capability is declared.
    */
   readonly onElicitation?: (request: ElicitRequest["params"]) => Effect.Effect<ElicitResult>
+  /**
+   * Streamable HTTP: ask the server with `server/discover` whether it speaks the
+   * stateless MCP 2026-07-28, and use it if so; else (the default) 2025-11-25.
+   */
+  readonly negotiateProtocol?: boolean
 }
 
 export interface McpConnection extends ToolProvider {
@@ -215,7 +221,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** Closes client and transport within `budgetMs`; then SIGKILLs a stdio group that is still there. Never rejects. */
 const closeQuietly = async (client: Client, transport: SdkTransport, budgetMs: number): Promise<void> => {
   const work = (async () => {
-    if (transport instanceof StreamableHTTPClientTransport) {
+    if (transport instanceof StreamableHTTPClientTransport || transport instanceof NegotiatingHttpTransport) {
       // MCP 2025-11-25 "Transports › Session Management": clients SHOULD DELETE a session they leave.
       await Promise.race([transport.terminateSession().catch(() => {}), sleep(Math.min(1000, budgetMs))])
     }
@@ -284,7 +290,13 @@ const openWith = (
       transport =
         kind === "sse"
           ? new SSEClientTransport(url, { fetch })
-          : new StreamableHTTPClientTransport(url, { fetch })
+          : options.negotiateProtocol === true
+            ? new NegotiatingHttpTransport({
+                url,
+                fetch,
+                legacy: () => new StreamableHTTPClientTransport(url, { fetch })
+              })
+            : new StreamableHTTPClientTransport(url, { fetch })
     }
     const opened: Opened = { client, transport, kind }
     const closeBudget = options.closeTimeoutMs ?? 5000

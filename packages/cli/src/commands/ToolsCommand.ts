@@ -1,6 +1,7 @@
 /**
  * `mcpgate tools [server] [--json]` and `mcpgate call <tool> [--args JSON] [--json]` (SPEC §6).
  */
+import { ToolCallError } from "@mcpgate/transport/Errors"
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Effect, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -116,8 +117,28 @@ export const call = Command.make(
   Effect.fn(function* ({ tool, args, json }) {
     const parsed = yield* parseArguments(args)
     const manager = yield* McpClientManager
-    yield* warnUnavailable
-    const result = yield* manager.call(tool, parsed)
+    const statuses = yield* warnUnavailable
+    const result = yield* manager.call(tool, parsed).pipe(
+      Effect.catchIf(
+        (error) => error.reason === "unknown_tool",
+        (error) => {
+          // A server that never got past its 401 has not listed its tools: the tool may be one of them.
+          const locked = statuses
+            .filter((status) => status.state === "needs_auth")
+            .map((status) => status.name)
+          return Effect.fail(
+            locked.length === 0
+              ? error
+              : new ToolCallError({
+                  server: locked.join(", "),
+                  tool,
+                  reason: "needs_auth",
+                  message: `unknown tool ${tool}; the tools of ${locked.join(", ")} are unknown until you sign in: run ${locked.map((name) => `\`mcpgate login ${name}\``).join(", ")}`
+                })
+          )
+        }
+      )
+    )
     if (json) {
       yield* Output.json(result.raw)
     } else {

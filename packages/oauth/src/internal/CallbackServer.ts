@@ -40,11 +40,11 @@ const fnv1a = (text: string): number => {
 
 /**
  * The callback port of a server: the same for the same name and URL on every
- * run (so a registered redirect URI stays valid), in the dynamic range
- * 49152–65151.
+ * run (so a registered redirect URI stays valid), in 61000–65535: above Linux's
+ * ephemeral range (32768–60999), so an outgoing connection never holds it.
  */
 export const stableCallbackPort = (server: string, url: string): number =>
-  49152 + (fnv1a(`${server}|${canonicalUrl(url)}`) % 16000)
+  61000 + (fnv1a(`${server}|${canonicalUrl(url)}`) % 4536)
 
 export const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) =>
