@@ -5,10 +5,11 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import { run } from "./Cli.ts"
 
 run.pipe(
-  Effect.provide([NodeServices.layer, NodeHttpClient.layerUndici]),
+  // Logs go to stderr: stdout carries only results (`--json` output stays parseable).
+  Effect.provide([NodeServices.layer, NodeHttpClient.layerUndici, Layer.succeed(Logger.LogToStderr, true)]),
   NodeRuntime.runMain({ disableErrorReporting: true })
 )
