@@ -1,0 +1,209 @@
+/**
+ * Refresh under faults found by the soak (scripts/soak.ts) and the fault list
+ * of issue 7: tokens that live only seconds, a credential write that fails
+ * after the authorization server rotated the refresh token, and a process
+ * killed while it held the credential's lock.
+ */
+import { execFile, spawn } from "node:child_process"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import type { ServerConfig } from "@mcpgate/core/Config"
+import { Credential, TokenSet } from "@mcpgate/core/Credential"
+import { CredentialStore, credentialsFileName } from "@mcpgate/core/CredentialStore"
+import { Clock, Effect, Layer, Option, Redacted } from "effect"
+import * as TestClock from "effect/testing/TestClock"
+import { Browser } from "../src/Browser.ts"
+import { OAuthManager } from "../src/OAuthManager.ts"
+import {
+  allIssuedTokens,
+  errorTexts,
+  failureOf,
+  leakedTokens,
+  logCapture,
+  logLines,
+  managerLayer,
+  serverConfig,
+  startServers
+} from "./support/Harness.ts"
+import { callTool } from "./support/ProtectedMcpServer.ts"
+
+const child = path.join(import.meta.dirname, "support", "FaultRefreshChild.ts")
+const childOutputs: Array<string> = []
+
+afterAll(() => {
+  assert.deepStrictEqual(leakedTokens(allIssuedTokens, [...logLines, ...errorTexts, ...childOutputs]), [])
+})
+
+const tempDirectory = Effect.acquireRelease(
+  Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "mcpgate-faults-"))),
+  (directory) => Effect.promise(() => fs.rm(directory, { recursive: true, force: true }))
+)
+
+const fileManager = (directory: string) =>
+  OAuthManager.layer().pipe(
+    Layer.provideMerge(Layer.mergeAll(CredentialStore.layerFile({ directory }), Browser.layerFollowRedirects))
+  )
+
+/** Logs in into the file store under `directory`, then makes the stored access token look expired. */
+const loginExpired = (directory: string, server: ServerConfig) =>
+  Effect.gen(function* () {
+    const manager = yield* OAuthManager
+    const store = yield* CredentialStore
+    yield* manager.login(server)
+    const credential = Option.getOrThrow(yield* store.get({ server: server.name, url: server.url ?? "" }))
+    const tokens = credential.tokens
+    if (tokens === undefined) return yield* Effect.die("no tokens after login")
+    const now = yield* Clock.currentTimeMillis
+    yield* store.set(
+      new Credential({ ...credential, tokens: new TokenSet({ ...tokens, expiresAt: now - 1000 }) })
+    )
+  }).pipe(Effect.provide(fileManager(directory)))
+
+const bearer = (token: Redacted.Redacted<string>) => `Bearer ${Redacted.value(token)}`
+
+describe("short-lived access tokens", () => {
+  it.effect(
+    "a token that lives less than the refresh margin is renewed at half its life, not on every use",
+    () =>
+      Effect.gen(function* () {
+        // 10 s tokens; the margin is 60 s (plus jitter): before the fix, every call refreshed.
+        const { as, mcp } = yield* startServers({ accessTokenTtl: 10 })
+        const server = serverConfig("short", mcp.url)
+        const manager = yield* OAuthManager
+        yield* manager.login(server)
+        const first = yield* manager.accessToken(server)
+        for (let i = 0; i < 50; i++) {
+          assert.strictEqual(Redacted.value(yield* manager.accessToken(server)), Redacted.value(first))
+        }
+        assert.strictEqual(as.countGrants("refresh_token"), 0)
+
+        // Past half its life: one refresh, then the new token is used as it is.
+        yield* TestClock.adjust("6 seconds")
+        const second = yield* manager.accessToken(server)
+        assert.notStrictEqual(Redacted.value(second), Redacted.value(first))
+        for (let i = 0; i < 50; i++) {
+          assert.strictEqual(Redacted.value(yield* manager.accessToken(server)), Redacted.value(second))
+        }
+        assert.strictEqual(as.countGrants("refresh_token"), 1)
+        assert.strictEqual((yield* callTool(mcp.url, bearer(second), "whoami")).status, 200)
+      }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
+/** Runs FaultRefreshChild.ts `refresh` under a file size limit (1 KiB: 2 POSIX blocks). */
+const refreshUnderLimit = (directory: string, server: ServerConfig) =>
+  Effect.promise(
+    () =>
+      new Promise<string>((resolve, reject) => {
+        execFile(
+          "sh",
+          [
+            "-c",
+            'ulimit -f 2 && exec "$0" "$@"',
+            process.execPath,
+            child,
+            "refresh",
+            directory,
+            JSON.stringify(server)
+          ],
+          { timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } },
+          (error, stdout, stderr) => {
+            childOutputs.push(stdout, stderr)
+            if (error !== null) reject(new Error(`the child failed: ${error.message}\n${stderr}`))
+            else resolve(stdout.trim().split("\n").at(-1) ?? "")
+          }
+        )
+      })
+  )
+
+describe("a refresh whose credential write fails (disk full)", () => {
+  it.live(
+    "is a typed store error; the previous credential stays byte for byte, with no temp file or lock left",
+    () =>
+      Effect.gen(function* () {
+        const { as, mcp } = yield* startServers()
+        const directory = yield* tempDirectory
+        const server = serverConfig("full-disk", mcp.url)
+        yield* loginExpired(directory, server)
+        const file = path.join(directory, credentialsFileName)
+        const before = yield* Effect.promise(() => fs.readFile(file))
+        assert.isAbove(before.length, 1024, "the document is larger than the limit")
+
+        const line = yield* refreshUnderLimit(directory, server)
+        const result = JSON.parse(line) as { ok?: boolean; error?: { tag: string; message: string } }
+        assert.strictEqual(result.error?.tag, "OAuthError", line)
+        assert.match(
+          result.error?.message ?? "",
+          /credential store failed: .*(too large|EFBIG|no space|ENOSPC)/i
+        )
+        // The authorization server did refresh (and rotate); only the save failed.
+        assert.strictEqual(as.countGrants("refresh_token"), 1)
+
+        assert.deepStrictEqual(yield* Effect.promise(() => fs.readFile(file)), before)
+        const names = yield* Effect.promise(() => fs.readdir(directory))
+        assert.deepStrictEqual(
+          names.filter((name) => name.endsWith(".tmp")),
+          [],
+          names.join(", ")
+        )
+        assert.deepStrictEqual(
+          yield* Effect.promise(() => fs.readdir(path.join(directory, "locks")).catch(() => [])),
+          []
+        )
+
+        // The price of rotation: the refresh token that was kept has been replaced at
+        // the server, so the next refresh is refused and a login is needed (the
+        // registration survives). Never a crash, never a half-written file.
+        const error = yield* failureOf(
+          Effect.flatMap(OAuthManager, (manager) => manager.accessToken(server)).pipe(
+            Effect.provide(fileManager(directory))
+          )
+        )
+        assert.strictEqual(error._tag, "NeedsLogin")
+        const after = yield* Effect.flatMap(CredentialStore, (store) =>
+          store.get({ server: server.name, url: server.url ?? "" })
+        ).pipe(Effect.provide(CredentialStore.layerFile({ directory })))
+        assert.isDefined(Option.getOrUndefined(after)?.registration)
+      }).pipe(Effect.provide(logCapture), Effect.scoped),
+    30_000
+  )
+})
+
+describe("a process killed while it holds the credential's lock", () => {
+  it.live("does not hold up the next refresh: it takes the lock over at once and refreshes once", () =>
+    Effect.gen(function* () {
+      const { as, mcp } = yield* startServers()
+      const directory = yield* tempDirectory
+      const server = serverConfig("stale-lock", mcp.url)
+      yield* loginExpired(directory, server)
+
+      const holder = spawn(process.execPath, [child, "hold-lock", directory, JSON.stringify(server)], {
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => holder.kill("SIGKILL")))
+      yield* Effect.promise(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            let output = ""
+            holder.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+              output += chunk
+              if (output.includes("locked\n")) resolve()
+            })
+            holder.on("exit", (code) => reject(new Error(`the holder exited (${code}) before locking`)))
+          })
+      )
+      holder.kill("SIGKILL")
+      yield* Effect.promise(() => new Promise((resolve) => holder.once("exit", resolve)))
+
+      const started = Date.now()
+      const token = yield* Effect.flatMap(OAuthManager, (manager) => manager.accessToken(server)).pipe(
+        Effect.provide(fileManager(directory))
+      )
+      assert.isBelow(Date.now() - started, 2000, "the dead holder's lock was taken over at once")
+      assert.strictEqual(as.countGrants("refresh_token"), 1)
+      assert.strictEqual((yield* callTool(mcp.url, bearer(token), "whoami")).status, 200)
+    }).pipe(Effect.provide(logCapture), Effect.scoped)
+  )
+})

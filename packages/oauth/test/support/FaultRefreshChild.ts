@@ -1,0 +1,54 @@
+/**
+ * A second gateway-like process for the refresh fault tests, over the same
+ * credentials file as the test:
+ *
+ *   node FaultRefreshChild.ts refresh <directory> <server JSON>
+ *     asks `OAuthManager` for a token (refreshing it when needed) and prints one
+ *     line: `{"ok": true}` or `{"error": {"tag", "message"}}`; never the token.
+ *   node FaultRefreshChild.ts hold-lock <directory> <server JSON>
+ *     takes the credential's lock, prints `locked`, and waits to be killed.
+ */
+import type { ServerConfig } from "@mcpgate/core/Config"
+import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import { Effect, Layer } from "effect"
+import { Browser } from "../../src/Browser.ts"
+import { OAuthManager } from "../../src/OAuthManager.ts"
+
+const [command = "", directory = "", serverJson = "{}"] = process.argv.slice(2)
+const server = JSON.parse(serverJson) as ServerConfig
+const store = CredentialStore.layerFile({ directory })
+
+const say = (line: string) => Effect.sync(() => process.stdout.write(`${line}\n`))
+
+const refresh = Effect.gen(function* () {
+  const manager = yield* OAuthManager
+  yield* manager.accessToken(server)
+  yield* say(JSON.stringify({ ok: true }))
+}).pipe(
+  Effect.catch((error) => say(JSON.stringify({ error: { tag: error._tag, message: error.message } }))),
+  Effect.provide(
+    OAuthManager.layer().pipe(Layer.provide(Layer.mergeAll(store, Browser.layerFollowRedirects)))
+  )
+)
+
+const holdLock = Effect.gen(function* () {
+  const credentials = yield* CredentialStore
+  yield* credentials.withLock(
+    { server: server.name, url: server.url ?? "" },
+    Effect.andThen(say("locked"), Effect.never)
+  )
+}).pipe(Effect.provide(store))
+
+const programs: Record<string, Effect.Effect<void, unknown>> = { refresh, "hold-lock": holdLock }
+const program = programs[command]
+if (program === undefined) {
+  process.stderr.write(`unknown command ${command}\n`)
+  process.exit(2)
+}
+Effect.runPromise(program).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${String(error)}\n`)
+    process.exit(1)
+  }
+)
