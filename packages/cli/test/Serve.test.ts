@@ -78,7 +78,7 @@ describe("mcpgate serve", () => {
 
       child.kill("SIGTERM")
       const [code, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null]
-      assert.isTrue(code !== null || signal !== null)
+      assert.deepStrictEqual({ code, signal }, { code: 0, signal: null }, "a signal is a clean stop")
       assert.deepStrictEqual(processesWith(marker), [], "no stdio server may outlive the gateway")
     } finally {
       child.kill("SIGKILL")
