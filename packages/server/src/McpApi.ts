@@ -3,9 +3,10 @@
  * the aggregated tools as plain JSON for clients that do not speak MCP.
  */
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as ErrorBody from "./internal/ErrorBody.ts"
+import * as Json from "./internal/Json.ts"
 import * as Security from "./Security.ts"
 
 /** `arguments` as an object; absent means `{}`. */
@@ -15,16 +16,6 @@ const ExecuteRequest = Schema.Struct({
 })
 
 export const maxExecuteBodyBytes = 1024 * 1024
-
-const textDecoder = new TextDecoder()
-
-const parseJson = (bytes: Uint8Array): Option.Option<unknown> => {
-  try {
-    return Option.some(JSON.parse(textDecoder.decode(bytes)))
-  } catch {
-    return Option.none()
-  }
-}
 
 const invalid = (message: string, code = "invalid_request") =>
   ErrorBody.response(400, { message, type: "invalid_request_error", code })
@@ -69,7 +60,7 @@ export const routes = HttpRouter.use((router) =>
       Effect.gen(function* () {
         const bytes = yield* Security.readBody(request, maxExecuteBodyBytes).pipe(Effect.result)
         if (bytes._tag === "Failure") return Security.toResponse(bytes.failure)
-        const body = parseJson(bytes.success)
+        const body = Json.parseBytes(bytes.success)
         if (body._tag === "None")
           return invalid("the body must be JSON: {tool_name, arguments}", "invalid_json")
         const decoded = Schema.decodeUnknownOption(ExecuteRequest)(body.value)

@@ -11,7 +11,7 @@
  * Mount with `OpenAiApi.routes` beside the other `HttpRouter.add` layers; it
  * needs `Upstream` and `ToolLoop`. API keys are checked by a middleware around it.
  */
-import { ByteSize, Effect, Result, Schema } from "effect"
+import { ByteSize, Effect, Option, Result, Schema } from "effect"
 import {
   HttpIncomingMessage,
   HttpRouter,
@@ -20,6 +20,7 @@ import {
   HttpServerResponse
 } from "effect/http"
 import * as ErrorBody from "./internal/ErrorBody.ts"
+import * as Json from "./internal/Json.ts"
 import { ChatRequest, isJsonObject, type JsonObject } from "./internal/OpenAiSchema.ts"
 import { ToolLoop } from "./ToolLoop.ts"
 import { Upstream } from "./Upstream.ts"
@@ -41,18 +42,7 @@ const readBody = (request: HttpServerRequest.HttpServerRequest) =>
     Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes))
   )
 
-const textDecoder = new TextDecoder()
 const textEncoder = new TextEncoder()
-
-const parseJson = (
-  bytes: Uint8Array
-): { readonly ok: true; readonly value: unknown } | { readonly ok: false } => {
-  try {
-    return { ok: true, value: JSON.parse(textDecoder.decode(bytes)) }
-  } catch {
-    return { ok: false }
-  }
-}
 
 const decodeChatRequest = Schema.decodeUnknownResult(ChatRequest)
 
@@ -111,8 +101,9 @@ export const routes = HttpRouter.use((router) =>
     const chatCompletions = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function* () {
         const bytes = yield* readBody(request)
-        const parsed = parseJson(bytes)
-        if (!parsed.ok) return invalidRequest(400, "invalid_json", "the request body is not valid JSON")
+        const parsed = Json.parseBytes(bytes)
+        if (Option.isNone(parsed))
+          return invalidRequest(400, "invalid_json", "the request body is not valid JSON")
         const decoded = decodeChatRequest(parsed.value)
         if (Result.isFailure(decoded) || !isJsonObject(parsed.value)) {
           const detail = Result.isFailure(decoded) ? decoded.failure.message.replace(/\s*\n\s*/g, " ") : ""

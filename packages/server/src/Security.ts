@@ -18,7 +18,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { isIP } from "node:net"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import type { Env } from "@mcpgate/core/ConfigFile"
-import { ByteSize, Clock, Context, Effect, Layer, Redacted, Ref, Schema } from "effect"
+import { ByteSize, Clock, Context, Effect, Layer, Option, Redacted, Ref, Schema } from "effect"
 import {
   HttpIncomingMessage,
   HttpRouter,
@@ -27,6 +27,7 @@ import {
   HttpServerResponse
 } from "effect/http"
 import * as AdminToken from "./AdminToken.ts"
+import * as Json from "./internal/Json.ts"
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -258,18 +259,6 @@ const isJsonType = (contentType: string | undefined): boolean => {
   return type === "application/json" || (type?.endsWith("+json") ?? false)
 }
 
-const textDecoder = new TextDecoder("utf-8", { fatal: true })
-
-const decodeJson = (
-  bytes: Uint8Array
-): { readonly ok: true; readonly value: unknown } | { readonly ok: false } => {
-  try {
-    return { ok: true, value: JSON.parse(textDecoder.decode(bytes)) }
-  } catch {
-    return { ok: false }
-  }
-}
-
 /**
  * The JSON body, or `undefined` when there is none. A body must be declared
  * `application/json`, which a cross-site form cannot send without a CORS
@@ -291,8 +280,8 @@ export const readJson = (
         })
       )
     }
-    const parsed = decodeJson(bytes)
-    return parsed.ok
+    const parsed = Json.parseBytes(bytes)
+    return Option.isSome(parsed)
       ? Effect.succeed(parsed.value)
       : Effect.fail(
           new Refused({
