@@ -2,10 +2,11 @@
  * Builds what runs from the checkout and the installed binary:
  *
  * - the web UI (packages/server/web/build.ts) into packages/server/web/dist/;
- * - the CLI bundled into one file (packages/cli/dist/mcpgate.mjs) for the
- *   installed `mcpgate` binary: one module instead of hundreds keeps cold start
- *   short. The UI is copied beside it (packages/cli/dist/web/), where `Web.ts`
- *   looks when it runs from the bundle.
+ * - the CLI bundled (packages/cli/dist/mcpgate.mjs) for the installed `mcpgate`
+ *   binary: a few modules instead of hundreds keeps cold start short, and the
+ *   gateway itself is a separate chunk loaded only by the commands that need it.
+ *   Chunks sit beside the entry, and so does the UI (packages/cli/dist/web/),
+ *   where `Web.ts` looks when it runs from the bundle.
  */
 import * as fs from "node:fs/promises"
 import { build } from "esbuild"
@@ -13,9 +14,15 @@ import { buildWeb, distDirectory } from "../packages/server/web/build.ts"
 
 await buildWeb()
 
+await fs.rm("packages/cli/dist", { recursive: true, force: true })
+
 await build({
   entryPoints: ["packages/cli/src/bin.ts"],
-  outfile: "packages/cli/dist/mcpgate.mjs",
+  outdir: "packages/cli/dist",
+  entryNames: "mcpgate",
+  chunkNames: "chunk-[hash]",
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
   bundle: true,
   platform: "node",
   // Prefer ESM builds: some packages (jsonc-parser) ship a UMD "main" that esbuild cannot follow.

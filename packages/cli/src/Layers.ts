@@ -3,7 +3,6 @@
  */
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import { Gateway } from "@mcpgate/server"
 import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
@@ -25,6 +24,8 @@ export const managerLayer = Layer.unwrap(
   Effect.gen(function* () {
     const file = yield* ConfigFile
     const { config } = yield* file.load
+    // Loaded on demand: commands that never connect start without the gateway's code.
+    const Gateway = yield* Effect.promise(() => import("@mcpgate/server/Gateway"))
     return Gateway.managerLayer(config).pipe(
       Layer.provide(AuthorizedFetch.layerOAuth),
       Layer.provide(Gateway.oauthLayer)

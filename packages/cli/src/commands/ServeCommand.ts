@@ -2,9 +2,8 @@
  * `mcpgate serve`: launches the gateway's HTTP server until SIGINT/SIGTERM.
  */
 import { createServer } from "node:http"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
-import { Gateway } from "@mcpgate/server"
+import type { ListeningInfo } from "@mcpgate/server/Gateway"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
 import { configFileLayer, credentialStoreLayer } from "../Layers.ts"
@@ -24,11 +23,14 @@ export const serve = Command.make(
   },
   Effect.fn(
     function* (flags) {
+      const [Gateway, NodeHttpServer] = yield* Effect.promise(() =>
+        Promise.all([import("@mcpgate/server/Gateway"), import("@effect/platform-node/NodeHttpServer")])
+      )
       const file = yield* ConfigFile
       const { config, path, exists } = yield* file.load
       const host = Option.getOrElse(flags.host, () => config.server.host)
       const port = Option.getOrElse(flags.port, () => config.server.port)
-      const onListening = (info: Gateway.ListeningInfo) =>
+      const onListening = (info: ListeningInfo) =>
         Effect.gen(function* () {
           yield* Output.errorLine(`mcpgate listening on ${info.url} (config: ${exists ? path : "defaults"})`)
           yield* Output.errorLine(`  admin UI   ${info.url}/admin    chat ${info.url}/chat`)
