@@ -12,10 +12,10 @@
  * check that no token leaks into logs or errors.
  */
 import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import { Effect, type Scope } from "effect"
 import * as jose from "jose"
 import Provider, { type KoaContext } from "oidc-provider"
+import * as Loopback from "../../../core/test/support/Loopback.ts"
 
 export interface TokenRequest {
   readonly grantType: string
@@ -143,17 +143,7 @@ const readBody = (req: http.IncomingMessage): Promise<string> =>
 export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, never, Scope.Scope> =>
   Effect.gen(function* () {
     const httpServer = http.createServer()
-    const port = yield* Effect.callback<number>((resume) => {
-      httpServer.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed((httpServer.address() as AddressInfo).port))
-      )
-    })
-    yield* Effect.addFinalizer(() =>
-      Effect.callback<void>((resume) => {
-        httpServer.closeAllConnections()
-        httpServer.close(() => resume(Effect.void))
-      })
-    )
+    const port = yield* Loopback.listen(httpServer)
     const issuer = `http://127.0.0.1:${port}`
     const signingKey = yield* Effect.promise(async () => {
       const { privateKey } = await jose.generateKeyPair("RS256", { extractable: true })

@@ -7,9 +7,9 @@
  */
 import { createHash, randomUUID } from "node:crypto"
 import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import { Effect, type Scope } from "effect"
 import * as jose from "jose"
+import * as Loopback from "../../../core/test/support/Loopback.ts"
 import { allIssuedTokens } from "./AuthServer.ts"
 
 export interface FakeOptions {
@@ -86,17 +86,7 @@ const json = (
 export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never, Scope.Scope> =>
   Effect.gen(function* () {
     const httpServer = http.createServer()
-    const port = yield* Effect.callback<number>((resume) => {
-      httpServer.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed((httpServer.address() as AddressInfo).port))
-      )
-    })
-    yield* Effect.addFinalizer(() =>
-      Effect.callback<void>((resume) => {
-        httpServer.closeAllConnections()
-        httpServer.close(() => resume(Effect.void))
-      })
-    )
+    const port = yield* Loopback.listen(httpServer)
     const origin = `http://127.0.0.1:${port}`
     const issuerPath = options.issuerPath ?? ""
     const issuer = `${origin}${issuerPath}`

@@ -7,11 +7,11 @@
  * token carries `mcp:admin`.
  */
 import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { Effect, type Scope } from "effect"
 import * as jose from "jose"
+import * as Loopback from "../../../core/test/support/Loopback.ts"
 
 export interface ProtectedMcpServerOptions {
   readonly issuer: () => string
@@ -61,17 +61,7 @@ export const start = (
 ): Effect.Effect<ProtectedMcpServer, never, Scope.Scope> =>
   Effect.gen(function* () {
     const httpServer = http.createServer()
-    const port = yield* Effect.callback<number>((resume) => {
-      httpServer.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed((httpServer.address() as AddressInfo).port))
-      )
-    })
-    yield* Effect.addFinalizer(() =>
-      Effect.callback<void>((resume) => {
-        httpServer.closeAllConnections()
-        httpServer.close(() => resume(Effect.void))
-      })
-    )
+    const port = yield* Loopback.listen(httpServer)
     const origin = `http://127.0.0.1:${port}`
     const url = `${origin}/mcp`
     const resourceMetadataUrl = `${origin}/.well-known/oauth-protected-resource/mcp`
