@@ -306,13 +306,33 @@ export const make = (options: OAuthManagerOptions = {}) =>
     const stepUps = new Map<string, Array<number>>()
     const webLogins = new Map<string, PendingWebLogin>()
 
-    const load = (server: ServerConfig) =>
-      store
-        .get(keyFor(server))
-        .pipe(Effect.map(Option.getOrUndefined), Effect.mapError(storeError(server.name)))
+    /**
+     * Credentials refreshed here whose save failed (disk full …), by key. The
+     * authorization server has already rotated the refresh token, so dropping the
+     * new one would lose the login: it is kept, used, and saved again on the next load.
+     */
+    const unsaved = new Map<string, Credential>()
 
+    const load = (server: ServerConfig) =>
+      Effect.gen(function* () {
+        const key = keyOf(keyFor(server))
+        const pending = unsaved.get(key)
+        if (pending === undefined) {
+          return yield* store
+            .get(keyFor(server))
+            .pipe(Effect.map(Option.getOrUndefined), Effect.mapError(storeError(server.name)))
+        }
+        const saved = yield* Effect.result(store.set(pending))
+        if (saved._tag === "Success") unsaved.delete(key)
+        return pending
+      })
+
+    /** Saves; a successful save supersedes any credential kept in `unsaved`. */
     const save = (server: ServerConfig, credential: Credential) =>
-      store.set(credential).pipe(Effect.mapError(storeError(server.name)))
+      store.set(credential).pipe(
+        Effect.tap(() => Effect.sync(() => unsaved.delete(keyOf(keyFor(server))))),
+        Effect.mapError(storeError(server.name))
+      )
 
     /** Runs `effect` holding the credential's lock (this process and others); store failures become OAuthErrors. */
     const locked = <A, E>(
@@ -460,8 +480,19 @@ export const make = (options: OAuthManagerOptions = {}) =>
         const now = yield* Clock.currentTimeMillis
         if (refreshed._tag === "Success") {
           const next = toTokenSet(refreshed.success, now, tokens)
-          // The rotated refresh token is saved before anyone gets the new access token.
-          yield* save(server, withFields(credential, { tokens: next }, now))
+          const updated = withFields(credential, { tokens: next }, now)
+          // The rotated refresh token is saved before anyone gets the new access token;
+          // when the save fails it is kept in memory rather than lost (see `unsaved`).
+          yield* save(server, updated).pipe(
+            Effect.catch((error) =>
+              Effect.andThen(
+                Effect.sync(() => unsaved.set(key, updated)),
+                Effect.logWarning(
+                  `${error.message}; keeping the refreshed tokens in memory and saving them again on next use`
+                )
+              )
+            )
+          )
           if (dpop !== undefined) dpopKeys.set(key, dpop)
           return next
         }
@@ -1009,6 +1040,7 @@ export const make = (options: OAuthManagerOptions = {}) =>
       dpopKeys.delete(key)
       neededScopes.delete(key)
       stepUps.delete(key)
+      unsaved.delete(key)
       return { removed, revoked }
     })
 

@@ -3,8 +3,8 @@
  * credentials file as the test:
  *
  *   node FaultRefreshChild.ts refresh <directory> <server JSON>
- *     asks `OAuthManager` for a token (refreshing it when needed) and prints one
- *     line: `{"ok": true}` or `{"error": {"tag", "message"}}`; never the token.
+ *     asks `OAuthManager` for a token twice (refreshing it when needed) and prints
+ *     one line: `{"ok": true}` or `{"error": {"tag", "message"}}`; never the token.
  *   node FaultRefreshChild.ts hold-lock <directory> <server JSON>
  *     takes the credential's lock, prints `locked`, and waits to be killed.
  */
@@ -22,6 +22,8 @@ const say = (line: string) => Effect.sync(() => process.stdout.write(`${line}\n`
 
 const refresh = Effect.gen(function* () {
   const manager = yield* OAuthManager
+  // Twice: the second call must reuse what the first one obtained.
+  yield* manager.accessToken(server)
   yield* manager.accessToken(server)
   yield* say(JSON.stringify({ ok: true }))
 }).pipe(
