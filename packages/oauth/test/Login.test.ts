@@ -20,6 +20,7 @@ import {
   logCapture,
   logLines,
   managerLayer,
+  redirectFor,
   serverConfig,
   startServers
 } from "./support/Harness.ts"
@@ -41,32 +42,6 @@ const occupy = (port: number) =>
         server.close(() => resume(Effect.void))
       })
   )
-
-/** Follows the authorization URL up to (not into) the redirect back to the client. */
-const redirectFor = (authorizationUrl: string, redirectPrefix: string) =>
-  Effect.promise(async () => {
-    const cookies = new Map<string, string>()
-    let url = new URL(authorizationUrl)
-    for (let hop = 0; hop < 20; hop++) {
-      const response = await fetch(url, {
-        redirect: "manual",
-        headers: cookies.size === 0 ? {} : { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; ") }
-      })
-      for (const header of response.headers.getSetCookie()) {
-        const [pair] = header.split(";")
-        const separator = pair?.indexOf("=") ?? -1
-        if (pair !== undefined && separator > 0)
-          cookies.set(pair.slice(0, separator), pair.slice(separator + 1))
-      }
-      await response.body?.cancel()
-      const location = response.headers.get("location")
-      if (location === null) throw new Error(`no redirect from ${url.href} (${response.status})`)
-      const next = new URL(location, url)
-      if (next.href.startsWith(redirectPrefix)) return next.href
-      url = next
-    }
-    throw new Error("too many redirects")
-  })
 
 afterAll(() => {
   assert.deepStrictEqual(leakedTokens(allIssuedTokens, [...logLines, ...errorTexts]), [])

@@ -21,7 +21,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { Clock, Effect, Layer, type Scope } from "effect"
 import * as AuthServer from "../../oauth/test/support/AuthServer.ts"
-import { leakedTokens, logCapture, logLines } from "../../oauth/test/support/Harness.ts"
+import { leakedTokens, logCapture, logLines, serverConfig } from "../../oauth/test/support/Harness.ts"
 import * as Gateway from "../src/Gateway.ts"
 import { freePort, shiftedClock } from "./support/AdminGateway.ts"
 
@@ -148,26 +148,7 @@ const startSessionServer = (as: AuthServer.AuthServer): Effect.Effect<SessionSer
  * a test running beside this one.
  */
 const notes = (url: string) =>
-  Effect.map(
-    freePort,
-    (callbackPort): ServerConfig => ({
-      name: "notes",
-      transport: "streamable-http",
-      args: [],
-      env: {},
-      url,
-      headers: {},
-      enabled: true,
-      auth: {
-        type: "oauth2",
-        resource: "auto",
-        flow: "pkce",
-        signingAlgorithm: "RS256",
-        allowHttp: false,
-        callbackPort
-      }
-    })
-  )
+  Effect.map(freePort, (callbackPort): ServerConfig => serverConfig("notes", url, { callbackPort }))
 
 const configFor = (server: ServerConfig): McpgateConfig => ({
   mcpServers: { [server.name]: server },

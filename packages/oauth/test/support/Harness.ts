@@ -97,3 +97,33 @@ export const errorTexts: Array<string> = []
 /** Runs `effect` expecting a failure; returns the error and keeps its message for the leak check. */
 export const failureOf = <A, E extends { readonly message: string }, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flip(effect).pipe(Effect.tap((error) => Effect.sync(() => errorTexts.push(error.message))))
+
+/**
+ * Follows `authorizationUrl` with manual redirects (keeping the authorization
+ * server's cookies) and returns the first redirect that starts with
+ * `redirectPrefix`, without requesting it.
+ */
+export const redirectFor = (authorizationUrl: string, redirectPrefix: string) =>
+  Effect.promise(async () => {
+    const cookies = new Map<string, string>()
+    let url = new URL(authorizationUrl)
+    for (let hop = 0; hop < 20; hop++) {
+      const response = await fetch(url, {
+        redirect: "manual",
+        headers: cookies.size === 0 ? {} : { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; ") }
+      })
+      for (const header of response.headers.getSetCookie()) {
+        const [pair] = header.split(";")
+        const separator = pair?.indexOf("=") ?? -1
+        if (pair !== undefined && separator > 0)
+          cookies.set(pair.slice(0, separator), pair.slice(separator + 1))
+      }
+      await response.body?.cancel()
+      const location = response.headers.get("location")
+      if (location === null) throw new Error(`no redirect from ${url.href} (${response.status})`)
+      const next = new URL(location, url)
+      if (next.href.startsWith(redirectPrefix)) return next.href
+      url = next
+    }
+    throw new Error("too many redirects")
+  })
