@@ -379,7 +379,23 @@ export const routesWith = (options: AdminApiOptions = {}) =>
       const logout = () =>
         Effect.gen(function* () {
           const server = yield* lookup(yield* serverName)
-          const result = yield* oauth.logout(server).pipe(Effect.mapError(oauthRefusal))
+          // Only an HTTP server can hold a credential; a stdio server is never logged in.
+          const result =
+            server.url === undefined
+              ? { removed: false, revoked: false }
+              : yield* oauth.logout(server).pipe(Effect.mapError(oauthRefusal))
+          if (!result.removed) {
+            // Nothing was logged out, so the connection stays as it is.
+            return yield* new Refused({
+              status: 409,
+              type: "conflict_error",
+              code: "no_credential",
+              message:
+                server.url === undefined
+                  ? `server "${server.name}" has no credential to log out of: it is a stdio server and does not use OAuth; nothing was changed`
+                  : `server "${server.name}" has no credential to log out of (it is not logged in); nothing was changed`
+            })
+          }
           yield* manager.disconnect(server.name).pipe(Effect.ignore)
           return json({ ok: true, removed: result.removed, revoked: result.revoked })
         })

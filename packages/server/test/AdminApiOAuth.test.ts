@@ -195,7 +195,8 @@ describe("the web OAuth flow", () => {
         method: "POST",
         token: gateway.adminToken
       })
-      assert.deepStrictEqual(again.json, { ok: true, removed: false, revoked: false })
+      assert.strictEqual(again.status, 409, again.text)
+      assert.strictEqual((again.json as { error: { code: string } }).error.code, "no_credential")
     })
   )
 

@@ -96,7 +96,11 @@ export interface McpClientManagerShape {
   readonly reconnect: (name: string) => Effect.Effect<void, ServerNotFound>
   /** Closes the server's connection and stops retrying until `reconnect` or `reload`. */
   readonly disconnect: (name: string) => Effect.Effect<void, ServerNotFound>
-  /** Applies a new config: only servers whose config changed restart; removed ones close; added ones start. */
+  /**
+   * Applies a new config: servers whose config changed restart, removed ones close,
+   * added ones start, and enabled ones that are not running (disconnected, waiting
+   * for a login) start again.
+   */
   readonly reload: (config: McpgateConfig) => Effect.Effect<void>
 }
 
@@ -428,6 +432,11 @@ export const make = Effect.fn("McpClientManager.make")(function* (
             connectionConfig(server, timeoutMs)
           )
         ) {
+          restart.push(existing)
+          ordered.set(server.name, existing)
+        } else if (server.enabled && !reservedName(existing) && !FiberMap.hasUnsafe(fibers, server.name)) {
+          // Unchanged but not running (disconnected by hand, or waiting for a login):
+          // after a reload every enabled server is connected or trying to be.
           restart.push(existing)
           ordered.set(server.name, existing)
         } else {
