@@ -9,8 +9,9 @@
  *   or a same-origin `Origin` (defense in depth next to SameSite=Strict).
  * - `/v1/*` and `/mcp` need an API key when `server.apiKeys` is set
  *   (`apiKeyMiddleware`). Without keys they are open, which `checkBind` allows
- *   on a loopback address only; there a foreign `Host` (DNS rebinding) or
- *   `Origin` (a web page driving the local gateway) is refused.
+ *   only on a loopback address with a loopback (or no) `publicUrl`; there a
+ *   foreign `Host` (DNS rebinding) or `Origin` (a web page driving the local
+ *   gateway) is refused.
  * - Tokens are compared in constant time (SHA-256 digests, `timingSafeEqual`).
  * - Bodies are read with a size limit (413) and JSON is parsed strictly (400).
  */
@@ -86,23 +87,48 @@ const urlHost = (host: string): string => {
 export const apiKeysOf = (config: McpgateConfig): ReadonlyArray<string> =>
   (config.server.apiKeys ?? []).filter((key) => key.trim() !== "")
 
+/** `server.publicUrl`'s host when it is not a loopback name: the gateway is reached from elsewhere. */
+const exposedPublicHost = (config: McpgateConfig): string | undefined => {
+  const publicUrl = config.server.publicUrl
+  if (publicUrl === undefined) return undefined
+  const parsed = URL.parse(publicUrl)
+  if (parsed === null) return publicUrl
+  return isLoopbackHost(parsed.hostname) ? undefined : parsed.host
+}
+
+const setKeysHint = `Set "server.apiKeys" (e.g. "apiKeys": ["\${env:MCPGATE_API_KEY}"]) in the config`
+
 /**
- * Refuses to listen on a non-loopback address without API keys (SPEC §5):
- * `/v1/*` (with the fetch tool, an SSRF relay) and `/mcp` would be open to anyone
- * who can reach the port. The CLI calls it before binding; `layer` checks it too.
+ * Refuses to run without API keys where the network can reach the gateway (SPEC §5):
+ * listening on a non-loopback address, or a non-loopback `server.publicUrl`, which
+ * means a reverse proxy in front, where every request arrives from 127.0.0.1 with
+ * whatever `Host` the proxy sends. `/v1/*` (with the fetch tool, an SSRF relay) and
+ * `/mcp` would be open. The CLI calls it before binding; `layer` checks it too.
  */
 export const checkBind = (
   config: McpgateConfig,
   host: string = config.server.host
-): Effect.Effect<void, InsecureBind> =>
-  isLoopbackHost(host) || apiKeysOf(config).length > 0
-    ? Effect.void
-    : Effect.fail(
-        new InsecureBind({
-          host,
-          message: `refusing to listen on ${host}: it is not a loopback address and "server.apiKeys" is not set, so /v1/* and /mcp would be open to anyone who can reach this port. Set "server.apiKeys" (e.g. "apiKeys": ["\${env:MCPGATE_API_KEY}"]) in the config, or listen on 127.0.0.1 (--host 127.0.0.1)`
-        })
-      )
+): Effect.Effect<void, InsecureBind> => {
+  if (apiKeysOf(config).length > 0) return Effect.void
+  if (!isLoopbackHost(host)) {
+    return Effect.fail(
+      new InsecureBind({
+        host,
+        message: `refusing to listen on ${host}: it is not a loopback address and "server.apiKeys" is not set, so /v1/* and /mcp would be open to anyone who can reach this port. ${setKeysHint}, or listen on 127.0.0.1 (--host 127.0.0.1)`
+      })
+    )
+  }
+  const exposed = exposedPublicHost(config)
+  if (exposed !== undefined) {
+    return Effect.fail(
+      new InsecureBind({
+        host,
+        message: `refusing to start: "server.publicUrl" says the gateway is reached at ${exposed}, and "server.apiKeys" is not set. Behind a reverse proxy every request looks local, so /v1/* and /mcp would be open to anyone who can reach ${exposed}. ${setKeysHint}, or remove "server.publicUrl"`
+      })
+    )
+  }
+  return Effect.void
+}
 
 export interface Addresses {
   /** The gateway's own origin: `server.publicUrl`'s, else `http://<host>:<port>`. */
@@ -392,11 +418,22 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
     Effect.suspend(() => {
       const clash = tokenClash(next, adminToken.value)
       if (clash !== undefined) return Effect.fail(clash)
-      if (!isLoopbackHost(host) && apiKeysOf(next).length === 0) {
+      if (apiKeysOf(next).length > 0) return Effect.void
+      if (!isLoopbackHost(host)) {
         return Effect.fail(
           new SecurityConfigError({
             path: "server.apiKeys",
             message: `the gateway listens on ${host}, which is not a loopback address: "server.apiKeys" cannot be emptied while it runs there`
+          })
+        )
+      }
+      // Saved now, it would refuse the next start: refuse it here instead.
+      const exposed = exposedPublicHost(next)
+      if (exposed !== undefined) {
+        return Effect.fail(
+          new SecurityConfigError({
+            path: "server.publicUrl",
+            message: `"server.publicUrl" (${exposed}) is not a loopback address, so the gateway is reached through a proxy and needs "server.apiKeys"; set them in the same save`
           })
         )
       }

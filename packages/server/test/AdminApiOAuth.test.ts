@@ -274,7 +274,11 @@ describe("the web OAuth flow", () => {
     Effect.gen(function* () {
       const { mcp } = yield* startServers
       const gateway = yield* AdminGateway.start({
-        configText: configText(mcp.url, `"server": { "publicUrl": "https://gateway.example" }`)
+        // Reached through a proxy, so it needs API keys to start.
+        configText: configText(
+          mcp.url,
+          `"server": { "publicUrl": "https://gateway.example", "apiKeys": ["k-${adminTokens.length}"] }`
+        )
       })
       adminTokens.push(gateway.adminToken)
       const response = yield* gateway.request("/admin/api/session", {

@@ -22,13 +22,19 @@ export const serve = Command.make(
   },
   Effect.fn(
     function* (flags) {
-      const [Gateway, NodeListener] = yield* Effect.promise(() =>
-        Promise.all([import("@mcpgate/server/Gateway"), import("@mcpgate/server/NodeListener")])
+      const [Gateway, NodeListener, Security] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@mcpgate/server/Gateway"),
+          import("@mcpgate/server/NodeListener"),
+          import("@mcpgate/server/Security")
+        ])
       )
       const file = yield* ConfigFile
       const { config, path, exists } = yield* file.load
       const host = Option.getOrElse(flags.host, () => config.server.host)
       const port = Option.getOrElse(flags.port, () => config.server.port)
+      // Refused before binding: an insecure gateway never listens, not even for a moment.
+      yield* Security.checkBind(config, host)
       const onListening = (info: ListeningInfo) =>
         Effect.gen(function* () {
           yield* Output.errorLine(`mcpgate listening on ${info.url} (config: ${exists ? path : "defaults"})`)
