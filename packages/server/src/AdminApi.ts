@@ -516,7 +516,7 @@ export const routesWith = (options: AdminApiOptions = {}) =>
           if (!isObject(body) || typeof body.token !== "string") {
             return yield* badBody('expected a JSON object {"token": "<the admin token>"}')
           }
-          const session = yield* security.openSession(body.token)
+          const session = yield* security.openSession(request, body.token)
           return security.setSessionCookie(json({ ok: true }), session)
         })
 

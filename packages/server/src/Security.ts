@@ -29,6 +29,7 @@ import {
 } from "effect/http"
 import * as AdminToken from "./AdminToken.ts"
 import * as Json from "./internal/Json.ts"
+import * as SignInLimiter from "./internal/SignInLimiter.ts"
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -53,7 +54,9 @@ export class Refused extends Schema.TaggedError<Refused>()("Refused", {
   code: Schema.String,
   message: Schema.String,
   /** Sent as `WWW-Authenticate` (RFC 6750 §3) on 401s. */
-  challenge: Schema.optionalKey(Schema.String)
+  challenge: Schema.optionalKey(Schema.String),
+  /** Seconds, sent as `Retry-After` (RFC 9110 §10.2.3) on 429s. */
+  retryAfter: Schema.optionalKey(Schema.Number)
 }) {}
 
 // ---------------------------------------------------------------------------
@@ -218,13 +221,16 @@ export const tokenClash = (
 // ---------------------------------------------------------------------------
 // Responses
 
-/** The JSON error of a refusal, with `WWW-Authenticate` on 401s. */
+/** The JSON error of a refusal, with `WWW-Authenticate` on 401s and `Retry-After` on 429s. */
 export const toResponse = (refused: Refused): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.jsonUnsafe(
     { error: { message: refused.message, type: refused.type, code: refused.code } },
     {
       status: refused.status,
-      ...(refused.challenge === undefined ? {} : { headers: { "www-authenticate": refused.challenge } })
+      headers: {
+        ...(refused.challenge === undefined ? {} : { "www-authenticate": refused.challenge }),
+        ...(refused.retryAfter === undefined ? {} : { "retry-after": String(refused.retryAfter) })
+      }
     }
   )
 
@@ -343,6 +349,8 @@ export interface SecurityOptions {
   readonly stateDirectory?: string | undefined
   /** How long a UI session lasts (default 12 hours). */
   readonly sessionTtlMs?: number | undefined
+  /** Failed admin sign-ins allowed per client address (default 10 a minute). */
+  readonly signInLimit?: SignInLimiter.SignInLimitOptions | undefined
 }
 
 export interface SecurityShape {
@@ -362,8 +370,14 @@ export interface SecurityShape {
    * without a restart). The admin token and the addresses need a restart.
    */
   readonly apply: (config: McpgateConfig) => Effect.Effect<void, SecurityConfigError>
-  /** Checks a candidate admin token and opens a UI session; the id goes into the cookie. */
-  readonly openSession: (token: string) => Effect.Effect<Redacted.Redacted<string>, Refused>
+  /**
+   * Checks a candidate admin token and opens a UI session; the id goes into the
+   * cookie. A wrong token counts against the request's address like on admin routes.
+   */
+  readonly openSession: (
+    request: HttpServerRequest.HttpServerRequest,
+    token: string
+  ) => Effect.Effect<Redacted.Redacted<string>, Refused>
   /** Ends the session named by the request's cookie, if any. */
   readonly closeSession: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void>
   /** Sets the session cookie on a response. */
@@ -413,6 +427,7 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   const sessionTtlMs = options.sessionTtlMs ?? 12 * 60 * 60 * 1000
   /** Session id digests → expiry (epoch ms); ids themselves are never kept. */
   const sessions = new Map<string, number>()
+  const limiter = yield* SignInLimiter.make(options.signInLimit)
 
   const check = (next: McpgateConfig) =>
     Effect.suspend(() => {
@@ -498,6 +513,30 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
       return true
     })
 
+  /**
+   * A candidate admin token, rate limited per client address: while the address
+   * is blocked even the right token is refused, or the guessing would go on.
+   */
+  const checkToken = (request: HttpServerRequest.HttpServerRequest, token: string | null) =>
+    Effect.gen(function* () {
+      const address = Option.getOrElse(request.remoteAddress, () => "unknown")
+      const wait = yield* limiter.retryAfter(address)
+      if (wait > 0) {
+        return yield* new Refused({
+          status: 429,
+          type: "rate_limit_error",
+          code: "too_many_failed_sign_ins",
+          message: `too many failed admin sign-ins from this address; try again in ${wait} s`,
+          retryAfter: wait
+        })
+      }
+      if (token === null || !matches(digest(token), adminDigest)) {
+        yield* limiter.recordFailure(address)
+        yield* Effect.logWarning(`failed admin sign-in from ${address}`)
+        return yield* unauthorizedAdmin("the admin token is not valid")
+      }
+    })
+
   const authorizeAdmin = (request: HttpServerRequest.HttpServerRequest) =>
     Effect.gen(function* () {
       const write = !["GET", "HEAD", "OPTIONS"].includes(request.method.toUpperCase())
@@ -517,9 +556,7 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
       const token = bearerToken(request)
       if (token !== undefined) {
         // An explicit credential decides alone: a wrong token never falls back to the cookie.
-        if (token === null || !matches(digest(token), adminDigest)) {
-          return yield* unauthorizedAdmin("the admin token is not valid")
-        }
+        yield* checkToken(request, token)
         return { via: "bearer" } satisfies AdminAccess
       }
       const session = request.cookies[sessionCookie]
@@ -544,10 +581,9 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
       )
     })
 
-  const openSession = (token: string) =>
+  const openSession = (request: HttpServerRequest.HttpServerRequest, token: string) =>
     Effect.gen(function* () {
-      if (!matches(digest(token), adminDigest))
-        return yield* unauthorizedAdmin("the admin token is not valid")
+      yield* checkToken(request, token)
       const now = yield* Clock.currentTimeMillis
       for (const [key, expiresAt] of sessions) if (expiresAt <= now) sessions.delete(key)
       // Oldest first (insertion order): a flood of logins cannot grow memory without bound.

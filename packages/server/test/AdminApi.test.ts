@@ -55,6 +55,8 @@ const setup = (options: { readonly heartbeatMs?: number } = {}) =>
     const gateway = yield* AdminGateway.start({
       configText: text,
       env: { TEST_API_KEY: apiKey },
+      // The matrices below try many wrong tokens; the limit has its own tests (AdminSignIn.test.ts).
+      signInFailures: 1000,
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs })
     })
     adminTokens.push(gateway.adminToken)
