@@ -28,6 +28,7 @@ import { type AggregatedTool, McpClientManager } from "@mcpgate/transport/McpCli
 import { Clock, Duration, Effect, Option, Predicate, PubSub, Ref, Schema, Semaphore, Stream } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as CallbackPage from "./internal/AdminCallbackPage.ts"
+import * as ConfigEditor from "./internal/ConfigEditor.ts"
 import {
   adminBodyLimit,
   adminHeaders,
@@ -320,6 +321,26 @@ export const routesWith = (options: AdminApiOptions = {}) =>
           )
         )
 
+      /** The config in the file now (what its owner wrote), else the one running. */
+      const fileConfig = Effect.gen(function* () {
+        const text = yield* readConfigText.pipe(Effect.orElseSucceed(() => Option.none<string>()))
+        const parsed = Option.isSome(text)
+          ? yield* Effect.option(configFile.parse(text.value))
+          : Option.none()
+        return Option.isSome(parsed) ? parsed.value : yield* Ref.get(applied)
+      })
+
+      const editorRefused = (refusal: ConfigEditor.EditorRefusal) =>
+        Effect.fail(
+          new Refused({ status: 403, type: "permission_error", code: refusal.code, message: refusal.message })
+        )
+
+      /** `server.configEditor` (internal/ConfigEditor.ts): 403 for what the mode does not allow. */
+      const editorCheck = (current: McpgateConfig, next: McpgateConfig) => {
+        const refusal = ConfigEditor.check(security.configEditor, current, next)
+        return refusal === undefined ? Effect.void : editorRefused(refusal)
+      }
+
       // -----------------------------------------------------------------
       // Handlers
 
@@ -405,6 +426,7 @@ export const routesWith = (options: AdminApiOptions = {}) =>
           const text = yield* readConfigText
           return json({
             path: configFile.path,
+            editor: security.configEditor,
             exists: Option.isSome(text),
             text: Option.getOrElse(text, () => ""),
             hash: sha256(Option.getOrElse(text, () => ""))
@@ -422,9 +444,11 @@ export const routesWith = (options: AdminApiOptions = {}) =>
           }
           const text = body.text
           const baseHash = body.baseHash
+          if (security.configEditor === "read-only") return yield* editorRefused(ConfigEditor.readOnly)
           return yield* Effect.gen(function* () {
             const config = yield* configFile.parse(text).pipe(Effect.mapError(fromConfigError))
             yield* securityCheck(config)
+            yield* editorCheck(yield* fileConfig, config)
             if (baseHash !== undefined) {
               const current = Option.getOrElse(yield* readConfigText, () => "")
               if (sha256(current) !== baseHash) {

@@ -17,7 +17,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { isIP } from "node:net"
-import type { McpgateConfig } from "@mcpgate/core/Config"
+import type { ConfigEditorMode, McpgateConfig } from "@mcpgate/core/Config"
 import type { Env } from "@mcpgate/core/ConfigFile"
 import { ByteSize, Clock, Context, Effect, Layer, Option, Redacted, Ref, Schema } from "effect"
 import {
@@ -28,6 +28,7 @@ import {
   HttpServerResponse
 } from "effect/http"
 import * as AdminToken from "./AdminToken.ts"
+import * as ConfigEditor from "./internal/ConfigEditor.ts"
 import * as Json from "./internal/Json.ts"
 import * as SignInLimiter from "./internal/SignInLimiter.ts"
 
@@ -357,6 +358,12 @@ export interface SecurityShape {
   /** The admin token of this process; `generated` says whether `serve` must print it (once). */
   readonly adminToken: AdminToken.AdminToken
   readonly addresses: Addresses
+  /**
+   * What the admin config editor may change (`server.configEditor` as it was at
+   * start; a change needs a restart): "full" by default while the gateway is
+   * reachable from this machine only, else "no-commands".
+   */
+  readonly configEditor: ConfigEditorMode
   /** `/v1/*` and `/mcp`: fails with 401/403 when the request may not use the API. */
   readonly authorizeApi: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void, Refused>
   /** Admin routes: the admin token or a session cookie, with the Origin and CSRF rules. */
@@ -613,6 +620,10 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   return Security.of({
     adminToken,
     addresses: sites,
+    configEditor: ConfigEditor.modeOf(
+      config,
+      isLoopbackHost(host) && exposedPublicHost(config) === undefined
+    ),
     authorizeApi,
     authorizeAdmin,
     check,

@@ -58,6 +58,8 @@ interface ServersPayload {
 
 interface ConfigPayload {
   readonly path: string
+  /** `server.configEditor` in force: what a save may change. */
+  readonly editor: "full" | "no-commands" | "read-only"
   readonly exists: boolean
   readonly text: string
   readonly hash: string
@@ -830,7 +832,19 @@ const loadConfig = async () => {
   savedText = config.text
   configText.value = config.text
   clearIssues()
-  setText(configStatus, config.exists ? "" : "The file does not exist yet: saving creates it.")
+  const readOnly = config.editor === "read-only"
+  configText.readOnly = readOnly
+  configSave.hidden = readOnly
+  setText(
+    configStatus,
+    readOnly
+      ? "Read-only here (server.configEditor): edit the file on the host."
+      : config.editor === "no-commands"
+        ? "How stdio servers are started (command, args, env, cwd) can only be changed in the file on the host."
+        : config.exists
+          ? ""
+          : "The file does not exist yet: saving creates it."
+  )
 }
 
 const saveConfig = async () => {
