@@ -364,8 +364,13 @@ export interface SecurityShape {
    * reachable from this machine only, else "no-commands".
    */
   readonly configEditor: ConfigEditorMode
-  /** `/v1/*` and `/mcp`: fails with 401/403 when the request may not use the API. */
-  readonly authorizeApi: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void, Refused>
+  /**
+   * `/v1/*` and `/mcp`: fails with 401/403 when the request may not use the API;
+   * else who is calling (see `ApiCaller`).
+   */
+  readonly authorizeApi: (
+    request: HttpServerRequest.HttpServerRequest
+  ) => Effect.Effect<string | undefined, Refused>
   /** Admin routes: the admin token or a session cookie, with the Origin and CSRF rules. */
   readonly authorizeAdmin: (
     request: HttpServerRequest.HttpServerRequest
@@ -490,10 +495,11 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
               'cross-origin requests are refused while the API has no keys; set "server.apiKeys" to let other web pages use it'
           })
         }
-        return
+        return undefined
       }
       const token = bearerToken(request)
-      if (typeof token !== "string" || !matchesAny(digest(token), keys)) {
+      const candidate = typeof token === "string" ? digest(token) : undefined
+      if (candidate === undefined || !matchesAny(candidate, keys)) {
         return yield* new Refused({
           status: 401,
           type: "authentication_error",
@@ -506,6 +512,7 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
             token === undefined ? 'Bearer realm="mcpgate"' : 'Bearer realm="mcpgate", error="invalid_token"'
         })
       }
+      return `key:${candidate.toString("hex")}`
     })
 
   const sessionValid = (id: string) =>
@@ -652,6 +659,15 @@ export class Security extends Context.Service<Security, SecurityShape>()("@mcpga
 }
 
 /**
+ * Who made an API request, as `apiKeyMiddleware` established it: `key:` and the
+ * SHA-256 of the API key (never the key), or `undefined` while the API has no
+ * keys. `/mcp` ties each session to it.
+ */
+export const ApiCaller = Context.Reference<string | undefined>("@mcpgate/server/Security/ApiCaller", {
+  defaultValue: () => undefined
+})
+
+/**
  * Route middleware for `/v1/*` and `/mcp`: provide it to those routes, e.g.
  * `OpenAiApi.routes.pipe(Layer.provide(Security.apiKeyMiddleware.layer))`.
  */
@@ -664,7 +680,7 @@ export const apiKeyMiddleware = HttpRouter.middleware(
         return yield* security.authorizeApi(request).pipe(
           Effect.matchEffect({
             onFailure: (refused) => Effect.succeed(toResponse(refused)),
-            onSuccess: () => httpEffect
+            onSuccess: (caller) => Effect.provideService(httpEffect, ApiCaller, caller)
           })
         )
       })
