@@ -176,6 +176,7 @@ const statusView = (status: ServerStatus) => ({
   attempts: status.attempts,
   toolCount: status.toolCount,
   ...(status.lastError === undefined ? {} : { lastError: status.lastError }),
+  ...(status.stderr === undefined ? {} : { stderr: status.stderr }),
   ...(status.lastConnectedAt === undefined ? {} : { lastConnectedAt: status.lastConnectedAt }),
   ...(status.nextRetryAt === undefined ? {} : { nextRetryAt: status.nextRetryAt }),
   ...(status.serverInfo === undefined ? {} : { serverInfo: status.serverInfo })

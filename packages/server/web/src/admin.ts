@@ -39,6 +39,8 @@ interface Status {
   readonly attempts: number
   readonly toolCount: number
   readonly lastError?: string
+  /** stdio: what the server last wrote to stderr when it failed. */
+  readonly stderr?: string
   readonly lastConnectedAt?: number
   readonly nextRetryAt?: number
   readonly serverInfo?: { readonly name: string; readonly version: string; readonly title?: string }
@@ -357,7 +359,8 @@ class ServerCard {
       server.lastError !== undefined && server.state !== "connected" && server.state !== "disabled"
     const retry =
       server.nextRetryAt === undefined ? "" : ` (retrying in ${formatIn(server.nextRetryAt - Date.now())})`
-    setText(this.errorLine, showError ? `${server.lastError ?? ""}${retry}` : "")
+    const stderr = server.stderr === undefined ? "" : `; stderr: ${server.stderr}`
+    setText(this.errorLine, showError ? `${server.lastError ?? ""}${retry}${stderr}` : "")
     this.errorLine.hidden = !showError
     this.renderAuth()
     this.renderTools()
