@@ -103,7 +103,7 @@ const exposedPublicHost = (config: McpgateConfig): string | undefined => {
 const setKeysHint = `Set "server.apiKeys" (e.g. "apiKeys": ["\${env:MCPGATE_API_KEY}"]) in the config`
 
 /**
- * Refuses to run without API keys where the network can reach the gateway (SPEC §5):
+ * Refuses to run without API keys where the network can reach the gateway:
  * listening on a non-loopback address, or a non-loopback `server.publicUrl`, which
  * means a reverse proxy in front, where every request arrives from 127.0.0.1 with
  * whatever `Host` the proxy sends. `/v1/*` (with the fetch tool, an SSRF relay) and
