@@ -30,8 +30,8 @@ const statusForReason = {
 } as const
 
 /**
- * A server's status for API-key holders: field by field, without what only an
- * admin should see of the host (a stdio server's stderr and process id).
+ * A server's status for API-key holders: field by field, without a stdio
+ * server's stderr (a detail of the host, for the admin API only).
  */
 const publicStatus = (status: ServerStatus) => ({
   name: status.name,
@@ -42,7 +42,8 @@ const publicStatus = (status: ServerStatus) => ({
   ...(status.lastError === undefined ? {} : { lastError: status.lastError }),
   ...(status.lastConnectedAt === undefined ? {} : { lastConnectedAt: status.lastConnectedAt }),
   ...(status.nextRetryAt === undefined ? {} : { nextRetryAt: status.nextRetryAt }),
-  ...(status.serverInfo === undefined ? {} : { serverInfo: status.serverInfo })
+  ...(status.serverInfo === undefined ? {} : { serverInfo: status.serverInfo }),
+  ...(status.pid === undefined ? {} : { pid: status.pid })
 })
 
 export const routes = HttpRouter.use((router) =>
