@@ -32,32 +32,36 @@ const freePort = async (): Promise<number> => {
   return address.port
 }
 
-type Outcome = "answered" | "refused" | `hung` | `other: ${string}`
+type Outcome = "answered" | "refused" | "hung" | `other: ${string}`
 
-/**
- * One `GET /health` on a fresh connection. "hung" when it was accepted but got
- * no answer within `patienceMs`: a started gateway answers /health at once, so
- * this limit only has to tell "slow" from "never".
- */
-const probe = (port: number, patienceMs: number): Promise<Outcome> =>
-  new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path: "/health", agent: false }, (response) => {
-      response.resume()
-      response.once("end", () =>
-        resolve(response.statusCode === 200 ? "answered" : `other: ${response.statusCode}`)
-      )
-    })
-    const timer = setTimeout(() => {
-      resolve("hung")
-      req.destroy()
-    }, patienceMs)
-    req.once("error", (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer)
-      resolve(error.code === "ECONNREFUSED" ? "refused" : `other: ${error.code ?? error.message}`)
-    })
-    req.once("close", () => clearTimeout(timer))
-    req.end()
+interface Probe {
+  readonly outcome: Promise<Outcome>
+  /** Ends a probe that is still waiting: it was accepted and never answered. */
+  readonly giveUp: () => void
+}
+
+/** One `GET /health` on a fresh connection. */
+const probe = (port: number): Probe => {
+  let settle: (outcome: Outcome) => void = () => {}
+  const outcome = new Promise<Outcome>((resolve) => (settle = resolve))
+  const req = request({ host: "127.0.0.1", port, path: "/health", agent: false }, (response) => {
+    response.resume()
+    response.once("end", () =>
+      settle(response.statusCode === 200 ? "answered" : `other: ${response.statusCode}`)
+    )
   })
+  req.once("error", (error: NodeJS.ErrnoException) =>
+    settle(error.code === "ECONNREFUSED" ? "refused" : `other: ${error.code ?? error.message}`)
+  )
+  req.end()
+  return {
+    outcome,
+    giveUp: () => {
+      settle("hung")
+      req.destroy()
+    }
+  }
+}
 
 const startServe = (home: string, env: Record<string, string>, port: number): ChildProcess => {
   const config = join(home, "mcpgate.json")
@@ -83,18 +87,25 @@ const probeStartup = async (): Promise<ReadonlyArray<Outcome>> => {
   const child = startServe(home, env, port)
   let exited = false
   child.once("exit", () => (exited = true))
-  const outcomes: Array<Promise<Outcome>> = []
+  const probes: Array<Probe> = []
   let answered = 0
   try {
-    while (answered < 3 && !exited && outcomes.length < 5000) {
-      const outcome = probe(port, 10_000)
-      outcomes.push(outcome)
-      void outcome.then((result) => {
+    while (answered < 3 && !exited && probes.length < 5000) {
+      const started = probe(port)
+      probes.push(started)
+      void started.outcome.then((result) => {
         if (result === "answered") answered += 1
       })
       await new Promise((resolve) => setTimeout(resolve, 2))
     }
-    return await Promise.all(outcomes)
+    // The gateway answers now: whatever it accepted before has had all the time it
+    // needs once it is given a grace period on top (an event, not a speed limit).
+    const grace = setTimeout(() => {
+      for (const each of probes) each.giveUp()
+    }, 15_000)
+    const outcomes = await Promise.all(probes.map((each) => each.outcome))
+    clearTimeout(grace)
+    return outcomes
   } finally {
     child.kill("SIGKILL")
   }
