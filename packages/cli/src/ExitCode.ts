@@ -18,6 +18,8 @@ export const forError = (error: unknown): number => {
     return error._tag === "ShowHelp" && error.errors.length === 0 ? success : usage
   switch (tagOf(error)) {
     case "ConfigError":
+    case "InsecureBind":
+    case "SecurityConfigError":
     case "InvalidArguments":
     case "UnknownServer":
       return usage

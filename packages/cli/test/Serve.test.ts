@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { binary, sandbox } from "./support/Cli.ts"
+import { binary, runCli, sandbox } from "./support/Cli.ts"
 
 const everything = fileURLToPath(
   new URL(
@@ -83,5 +83,20 @@ describe("mcpgate serve", () => {
     } finally {
       child.kill("SIGKILL")
     }
+  })
+
+  it("refuses to start behind a reverse proxy (a non-loopback publicUrl) without API keys", async () => {
+    const { env, home } = sandbox()
+    const config = join(home, "mcpgate.json")
+    writeFileSync(
+      config,
+      JSON.stringify({ mcpServers: {}, server: { publicUrl: "https://gateway.example.com" } })
+    )
+    const result = await runCli(["serve", "--config", config, "--port", "0"], { env })
+    assert.strictEqual(result.code, 2, result.stderr)
+    assert.include(result.stderr, "server.publicUrl")
+    assert.include(result.stderr, "gateway.example.com")
+    assert.include(result.stderr, 'Set "server.apiKeys"')
+    assert.notInclude(result.stderr, "listening on")
   })
 })

@@ -79,6 +79,12 @@ export interface UpstreamConfig {
   readonly apiKey?: string
 }
 
+/**
+ * What the admin API's config editor may change: everything, everything but how
+ * stdio servers are started (`command`, `args`, `env`, `cwd`), or nothing.
+ */
+export type ConfigEditorMode = "full" | "no-commands" | "read-only"
+
 export interface HttpServerConfig {
   readonly host: string
   readonly port: number
@@ -87,6 +93,8 @@ export interface HttpServerConfig {
   readonly adminToken?: string
   readonly apiKeys?: ReadonlyArray<string>
   readonly upstream?: UpstreamConfig
+  /** Default: `full` while the gateway is reachable from this machine only, else `no-commands`. */
+  readonly configEditor?: ConfigEditorMode
 }
 
 export interface McpgateConfig {

@@ -132,6 +132,7 @@ const SigningAlgorithm = Schema.Literals([
   "EdDSA"
 ])
 const SearchProvider = Schema.Literals(["duckduckgo", "searxng"])
+const ConfigEditor = Schema.Literals(["full", "no-commands", "read-only"])
 
 // ---------------------------------------------------------------------------
 // Shapes: the keys valid in each fixed-key object.
@@ -213,7 +214,15 @@ const FetchShape = shape(["enabled", "allowPrivateNetwork"])
 const WebSearchShape = shape(["enabled", "provider", "endpoint"])
 const BuiltinsShape = shape(["fetch", "webSearch"])
 const UpstreamShape = shape(["baseUrl", "apiKey"])
-const HttpServerShape = shape(["host", "port", "publicUrl", "adminToken", "apiKeys", "upstream"])
+const HttpServerShape = shape([
+  "host",
+  "port",
+  "publicUrl",
+  "adminToken",
+  "apiKeys",
+  "upstream",
+  "configEditor"
+])
 
 const RootShape = shape(["mcpServers", "maxToolCalls", "defaultTimeout", "builtins", "server"], {
   aliases: { servers: "mcpServers", max_tool_calls: "maxToolCalls", default_timeout: "defaultTimeout" },
@@ -751,7 +760,8 @@ const decodeHttpServer = (ctx: Context, field: Field | undefined): HttpServerCon
     ...optional("publicUrl", decodeField(ctx, fields, "publicUrl", HttpUrl)),
     ...optional("adminToken", decodeField(ctx, fields, "adminToken", NonEmptyString)),
     ...optional("apiKeys", decodeField(ctx, fields, "apiKeys", NonEmptyStringList)),
-    ...optional("upstream", decodeUpstream(ctx, fields?.byKey.get("upstream")))
+    ...optional("upstream", decodeUpstream(ctx, fields?.byKey.get("upstream"))),
+    ...optional("configEditor", decodeField(ctx, fields, "configEditor", ConfigEditor))
   }
 }
 
@@ -952,7 +962,8 @@ const encodeHttpServer = (server: HttpServerConfig): FileObject => ({
             server.upstream.apiKey === undefined ? undefined : escapeReferences(server.upstream.apiKey)
           )
         }
-  )
+  ),
+  ...optional("configEditor", server.configEditor)
 })
 
 /** The model in the canonical file shape, as a plain JSON value. */

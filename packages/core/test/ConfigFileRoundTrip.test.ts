@@ -179,7 +179,8 @@ const config: fc.Arbitrary<McpgateConfig> = fc
     publicUrl: maybe(httpUrl),
     adminToken: maybe(nonEmptyText),
     apiKeys: maybe(fc.array(nonEmptyText, { maxLength: 3 })),
-    upstream: maybe(fc.record({ baseUrl: httpUrl, apiKey: maybe(text) }))
+    upstream: maybe(fc.record({ baseUrl: httpUrl, apiKey: maybe(text) })),
+    configEditor: maybe(fc.constantFrom("full" as const, "no-commands" as const, "read-only" as const))
   })
   .map((c) => ({
     mcpServers: c.mcpServers,
@@ -199,6 +200,7 @@ const config: fc.Arbitrary<McpgateConfig> = fc
       ...opt("publicUrl", c.publicUrl),
       ...opt("adminToken", c.adminToken),
       ...opt("apiKeys", c.apiKeys),
+      ...opt("configEditor", c.configEditor),
       ...opt(
         "upstream",
         c.upstream === undefined

@@ -28,6 +28,7 @@ import { type AggregatedTool, McpClientManager } from "@mcpgate/transport/McpCli
 import { Clock, Duration, Effect, Option, Predicate, PubSub, Ref, Schema, Semaphore, Stream } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as CallbackPage from "./internal/AdminCallbackPage.ts"
+import * as ConfigEditor from "./internal/ConfigEditor.ts"
 import {
   adminBodyLimit,
   adminHeaders,
@@ -175,6 +176,7 @@ const statusView = (status: ServerStatus) => ({
   attempts: status.attempts,
   toolCount: status.toolCount,
   ...(status.lastError === undefined ? {} : { lastError: status.lastError }),
+  ...(status.stderr === undefined ? {} : { stderr: status.stderr }),
   ...(status.lastConnectedAt === undefined ? {} : { lastConnectedAt: status.lastConnectedAt }),
   ...(status.nextRetryAt === undefined ? {} : { nextRetryAt: status.nextRetryAt }),
   ...(status.serverInfo === undefined ? {} : { serverInfo: status.serverInfo })
@@ -320,6 +322,26 @@ export const routesWith = (options: AdminApiOptions = {}) =>
           )
         )
 
+      /** The config in the file now (what its owner wrote), else the one running. */
+      const fileConfig = Effect.gen(function* () {
+        const text = yield* readConfigText.pipe(Effect.orElseSucceed(() => Option.none<string>()))
+        const parsed = Option.isSome(text)
+          ? yield* Effect.option(configFile.parse(text.value))
+          : Option.none()
+        return Option.isSome(parsed) ? parsed.value : yield* Ref.get(applied)
+      })
+
+      const editorRefused = (refusal: ConfigEditor.EditorRefusal) =>
+        Effect.fail(
+          new Refused({ status: 403, type: "permission_error", code: refusal.code, message: refusal.message })
+        )
+
+      /** `server.configEditor` (internal/ConfigEditor.ts): 403 for what the mode does not allow. */
+      const editorCheck = (current: McpgateConfig, next: McpgateConfig) => {
+        const refusal = ConfigEditor.check(security.configEditor, current, next)
+        return refusal === undefined ? Effect.void : editorRefused(refusal)
+      }
+
       // -----------------------------------------------------------------
       // Handlers
 
@@ -379,7 +401,23 @@ export const routesWith = (options: AdminApiOptions = {}) =>
       const logout = () =>
         Effect.gen(function* () {
           const server = yield* lookup(yield* serverName)
-          const result = yield* oauth.logout(server).pipe(Effect.mapError(oauthRefusal))
+          // Only an HTTP server can hold a credential; a stdio server is never logged in.
+          const result =
+            server.url === undefined
+              ? { removed: false, revoked: false }
+              : yield* oauth.logout(server).pipe(Effect.mapError(oauthRefusal))
+          if (!result.removed) {
+            // Nothing was logged out, so the connection stays as it is.
+            return yield* new Refused({
+              status: 409,
+              type: "conflict_error",
+              code: "no_credential",
+              message:
+                server.url === undefined
+                  ? `server "${server.name}" has no credential to log out of: it is a stdio server and does not use OAuth; nothing was changed`
+                  : `server "${server.name}" has no credential to log out of (it is not logged in); nothing was changed`
+            })
+          }
           yield* manager.disconnect(server.name).pipe(Effect.ignore)
           return json({ ok: true, removed: result.removed, revoked: result.revoked })
         })
@@ -389,6 +427,7 @@ export const routesWith = (options: AdminApiOptions = {}) =>
           const text = yield* readConfigText
           return json({
             path: configFile.path,
+            editor: security.configEditor,
             exists: Option.isSome(text),
             text: Option.getOrElse(text, () => ""),
             hash: sha256(Option.getOrElse(text, () => ""))
@@ -406,9 +445,11 @@ export const routesWith = (options: AdminApiOptions = {}) =>
           }
           const text = body.text
           const baseHash = body.baseHash
+          if (security.configEditor === "read-only") return yield* editorRefused(ConfigEditor.readOnly)
           return yield* Effect.gen(function* () {
             const config = yield* configFile.parse(text).pipe(Effect.mapError(fromConfigError))
             yield* securityCheck(config)
+            yield* editorCheck(yield* fileConfig, config)
             if (baseHash !== undefined) {
               const current = Option.getOrElse(yield* readConfigText, () => "")
               if (sha256(current) !== baseHash) {
@@ -500,7 +541,7 @@ export const routesWith = (options: AdminApiOptions = {}) =>
           if (!isObject(body) || typeof body.token !== "string") {
             return yield* badBody('expected a JSON object {"token": "<the admin token>"}')
           }
-          const session = yield* security.openSession(body.token)
+          const session = yield* security.openSession(request, body.token)
           return security.setSessionCookie(json({ ok: true }), session)
         })
 

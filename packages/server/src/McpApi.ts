@@ -2,6 +2,7 @@
  * `GET /v1/mcp/tools`, `GET /v1/mcp/servers` and `POST /v1/mcp/execute` (SPEC §5):
  * the aggregated tools as plain JSON for clients that do not speak MCP.
  */
+import type { ServerStatus } from "@mcpgate/transport/ConnectionState"
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Effect, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
@@ -28,6 +29,23 @@ const statusForReason = {
   transport: 502
 } as const
 
+/**
+ * A server's status for API-key holders: field by field, without a stdio
+ * server's stderr (a detail of the host, for the admin API only).
+ */
+const publicStatus = (status: ServerStatus) => ({
+  name: status.name,
+  transport: status.transport,
+  state: status.state,
+  attempts: status.attempts,
+  toolCount: status.toolCount,
+  ...(status.lastError === undefined ? {} : { lastError: status.lastError }),
+  ...(status.lastConnectedAt === undefined ? {} : { lastConnectedAt: status.lastConnectedAt }),
+  ...(status.nextRetryAt === undefined ? {} : { nextRetryAt: status.nextRetryAt }),
+  ...(status.serverInfo === undefined ? {} : { serverInfo: status.serverInfo }),
+  ...(status.pid === undefined ? {} : { pid: status.pid })
+})
+
 export const routes = HttpRouter.use((router) =>
   Effect.gen(function* () {
     const manager = yield* McpClientManager
@@ -53,7 +71,9 @@ export const routes = HttpRouter.use((router) =>
     yield* router.add(
       "GET",
       "/v1/mcp/servers",
-      Effect.map(manager.status, (servers) => HttpServerResponse.jsonUnsafe({ servers }))
+      Effect.map(manager.status, (servers) =>
+        HttpServerResponse.jsonUnsafe({ servers: servers.map(publicStatus) })
+      )
     )
 
     yield* router.add("POST", "/v1/mcp/execute", (request) =>

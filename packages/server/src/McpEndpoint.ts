@@ -4,10 +4,14 @@
  * builtins, so any MCP client can use OAuth-protected servers through the gateway.
  *
  * Each session is an SDK `Server` over its own web-standard streamable-HTTP transport,
- * kept in a map by `Mcp-Session-Id`. A session ends on `DELETE /mcp`, after
+ * kept in a map by `Mcp-Session-Id` and tied to the API key that opened it (another
+ * key gets 404, as for an unknown id); each key may hold `maxSessionsPerKey`, so one
+ * key cannot take them all. A session ends on `DELETE /mcp`, after
  * `idleTimeout` without any open request (an open `GET` event stream counts as open:
  * a client that only listens is still there), and when the gateway shuts down.
  * Clients are told `notifications/tools/list_changed` whenever the aggregate changes.
+ * A client that drops a POST's response stream before it ends cancels the requests
+ * of that POST, as `notifications/cancelled` would.
  *
  * Mount with `McpEndpoint.routes` beside the other route layers and provide
  * `McpEndpoint.layer(options)` (it needs `McpClientManager`). API keys are checked by a
@@ -26,6 +30,7 @@ import {
   Effect,
   FiberSet,
   Layer,
+  Predicate,
   PubSub,
   Schema,
   type Scope,
@@ -41,6 +46,7 @@ import {
   toWebRequest
 } from "./internal/McpHttp.ts"
 import { makeToolServer, publicTool, type RunPromise } from "./internal/McpToolServer.ts"
+import { ApiCaller } from "./Security.ts"
 
 export interface McpEndpointOptions {
   /**
@@ -54,6 +60,12 @@ export interface McpEndpointOptions {
   readonly idleTimeout?: Duration.Input
   /** Sessions open at once at most; a new one beyond is refused with 503 (default 1000). */
   readonly maxSessions?: number
+  /**
+   * Sessions one API key may hold (default 100): beyond, its oldest idle session is
+   * closed, or the new one refused with 429 when all are in use. Not applied while
+   * the API has no keys (one local user).
+   */
+  readonly maxSessionsPerKey?: number
   /** Largest accepted POST body in bytes (default 4 MiB, as the SDK's own transport). */
   readonly maxBodyBytes?: number
   /** What the endpoint says it is in `initialize` (default `mcpgate`). */
@@ -62,6 +74,7 @@ export interface McpEndpointOptions {
 
 export const defaultIdleTimeout = Duration.minutes(30)
 export const defaultMaxSessions = 1000
+export const defaultMaxSessionsPerKey = 100
 export const defaultMaxBodyBytes = 4 * 1024 * 1024
 export const defaultServerInfo: Implementation = { name: "mcpgate", title: "mcpgate", version: "0.1.0" }
 
@@ -107,6 +120,8 @@ export class InvalidMcpBody extends Schema.TaggedError<InvalidMcpBody>()("Invali
 
 interface Session {
   id: string
+  /** `ApiCaller` of the request that opened it; only that caller may use it. */
+  readonly caller: string | undefined
   readonly server: Server
   readonly transport: WebStandardStreamableHTTPServerTransport
   readonly createdAt: number
@@ -116,6 +131,32 @@ interface Session {
 }
 
 const decodeJson = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Unknown))
+
+/** The ids of the JSON-RPC requests (not notifications or responses) in a POST body. */
+const requestIdsOf = (body: unknown): ReadonlyArray<string | number> =>
+  (Array.isArray(body) ? body : [body]).flatMap((message: unknown) =>
+    Predicate.hasProperty(message, "method") &&
+    Predicate.hasProperty(message, "id") &&
+    (Predicate.isString(message.id) || Predicate.isNumber(message.id))
+      ? [message.id]
+      : []
+  )
+
+/**
+ * Cancels requests of a session as the client's `notifications/cancelled` would
+ * (MCP 2025-11-25 "Utilities › Cancellation"): the SDK aborts their handlers'
+ * signals, which interrupts the calls and cancels them at the servers behind.
+ * Ids that already finished are ignored by the SDK.
+ */
+const cancelRequests = (session: Session, ids: ReadonlyArray<string | number>): void => {
+  for (const requestId of ids) {
+    session.transport.onmessage?.({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId, reason: "the client closed the connection" }
+    })
+  }
+}
 
 const isInitialize = (body: unknown): boolean =>
   Array.isArray(body) ? body.some((message) => isInitializeRequest(message)) : isInitializeRequest(body)
@@ -146,6 +187,7 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
   const manager = yield* McpClientManager
   const idleMs = Duration.toMillis(options.idleTimeout ?? defaultIdleTimeout)
   const maxSessions = options.maxSessions ?? defaultMaxSessions
+  const maxSessionsPerKey = options.maxSessionsPerKey ?? defaultMaxSessionsPerKey
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
   const serverInfo = options.serverInfo ?? defaultServerInfo
   const allowedOrigins = originsOf([
@@ -231,8 +273,18 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
       const webResponse = yield* Effect.tryPromise(() =>
         session.transport.handleRequest(toWebRequest(request), { parsedBody })
       )
-      const { response, release } = fromWebResponse(webResponse)
+      const { response, release, ended } = fromWebResponse(webResponse)
       yield* Effect.addFinalizer(() => release)
+      if (request.method === "POST") {
+        // Its requests' answers go only to this stream: if the client leaves before it
+        // ends, nobody will read them, so the calls are cancelled (their upstream too).
+        const ids = requestIdsOf(parsedBody)
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            if (!ended() && ids.length > 0) cancelRequests(session, ids)
+          })
+        )
+      }
       if (request.method === "GET" && webResponse.ok) {
         session.openStreams += 1
         changed()
@@ -241,7 +293,11 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
       return response
     })
 
-  const openSession = (request: HttpServerRequest.HttpServerRequest, parsedBody: unknown) =>
+  const openSession = (
+    request: HttpServerRequest.HttpServerRequest,
+    parsedBody: unknown,
+    caller: string | undefined
+  ) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       // Session ids must be unguessable (MCP 2025-11-25 "Session Management"), hence node:crypto.
@@ -264,6 +320,7 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
       })
       const session: Session = {
         id: "",
+        caller,
         server,
         transport,
         createdAt: now,
@@ -282,6 +339,27 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
           Effect.suspend(() => (transport.sessionId === undefined ? closeServer(session) : Effect.void))
         )
       )
+    })
+
+  /**
+   * Whether `caller` may open one more session: below its cap, or once its oldest
+   * idle session (no request or event stream open) is closed to make room.
+   */
+  const makeRoomFor = (caller: string) =>
+    Effect.gen(function* () {
+      const own = Array.from(sessions.values()).filter((session) => session.caller === caller)
+      if (own.length < maxSessionsPerKey) return true
+      const idle = own
+        .filter((session) => session.openRequests === 0)
+        .sort((a, b) => a.lastActiveAt - b.lastActiveAt)
+      const excess = own.length - maxSessionsPerKey + 1
+      if (idle.length < excess) return false
+      const evicted = idle.slice(0, excess)
+      for (const session of evicted) {
+        yield* Effect.logDebug(`mcp session ${session.id} closed to make room for a new one of the same key`)
+      }
+      yield* Effect.forEach(evicted, closeServer, { concurrency: "unbounded", discard: true })
+      return true
     })
 
   const handle = (
@@ -303,20 +381,31 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
         })
       }
       const parsedBody = method === "POST" ? yield* readBody(request) : undefined
+      const caller = yield* ApiCaller
       const sessionId = request.headers["mcp-session-id"]
       if (sessionId !== undefined) {
         const session = sessions.get(sessionId)
-        if (session === undefined) return jsonRpcError(404, jsonRpcCodes.sessionNotFound, "Session not found")
+        // Another key's session is answered as an unknown one: its existence is not revealed.
+        if (session === undefined || session.caller !== caller) {
+          return jsonRpcError(404, jsonRpcCodes.sessionNotFound, "Session not found")
+        }
         return yield* serve(session, request, parsedBody)
       }
       if (method !== "POST" || !isInitialize(parsedBody)) {
         return jsonRpcError(400, jsonRpcCodes.serverError, "Bad Request: Mcp-Session-Id header is required")
       }
       if (closing) return jsonRpcError(503, jsonRpcCodes.serverError, "The gateway is shutting down")
+      if (caller !== undefined && !(yield* makeRoomFor(caller))) {
+        return jsonRpcError(
+          429,
+          jsonRpcCodes.serverError,
+          `Too many MCP sessions for this API key (at most ${maxSessionsPerKey}, all in use): end one with DELETE /mcp, or let one go idle`
+        )
+      }
       if (sessions.size >= maxSessions) {
         return jsonRpcError(503, jsonRpcCodes.serverError, `Too many MCP sessions (at most ${maxSessions})`)
       }
-      return yield* openSession(request, parsedBody)
+      return yield* openSession(request, parsedBody, caller)
     }).pipe(
       Effect.catchTag("InvalidMcpBody", (error) =>
         Effect.succeed(jsonRpcError(error.status, error.code, error.message))

@@ -9,14 +9,15 @@
  *   or a same-origin `Origin` (defense in depth next to SameSite=Strict).
  * - `/v1/*` and `/mcp` need an API key when `server.apiKeys` is set
  *   (`apiKeyMiddleware`). Without keys they are open, which `checkBind` allows
- *   on a loopback address only; there a foreign `Host` (DNS rebinding) or
- *   `Origin` (a web page driving the local gateway) is refused.
+ *   only on a loopback address with a loopback (or no) `publicUrl`; there a
+ *   foreign `Host` (DNS rebinding) or `Origin` (a web page driving the local
+ *   gateway) is refused.
  * - Tokens are compared in constant time (SHA-256 digests, `timingSafeEqual`).
  * - Bodies are read with a size limit (413) and JSON is parsed strictly (400).
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { isIP } from "node:net"
-import type { McpgateConfig } from "@mcpgate/core/Config"
+import type { ConfigEditorMode, McpgateConfig } from "@mcpgate/core/Config"
 import type { Env } from "@mcpgate/core/ConfigFile"
 import { ByteSize, Clock, Context, Effect, Layer, Option, Redacted, Ref, Schema } from "effect"
 import {
@@ -27,7 +28,9 @@ import {
   HttpServerResponse
 } from "effect/http"
 import * as AdminToken from "./AdminToken.ts"
+import * as ConfigEditor from "./internal/ConfigEditor.ts"
 import * as Json from "./internal/Json.ts"
+import * as SignInLimiter from "./internal/SignInLimiter.ts"
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -52,7 +55,9 @@ export class Refused extends Schema.TaggedError<Refused>()("Refused", {
   code: Schema.String,
   message: Schema.String,
   /** Sent as `WWW-Authenticate` (RFC 6750 §3) on 401s. */
-  challenge: Schema.optionalKey(Schema.String)
+  challenge: Schema.optionalKey(Schema.String),
+  /** Seconds, sent as `Retry-After` (RFC 9110 §10.2.3) on 429s. */
+  retryAfter: Schema.optionalKey(Schema.Number)
 }) {}
 
 // ---------------------------------------------------------------------------
@@ -86,23 +91,48 @@ const urlHost = (host: string): string => {
 export const apiKeysOf = (config: McpgateConfig): ReadonlyArray<string> =>
   (config.server.apiKeys ?? []).filter((key) => key.trim() !== "")
 
+/** `server.publicUrl`'s host when it is not a loopback name: the gateway is reached from elsewhere. */
+const exposedPublicHost = (config: McpgateConfig): string | undefined => {
+  const publicUrl = config.server.publicUrl
+  if (publicUrl === undefined) return undefined
+  const parsed = URL.parse(publicUrl)
+  if (parsed === null) return publicUrl
+  return isLoopbackHost(parsed.hostname) ? undefined : parsed.host
+}
+
+const setKeysHint = `Set "server.apiKeys" (e.g. "apiKeys": ["\${env:MCPGATE_API_KEY}"]) in the config`
+
 /**
- * Refuses to listen on a non-loopback address without API keys (SPEC §5):
- * `/v1/*` (with the fetch tool, an SSRF relay) and `/mcp` would be open to anyone
- * who can reach the port. The CLI calls it before binding; `layer` checks it too.
+ * Refuses to run without API keys where the network can reach the gateway:
+ * listening on a non-loopback address, or a non-loopback `server.publicUrl`, which
+ * means a reverse proxy in front, where every request arrives from 127.0.0.1 with
+ * whatever `Host` the proxy sends. `/v1/*` (with the fetch tool, an SSRF relay) and
+ * `/mcp` would be open. The CLI calls it before binding; `layer` checks it too.
  */
 export const checkBind = (
   config: McpgateConfig,
   host: string = config.server.host
-): Effect.Effect<void, InsecureBind> =>
-  isLoopbackHost(host) || apiKeysOf(config).length > 0
-    ? Effect.void
-    : Effect.fail(
-        new InsecureBind({
-          host,
-          message: `refusing to listen on ${host}: it is not a loopback address and "server.apiKeys" is not set, so /v1/* and /mcp would be open to anyone who can reach this port. Set "server.apiKeys" (e.g. "apiKeys": ["\${env:MCPGATE_API_KEY}"]) in the config, or listen on 127.0.0.1 (--host 127.0.0.1)`
-        })
-      )
+): Effect.Effect<void, InsecureBind> => {
+  if (apiKeysOf(config).length > 0) return Effect.void
+  if (!isLoopbackHost(host)) {
+    return Effect.fail(
+      new InsecureBind({
+        host,
+        message: `refusing to listen on ${host}: it is not a loopback address and "server.apiKeys" is not set, so /v1/* and /mcp would be open to anyone who can reach this port. ${setKeysHint}, or listen on 127.0.0.1 (--host 127.0.0.1)`
+      })
+    )
+  }
+  const exposed = exposedPublicHost(config)
+  if (exposed !== undefined) {
+    return Effect.fail(
+      new InsecureBind({
+        host,
+        message: `refusing to start: "server.publicUrl" says the gateway is reached at ${exposed}, and "server.apiKeys" is not set. Behind a reverse proxy every request looks local, so /v1/* and /mcp would be open to anyone who can reach ${exposed}. ${setKeysHint}, or remove "server.publicUrl"`
+      })
+    )
+  }
+  return Effect.void
+}
 
 export interface Addresses {
   /** The gateway's own origin: `server.publicUrl`'s, else `http://<host>:<port>`. */
@@ -192,13 +222,16 @@ export const tokenClash = (
 // ---------------------------------------------------------------------------
 // Responses
 
-/** The JSON error of a refusal, with `WWW-Authenticate` on 401s. */
+/** The JSON error of a refusal, with `WWW-Authenticate` on 401s and `Retry-After` on 429s. */
 export const toResponse = (refused: Refused): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.jsonUnsafe(
     { error: { message: refused.message, type: refused.type, code: refused.code } },
     {
       status: refused.status,
-      ...(refused.challenge === undefined ? {} : { headers: { "www-authenticate": refused.challenge } })
+      headers: {
+        ...(refused.challenge === undefined ? {} : { "www-authenticate": refused.challenge }),
+        ...(refused.retryAfter === undefined ? {} : { "retry-after": String(refused.retryAfter) })
+      }
     }
   )
 
@@ -317,14 +350,27 @@ export interface SecurityOptions {
   readonly stateDirectory?: string | undefined
   /** How long a UI session lasts (default 12 hours). */
   readonly sessionTtlMs?: number | undefined
+  /** Failed admin sign-ins allowed per client address (default 10 a minute). */
+  readonly signInLimit?: SignInLimiter.SignInLimitOptions | undefined
 }
 
 export interface SecurityShape {
   /** The admin token of this process; `generated` says whether `serve` must print it (once). */
   readonly adminToken: AdminToken.AdminToken
   readonly addresses: Addresses
-  /** `/v1/*` and `/mcp`: fails with 401/403 when the request may not use the API. */
-  readonly authorizeApi: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void, Refused>
+  /**
+   * What the admin config editor may change (`server.configEditor` as it was at
+   * start; a change needs a restart): "full" by default while the gateway is
+   * reachable from this machine only, else "no-commands".
+   */
+  readonly configEditor: ConfigEditorMode
+  /**
+   * `/v1/*` and `/mcp`: fails with 401/403 when the request may not use the API;
+   * else who is calling (see `ApiCaller`).
+   */
+  readonly authorizeApi: (
+    request: HttpServerRequest.HttpServerRequest
+  ) => Effect.Effect<string | undefined, Refused>
   /** Admin routes: the admin token or a session cookie, with the Origin and CSRF rules. */
   readonly authorizeAdmin: (
     request: HttpServerRequest.HttpServerRequest
@@ -336,8 +382,14 @@ export interface SecurityShape {
    * without a restart). The admin token and the addresses need a restart.
    */
   readonly apply: (config: McpgateConfig) => Effect.Effect<void, SecurityConfigError>
-  /** Checks a candidate admin token and opens a UI session; the id goes into the cookie. */
-  readonly openSession: (token: string) => Effect.Effect<Redacted.Redacted<string>, Refused>
+  /**
+   * Checks a candidate admin token and opens a UI session; the id goes into the
+   * cookie. A wrong token counts against the request's address like on admin routes.
+   */
+  readonly openSession: (
+    request: HttpServerRequest.HttpServerRequest,
+    token: string
+  ) => Effect.Effect<Redacted.Redacted<string>, Refused>
   /** Ends the session named by the request's cookie, if any. */
   readonly closeSession: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void>
   /** Sets the session cookie on a response. */
@@ -387,16 +439,28 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   const sessionTtlMs = options.sessionTtlMs ?? 12 * 60 * 60 * 1000
   /** Session id digests → expiry (epoch ms); ids themselves are never kept. */
   const sessions = new Map<string, number>()
+  const limiter = yield* SignInLimiter.make(options.signInLimit)
 
   const check = (next: McpgateConfig) =>
     Effect.suspend(() => {
       const clash = tokenClash(next, adminToken.value)
       if (clash !== undefined) return Effect.fail(clash)
-      if (!isLoopbackHost(host) && apiKeysOf(next).length === 0) {
+      if (apiKeysOf(next).length > 0) return Effect.void
+      if (!isLoopbackHost(host)) {
         return Effect.fail(
           new SecurityConfigError({
             path: "server.apiKeys",
             message: `the gateway listens on ${host}, which is not a loopback address: "server.apiKeys" cannot be emptied while it runs there`
+          })
+        )
+      }
+      // Saved now, it would refuse the next start: refuse it here instead.
+      const exposed = exposedPublicHost(next)
+      if (exposed !== undefined) {
+        return Effect.fail(
+          new SecurityConfigError({
+            path: "server.publicUrl",
+            message: `"server.publicUrl" (${exposed}) is not a loopback address, so the gateway is reached through a proxy and needs "server.apiKeys"; set them in the same save`
           })
         )
       }
@@ -431,10 +495,11 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
               'cross-origin requests are refused while the API has no keys; set "server.apiKeys" to let other web pages use it'
           })
         }
-        return
+        return undefined
       }
       const token = bearerToken(request)
-      if (typeof token !== "string" || !matchesAny(digest(token), keys)) {
+      const candidate = typeof token === "string" ? digest(token) : undefined
+      if (candidate === undefined || !matchesAny(candidate, keys)) {
         return yield* new Refused({
           status: 401,
           type: "authentication_error",
@@ -447,6 +512,7 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
             token === undefined ? 'Bearer realm="mcpgate"' : 'Bearer realm="mcpgate", error="invalid_token"'
         })
       }
+      return `key:${candidate.toString("hex")}`
     })
 
   const sessionValid = (id: string) =>
@@ -459,6 +525,30 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
         return false
       }
       return true
+    })
+
+  /**
+   * A candidate admin token, rate limited per client address: while the address
+   * is blocked even the right token is refused, or the guessing would go on.
+   */
+  const checkToken = (request: HttpServerRequest.HttpServerRequest, token: string | null) =>
+    Effect.gen(function* () {
+      const address = Option.getOrElse(request.remoteAddress, () => "unknown")
+      const wait = yield* limiter.retryAfter(address)
+      if (wait > 0) {
+        return yield* new Refused({
+          status: 429,
+          type: "rate_limit_error",
+          code: "too_many_failed_sign_ins",
+          message: `too many failed admin sign-ins from this address; try again in ${wait} s`,
+          retryAfter: wait
+        })
+      }
+      if (token === null || !matches(digest(token), adminDigest)) {
+        yield* limiter.recordFailure(address)
+        yield* Effect.logWarning(`failed admin sign-in from ${address}`)
+        return yield* unauthorizedAdmin("the admin token is not valid")
+      }
     })
 
   const authorizeAdmin = (request: HttpServerRequest.HttpServerRequest) =>
@@ -480,9 +570,7 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
       const token = bearerToken(request)
       if (token !== undefined) {
         // An explicit credential decides alone: a wrong token never falls back to the cookie.
-        if (token === null || !matches(digest(token), adminDigest)) {
-          return yield* unauthorizedAdmin("the admin token is not valid")
-        }
+        yield* checkToken(request, token)
         return { via: "bearer" } satisfies AdminAccess
       }
       const session = request.cookies[sessionCookie]
@@ -507,10 +595,9 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
       )
     })
 
-  const openSession = (token: string) =>
+  const openSession = (request: HttpServerRequest.HttpServerRequest, token: string) =>
     Effect.gen(function* () {
-      if (!matches(digest(token), adminDigest))
-        return yield* unauthorizedAdmin("the admin token is not valid")
+      yield* checkToken(request, token)
       const now = yield* Clock.currentTimeMillis
       for (const [key, expiresAt] of sessions) if (expiresAt <= now) sessions.delete(key)
       // Oldest first (insertion order): a flood of logins cannot grow memory without bound.
@@ -540,6 +627,10 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   return Security.of({
     adminToken,
     addresses: sites,
+    configEditor: ConfigEditor.modeOf(
+      config,
+      isLoopbackHost(host) && exposedPublicHost(config) === undefined
+    ),
     authorizeApi,
     authorizeAdmin,
     check,
@@ -568,6 +659,15 @@ export class Security extends Context.Service<Security, SecurityShape>()("@mcpga
 }
 
 /**
+ * Who made an API request, as `apiKeyMiddleware` established it: `key:` and the
+ * SHA-256 of the API key (never the key), or `undefined` while the API has no
+ * keys. `/mcp` ties each session to it.
+ */
+export const ApiCaller = Context.Reference<string | undefined>("@mcpgate/server/Security/ApiCaller", {
+  defaultValue: () => undefined
+})
+
+/**
  * Route middleware for `/v1/*` and `/mcp`: provide it to those routes, e.g.
  * `OpenAiApi.routes.pipe(Layer.provide(Security.apiKeyMiddleware.layer))`.
  */
@@ -580,7 +680,7 @@ export const apiKeyMiddleware = HttpRouter.middleware(
         return yield* security.authorizeApi(request).pipe(
           Effect.matchEffect({
             onFailure: (refused) => Effect.succeed(toResponse(refused)),
-            onSuccess: () => httpEffect
+            onSuccess: (caller) => Effect.provideService(httpEffect, ApiCaller, caller)
           })
         )
       })

@@ -195,7 +195,8 @@ describe("the web OAuth flow", () => {
         method: "POST",
         token: gateway.adminToken
       })
-      assert.deepStrictEqual(again.json, { ok: true, removed: false, revoked: false })
+      assert.strictEqual(again.status, 409, again.text)
+      assert.strictEqual((again.json as { error: { code: string } }).error.code, "no_credential")
     })
   )
 
@@ -273,7 +274,11 @@ describe("the web OAuth flow", () => {
     Effect.gen(function* () {
       const { mcp } = yield* startServers
       const gateway = yield* AdminGateway.start({
-        configText: configText(mcp.url, `"server": { "publicUrl": "https://gateway.example" }`)
+        // Reached through a proxy, so it needs API keys to start.
+        configText: configText(
+          mcp.url,
+          `"server": { "publicUrl": "https://gateway.example", "apiKeys": ["k-${adminTokens.length}"] }`
+        )
       })
       adminTokens.push(gateway.adminToken)
       const response = yield* gateway.request("/admin/api/session", {

@@ -3,7 +3,7 @@
  * manager, a scripted upstream, and the official `openai` client as the caller.
  */
 import { mkdtempSync } from "node:fs"
-import { createServer } from "node:http"
+import { createServer, request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -13,7 +13,7 @@ import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Predicate } from "effect"
 import { HttpServer } from "effect/http"
 import OpenAI from "openai"
 import * as Configs from "../../transport/test/support/Configs.ts"
@@ -25,7 +25,11 @@ const disabledBuiltins = {
   webSearch: { enabled: false, provider: "duckduckgo" as const }
 }
 
-const startGateway = (upstreamBaseUrl: string, apiKeys?: ReadonlyArray<string>) =>
+const startGateway = (
+  upstreamBaseUrl: string,
+  apiKeys?: ReadonlyArray<string>,
+  publicUrl?: string | undefined
+) =>
   Effect.gen(function* () {
     const home = mkdtempSync(join(tmpdir(), "mcpgate-gateway-"))
     const config = Configs.gateway([Configs.everything()], {
@@ -34,7 +38,8 @@ const startGateway = (upstreamBaseUrl: string, apiKeys?: ReadonlyArray<string>) 
         host: "127.0.0.1",
         port: 0,
         upstream: { baseUrl: upstreamBaseUrl },
-        ...(apiKeys === undefined ? {} : { apiKeys })
+        ...(apiKeys === undefined ? {} : { apiKeys }),
+        ...(publicUrl === undefined ? {} : { publicUrl })
       }
     })
     const context = yield* Layer.build(
@@ -177,6 +182,71 @@ describe("Gateway", () => {
           JSON.stringify({ tool_name: "everything__echo", arguments: { message: "still here" } })
         )
         assert.strictEqual(ok.status, 200)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "behind a reverse proxy (a non-loopback publicUrl) it needs API keys: without them it does not start, with them a keyless request is 401 even with Host: 127.0.0.1",
+    () =>
+      Effect.gen(function* () {
+        const upstream = yield* ScriptedUpstream.make([{ content: "unused" }])
+        const refused = yield* Effect.flip(
+          startGateway(upstream.baseUrl, undefined, "https://gateway.example.com")
+        )
+        assert.isTrue(Predicate.isTagged(refused, "InsecureBind"), String(refused))
+        assert.include(String(refused), "server.publicUrl")
+
+        const url = yield* startGateway(upstream.baseUrl, ["key-123"], "https://gateway.example.com")
+        const port = Number(new URL(url).port)
+        // What a proxy on the same machine forwards: a local Host, no key.
+        const proxied = (method: string, path: string, body?: string) =>
+          Effect.promise(
+            () =>
+              new Promise<number>((resolve, reject) => {
+                const req = request(
+                  {
+                    host: "127.0.0.1",
+                    port,
+                    method,
+                    path,
+                    headers: {
+                      host: "127.0.0.1",
+                      "content-type": "application/json",
+                      accept: "application/json, text/event-stream"
+                    }
+                  },
+                  (response) => {
+                    response.resume()
+                    resolve(response.statusCode ?? 0)
+                  }
+                )
+                req.once("error", reject)
+                req.end(body)
+              })
+          )
+        assert.strictEqual(yield* proxied("GET", "/v1/mcp/tools"), 401)
+        assert.strictEqual(
+          yield* proxied("POST", "/v1/mcp/execute", JSON.stringify({ tool_name: "everything__echo" })),
+          401
+        )
+        assert.strictEqual(
+          yield* proxied(
+            "POST",
+            "/mcp",
+            JSON.stringify({
+              jsonrpc: "2.0",
+              id: 1,
+              method: "initialize",
+              params: {
+                protocolVersion: "2025-11-25",
+                capabilities: {},
+                clientInfo: { name: "x", version: "1" }
+              }
+            })
+          ),
+          401
+        )
       }).pipe(Effect.scoped),
     30_000
   )

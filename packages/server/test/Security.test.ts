@@ -41,6 +41,55 @@ describe("checkBind", () => {
     })
   )
 
+  it.effect(
+    "refuses a non-loopback publicUrl without API keys: behind a proxy every request looks local",
+    () =>
+      Effect.gen(function* () {
+        for (const publicUrl of [
+          "https://gateway.example.com",
+          "http://192.0.2.7:8808",
+          "https://[2001:db8::1]"
+        ]) {
+          const error = yield* Effect.flip(checkBind(withServer({ publicUrl }), "127.0.0.1"))
+          assert.strictEqual(error._tag, "InsecureBind")
+          assert.include(error.message, "server.publicUrl")
+          assert.include(error.message, new URL(publicUrl).host)
+          assert.include(error.message, 'Set "server.apiKeys"')
+        }
+        // A loopback publicUrl (another local name or port) is fine, and any with keys.
+        for (const publicUrl of ["http://localhost:9000", "http://127.0.0.1:8808/gw", "http://[::1]:1"]) {
+          yield* checkBind(withServer({ publicUrl }), "127.0.0.1")
+        }
+        yield* checkBind(
+          withServer({ publicUrl: "https://gateway.example.com", apiKeys: ["k"] }),
+          "127.0.0.1"
+        )
+      })
+  )
+
+  it.effect(
+    "the config editor cannot set a non-loopback publicUrl without keys, nor empty them under one",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* tempHome
+        const local = yield* build({ config: withServer({}), port: 9, env: { MCPGATE_HOME: home } })
+        const exposed = yield* Effect.flip(
+          local.check(withServer({ publicUrl: "https://gateway.example.com" }))
+        )
+        assert.strictEqual(exposed.path, "server.publicUrl")
+        assert.include(exposed.message, "server.apiKeys")
+        const keyed = yield* build({
+          config: withServer({ publicUrl: "https://gateway.example.com", apiKeys: ["k1"] }),
+          port: 9,
+          env: { MCPGATE_HOME: home }
+        })
+        const emptied = yield* Effect.flip(
+          keyed.apply(withServer({ publicUrl: "https://gateway.example.com" }))
+        )
+        assert.strictEqual(emptied.path, "server.publicUrl")
+      }).pipe(Effect.scoped)
+  )
+
   it("tells loopback hosts from the others", () => {
     for (const host of [
       "127.0.0.1",

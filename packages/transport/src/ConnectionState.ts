@@ -36,6 +36,11 @@ export interface ServerStatus {
   readonly state: ServerState
   /** A human message; never holds secrets (no headers, tokens or URL queries). */
   readonly lastError?: string
+  /**
+   * stdio: the last lines the process wrote to stderr when it failed or exited. A
+   * detail of the host: the admin API and the CLI show it, `/v1/mcp/servers` does not.
+   */
+  readonly stderr?: string
   /** Epoch milliseconds of the last successful connection. */
   readonly lastConnectedAt?: number
   /** Epoch milliseconds of the next automatic attempt, while one is scheduled. */

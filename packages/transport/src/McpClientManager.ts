@@ -22,6 +22,7 @@ import {
   Layer,
   Option,
   PubSub,
+  Queue,
   Schedule,
   Schema,
   type Scope,
@@ -96,7 +97,11 @@ export interface McpClientManagerShape {
   readonly reconnect: (name: string) => Effect.Effect<void, ServerNotFound>
   /** Closes the server's connection and stops retrying until `reconnect` or `reload`. */
   readonly disconnect: (name: string) => Effect.Effect<void, ServerNotFound>
-  /** Applies a new config: only servers whose config changed restart; removed ones close; added ones start. */
+  /**
+   * Applies a new config: servers whose config changed restart, removed ones close,
+   * added ones start, and enabled ones that are not running (disconnected, waiting
+   * for a login) start again.
+   */
   readonly reload: (config: McpgateConfig) => Effect.Effect<void>
 }
 
@@ -107,6 +112,8 @@ interface Entry {
   generation: number
   state: ServerState
   lastError: string | undefined
+  /** stdio: stderr's last lines at the last failure (see `ServerStatus.stderr`). */
+  stderr: string | undefined
   lastConnectedAt: number | undefined
   nextRetryAt: number | undefined
   attempts: number
@@ -135,6 +142,7 @@ const snapshot = (entry: Entry): ServerStatus => {
     attempts: entry.attempts,
     toolCount: connection === undefined ? 0 : filteredTools(entry).length,
     ...(entry.lastError === undefined ? {} : { lastError: entry.lastError }),
+    ...(entry.stderr === undefined ? {} : { stderr: entry.stderr }),
     ...(entry.lastConnectedAt === undefined ? {} : { lastConnectedAt: entry.lastConnectedAt }),
     ...(entry.nextRetryAt === undefined ? {} : { nextRetryAt: entry.nextRetryAt }),
     ...(info === undefined
@@ -206,6 +214,21 @@ export const make = Effect.fn("McpClientManager.make")(function* (
       return publishStatus(entry)
     })
 
+  // What stdio servers write to stderr is logged at debug level under the server's name.
+  const stderrLines = yield* Queue.sliding<{ readonly server: string; readonly line: string }>(1024)
+  yield* Effect.forkScoped(
+    Effect.forever(
+      Effect.flatMap(Queue.take(stderrLines), ({ server, line }) =>
+        Effect.logDebug(`mcp server "${server}" stderr: ${line}`).pipe(
+          Effect.annotateLogs("mcpServer", server)
+        )
+      )
+    )
+  )
+  const onStderrLine = (server: string, line: string) => {
+    if (line.trim() !== "") Queue.offerUnsafe(stderrLines, { server, line })
+  }
+
   const connectionOptions = (timeoutMs: number): McpConnection.McpConnectionOptions => ({
     timeoutMs,
     ...(options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: options.closeTimeoutMs }),
@@ -215,7 +238,8 @@ export const make = Effect.fn("McpClientManager.make")(function* (
       ? {}
       : { healthCheckIntervalMs: options.healthCheckIntervalMs }),
     ...(options.clientInfo === undefined ? {} : { clientInfo: options.clientInfo }),
-    ...(options.onStderr === undefined ? {} : { onStderr: options.onStderr })
+    ...(options.onStderr === undefined ? {} : { onStderr: options.onStderr }),
+    onStderrLine
   })
 
   /** One connection's life: open, publish, follow its tool list, return when it is gone. */
@@ -243,6 +267,7 @@ export const make = Effect.fn("McpClientManager.make")(function* (
         entry.state = "connected"
         entry.lastConnectedAt = now
         entry.lastError = undefined
+        entry.stderr = undefined
         entry.nextRetryAt = undefined
         entry.attempts = 0
         entry.settled = true
@@ -294,6 +319,7 @@ export const make = Effect.fn("McpClientManager.make")(function* (
           yield* update(name, generation, (entry) => {
             entry.state = "disconnected"
             entry.lastError = `connection lost: ${exit.value.message}`
+            entry.stderr = exit.value.stderr
             entry.nextRetryAt = retry.at
           })
           yield* Effect.sleep(Duration.millis(retry.delay))
@@ -302,12 +328,14 @@ export const make = Effect.fn("McpClientManager.make")(function* (
         if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
         const error = Exit.findErrorOption(exit)
         const message = Option.isSome(error) ? error.value.message : Cause.pretty(exit.cause)
+        const stderr = Option.isSome(error) ? error.value.stderr : undefined
         yield* Effect.logDebug(`mcp server "${name}": ${message}`)
         if (Option.isSome(error) && error.value.reason === "needs_auth") {
           // Retrying cannot help until someone logs in; the login reconnects the server.
           return yield* update(name, generation, (entry) => {
             entry.state = "needs_auth"
             entry.lastError = message
+            entry.stderr = stderr
             entry.attempts += 1
             entry.settled = true
           })
@@ -316,6 +344,7 @@ export const make = Effect.fn("McpClientManager.make")(function* (
         yield* update(name, generation, (entry) => {
           entry.state = "error"
           entry.lastError = message
+          entry.stderr = stderr
           entry.attempts += 1
           entry.settled = true
           entry.nextRetryAt = retry.at
@@ -330,6 +359,7 @@ export const make = Effect.fn("McpClientManager.make")(function* (
     generation: 0,
     state: server.enabled ? "disconnected" : "disabled",
     lastError: undefined,
+    stderr: undefined,
     lastConnectedAt: undefined,
     nextRetryAt: undefined,
     attempts: 0,
@@ -430,6 +460,11 @@ export const make = Effect.fn("McpClientManager.make")(function* (
         ) {
           restart.push(existing)
           ordered.set(server.name, existing)
+        } else if (server.enabled && !reservedName(existing) && !FiberMap.hasUnsafe(fibers, server.name)) {
+          // Unchanged but not running (disconnected by hand, or waiting for a login):
+          // after a reload every enabled server is connected or trying to be.
+          restart.push(existing)
+          ordered.set(server.name, existing)
         } else {
           // Same connection; a new tool filter applies at once without reconnecting.
           const filterChanged = !structuralEqual(existing.config.tools, server.tools)
@@ -465,6 +500,7 @@ export const make = Effect.fn("McpClientManager.make")(function* (
         entry.timeoutMs = McpConnection.timeoutMsOf(server, defaultTimeout)
         entry.rawTools = []
         entry.lastError = undefined
+        entry.stderr = undefined
         yield* start(entry)
       }
     })

@@ -45,12 +45,19 @@ export class McpConnectionError extends Schema.TaggedError<McpConnectionError>()
   reason: Schema.Literals(["timeout", "needs_auth", "unauthorized", "spawn", "transport", "protocol"]),
   message: Schema.String,
   /** The HTTP status behind the failure, when there was one. */
-  status: Schema.optional(Schema.Number)
+  status: Schema.optional(Schema.Number),
+  /**
+   * stdio: the last lines the process wrote to stderr. Kept apart from `message`
+   * because it is a detail of the host, for admins only.
+   */
+  stderr: Schema.optional(Schema.String)
 }) {}
 
 /** Why an open connection went away. */
 export interface ConnectionLost {
   readonly message: string
+  /** stdio: the last lines the process wrote to stderr (for admins only, like `McpConnectionError.stderr`). */
+  readonly stderr?: string | undefined
 }
 
 export interface McpConnectionOptions {
@@ -68,6 +75,8 @@ export interface McpConnectionOptions {
   readonly clientInfo?: Implementation
   /** stdio: receives what the server writes to stderr. */
   readonly onStderr?: (server: string, text: string) => void
+  /** stdio: receives each line the server writes to stderr. */
+  readonly onStderrLine?: (server: string, line: string) => void
   /**
    * Answers the server's form elicitations (MCP 2025-11-25 "Client Features ›
    * Elicitation"). Fields an accepted `content` leaves out are filled with the
@@ -137,10 +146,11 @@ const httpStatusOf = (error: unknown): number | undefined => {
   return undefined
 }
 
-const stderrSummary = (transport: SdkTransport): string => {
-  if (!(transport instanceof StdioProcessTransport)) return ""
+/** stdio: the last few lines of stderr, if any. */
+const stderrTail = (transport: SdkTransport): string | undefined => {
+  if (!(transport instanceof StdioProcessTransport)) return undefined
   const tail = transport.stderrTail.trim().split("\n").slice(-5).join("\n").slice(-800)
-  return tail.length > 0 ? `; stderr: ${tail}` : ""
+  return tail.length > 0 ? tail : undefined
 }
 
 const exitSummary = (transport: SdkTransport): string | undefined => {
@@ -159,12 +169,14 @@ const classifyOpenError = (
   timeoutMs: number,
   error: unknown
 ): McpConnectionError => {
+  const stderr = stderrTail(transport)
   const make = (reason: McpConnectionError["reason"], message: string, status?: number) =>
     new McpConnectionError({
       server: server.name,
       reason,
       message: `server "${server.name}": ${message}`,
-      ...(status === undefined ? {} : { status })
+      ...(status === undefined ? {} : { status }),
+      ...(stderr === undefined ? {} : { stderr })
     })
   const where = server.url === undefined ? "" : ` from ${displayUrl(server.url)}`
   if (Predicate.isTagged(error, "AuthorizationRequired")) {
@@ -193,10 +205,7 @@ const classifyOpenError = (
     }
     if (error.code === ErrorCode.ConnectionClosed) {
       const exit = exitSummary(transport)
-      return make(
-        "transport",
-        `${exit ?? "the connection closed"} before initialize completed${stderrSummary(transport)}`
-      )
+      return make("transport", `${exit ?? "the connection closed"} before initialize completed`)
     }
     return make("protocol", `initialize failed: ${error.message}`)
   }
@@ -207,7 +216,7 @@ const classifyOpenError = (
   ) {
     return make("spawn", `could not start "${server.command ?? ""}": ${errorText(error)}`)
   }
-  return make("transport", `${kind}${where}: ${errorText(error)}${stderrSummary(transport)}`)
+  return make("transport", `${kind}${where}: ${errorText(error)}`)
 }
 
 /** Whether an error means the server answered (so the connection is alive). */
@@ -243,7 +252,7 @@ const openWith = (
   server: ServerConfig,
   kind: Transport,
   options: McpConnectionOptions,
-  hooks: { readonly onClose: (message: string) => void; readonly onError: (error: Error) => void },
+  hooks: { readonly onClose: (lost: ConnectionLost) => void; readonly onError: (error: Error) => void },
   onListChanged: () => void
 ) =>
   Effect.gen(function* () {
@@ -267,6 +276,7 @@ const openWith = (
         })
       }
       const onStderr = options.onStderr
+      const onStderrLine = options.onStderrLine
       transport = new StdioProcessTransport({
         command: server.command,
         args: server.args,
@@ -275,7 +285,10 @@ const openWith = (
         ...(server.cwd === undefined ? {} : { cwd: server.cwd }),
         ...(options.termGraceMs === undefined ? {} : { termGraceMs: options.termGraceMs }),
         ...(options.killGraceMs === undefined ? {} : { killGraceMs: options.killGraceMs }),
-        ...(onStderr === undefined ? {} : { onStderr: (text: string) => onStderr(server.name, text) })
+        ...(onStderr === undefined ? {} : { onStderr: (text: string) => onStderr(server.name, text) }),
+        ...(onStderrLine === undefined
+          ? {}
+          : { onStderrLine: (line: string) => onStderrLine(server.name, line) })
       })
     } else {
       if (server.url === undefined) {
@@ -304,7 +317,10 @@ const openWith = (
 
     client.onclose = () => {
       const exit = exitSummary(transport)
-      hooks.onClose(exit === undefined ? "the connection closed" : `${exit}${stderrSummary(transport)}`)
+      hooks.onClose({
+        message: exit ?? "the connection closed",
+        stderr: exit === undefined ? undefined : stderrTail(transport)
+      })
     }
     client.onerror = hooks.onError
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => onListChanged())
@@ -347,7 +363,7 @@ const fallsBackToSse = (error: McpConnectionError): boolean =>
 const open = (
   server: ServerConfig,
   options: McpConnectionOptions,
-  hooks: { readonly onClose: (message: string) => void; readonly onError: (error: Error) => void },
+  hooks: { readonly onClose: (lost: ConnectionLost) => void; readonly onError: (error: Error) => void },
   onListChanged: () => void
 ) =>
   Effect.gen(function* () {
@@ -427,8 +443,8 @@ const openConnection = Effect.fnUntraced(function* (server: ServerConfig, option
   const lost = yield* Deferred.make<ConnectionLost>()
   const listChanged = yield* Queue.sliding<void>(1)
   const healthCheck = yield* Queue.sliding<void>(1)
-  const markLost = (message: string) => {
-    Deferred.doneUnsafe(lost, Exit.succeed({ message }))
+  const markLost = (reason: ConnectionLost) => {
+    Deferred.doneUnsafe(lost, Exit.succeed(reason))
   }
   const opened = yield* open(
     server,
@@ -488,7 +504,7 @@ const openConnection = Effect.fnUntraced(function* (server: ServerConfig, option
       Effect.catch((error) =>
         serverAnswered(error)
           ? Effect.void
-          : Effect.sync(() => markLost(`the server stopped answering: ${errorText(error)}`))
+          : Effect.sync(() => markLost({ message: `the server stopped answering: ${errorText(error)}` }))
       )
     )
     const trigger =

@@ -470,6 +470,24 @@ describe("McpClientManager", () => {
     })
   )
 
+  it.live(
+    "reload with the same config starts again a server that was disconnected, keeps the running ones",
+    () =>
+      Effect.gen(function* () {
+        const config = Configs.gateway([Configs.stdioServer("a"), Configs.stdioServer("b")])
+        const manager = yield* manage(config)
+        const before = yield* manager.awaitStatus((all) =>
+          all.every((status) => status.state === "connected")
+        )
+        yield* manager.disconnect("a")
+        yield* manager.reload(config)
+        assert.notStrictEqual(statusOf(yield* manager.status, "a").state, "disconnected")
+        const after = yield* manager.awaitStatus((all) => all.every((status) => status.state === "connected"))
+        assert.notStrictEqual(statusOf(after, "a").pid, statusOf(before, "a").pid)
+        assert.strictEqual(statusOf(after, "b").pid, statusOf(before, "b").pid, "b was not restarted")
+      })
+  )
+
   it.live("a server that wants authorization is needs_auth and is not retried", () =>
     Effect.gen(function* () {
       const http = yield* httpTestServer({ bearer: "token" })

@@ -1,7 +1,6 @@
 /**
  * `mcpgate serve`: launches the gateway's HTTP server until SIGINT/SIGTERM.
  */
-import { createServer } from "node:http"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import type { ListeningInfo } from "@mcpgate/server/Gateway"
 import { Effect, Layer, Option, Redacted } from "effect"
@@ -23,13 +22,19 @@ export const serve = Command.make(
   },
   Effect.fn(
     function* (flags) {
-      const [Gateway, NodeHttpServer] = yield* Effect.promise(() =>
-        Promise.all([import("@mcpgate/server/Gateway"), import("@effect/platform-node/NodeHttpServer")])
+      const [Gateway, NodeListener, Security] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@mcpgate/server/Gateway"),
+          import("@mcpgate/server/NodeListener"),
+          import("@mcpgate/server/Security")
+        ])
       )
       const file = yield* ConfigFile
       const { config, path, exists } = yield* file.load
       const host = Option.getOrElse(flags.host, () => config.server.host)
       const port = Option.getOrElse(flags.port, () => config.server.port)
+      // Refused before binding: an insecure gateway never listens, not even for a moment.
+      yield* Security.checkBind(config, host)
       const onListening = (info: ListeningInfo) =>
         Effect.gen(function* () {
           yield* Output.errorLine(`mcpgate listening on ${info.url} (config: ${exists ? path : "defaults"})`)
@@ -44,10 +49,9 @@ export const serve = Command.make(
         })
       yield* Layer.launch(
         Gateway.layer({ config, host, onListening }).pipe(
-          // In-flight requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
-          Layer.provide(
-            NodeHttpServer.layer(createServer, { host, port, gracefulShutdownTimeout: "5 seconds" })
-          )
+          // Requests that arrive while the gateway starts wait for it (NodeListener.ts). In-flight
+          // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
+          Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" }))
         )
       )
     },

@@ -30,6 +30,8 @@ export interface Connection {
   readonly state: ConnectionState.ServerState
   readonly toolCount: number
   readonly lastError?: string
+  /** stdio: what the server last wrote to stderr when it failed (this is the host's own user). */
+  readonly stderr?: string
 }
 
 /** Connects every enabled server at once and reports how each first attempt ended. */
@@ -42,7 +44,8 @@ const liveStates = Effect.gen(function* () {
       {
         state: status.state,
         toolCount: status.toolCount,
-        ...(status.lastError === undefined ? {} : { lastError: status.lastError })
+        ...(status.lastError === undefined ? {} : { lastError: status.lastError }),
+        ...(status.stderr === undefined ? {} : { stderr: status.stderr })
       }
     ])
   )
@@ -171,6 +174,11 @@ export const status = Command.make(
       for (const server of servers) {
         if (server.connection?.lastError === undefined) continue
         yield* Output.line(`${Output.red(server.name)}: ${server.connection.lastError}`)
+        if (server.connection.stderr !== undefined) {
+          yield* Output.line(
+            Output.dim(`  stderr: ${server.connection.stderr.replaceAll("\n", "\n          ")}`)
+          )
+        }
       }
     },
     Effect.provide([configFileLayer, credentialStoreLayer])

@@ -25,7 +25,7 @@ const warnUnavailable = Effect.gen(function* () {
   for (const status of statuses) {
     if (status.state === "connected" || status.state === "disabled") continue
     yield* Output.errorLine(
-      `${Output.yellow("warning")} ${status.name}: ${status.state}${status.lastError === undefined ? "" : ` (${status.lastError})`}`
+      `${Output.yellow("warning")} ${status.name}: ${status.state}${status.lastError === undefined ? "" : ` (${status.lastError})`}${status.stderr === undefined ? "" : `; stderr: ${status.stderr}`}`
     )
   }
   return statuses

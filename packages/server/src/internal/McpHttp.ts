@@ -63,12 +63,14 @@ export const toWebRequest = (request: HttpServerRequest.HttpServerRequest): Requ
  * Turns the SDK's Web `Response` into an effect/http response. The returned finalizer,
  * added to the request's scope by the caller, cancels a body nobody read (the client
  * left before it was written), so the SDK releases the stream it keeps for the session.
+ * `ended` says whether the body was read to its end (a response without one has).
  */
 export const fromWebResponse = (
   response: Response
 ): {
   readonly response: HttpServerResponse.HttpServerResponse
   readonly release: Effect.Effect<void>
+  readonly ended: () => boolean
 } => {
   const body = response.body
   const headers: Record<string, string> = {}
@@ -76,16 +78,24 @@ export const fromWebResponse = (
     if (name !== "content-type" && name !== "content-length") headers[name] = value
   })
   if (body === null) {
-    return { response: HttpServerResponse.empty({ status: response.status, headers }), release: Effect.void }
+    return {
+      response: HttpServerResponse.empty({ status: response.status, headers }),
+      release: Effect.void,
+      ended: () => true
+    }
   }
   const contentType = response.headers.get("content-type") ?? undefined
-  const stream = Stream.fromReadableStream({ evaluate: () => body, onError: (error) => error })
+  let ended = false
+  const stream = Stream.fromReadableStream({ evaluate: () => body, onError: (error) => error }).pipe(
+    Stream.onEnd(Effect.sync(() => (ended = true)))
+  )
   return {
     response: HttpServerResponse.stream(stream, {
       status: response.status,
       headers,
       ...(contentType === undefined ? {} : { contentType })
     }),
-    release: Effect.promise(() => (body.locked ? Promise.resolve() : body.cancel().catch(() => undefined)))
+    release: Effect.promise(() => (body.locked ? Promise.resolve() : body.cancel().catch(() => undefined))),
+    ended: () => ended
   }
 }

@@ -65,6 +65,8 @@ export interface AdminGatewayOptions {
   readonly securityHost?: string
   /** The clock of everything the gateway runs (to move its time forward). */
   readonly clock?: Clock.Clock
+  /** Failed admin sign-ins allowed per minute and address (default: the gateway's own 10). */
+  readonly signInFailures?: number
 }
 
 /**
@@ -144,7 +146,13 @@ export const start = (options: AdminGatewayOptions): Effect.Effect<AdminGateway,
     const services = Layer.mergeAll(
       manager,
       openAi,
-      Security.Security.layer({ config, host: options.securityHost ?? "127.0.0.1", port, env })
+      Security.Security.layer({
+        config,
+        host: options.securityHost ?? "127.0.0.1",
+        port,
+        env,
+        signInLimit: { failures: options.signInFailures }
+      })
     ).pipe(Layer.provideMerge(oauth), Layer.provideMerge(configLayer))
 
     // A stand-in for the aggregated MCP endpoint: only the middleware in front of it is under test.

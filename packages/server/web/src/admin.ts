@@ -39,6 +39,8 @@ interface Status {
   readonly attempts: number
   readonly toolCount: number
   readonly lastError?: string
+  /** stdio: what the server last wrote to stderr when it failed. */
+  readonly stderr?: string
   readonly lastConnectedAt?: number
   readonly nextRetryAt?: number
   readonly serverInfo?: { readonly name: string; readonly version: string; readonly title?: string }
@@ -58,6 +60,8 @@ interface ServersPayload {
 
 interface ConfigPayload {
   readonly path: string
+  /** `server.configEditor` in force: what a save may change. */
+  readonly editor: "full" | "no-commands" | "read-only"
   readonly exists: boolean
   readonly text: string
   readonly hash: string
@@ -355,7 +359,8 @@ class ServerCard {
       server.lastError !== undefined && server.state !== "connected" && server.state !== "disabled"
     const retry =
       server.nextRetryAt === undefined ? "" : ` (retrying in ${formatIn(server.nextRetryAt - Date.now())})`
-    setText(this.errorLine, showError ? `${server.lastError ?? ""}${retry}` : "")
+    const stderr = server.stderr === undefined ? "" : `; stderr: ${server.stderr}`
+    setText(this.errorLine, showError ? `${server.lastError ?? ""}${retry}${stderr}` : "")
     this.errorLine.hidden = !showError
     this.renderAuth()
     this.renderTools()
@@ -830,7 +835,19 @@ const loadConfig = async () => {
   savedText = config.text
   configText.value = config.text
   clearIssues()
-  setText(configStatus, config.exists ? "" : "The file does not exist yet: saving creates it.")
+  const readOnly = config.editor === "read-only"
+  configText.readOnly = readOnly
+  configSave.hidden = readOnly
+  setText(
+    configStatus,
+    readOnly
+      ? "Read-only here (server.configEditor): edit the file on the host."
+      : config.editor === "no-commands"
+        ? "How stdio servers are started (command, args, env, cwd) can only be changed in the file on the host."
+        : config.exists
+          ? ""
+          : "The file does not exist yet: saving creates it."
+  )
 }
 
 const saveConfig = async () => {

@@ -29,6 +29,8 @@ export interface StdioProcessOptions {
   readonly killGraceMs?: number
   /** Called with each chunk the child writes to stderr. */
   readonly onStderr?: (text: string) => void
+  /** Called with each line the child writes to stderr (without its line break). */
+  readonly onStderrLine?: (line: string) => void
 }
 
 export interface ProcessExit {
@@ -38,6 +40,8 @@ export interface ProcessExit {
 
 const useProcessGroups = process.platform !== "win32"
 const stderrTailLimit = 4096
+/** A stderr "line" longer than this is passed on in pieces. */
+const stderrLineLimit = 4096
 
 /** Leaders of the process groups we started and have not seen die yet. */
 const liveGroups = new Set<number>()
@@ -117,6 +121,7 @@ export class StdioProcessTransport implements Transport {
   #closedNotified = false
   #closing: Promise<void> | undefined
   #stderrTail = ""
+  #stderrLine = ""
   #groupGone = false
 
   constructor(options: StdioProcessOptions) {
@@ -164,7 +169,10 @@ export class StdioProcessTransport implements Transport {
         // A grandchild may keep stdout open and delay `close`: do not wait for it.
         setTimeout(() => this.#notifyClosed(), 200).unref()
       })
-      child.once("close", () => this.#notifyClosed())
+      child.once("close", () => {
+        this.#flushStderrLine()
+        this.#notifyClosed()
+      })
       child.stdin?.on("error", (error) => this.onerror?.(error))
       child.stdout?.on("error", (error) => this.onerror?.(error))
       child.stdout?.on("data", (chunk: Buffer) => {
@@ -181,9 +189,25 @@ export class StdioProcessTransport implements Transport {
       child.stderr?.on("data", (text: string) => {
         this.#stderrTail = (this.#stderrTail + text).slice(-stderrTailLimit)
         this.#options.onStderr?.(text)
+        this.#splitStderr(text)
       })
       child.stderr?.on("error", () => {})
     })
+  }
+
+  #splitStderr(text: string): void {
+    const onLine = this.#options.onStderrLine
+    if (onLine === undefined) return
+    const lines = (this.#stderrLine + text).split("\n")
+    this.#stderrLine = lines.pop() ?? ""
+    for (const line of lines) onLine(line.replace(/\r$/, ""))
+    if (this.#stderrLine.length > stderrLineLimit) this.#flushStderrLine()
+  }
+
+  #flushStderrLine(): void {
+    const rest = this.#stderrLine
+    this.#stderrLine = ""
+    if (rest !== "") this.#options.onStderrLine?.(rest)
   }
 
   #drain(): void {

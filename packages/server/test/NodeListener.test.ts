@@ -1,0 +1,58 @@
+import { once } from "node:events"
+import { request } from "node:http"
+import { assert, describe, it } from "@effect/vitest"
+import { StartupServer } from "../src/NodeListener.ts"
+
+const get = (port: number) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", agent: false }, (response) => {
+      let body = ""
+      response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk))
+      response.once("end", () => resolve({ status: response.statusCode ?? 0, body }))
+    })
+    req.once("error", reject)
+    req.end()
+  })
+
+const portOf = (server: StartupServer): number => {
+  const address = server.address()
+  if (address === null || typeof address === "string") throw new Error("expected a TCP address")
+  return address.port
+}
+
+const until = async (check: () => boolean) => {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
+describe("StartupServer", () => {
+  it("holds a request that arrives before the handler and hands it over once installed", async () => {
+    const server = new StartupServer()
+    server.listen(0, "127.0.0.1")
+    await once(server, "listening")
+    try {
+      const port = portOf(server)
+      const answer = get(port)
+      await until(() => server.held === 1)
+      server.on("request", (_request, response) => response.end("served"))
+      assert.deepStrictEqual(await answer, { status: 200, body: "served" })
+      assert.strictEqual(server.held, 0)
+    } finally {
+      server.close()
+    }
+  })
+
+  it("answers held requests with 503 when it closes without ever serving", async () => {
+    const server = new StartupServer()
+    server.listen(0, "127.0.0.1")
+    await once(server, "listening")
+    const port = portOf(server)
+    const answer = get(port)
+    await until(() => server.held === 1)
+    const closed = once(server, "close")
+    server.close()
+    const { status, body } = await answer
+    assert.strictEqual(status, 503)
+    assert.include(body, "stopped before it could answer")
+    await closed
+  })
+})
