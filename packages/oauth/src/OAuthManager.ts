@@ -9,7 +9,10 @@
  *   re-reading the credential inside the lock so a token another process just
  *   refreshed is used instead). A rotated refresh token is stored before the
  *   new access token is handed out. `invalid_grant` drops the tokens and keeps
- *   the registration (`NeedsLogin`); transient failures keep everything.
+ *   the registration (`NeedsLogin`), but only while the store still holds the
+ *   tokens that failed: what another process stored meanwhile is kept and used.
+ *   Transient failures keep everything. Every read-modify-write of a credential
+ *   re-reads it under the lock.
  * - `onUnauthorized` (401) re-checks the protected resource metadata (the
  *   server may have moved to another authorization server, SEP-2352), then
  *   refreshes once; `onInsufficientScope` (403) re-authorizes with the union of

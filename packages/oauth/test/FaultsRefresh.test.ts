@@ -20,6 +20,7 @@ import {
   allIssuedTokens,
   errorTexts,
   failureOf,
+  fingerprint,
   leakedTokens,
   logCapture,
   logLines,
@@ -29,7 +30,7 @@ import {
 } from "./support/Harness.ts"
 import { callTool } from "./support/ProtectedMcpServer.ts"
 
-const child = path.join(import.meta.dirname, "support", "FaultRefreshChild.ts")
+const childScript = path.join(import.meta.dirname, "support", "FaultRefreshChild.ts")
 const childOutputs: Array<string> = []
 
 afterAll(() => {
@@ -103,7 +104,7 @@ const refreshUnderLimit = (directory: string, server: ServerConfig) =>
             "-c",
             'ulimit -f 2 && exec "$0" "$@"',
             process.execPath,
-            child,
+            childScript,
             "refresh",
             directory,
             JSON.stringify(server)
@@ -169,6 +170,85 @@ describe("a refresh whose credential write fails (disk full)", () => {
   )
 })
 
+describe("tokens kept in memory after a failed save", () => {
+  it.live(
+    "are not written over a login another process stored meanwhile, once the disk has room again",
+    () =>
+      Effect.gen(function* () {
+        const { mcp } = yield* startServers()
+        const directory = yield* tempDirectory
+        const server = serverConfig("unsaved", mcp.url)
+        yield* loginExpired(directory, server)
+
+        // The child refreshes under a 1 KiB file size limit: its save fails, it keeps the tokens.
+        const child = spawn(
+          "sh",
+          [
+            "-c",
+            // The soft limit only, so that it can be lifted again below without privileges.
+            'ulimit -S -f 2 && exec "$0" "$@"',
+            process.execPath,
+            childScript,
+            "refresh-then-status",
+            directory,
+            JSON.stringify(server)
+          ],
+          { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } }
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+        let output = ""
+        const lines = (wanted: string) =>
+          Effect.promise(
+            () =>
+              new Promise<void>((resolve, reject) => {
+                const check = () => {
+                  if (output.includes(wanted)) resolve()
+                }
+                child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+                  output += chunk
+                  check()
+                })
+                child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+                  output += chunk
+                })
+                child.on("exit", () => (output.includes(wanted) ? resolve() : reject(new Error(output))))
+                check()
+              })
+          )
+        yield* lines('{"refreshed":true}')
+
+        // Meanwhile this process logs in again, and the child's disk has room again.
+        const login = yield* Effect.gen(function* () {
+          const manager = yield* OAuthManager
+          yield* manager.login(server)
+          const store = yield* CredentialStore
+          return Option.getOrThrow(yield* store.get({ server: server.name, url: server.url ?? "" }))
+        }).pipe(Effect.provide(fileManager(directory)))
+        yield* Effect.promise(
+          () =>
+            new Promise<void>((resolve, reject) =>
+              execFile("prlimit", [`--pid=${child.pid}`, "--fsize=unlimited"], (error) =>
+                error === null ? resolve() : reject(error)
+              )
+            )
+        )
+        child.stdin.end("go\n")
+        yield* lines('"ok":true')
+        childOutputs.push(output)
+
+        const after = yield* Effect.flatMap(CredentialStore, (store) =>
+          store.get({ server: server.name, url: server.url ?? "" })
+        ).pipe(Effect.provide(CredentialStore.layerFile({ directory })))
+        assert.strictEqual(
+          fingerprint(Option.getOrUndefined(after)?.tokens?.refreshToken),
+          fingerprint(login.tokens?.refreshToken),
+          "the newer login is still stored"
+        )
+      }).pipe(Effect.provide(logCapture), Effect.scoped),
+    30_000
+  )
+})
+
 describe("a process killed while it holds the credential's lock", () => {
   it.live("does not hold up the next refresh: it takes the lock over at once and refreshes once", () =>
     Effect.gen(function* () {
@@ -177,7 +257,7 @@ describe("a process killed while it holds the credential's lock", () => {
       const server = serverConfig("stale-lock", mcp.url)
       yield* loginExpired(directory, server)
 
-      const holder = spawn(process.execPath, [child, "hold-lock", directory, JSON.stringify(server)], {
+      const holder = spawn(process.execPath, [childScript, "hold-lock", directory, JSON.stringify(server)], {
         stdio: ["ignore", "pipe", "pipe"]
       })
       yield* Effect.addFinalizer(() => Effect.sync(() => holder.kill("SIGKILL")))

@@ -157,8 +157,9 @@ export const storeLogin = (
 /**
  * Stores a new dynamic registration before the login that uses it, so a
  * failed login does not register yet another client next time; but never at
- * the cost of tokens that still work for this issuer (they stay, with their
- * client, until the new login succeeds).
+ * the cost of tokens that work for this issuer (they stay, with their client,
+ * until the new login succeeds). Decided on the credential as it is under the
+ * lock: another process may have logged in since `existing` was read.
  */
 export const keepRegistration = (
   ctx: ManagerContext,
@@ -166,19 +167,24 @@ export const keepRegistration = (
   existing: Credential | undefined,
   issuer: string,
   registration: ClientRegistration
-) =>
-  registration.method !== "dcr" || (existing?.tokens !== undefined && sameIssuer(existing.issuer, issuer))
+) => {
+  const keepsTokens = (credential: Credential | undefined) =>
+    credential?.tokens !== undefined && sameIssuer(credential.issuer, issuer)
+  return registration.method !== "dcr" || keepsTokens(existing)
     ? Effect.void
     : locked(
         ctx,
         server,
         Effect.gen(function* () {
+          const current = yield* load(ctx, server)
+          if (keepsTokens(current)) return
           const now = yield* Clock.currentTimeMillis
           const base =
-            existing ?? new Credential({ server: server.name, url: server.url ?? "", updatedAt: now })
+            current ?? new Credential({ server: server.name, url: server.url ?? "", updatedAt: now })
           yield* save(ctx, server, withFields(base, { issuer, registration, tokens: undefined }, now))
         })
       )
+}
 
 /** A whole login; `tokens` for the callers (refresh, step-up) that need the new token at once. */
 export const login = (ctx: ManagerContext, server: ServerConfig, options: LoginOptions) =>

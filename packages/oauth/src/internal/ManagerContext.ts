@@ -46,9 +46,16 @@ export interface ManagerState {
   /**
    * Credentials refreshed here whose save failed (disk full …). The
    * authorization server has already rotated the refresh token, so dropping the
-   * new one would lose the login: it is kept, used, and saved again on the next load.
+   * new one would lose the login: it is kept, used, and saved again on the next
+   * load, while the store still holds the tokens it replaced.
    */
-  readonly unsaved: Ref.Ref<ReadonlyMap<string, Credential>>
+  readonly unsaved: Ref.Ref<ReadonlyMap<string, Unsaved>>
+}
+
+export interface Unsaved {
+  readonly credential: Credential
+  /** The stored tokens the refresh replaced. */
+  readonly replaces: TokenSet | undefined
 }
 
 export interface ManagerContext {
@@ -70,7 +77,7 @@ export const makeState: Effect.Effect<ManagerState> = Effect.all({
   resourceNonces: Ref.make<ReadonlyMap<string, string>>(new Map()),
   neededScopes: Ref.make<ReadonlyMap<string, ReadonlyArray<string>>>(new Map()),
   stepUps: Ref.make<ReadonlyMap<string, ReadonlyArray<number>>>(new Map()),
-  unsaved: Ref.make<ReadonlyMap<string, Credential>>(new Map())
+  unsaved: Ref.make<ReadonlyMap<string, Unsaved>>(new Map())
 })
 
 // ---------------------------------------------------------------------------
@@ -87,6 +94,16 @@ export const keyString = (server: ServerConfig): string => keyOf(keyFor(server))
 
 export const sameSecret = (a: Redacted.Redacted<string>, b: Redacted.Redacted<string>): boolean =>
   Redacted.value(a) === Redacted.value(b)
+
+/** The same access and refresh token (or both absent). */
+export const sameTokens = (a: TokenSet | undefined, b: TokenSet | undefined): boolean => {
+  if (a === undefined || b === undefined) return a === b
+  const refresh =
+    a.refreshToken === undefined || b.refreshToken === undefined
+      ? a.refreshToken === b.refreshToken
+      : sameSecret(a.refreshToken, b.refreshToken)
+  return refresh && sameSecret(a.accessToken, b.accessToken)
+}
 
 export const sameIssuer = (a: string | undefined, b: string): boolean =>
   a !== undefined && URL.canParse(a) && URL.canParse(b) && new URL(a).href === new URL(b).href
@@ -141,20 +158,47 @@ export const storeError = (server: string) => (error: CredentialStoreError) =>
 // The credential in the store
 // ---------------------------------------------------------------------------
 
-/** The stored credential (or one refreshed here whose save failed, which is saved again first). */
+/** The credential as the store holds it now. */
+export const readStored = (ctx: ManagerContext, server: ServerConfig) =>
+  ctx.store
+    .get(keyFor(server))
+    .pipe(Effect.map(Option.getOrUndefined), Effect.mapError(storeError(server.name)))
+
+/**
+ * The credential to use: the stored one, or one refreshed here whose save
+ * failed. The latter is saved again, under the lock, while the store still
+ * holds the tokens it replaced; once the store holds anything else (another
+ * process refreshed, logged in or out) that wins and the unsaved one is dropped.
+ */
 export const load = (ctx: ManagerContext, server: ServerConfig) =>
   Effect.gen(function* () {
     const key = keyString(server)
-    const pending = yield* getEntry(ctx.state.unsaved, key)
-    if (pending === undefined) {
-      return yield* ctx.store
-        .get(keyFor(server))
-        .pipe(Effect.map(Option.getOrUndefined), Effect.mapError(storeError(server.name)))
-    }
-    const saved = yield* Effect.result(ctx.store.set(pending))
-    if (saved._tag === "Success") yield* deleteEntry(ctx.state.unsaved, key)
-    return pending
+    if ((yield* getEntry(ctx.state.unsaved, key)) === undefined) return yield* readStored(ctx, server)
+    return yield* locked(
+      ctx,
+      server,
+      Effect.gen(function* () {
+        const stored = yield* readStored(ctx, server)
+        const unsaved = yield* getEntry(ctx.state.unsaved, key)
+        if (unsaved === undefined) return stored
+        if (stored === undefined || !sameTokens(stored.tokens, unsaved.replaces)) {
+          yield* deleteEntry(ctx.state.unsaved, key)
+          return stored
+        }
+        const saved = yield* Effect.result(ctx.store.set(unsaved.credential))
+        if (saved._tag === "Success") yield* deleteEntry(ctx.state.unsaved, key)
+        return unsaved.credential
+      })
+    )
   })
+
+/** Keeps a refreshed credential whose save failed (see `ManagerState.unsaved`). */
+export const keepUnsaved = (
+  ctx: ManagerContext,
+  server: ServerConfig,
+  credential: Credential,
+  replaces: TokenSet | undefined
+) => setEntry(ctx.state.unsaved, keyString(server), { credential, replaces })
 
 /** Saves; a successful save supersedes any credential kept in `unsaved`. */
 export const save = (ctx: ManagerContext, server: ServerConfig, credential: Credential) =>

@@ -21,14 +21,15 @@ import * as Login from "./Login.ts"
 import {
   authorizationServerOf,
   grantContext,
+  keepUnsaved,
   keyString,
   load,
   locked,
   type ManagerContext,
   sameIssuer,
   sameSecret,
+  sameTokens,
   save,
-  setEntry,
   withFields
 } from "./ManagerContext.ts"
 
@@ -77,6 +78,41 @@ const fresh = (ctx: ManagerContext, server: ServerConfig, credential: Credential
     return !(yield* expiring(ctx, tokens, credential.updatedAt))
   })
 
+/**
+ * Runs `replace` only while the store still holds what `failed` held (the same
+ * client and tokens): the authorization server refused those, not whatever
+ * another process (or an installation the lock does not cover) stored since.
+ * When something newer is stored, its tokens are used if they are fresh, and
+ * nothing is deleted.
+ */
+const unlessReplaced = <A, E>(
+  ctx: ManagerContext,
+  server: ServerConfig,
+  failed: Credential,
+  replace: (current: Credential) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function* () {
+    const current = yield* load(ctx, server)
+    if (
+      current !== undefined &&
+      current.registration?.clientId === failed.registration?.clientId &&
+      sameTokens(current.tokens, failed.tokens)
+    ) {
+      return yield* replace(current)
+    }
+    if (current?.tokens === undefined) return yield* NeedsLogin.of(server.name, "not logged in")
+    if (yield* fresh(ctx, server, current, current.tokens)) {
+      yield* Effect.logInfo(`${server.name}: another process stored new tokens meanwhile; using those`)
+      return current.tokens
+    }
+    return yield* OAuthError.of(
+      server.name,
+      "token",
+      "the credential was replaced while it was being refreshed; try again",
+      { retryable: true }
+    )
+  })
+
 /** The client credentials grant with the stored registration (machine clients have no refresh token). */
 const renewMachineToken = (
   ctx: ManagerContext,
@@ -108,23 +144,25 @@ const renewMachine = (
     Effect.catchIf(
       (error) => error.oauthError === "invalid_client" && registration.method === "dcr",
       () =>
-        Effect.gen(function* () {
-          yield* Effect.logWarning(
-            `${server.name}: the authorization server no longer knows the client; registering again`
-          )
-          const replaced = yield* ctx.registrations.register({
-            server,
-            authorizationServer: yield* authorizationServerOf(ctx, server, credential),
-            grantTypes: [grantTypes.clientCredentials]
+        unlessReplaced(ctx, server, credential, (current) =>
+          Effect.gen(function* () {
+            yield* Effect.logWarning(
+              `${server.name}: the authorization server no longer knows the client; registering again`
+            )
+            const replaced = yield* ctx.registrations.register({
+              server,
+              authorizationServer: yield* authorizationServerOf(ctx, server, current),
+              grantTypes: [grantTypes.clientCredentials]
+            })
+            const updated = withFields(
+              current,
+              { registration: replaced, tokens: undefined },
+              yield* Clock.currentTimeMillis
+            )
+            yield* save(ctx, server, updated)
+            return yield* renewMachineToken(ctx, server, updated, replaced)
           })
-          const updated = withFields(
-            credential,
-            { registration: replaced, tokens: undefined },
-            yield* Clock.currentTimeMillis
-          )
-          yield* save(ctx, server, updated)
-          return yield* renewMachineToken(ctx, server, updated, replaced)
-        })
+        )
     )
   )
 
@@ -189,7 +227,7 @@ const refreshLocked = (
       yield* save(ctx, server, updated).pipe(
         Effect.catch((error) =>
           Effect.andThen(
-            setEntry(ctx.state.unsaved, keyString(server), updated),
+            keepUnsaved(ctx, server, updated, tokens),
             Effect.logWarning(
               `${error.message}; keeping the refreshed tokens in memory and saving them again on next use`
             )
@@ -205,34 +243,42 @@ const refreshLocked = (
       return yield* error
     }
     if (error.oauthError === "invalid_grant") {
-      yield* save(ctx, server, withFields(credential, { tokens: undefined }, now))
-      return yield* NeedsLogin.of(name, "the authorization server no longer accepts the refresh token")
+      return yield* unlessReplaced(ctx, server, credential, (current) =>
+        Effect.andThen(
+          save(ctx, server, withFields(current, { tokens: undefined }, now)),
+          NeedsLogin.of(name, "the authorization server no longer accepts the refresh token")
+        )
+      )
     }
     if (error.oauthError === "invalid_client" || error.status === 401) {
       if (registration.method === "dcr") {
         // The server forgot our client: register again now; the grant belonged to the old client.
-        const replaced = yield* ctx.registrations
-          .register({
-            server,
-            authorizationServer,
-            ...(registration.redirectUris[0] === undefined
-              ? {}
-              : { redirectUri: registration.redirectUris[0] }),
-            grantTypes: Login.grantsFor(auth.flow)
+        return yield* unlessReplaced(ctx, server, credential, (current) =>
+          Effect.gen(function* () {
+            const replaced = yield* ctx.registrations
+              .register({
+                server,
+                authorizationServer,
+                ...(registration.redirectUris[0] === undefined
+                  ? {}
+                  : { redirectUri: registration.redirectUris[0] }),
+                grantTypes: Login.grantsFor(auth.flow)
+              })
+              .pipe(Effect.option)
+            yield* save(
+              ctx,
+              server,
+              withFields(
+                current,
+                { tokens: undefined, ...(Option.isSome(replaced) ? { registration: replaced.value } : {}) },
+                now
+              )
+            )
+            return yield* NeedsLogin.of(
+              name,
+              `the authorization server no longer knows the client ${registration.clientId}${Option.isSome(replaced) ? " (a new one is registered)" : ""}`
+            )
           })
-          .pipe(Effect.option)
-        yield* save(
-          ctx,
-          server,
-          withFields(
-            credential,
-            { tokens: undefined, ...(Option.isSome(replaced) ? { registration: replaced.value } : {}) },
-            now
-          )
-        )
-        return yield* NeedsLogin.of(
-          name,
-          `the authorization server no longer knows the client ${registration.clientId}${Option.isSome(replaced) ? " (a new one is registered)" : ""}`
         )
       }
       return yield* OAuthError.of(
@@ -308,23 +354,26 @@ export const onUnauthorized = (ctx: ManagerContext, server: ServerConfig, respon
         !sameIssuer(credential.issuer, rediscovered.success.authorizationServer.issuer)
       ) {
         const issuer = rediscovered.success.authorizationServer.issuer
-        yield* locked(
+        const tokens = yield* locked(
           ctx,
           server,
-          Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            yield* save(
-              ctx,
-              server,
-              withFields(credential, { issuer: undefined, registration: undefined, tokens: undefined }, now)
-            )
-          })
+          unlessReplaced(ctx, server, credential, (current) =>
+            Effect.gen(function* () {
+              const now = yield* Clock.currentTimeMillis
+              yield* save(
+                ctx,
+                server,
+                withFields(current, { issuer: undefined, registration: undefined, tokens: undefined }, now)
+              )
+              yield* DpopState.bind(ctx, server, undefined)
+              return yield* NeedsLogin.of(
+                name,
+                `the server now uses the authorization server ${issuer} instead of ${credential.issuer}`
+              )
+            })
+          )
         )
-        yield* DpopState.bind(ctx, server, undefined)
-        return yield* NeedsLogin.of(
-          name,
-          `the server now uses the authorization server ${issuer} instead of ${credential.issuer}`
-        )
+        return tokens.accessToken
       }
       if (rediscovered._tag === "Failure") yield* Effect.logDebug(rediscovered.failure.message)
     }

@@ -52,6 +52,8 @@ export interface AuthServer {
   unavailable: boolean
   /** Hold every token request this long before processing it (a slow server widens races). */
   tokenDelayMillis: number
+  /** Awaited before each request is processed, with its path (lets a test order requests from several clients). */
+  hold: ((path: string) => Promise<void>) | undefined
   /** Rewrite the next token responses: return a body and status to replace the real answer. */
   rewriteToken:
     | ((request: TokenRequest) => { readonly status: number; readonly body: unknown } | undefined)
@@ -224,12 +226,14 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
       denyLogins: false,
       unavailable: false,
       tokenDelayMillis: 0,
+      hold: undefined,
       rewriteToken: undefined,
       countGrants: (grantType) =>
         server.tokenRequests.filter((request) => request.grantType === grantType).length
     }
 
     provider.use(async (ctx: KoaContext, next) => {
+      if (server.hold !== undefined) await server.hold(ctx.path)
       if (server.unavailable && ctx.path === "/token") {
         server.tokenRequests.push({ grantType: "", status: 503 })
         ctx.status = 503

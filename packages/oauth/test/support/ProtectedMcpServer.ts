@@ -32,6 +32,8 @@ export interface ProtectedMcpServer {
   lastClaims: { readonly sub?: string; readonly scope?: string } | undefined
   /** Tokens refused with 401 although valid (as if revoked at the server). */
   readonly revokedTokens: Set<string>
+  /** Awaited before the protected resource metadata is served (lets a test order requests). */
+  holdMetadata: (() => Promise<void>) | undefined
 }
 
 const readBody = (req: http.IncomingMessage): Promise<string> =>
@@ -72,7 +74,8 @@ export const start = (
       accepted: 0,
       refused: 0,
       lastClaims: undefined,
-      revokedTokens: new Set()
+      revokedTokens: new Set(),
+      holdMetadata: undefined
     }
 
     const challenge = (extra: string) =>
@@ -85,6 +88,7 @@ export const start = (
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
       const path = new URL(req.url ?? "/", origin).pathname
       if (path === "/.well-known/oauth-protected-resource/mcp") {
+        if (state.holdMetadata !== undefined) await state.holdMetadata()
         res.writeHead(200, { "content-type": "application/json" }).end(
           JSON.stringify({
             resource: url,
