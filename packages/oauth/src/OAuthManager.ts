@@ -176,8 +176,9 @@ export { chooseScopes } from "./internal/Login.ts"
 
 export const make = (options: OAuthManagerOptions = {}) =>
   Effect.gen(function* () {
+    const store = yield* CredentialStore
     const parts = {
-      store: yield* CredentialStore,
+      store,
       discovery: yield* Discovery,
       registrations: yield* Registration,
       flows: yield* AuthorizationFlow,
@@ -188,7 +189,8 @@ export const make = (options: OAuthManagerOptions = {}) =>
         interactive: options.interactive === true,
         interaction: options.interaction,
         marginMillis: Duration.toMillis(Duration.fromInputUnsafe(options.refreshMargin ?? "60 seconds")),
-        jitterMillis: Duration.toMillis(Duration.fromInputUnsafe(options.refreshJitter ?? "30 seconds"))
+        jitterMillis: Duration.toMillis(Duration.fromInputUnsafe(options.refreshJitter ?? "30 seconds")),
+        lockBudget: Duration.divideUnsafe(store.lockTimeout, 2)
       }
     }
     const ctx: ManagerContext = {

@@ -12,7 +12,7 @@ import {
   type TokenSet
 } from "@mcpgate/core/Credential"
 import { CredentialStoreError, type CredentialStoreShape } from "@mcpgate/core/CredentialStore"
-import { type Cache, Effect, type FiberSet, Option, Redacted, Ref } from "effect"
+import { type Cache, Duration, Effect, type FiberSet, Option, Redacted, Ref } from "effect"
 import type { AuthorizationFlowShape, GrantContext, Interaction } from "../AuthorizationFlow.ts"
 import type { AuthorizationServerInfo, DiscoveryShape } from "../Discovery.ts"
 import { type NeedsLogin, OAuthError } from "../Errors.ts"
@@ -31,6 +31,12 @@ export interface Settings {
   readonly marginMillis: number
   /** …plus a random part of up to this. */
   readonly jitterMillis: number
+  /**
+   * How long the network work done while holding a credential's lock may take:
+   * half the store's lock wait, so a waiter behind a healthy holder always gets
+   * its turn (the rest covers the store's own reads and writes).
+   */
+  readonly lockBudget: Duration.Duration
 }
 
 /** Per-process state, each keyed by `keyOf` of the credential (or by origin for nonces). */
@@ -216,9 +222,43 @@ export const locked = <A, E>(
   ctx.store.withLock(keyFor(server), effect).pipe(
     Effect.catchIf(
       (error): error is CredentialStoreError => error instanceof CredentialStoreError,
-      (error) => Effect.fail(storeError(server.name)(error))
+      (error) =>
+        Effect.fail(
+          error.reason === "locked"
+            ? // Another process holds the lock longer than we wait: busy, not broken.
+              OAuthError.of(
+                server.name,
+                "store",
+                `another process is updating this credential (${error.message}); try again`,
+                { retryable: true }
+              )
+            : storeError(server.name)(error)
+        )
     )
   )
+
+/**
+ * Bounds network work done while holding the credential's lock to
+ * `settings.lockBudget`; past it the work is abandoned with a retryable error
+ * and the lock is released for the next one.
+ */
+export const withinLockBudget = <A, E>(
+  ctx: ManagerContext,
+  server: ServerConfig,
+  effect: Effect.Effect<A, E>
+): Effect.Effect<A, E | OAuthError> =>
+  Effect.timeoutOrElse(effect, {
+    duration: ctx.settings.lockBudget,
+    orElse: () =>
+      Effect.fail(
+        OAuthError.of(
+          server.name,
+          "network",
+          `the authorization server did not finish within ${Duration.format(ctx.settings.lockBudget)}; the credential is kept for a later retry`,
+          { retryable: true }
+        )
+      )
+  })
 
 // ---------------------------------------------------------------------------
 // Grants

@@ -30,7 +30,8 @@ import {
   sameSecret,
   sameTokens,
   save,
-  withFields
+  withFields,
+  withinLockBudget
 } from "./ManagerContext.ts"
 
 /**
@@ -205,6 +206,7 @@ const refreshLocked = (
         tokens === undefined ? "not logged in" : "the access token expired and there is no refresh token"
       )
     }
+    const refreshToken = tokens.refreshToken
     const authorizationServer = yield* authorizationServerOf(ctx, server, credential)
     const dpop = yield* DpopState.keyForRefresh(
       ctx,
@@ -217,26 +219,36 @@ const refreshLocked = (
       ...(dpop === undefined ? {} : { dpop })
     })
     yield* Effect.logInfo(`${name}: refreshing the access token`)
-    const refreshed = yield* Effect.result(ctx.flows.refresh(context, tokens.refreshToken))
-    const now = yield* Clock.currentTimeMillis
-    if (refreshed._tag === "Success") {
-      const next = toTokenSet(refreshed.success, now, tokens)
-      const updated = withFields(credential, { tokens: next }, now)
-      // The rotated refresh token is saved before anyone gets the new access token;
-      // when the save fails it is kept in memory rather than lost (see `unsaved`).
-      yield* save(ctx, server, updated).pipe(
-        Effect.catch((error) =>
-          Effect.andThen(
-            keepUnsaved(ctx, server, updated, tokens),
-            Effect.logWarning(
-              `${error.message}; keeping the refreshed tokens in memory and saving them again on next use`
+    // Once the answer is in, storing it is not interrupted (by the lock budget or a
+    // caller): the authorization server has rotated the refresh token by then.
+    const refreshed = yield* Effect.uninterruptibleMask((restore) =>
+      restore(ctx.flows.refresh(context, refreshToken)).pipe(
+        Effect.flatMap((response) =>
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const next = toTokenSet(response, now, tokens)
+            const updated = withFields(credential, { tokens: next }, now)
+            // The rotated refresh token is saved before anyone gets the new access token;
+            // when the save fails it is kept in memory rather than lost (see `unsaved`).
+            yield* save(ctx, server, updated).pipe(
+              Effect.catch((error) =>
+                Effect.andThen(
+                  keepUnsaved(ctx, server, updated, tokens),
+                  Effect.logWarning(
+                    `${error.message}; keeping the refreshed tokens in memory and saving them again on next use`
+                  )
+                )
+              )
             )
-          )
-        )
+            if (dpop !== undefined) yield* DpopState.bind(ctx, server, dpop)
+            return next
+          })
+        ),
+        Effect.result
       )
-      if (dpop !== undefined) yield* DpopState.bind(ctx, server, dpop)
-      return next
-    }
+    )
+    if (refreshed._tag === "Success") return refreshed.success
+    const now = yield* Clock.currentTimeMillis
     const error = refreshed.failure
     if (error.retryable) {
       yield* Effect.logWarning(`${error.message}; keeping the credential for a later retry`)
@@ -299,7 +311,11 @@ const refreshLocked = (
 export const runRefresh = (ctx: ManagerContext, request: RefreshRequest) =>
   FiberSet.run(
     ctx.fibers,
-    locked(ctx, request.server, refreshLocked(ctx, request.server, request.seen))
+    locked(
+      ctx,
+      request.server,
+      withinLockBudget(ctx, request.server, refreshLocked(ctx, request.server, request.seen))
+    )
   ).pipe(Effect.flatMap(Fiber.join))
 
 /** One refresh per credential in this process; concurrent callers wait for it. */
