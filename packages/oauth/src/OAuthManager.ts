@@ -30,6 +30,7 @@ import { AuthorizationFlow, type DeviceCodeInfo, type Interaction } from "./Auth
 import type { Browser } from "./Browser.ts"
 import { Discovery } from "./Discovery.ts"
 import type { NeedsLogin, NeedsScope, OAuthError } from "./Errors.ts"
+import * as Dpop from "./internal/Dpop.ts"
 import * as DpopState from "./internal/DpopState.ts"
 import * as Login from "./internal/Login.ts"
 import { type ManagerContext, makeState } from "./internal/ManagerContext.ts"
@@ -195,6 +196,7 @@ export const make = (options: OAuthManagerOptions = {}) =>
     }
     const ctx: ManagerContext = {
       ...parts,
+      dpopKeys: yield* Cache.make({ lookup: Dpop.fromStored, capacity: 64 }),
       // Single-flight: an entry lives while its refresh runs (time to live zero).
       refreshes: yield* Cache.makeWith(
         (request: Refresh.RefreshRequest) => Refresh.runRefresh(ctx, request),

@@ -1,32 +1,29 @@
 /**
- * The DPoP side of the manager (RFC 9449): which key a DPoP-bound token is
- * bound to, the nonces the MCP servers hand out, and the headers that present
- * a token to a server.
+ * The DPoP side of the manager (RFC 9449): the key DPoP-bound tokens are bound
+ * to (stored with them, imported once per process), the nonces the MCP
+ * servers hand out, and the headers that present a token to a server.
  */
 import type { ServerConfig } from "@mcpgate/core/Config"
-import type { TokenSet } from "@mcpgate/core/Credential"
-import { Clock, Effect, Redacted } from "effect"
+import { TokenSet } from "@mcpgate/core/Credential"
+import { Cache, Clock, Effect, Redacted } from "effect"
+import { OAuthError } from "../Errors.ts"
 import type { AuthorizationHeaders } from "../OAuthManager.ts"
 import * as Dpop from "./Dpop.ts"
-import { deleteEntry, getEntry, keyString, type ManagerContext, setEntry } from "./ManagerContext.ts"
+import { getEntry, type ManagerContext, setEntry } from "./ManagerContext.ts"
 
-/** The key this process holds for the server's DPoP-bound tokens, if any. */
-export const keyOf = (ctx: ManagerContext, server: ServerConfig) =>
-  getEntry(ctx.state.dpopKeys, keyString(server))
+/** The key the tokens are bound to, if they are DPoP-bound and carry one. */
+export const keyOf = (ctx: ManagerContext, server: ServerConfig, tokens: TokenSet) =>
+  tokens.tokenType !== "DPoP" || tokens.dpopKey === undefined
+    ? Effect.succeed(undefined)
+    : Cache.get(ctx.dpopKeys, new Dpop.StoredKey(tokens.dpopKey)).pipe(
+        Effect.mapError((error) => OAuthError.of(server.name, "configuration", error.message))
+      )
 
-/** Remembers the key the server's tokens are now bound to (or, without one, that they are not). */
-export const bind = (ctx: ManagerContext, server: ServerConfig, key: Dpop.DpopKey | undefined) =>
-  key === undefined
-    ? deleteEntry(ctx.state.dpopKeys, keyString(server))
-    : setEntry(ctx.state.dpopKeys, keyString(server), key)
+/** DPoP-bound tokens are only usable with their key (credentials saved before keys were stored have none). */
+export const usable = (tokens: TokenSet): boolean =>
+  tokens.tokenType !== "DPoP" || tokens.dpopKey !== undefined
 
-/** A DPoP-bound token is only usable with the key this process holds for it. */
-export const usable = (ctx: ManagerContext, server: ServerConfig, tokens: TokenSet) =>
-  tokens.tokenType !== "DPoP"
-    ? Effect.succeed(true)
-    : Effect.map(keyOf(ctx, server), (key) => key !== undefined)
-
-/** The key to refresh DPoP-bound tokens with: the one held, else a new one. */
+/** The key to refresh DPoP-bound tokens with: theirs, else a new one. */
 export const keyForRefresh = (
   ctx: ManagerContext,
   server: ServerConfig,
@@ -35,8 +32,18 @@ export const keyForRefresh = (
 ) =>
   Effect.gen(function* () {
     if (tokens.tokenType !== "DPoP") return undefined
-    return (yield* keyOf(ctx, server)) ?? (yield* Dpop.generate(supported))
+    return (yield* keyOf(ctx, server, tokens)) ?? (yield* Dpop.generate(supported))
   })
+
+/** The tokens with the key they were issued for (only DPoP-bound tokens keep one). */
+export const bound = (tokens: TokenSet, key: Dpop.DpopKey | undefined): TokenSet => {
+  if (tokens.tokenType !== "DPoP" || key === undefined) {
+    if (tokens.dpopKey === undefined) return tokens
+    const { dpopKey: _, ...rest } = tokens
+    return new TokenSet(rest)
+  }
+  return new TokenSet({ ...tokens, dpopKey: key.privateJwk })
+}
 
 /** RFC 9449 §9: the nonce the server asked for, used in the next proofs to its origin. */
 export const rememberNonce = (ctx: ManagerContext, server: ServerConfig, nonce: string) => {
@@ -53,8 +60,8 @@ export const headers = (
 ) =>
   Effect.gen(function* () {
     const token = Redacted.value(tokens.accessToken)
-    const key = yield* keyOf(ctx, server)
-    if (tokens.tokenType !== "DPoP" || key === undefined) {
+    const key = yield* keyOf(ctx, server, tokens)
+    if (key === undefined) {
       return { authorization: Redacted.make(`Bearer ${token}`) } satisfies AuthorizationHeaders
     }
     const origin = URL.parse(request.url)?.origin ?? ""

@@ -133,10 +133,13 @@ export const storeLogin = (
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       // OAuth 2.1 §3.2.3: no `scope` in the response means the requested scope was granted.
-      const tokens = toTokenSet(
-        response,
-        now,
-        requestedScopes.length === 0 ? undefined : { scope: requestedScopes.join(" ") }
+      const tokens = DpopState.bound(
+        toTokenSet(
+          response,
+          now,
+          requestedScopes.length === 0 ? undefined : { scope: requestedScopes.join(" ") }
+        ),
+        dpop
       )
       const credential = new Credential({
         server: server.name,
@@ -148,7 +151,6 @@ export const storeLogin = (
         updatedAt: now
       })
       yield* save(ctx, server, credential)
-      yield* DpopState.bind(ctx, server, tokens.tokenType === "DPoP" ? dpop : undefined)
       yield* deleteEntry(ctx.state.neededScopes, keyString(server))
       return credential
     })

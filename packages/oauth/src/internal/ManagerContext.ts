@@ -41,8 +41,6 @@ export interface Settings {
 
 /** Per-process state, each keyed by `keyOf` of the credential (or by origin for nonces). */
 export interface ManagerState {
-  /** DPoP keys of this process. */
-  readonly dpopKeys: Ref.Ref<ReadonlyMap<string, Dpop.DpopKey>>
   /** Nonces the MCP servers handed out (RFC 9449 §9), by origin. */
   readonly resourceNonces: Ref.Ref<ReadonlyMap<string, string>>
   /** Scopes a non-interactive step-up could not get (for `status`). */
@@ -74,12 +72,13 @@ export interface ManagerContext {
   readonly state: ManagerState
   /** Where refreshes run, so that a caller who gives up does not cancel one the others wait for. */
   readonly fibers: FiberSet.FiberSet<unknown, unknown>
+  /** Stored DPoP keys, imported once per process (their handles keep the authorization server's nonce). */
+  readonly dpopKeys: Cache.Cache<Dpop.StoredKey, Dpop.DpopKey, Error>
   /** One refresh per credential at a time in this process (single-flight). */
   readonly refreshes: Cache.Cache<RefreshRequest, TokenSet, TokenFailure>
 }
 
 export const makeState: Effect.Effect<ManagerState> = Effect.all({
-  dpopKeys: Ref.make<ReadonlyMap<string, Dpop.DpopKey>>(new Map()),
   resourceNonces: Ref.make<ReadonlyMap<string, string>>(new Map()),
   neededScopes: Ref.make<ReadonlyMap<string, ReadonlyArray<string>>>(new Map()),
   stepUps: Ref.make<ReadonlyMap<string, ReadonlyArray<number>>>(new Map()),

@@ -73,11 +73,10 @@ const expiring = (ctx: ManagerContext, tokens: TokenSet, obtainedAt: number) =>
   })
 
 /** Usable now: bound to a key this process holds (DPoP) and not about to expire. */
-const fresh = (ctx: ManagerContext, server: ServerConfig, credential: Credential, tokens: TokenSet) =>
-  Effect.gen(function* () {
-    if (!(yield* DpopState.usable(ctx, server, tokens))) return false
-    return !(yield* expiring(ctx, tokens, credential.updatedAt))
-  })
+const fresh = (ctx: ManagerContext, credential: Credential, tokens: TokenSet) =>
+  DpopState.usable(tokens)
+    ? Effect.map(expiring(ctx, tokens, credential.updatedAt), (soon) => !soon)
+    : Effect.succeed(false)
 
 /**
  * Runs `replace` only while the store still holds what `failed` held (the same
@@ -102,7 +101,7 @@ const unlessReplaced = <A, E>(
       return yield* replace(current)
     }
     if (current?.tokens === undefined) return yield* NeedsLogin.of(server.name, "not logged in")
-    if (yield* fresh(ctx, server, current, current.tokens)) {
+    if (yield* fresh(ctx, current, current.tokens)) {
       yield* Effect.logInfo(`${server.name}: another process stored new tokens meanwhile; using those`)
       return current.tokens
     }
@@ -193,7 +192,7 @@ const refreshLocked = (
     if (
       tokens !== undefined &&
       (seen === undefined || !sameSecret(tokens.accessToken, seen)) &&
-      (yield* fresh(ctx, server, credential, tokens))
+      (yield* fresh(ctx, credential, tokens))
     ) {
       yield* Effect.logDebug(`${name}: using the token another process or fiber refreshed`)
       return tokens
@@ -226,7 +225,7 @@ const refreshLocked = (
         Effect.flatMap((response) =>
           Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
-            const next = toTokenSet(response, now, tokens)
+            const next = DpopState.bound(toTokenSet(response, now, tokens), dpop)
             const updated = withFields(credential, { tokens: next }, now)
             // The rotated refresh token is saved before anyone gets the new access token;
             // when the save fails it is kept in memory rather than lost (see `unsaved`).
@@ -240,7 +239,6 @@ const refreshLocked = (
                 )
               )
             )
-            if (dpop !== undefined) yield* DpopState.bind(ctx, server, dpop)
             return next
           })
         ),
@@ -331,7 +329,7 @@ export const currentTokens = (ctx: ManagerContext, server: ServerConfig) =>
       if (authOf(server).flow === "client_credentials") return yield* refresh(ctx, server, undefined)
       return yield* NeedsLogin.of(server.name, "not logged in")
     }
-    if (yield* fresh(ctx, server, credential, tokens)) return tokens
+    if (yield* fresh(ctx, credential, tokens)) return tokens
     return yield* refresh(ctx, server, tokens.accessToken)
   })
 
@@ -355,7 +353,7 @@ export const onUnauthorized = (ctx: ManagerContext, server: ServerConfig, respon
     if (
       response.rejectedToken !== undefined &&
       !sameSecret(tokens.accessToken, response.rejectedToken) &&
-      (yield* fresh(ctx, server, credential, tokens))
+      (yield* fresh(ctx, credential, tokens))
     ) {
       return tokens.accessToken
     }
@@ -381,7 +379,6 @@ export const onUnauthorized = (ctx: ManagerContext, server: ServerConfig, respon
                 server,
                 withFields(current, { issuer: undefined, registration: undefined, tokens: undefined }, now)
               )
-              yield* DpopState.bind(ctx, server, undefined)
               return yield* NeedsLogin.of(
                 name,
                 `the server now uses the authorization server ${issuer} instead of ${credential.issuer}`

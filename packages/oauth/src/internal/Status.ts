@@ -9,7 +9,6 @@ import { Clock, Effect } from "effect"
 import { authOf } from "../Discovery.ts"
 import type { AuthStatus, LogoutResult } from "../OAuthManager.ts"
 import { splitScopes } from "../WwwAuthenticate.ts"
-import * as DpopState from "./DpopState.ts"
 import {
   authorizationServerOf,
   deleteEntry,
@@ -127,7 +126,6 @@ export const logout = (ctx: ManagerContext, server: ServerConfig) =>
       server,
       ctx.store.delete(keyFor(server)).pipe(Effect.mapError(storeError(server.name)))
     )
-    yield* DpopState.bind(ctx, server, undefined)
     yield* deleteEntry(ctx.state.neededScopes, key)
     yield* deleteEntry(ctx.state.stepUps, key)
     yield* deleteEntry(ctx.state.unsaved, key)

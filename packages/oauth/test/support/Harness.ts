@@ -45,6 +45,8 @@ export const startServers = (
     readonly accessTokenTtl?: number
     readonly challengeScope?: string
     readonly clients?: ReadonlyArray<Record<string, unknown>>
+    /** The MCP server asks for DPoP-bound tokens. */
+    readonly dpop?: boolean
   } = {}
 ): Effect.Effect<Servers, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -56,7 +58,8 @@ export const startServers = (
     })
     const mcp = yield* ProtectedMcpServer.start({
       issuer: () => as.issuer,
-      ...(options.challengeScope === undefined ? {} : { challengeScope: options.challengeScope })
+      ...(options.challengeScope === undefined ? {} : { challengeScope: options.challengeScope }),
+      ...(options.dpop === undefined ? {} : { dpop: options.dpop })
     })
     resource = mcp.url
     return { as, mcp }
