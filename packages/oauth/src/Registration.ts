@@ -57,6 +57,21 @@ export interface RegistrationShape {
     server: ServerConfig,
     registration: ClientRegistration
   ) => Effect.Effect<ClientSession, OAuthError>
+  /**
+   * Whether the authorization server still knows a stored client, asked before
+   * a browser is sent there with it (for an unknown client the server shows an
+   * error page, RFC 6749 §4.1.2.1, and the login would wait for a callback that
+   * never comes). A token request with a made-up authorization code: refused
+   * with `invalid_client` for an unknown client and with another error for a
+   * known one (RFC 6749 §5.2). Anything unclear (network, other answers) counts
+   * as known.
+   */
+  readonly stillKnown: (
+    server: ServerConfig,
+    authorizationServer: AuthorizationServerInfo,
+    registration: ClientRegistration,
+    redirectUri: string
+  ) => Effect.Effect<boolean>
 }
 
 // ---------------------------------------------------------------------------
@@ -346,7 +361,45 @@ export const make = Effect.sync((): RegistrationShape => {
     }
   })
 
-  return { resolve, register, session }
+  const stillKnown = Effect.fn("Registration.stillKnown")(
+    function* (
+      server: ServerConfig,
+      authorizationServer: AuthorizationServerInfo,
+      registration: ClientRegistration,
+      redirectUri: string
+    ) {
+      const as = authorizationServer.metadata
+      const endpoint = as.token_endpoint
+      if (endpoint === undefined) return true
+      yield* checkEndpoint(server.name, endpoint, "token endpoint", authOf(server).allowHttp)
+      const { client, auth } = yield* session(server, registration)
+      const answer = yield* attempt(server.name, "token", "checking the stored client", async (signal) => {
+        const response = await oauth.genericTokenEndpointRequest(
+          as,
+          client,
+          auth,
+          grantTypes.authorizationCode,
+          {
+            code: `mcpgate-probe-${oauth.generateRandomState()}`,
+            redirect_uri: redirectUri,
+            code_verifier: oauth.generateRandomCodeVerifier()
+          },
+          httpOptions(signal)
+        )
+        return oauth.processGenericTokenEndpointResponse(as, client, response)
+      }).pipe(Effect.flip, Effect.option)
+      const unknown = Option.isSome(answer) && answer.value.oauthError === "invalid_client"
+      if (unknown) {
+        yield* Effect.logWarning(
+          `${server.name}: the authorization server no longer knows the client ${registration.clientId}`
+        )
+      }
+      return !unknown
+    },
+    Effect.catch(() => Effect.succeed(true))
+  )
+
+  return { resolve, register, session, stillKnown }
 })
 
 export class Registration extends Context.Service<Registration, RegistrationShape>()(

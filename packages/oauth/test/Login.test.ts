@@ -208,6 +208,59 @@ describe("the web UI login (beginLogin / completeLogin)", () => {
   )
 })
 
+describe("a registration the authorization server has forgotten", () => {
+  it.live(
+    "the CLI login checks the stored client and registers anew instead of waiting at an error page",
+    () =>
+      Effect.gen(function* () {
+        const { as, mcp } = yield* startServers()
+        const server = serverConfig("forgotten", mcp.url)
+        const manager = yield* OAuthManager
+        const first = yield* manager.login(server)
+        as.forgetClients()
+        const second = yield* manager.login(server, { timeout: "5 seconds" })
+        assert.notStrictEqual(second.clientId, first.clientId)
+        assert.strictEqual(as.registrations.length, 2)
+        const token = yield* manager.accessToken(server)
+        assert.strictEqual(
+          (yield* callTool(mcp.url, `Bearer ${Redacted.value(token)}`, "whoami")).status,
+          200
+        )
+        // A client the server knows is checked and used as it is.
+        yield* manager.login(server)
+        assert.strictEqual(as.registrations.length, 2)
+        // Each check was one token request with a made-up code: refused, no grant.
+        assert.deepStrictEqual(
+          as.tokenRequests.filter((request) => request.status !== 200).map((r) => [r.grantType, r.error]),
+          [
+            ["authorization_code", "invalid_client"],
+            ["authorization_code", "invalid_grant"]
+          ]
+        )
+      }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+
+  it.live("the web login registers anew too", () =>
+    Effect.gen(function* () {
+      const { as, mcp } = yield* startServers()
+      const server = serverConfig("forgotten-web", mcp.url)
+      const manager = yield* OAuthManager
+      const redirectUri = "http://127.0.0.1:8808/admin/api/mcp/oauth/callback"
+      const webLogin = Effect.gen(function* () {
+        const { authorizationUrl } = yield* manager.beginLogin(server, { redirectUri })
+        return yield* manager.completeLogin(yield* redirectFor(authorizationUrl, redirectUri))
+      })
+      const first = yield* webLogin
+      as.forgetClients()
+      const second = yield* webLogin
+      assert.notStrictEqual(second.clientId, first.clientId)
+      assert.strictEqual(as.registrations.length, 2)
+      const token = yield* manager.accessToken(server)
+      assert.strictEqual((yield* callTool(mcp.url, `Bearer ${Redacted.value(token)}`, "whoami")).status, 200)
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
 describe("device authorization (RFC 8628)", () => {
   it.effect("polls through slow_down and authorization_pending, then stores the tokens", () =>
     Effect.gen(function* () {

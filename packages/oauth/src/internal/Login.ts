@@ -11,7 +11,7 @@ import type * as oauth from "oauth4webapi"
 import { toTokenSet } from "../AuthorizationFlow.ts"
 import { authOf, type Discovered, offersOfflineAccess } from "../Discovery.ts"
 import type { LoginOptions, LoginResult } from "../OAuthManager.ts"
-import { grantTypes } from "../Registration.ts"
+import { grantTypes, type ResolveOptions } from "../Registration.ts"
 import { splitScopes } from "../WwwAuthenticate.ts"
 import { stableCallbackPort } from "./CallbackServer.ts"
 import * as Dpop from "./Dpop.ts"
@@ -188,6 +188,41 @@ export const keepRegistration = (
       )
 }
 
+/**
+ * The registration for a login (see `Registration.resolve`): the stored one
+ * when it belongs to this authorization server (SEP-2352), unless the code
+ * flow would send the browser there with a client the server has forgotten;
+ * then a new one. A new dynamic registration is stored before the login.
+ */
+export const registrationFor = (
+  ctx: ManagerContext,
+  existing: Credential | undefined,
+  options: ResolveOptions
+) =>
+  Effect.gen(function* () {
+    const { server, authorizationServer, redirectUri } = options
+    const reusable =
+      existing?.registration !== undefined && sameIssuer(existing.issuer, authorizationServer.issuer)
+        ? existing.registration
+        : undefined
+    let registration = yield* ctx.registrations.resolve({
+      ...options,
+      ...(reusable === undefined ? {} : { existing: reusable })
+    })
+    if (
+      registration === reusable &&
+      registration.method === "dcr" &&
+      redirectUri !== undefined &&
+      options.grantTypes.includes(grantTypes.authorizationCode) &&
+      !(yield* ctx.registrations.stillKnown(server, authorizationServer, registration, redirectUri))
+    ) {
+      registration = yield* ctx.registrations.register(options)
+    }
+    if (registration !== reusable)
+      yield* keepRegistration(ctx, server, existing, authorizationServer.issuer, registration)
+    return registration
+  })
+
 /** A whole login; `tokens` for the callers (refresh, step-up) that need the new token at once. */
 export const login = (ctx: ManagerContext, server: ServerConfig, options: LoginOptions) =>
   Effect.gen(function* () {
@@ -203,23 +238,13 @@ export const login = (ctx: ManagerContext, server: ServerConfig, options: LoginO
     const withUser = flow === "pkce" || flow === "device"
     const scopes = scopesFor(server, discovered, options.scopes, withUser)
     const redirectUri = flow === "pkce" ? redirectUriFor(server, options.callbackPort) : undefined
-    // SEP-2352: a registration belongs to the authorization server that issued it.
-    const reusable =
-      existing?.registration !== undefined && sameIssuer(existing.issuer, authorizationServer.issuer)
-        ? existing.registration
-        : undefined
     const resolveOptions = {
       server,
       authorizationServer,
       ...(redirectUri === undefined ? {} : { redirectUri }),
       grantTypes: grantsFor(flow)
     }
-    let registration = yield* ctx.registrations.resolve({
-      ...resolveOptions,
-      ...(reusable === undefined ? {} : { existing: reusable })
-    })
-    if (registration !== reusable)
-      yield* keepRegistration(ctx, server, existing, authorizationServer.issuer, registration)
+    let registration = yield* registrationFor(ctx, existing, resolveOptions)
     const dpop = wantsDpop(discovered)
       ? yield* Dpop.generate(authorizationServer.metadata.dpop_signing_alg_values_supported)
       : undefined

@@ -9,7 +9,7 @@ import { OAuthError } from "../Errors.ts"
 import type { BeginLoginOptions } from "../OAuthManager.ts"
 import { grantTypes } from "../Registration.ts"
 import * as Login from "./Login.ts"
-import { grantContext, load, type ManagerContext, sameIssuer } from "./ManagerContext.ts"
+import { grantContext, load, type ManagerContext } from "./ManagerContext.ts"
 
 const pendingLoginMillis = 10 * 60 * 1000
 
@@ -20,20 +20,12 @@ export const beginLogin = (ctx: ManagerContext, server: ServerConfig, begin: Beg
       ...(begin.wwwAuthenticate === undefined ? {} : { wwwAuthenticate: begin.wwwAuthenticate })
     })
     const authorizationServer = discovered.authorizationServer
-    const existing = yield* load(ctx, server)
-    const reusable =
-      existing?.registration !== undefined && sameIssuer(existing.issuer, authorizationServer.issuer)
-        ? existing.registration
-        : undefined
-    const registration = yield* ctx.registrations.resolve({
+    const registration = yield* Login.registrationFor(ctx, yield* load(ctx, server), {
       server,
       authorizationServer,
       redirectUri: begin.redirectUri,
-      grantTypes: [grantTypes.authorizationCode],
-      ...(reusable === undefined ? {} : { existing: reusable })
+      grantTypes: [grantTypes.authorizationCode]
     })
-    if (registration !== reusable)
-      yield* Login.keepRegistration(ctx, server, existing, authorizationServer.issuer, registration)
     const scopes = Login.scopesFor(server, discovered, begin.scopes, true)
     const context = yield* grantContext(ctx, server, authorizationServer, registration, {
       resource: discovered.resource,
