@@ -43,6 +43,8 @@ export interface FakeOptions {
   /** Replace endpoints in the metadata (e.g. a non-loopback http URL). */
   readonly endpoints?: Readonly<Record<string, string>>
   readonly grantTypes?: ReadonlyArray<string>
+  /** The status of paths this server does not serve (default 404). */
+  readonly unknownPathStatus?: number
 }
 
 export interface RecordedRequest {
@@ -61,6 +63,8 @@ export interface FakeOAuth {
   readonly requests: Array<RecordedRequest>
   readonly paths: () => ReadonlyArray<string>
   readonly find: (path: string) => ReadonlyArray<RecordedRequest>
+  /** When set, the authorization server metadata is answered with this status (an outage). */
+  metadataStatus: number | undefined
 }
 
 const readBody = (req: http.IncomingMessage): Promise<string> =>
@@ -173,6 +177,10 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
         return
       }
       if (metadataPath !== null && path === metadataPath) {
+        if (fake.metadataStatus !== undefined) {
+          json(res, fake.metadataStatus, { error: "temporarily_unavailable" })
+          return
+        }
         json(res, 200, metadata())
         return
       }
@@ -257,7 +265,7 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
         res.writeHead(200).end()
         return
       }
-      res.writeHead(404).end()
+      res.writeHead(options.unknownPathStatus ?? 404).end()
     }
 
     httpServer.on("request", (req, res) => {
@@ -267,12 +275,14 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
       })
     })
 
-    return {
+    const fake: FakeOAuth = {
       origin,
       url: `${origin}/mcp`,
       issuer,
       requests,
       paths: () => requests.map((request) => request.path),
-      find: (path) => requests.filter((request) => request.path === path)
+      find: (path) => requests.filter((request) => request.path === path),
+      metadataStatus: undefined
     }
+    return fake
   })

@@ -94,11 +94,14 @@ export const managerLayer = (options: OAuthManagerOptions = {}) =>
  * store), following redirects instead of opening a browser.
  */
 export const managerOn = (store: CredentialStoreShape, options: OAuthManagerOptions = {}) =>
-  Layer.build(
-    OAuthManager.layer(options).pipe(
+  Effect.gen(function* () {
+    const layer = OAuthManager.layer(options).pipe(
       Layer.provide(Layer.mergeAll(Layer.succeed(CredentialStore, store), Browser.layerFollowRedirects))
     )
-  ).pipe(Effect.map(Context.get(OAuthManager)))
+    // Its own memo map: no part (discovery cache, pending logins …) is shared with other managers.
+    const context = yield* Layer.buildWithMemoMap(layer, yield* Layer.makeMemoMap, yield* Effect.scope)
+    return Context.get(context, OAuthManager)
+  })
 
 /**
  * A hook for the test servers' `hold…` options: holds the first request until
