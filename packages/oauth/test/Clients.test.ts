@@ -169,6 +169,58 @@ describe("registration and client authentication", () => {
   )
 })
 
+describe("auth.audience (the Auth0 style)", () => {
+  const audience = "https://api.example.com/"
+
+  it.live("goes with the authorization request and the code's token request", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start()
+        yield* (yield* OAuthManager).login(serverConfig("audience", fake.url, { audience }))
+        assert.strictEqual(authorizeQuery(fake).audience, audience)
+        assert.strictEqual(tokenRequest(fake)?.body.audience, audience)
+      })
+    )
+  )
+
+  it.live("goes with the device authorization request", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start({ device: true })
+        yield* (yield* OAuthManager).login(
+          serverConfig("audience-device", fake.url, { audience, flow: "device" }),
+          {
+            onDeviceCode: () => Effect.void
+          }
+        )
+        assert.strictEqual(fake.find("/device")[0]?.body.audience, audience)
+      })
+    )
+  )
+
+  it.live("goes with the client credentials request", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start({
+          registration: false,
+          tokenAuthMethods: ["client_secret_basic"]
+        })
+        yield* (yield* OAuthManager).accessToken(
+          serverConfig("audience-machine", fake.url, {
+            audience,
+            flow: "client_credentials",
+            clientId: "machine",
+            clientSecret: "machine-secret"
+          })
+        )
+        const request = tokenRequest(fake)
+        assert.strictEqual(request?.body.grant_type, "client_credentials")
+        assert.strictEqual(request?.body.audience, audience)
+      })
+    )
+  )
+})
+
 describe("assertion grants", () => {
   it.live("RFC 7523 JWT bearer: the assertion goes to the token endpoint once", () =>
     run(

@@ -14,7 +14,7 @@ import {
 import { CredentialStoreError, type CredentialStoreShape } from "@mcpgate/core/CredentialStore"
 import { type Cache, Duration, Effect, type FiberSet, Option, Redacted, Ref } from "effect"
 import type { AuthorizationFlowShape, GrantContext, Interaction } from "../AuthorizationFlow.ts"
-import type { AuthorizationServerInfo, DiscoveryShape } from "../Discovery.ts"
+import { type AuthorizationServerInfo, authOf, type DiscoveryShape } from "../Discovery.ts"
 import { type NeedsLogin, OAuthError } from "../Errors.ts"
 import type { PendingLoginsShape } from "../PendingLogins.ts"
 import type { RegistrationShape } from "../Registration.ts"
@@ -281,6 +281,7 @@ export const grantContext = (
       server,
       authorizationServer,
       session,
+      audience: authOf(server).audience,
       ...(extra.resource === undefined ? {} : { resource: extra.resource }),
       ...(extra.scope === undefined || extra.scope === "" ? {} : { scope: extra.scope }),
       ...(extra.dpop === undefined ? {} : { dpop: extra.dpop.handle })

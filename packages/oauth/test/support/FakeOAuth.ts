@@ -45,6 +45,8 @@ export interface FakeOptions {
   readonly grantTypes?: ReadonlyArray<string>
   /** The status of paths this server does not serve (default 404). */
   readonly unknownPathStatus?: number
+  /** Offer a device authorization endpoint (RFC 8628) whose codes are approved at once. */
+  readonly device?: boolean
 }
 
 export interface RecordedRequest {
@@ -131,6 +133,7 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
       ...(options.scopesSupported === undefined ? {} : { scopes_supported: options.scopesSupported }),
       ...(options.cimd === undefined ? {} : { client_id_metadata_document_supported: options.cimd }),
       ...(options.dpopAlgs === undefined ? {} : { dpop_signing_alg_values_supported: options.dpopAlgs }),
+      ...(options.device === true ? { device_authorization_endpoint: `${issuer}/device` } : {}),
       ...options.endpoints
     })
 
@@ -196,6 +199,16 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
         if (iss === "wrong") redirect.searchParams.set("iss", "https://evil.example.com")
         if (iss === "normalized") redirect.searchParams.set("iss", `${metadata().issuer}/`)
         res.writeHead(302, { location: redirect.href }).end()
+        return
+      }
+      if (options.device === true && path === `${issuerPath}/device`) {
+        json(res, 200, {
+          device_code: `device-${randomUUID()}`,
+          user_code: "ABCD-EFGH",
+          verification_uri: `${issuer}/activate`,
+          expires_in: 600,
+          interval: 1
+        })
         return
       }
       if (path === `${issuerPath}/register`) {
