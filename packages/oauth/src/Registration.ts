@@ -123,18 +123,24 @@ export const clientSecretBasic =
     headers.set("authorization", `Basic ${credentials}`)
   }
 
-/** `privateKey` is PEM text, or the path of a PEM file. */
+/**
+ * `privateKey` is PEM text, or the path of a PEM file. The value is never put
+ * in an error: a key pasted without its PEM armour would be echoed.
+ */
 const readPrivateKey = (server: ServerConfig, value: string): Effect.Effect<string, OAuthError> =>
   value.includes("-----BEGIN")
     ? Effect.succeed(value)
     : Effect.tryPromise({
         try: () => fs.readFile(value, "utf8"),
-        catch: () =>
-          OAuthError.of(
+        catch: (error) => {
+          const code =
+            typeof error === "object" && error !== null && "code" in error ? String(error.code) : ""
+          return OAuthError.of(
             server.name,
             "configuration",
-            `auth.privateKey is neither PEM text nor a readable file (${value})`
+            `auth.privateKey is neither PEM text (-----BEGIN PRIVATE KEY-----) nor the path of a readable file${/^E[A-Z]+$/.test(code) ? ` (${code})` : ""}`
           )
+        }
       })
 
 /** RFC 7591 §3.2.1 (the members mcpgate keeps; the others are ignored). */

@@ -9,6 +9,7 @@ import * as FakeOAuth from "./support/FakeOAuth.ts"
 import {
   allIssuedTokens,
   errorTexts,
+  failureOf,
   leakedTokens,
   logCapture,
   logLines,
@@ -216,6 +217,29 @@ describe("auth.audience (the Auth0 style)", () => {
         const request = tokenRequest(fake)
         assert.strictEqual(request?.body.grant_type, "client_credentials")
         assert.strictEqual(request?.body.audience, audience)
+      })
+    )
+  )
+})
+
+describe("auth.privateKey", () => {
+  it.live("an unreadable key is not echoed in the error (it may be key material)", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start({ registration: false, tokenAuthMethods: ["private_key_jwt"] })
+        const material = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
+        const error = yield* failureOf(
+          (yield* OAuthManager).accessToken(
+            serverConfig("key", fake.url, {
+              flow: "client_credentials",
+              clientId: "machine",
+              privateKey: material
+            })
+          )
+        )
+        assert.strictEqual(error._tag === "OAuthError" ? error.reason : error._tag, "configuration")
+        assert.include(error.message, "auth.privateKey")
+        assert.notInclude(error.message, material.slice(0, 16))
       })
     )
   )

@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { OAuthManager } from "../src/OAuthManager.ts"
@@ -107,6 +111,51 @@ describe("authorization server migration (SEP-2352)", () => {
       assert.isTrue(second.tokenRequests.every((request) => request.clientId !== before.clientId))
       const token = yield* manager.accessToken(server)
       assert.strictEqual((yield* callTool(mcp.url, bearer(token), "whoami")).status, 200)
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
+describe("scopes from a server in a suggested command", () => {
+  /** Runs the message's suggested command in a real shell, with `mcpgate` printing its arguments. */
+  const argumentsOf = (message: string): ReadonlyArray<string> => {
+    const command = /`(mcpgate .*)`$/s.exec(message)?.[1]
+    if (command === undefined) throw new Error(`no command in ${message}`)
+    const script = `mcpgate() { for a in "$@"; do printf '%s\\n' "$a"; done; }; ${command}`
+    return execFileSync("sh", ["-c", script], { encoding: "utf8" }).split("\n").slice(0, -1)
+  }
+
+  it.live("are quoted for the shell: pasting the command runs nothing the server put there", () =>
+    Effect.gen(function* () {
+      const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mcpgate-scope-"))
+      const marker = path.join(directory, "pwned")
+      const scopes = ["mcp:read", `$(touch\${IFS}${marker})`, "a;b|c&d", "'q'", "`id`"]
+      const manager = yield* OAuthManager
+      const error = yield* failureOf(
+        manager.onInsufficientScope(
+          serverConfig("quoted", "http://127.0.0.1:9/mcp"),
+          `Bearer error="insufficient_scope", scope="${scopes.join(" ")}"`
+        )
+      )
+      assert.strictEqual(error._tag, "NeedsScope")
+      const args = argumentsOf(error.message)
+      assert.deepStrictEqual(args, ["login", "quoted", ...scopes.flatMap((scope) => ["--scope", scope])])
+      assert.isFalse(fs.existsSync(marker), "nothing ran")
+      fs.rmSync(directory, { recursive: true, force: true })
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+
+  it.live("are refused when they are not scope tokens (RFC 6749 §3.3)", () =>
+    Effect.gen(function* () {
+      const manager = yield* OAuthManager
+      const server = serverConfig("refused", "http://127.0.0.1:9/mcp")
+      for (const scope of ["mcp:\u00e5dmin", "mcp:\\\\admin", "mcp:\u0007"]) {
+        const error = yield* failureOf(
+          manager.onInsufficientScope(server, `Bearer error="insufficient_scope", scope="${scope}"`)
+        )
+        assert.strictEqual(error._tag === "OAuthError" ? error.reason : error._tag, "insufficient-scope")
+        assert.notInclude(error.message, "--scope")
+      }
+      assert.strictEqual((yield* manager.status(server)).state, "needs-login")
     }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
   )
 })

@@ -7,6 +7,7 @@ import type { ServerConfig } from "@mcpgate/core/Config"
 import type { Credential } from "@mcpgate/core/Credential"
 import { Clock, Effect } from "effect"
 import { authOf } from "../Discovery.ts"
+import { loginCommand } from "../Errors.ts"
 import type { AuthStatus, LogoutResult } from "../OAuthManager.ts"
 import { splitScopes } from "../WwwAuthenticate.ts"
 import {
@@ -65,7 +66,7 @@ export const status = (ctx: ManagerContext, server: ServerConfig) =>
       return {
         ...common,
         state: "needs-login",
-        summary: `needs login (mcpgate login ${name})`
+        summary: `needs login (${loginCommand(name)})`
       } satisfies AuthStatus
     }
     if (tokens.expiresAt !== undefined && tokens.expiresAt <= now) {
@@ -74,7 +75,7 @@ export const status = (ctx: ManagerContext, server: ServerConfig) =>
         : ({
             ...common,
             state: "needs-login",
-            summary: `expired; needs login (mcpgate login ${name})`
+            summary: `expired; needs login (${loginCommand(name)})`
           } satisfies AuthStatus)
     }
     return {

@@ -8,7 +8,7 @@ import type { ServerConfig } from "@mcpgate/core/Config"
 import { Clock, Effect } from "effect"
 import { authOf } from "../Discovery.ts"
 import { NeedsScope, OAuthError } from "../Errors.ts"
-import { resourceChallenge, splitScopes } from "../WwwAuthenticate.ts"
+import { isScopeToken, resourceChallenge, splitScopes } from "../WwwAuthenticate.ts"
 import * as Login from "./Login.ts"
 import { getEntry, keyString, load, type ManagerContext, setEntry } from "./ManagerContext.ts"
 
@@ -26,7 +26,15 @@ export const onInsufficientScope = (
     const challenge = resourceChallenge(wwwAuthenticate)
     const required = splitScopes(challenge?.scope)
     const credential = yield* load(ctx, server)
-    const granted = splitScopes(credential?.tokens?.scope)
+    // Only real scope tokens are asked for (and shown in a command to paste).
+    const granted = splitScopes(credential?.tokens?.scope).filter(isScopeToken)
+    if (!required.every(isScopeToken)) {
+      return yield* OAuthError.of(
+        name,
+        "insufficient-scope",
+        "the server refused the request for lack of scope, naming a scope that is not a valid scope token (RFC 6749 §3.3)"
+      )
+    }
     if (required.length === 0) {
       return yield* OAuthError.of(
         name,
