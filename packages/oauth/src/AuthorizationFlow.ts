@@ -218,6 +218,9 @@ const authorizationFailure = (server: string, error: OAuthError): OAuthError =>
 
 const defaultTimeout = Duration.minutes(5)
 
+/** Seconds; the device flow's polling interval never grows past this after network errors. */
+const maxDeviceInterval = 60
+
 // ---------------------------------------------------------------------------
 // Service
 // ---------------------------------------------------------------------------
@@ -347,7 +350,8 @@ export const make = Effect.gen(function* () {
             host: redirect.hostname === "localhost" ? "127.0.0.1" : redirect.hostname.replace(/^\[|\]$/g, ""),
             port: Number(redirect.port === "" ? 80 : redirect.port),
             path: redirect.pathname,
-            redirectUri
+            redirectUri,
+            state: pending.state
           }).pipe(
             // With a pasted URL a busy port is no obstacle: the user pastes instead.
             Effect.catchIf(
@@ -505,7 +509,9 @@ export const make = Effect.gen(function* () {
           })
       }
       if (error.retryable) {
-        yield* Effect.logWarning(`${error.message}; polling again`)
+        // RFC 8628 §3.5: poll less often after a failed request (doubling, as it recommends).
+        interval = Math.min(interval * 2, maxDeviceInterval)
+        yield* Effect.logWarning(`${error.message}; polling again in ${interval} s`)
         continue
       }
       return yield* error

@@ -198,6 +198,10 @@ export const make = (options: OAuthManagerOptions = {}) =>
       ...parts,
       dpopKeys: yield* Cache.make({ lookup: Dpop.fromStored, capacity: 64 }),
       // Single-flight: an entry lives while its refresh runs (time to live zero).
+      stepUps: yield* Cache.makeWith((request: StepUp.StepUpRequest) => StepUp.runStepUp(ctx, request), {
+        capacity: Number.POSITIVE_INFINITY,
+        timeToLive: () => Duration.zero
+      }),
       refreshes: yield* Cache.makeWith(
         (request: Refresh.RefreshRequest) => Refresh.runRefresh(ctx, request),
         {

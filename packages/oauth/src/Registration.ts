@@ -124,6 +124,20 @@ export const clientSecretBasic =
   }
 
 /**
+ * `private_key_jwt` (RFC 7523 §2.2): iss = sub = client_id, and aud = the
+ * token endpoint (RFC 7523 §3 allows it, and Entra ID and Okta require it;
+ * oauth4webapi would put the issuer).
+ */
+const privateKeyJwt =
+  (key: oauth.CryptoKey): oauth.ClientAuth =>
+  (as, client, body, headers) =>
+    oauth.PrivateKeyJwt(key, {
+      [oauth.modifyAssertion]: (_header, payload) => {
+        payload.aud = as.token_endpoint ?? as.issuer
+      }
+    })(as, client, body, headers)
+
+/**
  * `privateKey` is PEM text, or the path of a PEM file. The value is never put
  * in an error: a key pasted without its PEM armour would be echoed.
  */
@@ -313,8 +327,15 @@ export const make = Effect.sync((): RegistrationShape => {
     const method =
       registration.tokenEndpointAuthMethod ??
       (registration.clientSecret === undefined ? "none" : "client_secret_basic")
+    // A pre-registered client's secret is the config's (it may have been rotated since
+    // the credential stored a copy); a dynamic client's is the one it was registered with.
+    const configured =
+      registration.method === "pre-registered" && auth.clientId === registration.clientId
+        ? auth.clientSecret
+        : undefined
     const secret =
-      registration.clientSecret === undefined ? undefined : Redacted.value(registration.clientSecret)
+      configured ??
+      (registration.clientSecret === undefined ? undefined : Redacted.value(registration.clientSecret))
     switch (method) {
       case "none":
         return { client, auth: oauth.None() }
@@ -355,8 +376,7 @@ export const make = Effect.sync((): RegistrationShape => {
           })
           keys.set(cacheKey, key)
         }
-        // RFC 7523 §3: iss = sub = client_id, aud = the issuer (oauth4webapi's choice).
-        return { client, auth: oauth.PrivateKeyJwt(key) }
+        return { client, auth: privateKeyJwt(key) }
       }
       default:
         return yield* OAuthError.of(

@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import { makeMemory } from "@mcpgate/core/CredentialStore"
 import { Effect, Redacted } from "effect"
 import { OAuthManager } from "../src/OAuthManager.ts"
 import * as AuthServer from "./support/AuthServer.ts"
@@ -14,6 +15,7 @@ import {
   logCapture,
   logLines,
   managerLayer,
+  managerOn,
   serverConfig,
   startServers
 } from "./support/Harness.ts"
@@ -75,6 +77,50 @@ describe("step-up on 403 insufficient_scope", () => {
       yield* manager.login(server, { scopes: ["mcp:read", "mcp:admin"] })
       assert.strictEqual((yield* manager.status(server)).state, "authenticated")
     }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
+describe("step-ups and other processes", () => {
+  it.live("two concurrent step-ups for one server share one login", () =>
+    Effect.gen(function* () {
+      const { as, mcp } = yield* startServers({ challengeScope: "mcp:read" })
+      const server = serverConfig("twice", mcp.url)
+      const manager = yield* OAuthManager
+      yield* manager.login(server)
+      const refused = yield* callTool(mcp.url, bearer(yield* manager.accessToken(server)), "admin")
+      const tokens = yield* Effect.all(
+        [
+          manager.onInsufficientScope(server, refused.wwwAuthenticate),
+          manager.onInsufficientScope(server, refused.wwwAuthenticate)
+        ],
+        { concurrency: "unbounded" }
+      )
+      for (const token of tokens)
+        assert.strictEqual((yield* callTool(mcp.url, bearer(token), "admin")).status, 200)
+      assert.strictEqual(as.countIssued("authorization_code"), 2, "one login, one step-up")
+    }).pipe(Effect.provide(managerLayer({ interactive: true })), Effect.provide(logCapture), Effect.scoped)
+  )
+
+  it.live("'needs scope' clears once another process's login granted the scope", () =>
+    Effect.gen(function* () {
+      const { mcp } = yield* startServers({ challengeScope: "mcp:read" })
+      const server = serverConfig("elsewhere", mcp.url)
+      const store = yield* makeMemory()
+      const gateway = yield* managerOn(store)
+      const cli = yield* managerOn(store)
+      yield* gateway.login(server)
+      const refused = yield* callTool(mcp.url, bearer(yield* gateway.accessToken(server)), "admin")
+      assert.strictEqual(
+        (yield* failureOf(gateway.onInsufficientScope(server, refused.wwwAuthenticate)))._tag,
+        "NeedsScope"
+      )
+      assert.strictEqual((yield* gateway.status(server)).state, "needs-scope")
+      // The user runs the suggested login in a terminal (another process).
+      yield* cli.login(server, { scopes: ["mcp:read", "mcp:admin"] })
+      const status = yield* gateway.status(server)
+      assert.strictEqual(status.state, "authenticated")
+      assert.includeMembers([...status.scopes], ["mcp:admin"])
+    }).pipe(Effect.provide(logCapture), Effect.scoped)
   )
 })
 

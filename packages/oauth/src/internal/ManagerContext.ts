@@ -20,6 +20,7 @@ import type { PendingLoginsShape } from "../PendingLogins.ts"
 import type { RegistrationShape } from "../Registration.ts"
 import type * as Dpop from "./Dpop.ts"
 import type { RefreshRequest } from "./Refresh.ts"
+import type { StepUpOutcome, StepUpRequest } from "./StepUp.ts"
 
 export type TokenFailure = NeedsLogin | OAuthError
 
@@ -43,10 +44,10 @@ export interface Settings {
 export interface ManagerState {
   /** Nonces the MCP servers handed out (RFC 9449 §9), by origin. */
   readonly resourceNonces: Ref.Ref<ReadonlyMap<string, string>>
-  /** Scopes a non-interactive step-up could not get (for `status`). */
-  readonly neededScopes: Ref.Ref<ReadonlyMap<string, ReadonlyArray<string>>>
+  /** Scopes a non-interactive step-up could not get (for `status`, until the stored credential has them). */
+  readonly neededScopes: Ref.Ref<ReadonlyMap<string, NeededScopes>>
   /** The times of recent step-ups. */
-  readonly stepUps: Ref.Ref<ReadonlyMap<string, ReadonlyArray<number>>>
+  readonly stepUpTimes: Ref.Ref<ReadonlyMap<string, ReadonlyArray<number>>>
   /**
    * Credentials refreshed here whose save failed (disk full …). The
    * authorization server has already rotated the refresh token, so dropping the
@@ -54,6 +55,13 @@ export interface ManagerState {
    * load, while the store still holds the tokens it replaced.
    */
   readonly unsaved: Ref.Ref<ReadonlyMap<string, Unsaved>>
+}
+
+export interface NeededScopes {
+  /** What a login would ask for (the granted scopes and the required ones). */
+  readonly wanted: ReadonlyArray<string>
+  /** What the server asked for. */
+  readonly required: ReadonlyArray<string>
 }
 
 export interface Unsaved {
@@ -76,12 +84,14 @@ export interface ManagerContext {
   readonly dpopKeys: Cache.Cache<Dpop.StoredKey, Dpop.DpopKey, Error>
   /** One refresh per credential at a time in this process (single-flight). */
   readonly refreshes: Cache.Cache<RefreshRequest, TokenSet, TokenFailure>
+  /** One step-up per credential at a time in this process (single-flight). */
+  readonly stepUps: Cache.Cache<StepUpRequest, StepUpOutcome, OAuthError>
 }
 
 export const makeState: Effect.Effect<ManagerState> = Effect.all({
   resourceNonces: Ref.make<ReadonlyMap<string, string>>(new Map()),
-  neededScopes: Ref.make<ReadonlyMap<string, ReadonlyArray<string>>>(new Map()),
-  stepUps: Ref.make<ReadonlyMap<string, ReadonlyArray<number>>>(new Map()),
+  neededScopes: Ref.make<ReadonlyMap<string, NeededScopes>>(new Map()),
+  stepUpTimes: Ref.make<ReadonlyMap<string, ReadonlyArray<number>>>(new Map()),
   unsaved: Ref.make<ReadonlyMap<string, Unsaved>>(new Map())
 })
 

@@ -50,15 +50,22 @@ export const status = (ctx: ManagerContext, server: ServerConfig) =>
       ...(tokens?.expiresAt === undefined ? {} : { expiresAt: tokens.expiresAt }),
       scopes: splitScopes(tokens?.scope)
     }
+    // A scope the server asked for counts as needed until the stored credential has it
+    // (a login in another process may have granted it meanwhile).
     const needed = yield* getEntry(ctx.state.neededScopes, keyString(server))
-    if (needed !== undefined) {
+    if (
+      needed !== undefined &&
+      tokens !== undefined &&
+      !needed.required.every((s) => common.scopes.includes(s))
+    ) {
       return {
         ...common,
         state: "needs-scope",
-        neededScopes: needed,
-        summary: `needs scope ${needed.join(" ")}`
+        neededScopes: needed.wanted,
+        summary: `needs scope ${needed.wanted.join(" ")}`
       } satisfies AuthStatus
     }
+    if (needed !== undefined) yield* deleteEntry(ctx.state.neededScopes, keyString(server))
     if (tokens === undefined) {
       if (server.auth === undefined && credential === undefined) {
         return { ...common, state: "not-required", summary: "not required" } satisfies AuthStatus
@@ -128,7 +135,7 @@ export const logout = (ctx: ManagerContext, server: ServerConfig) =>
       ctx.store.delete(keyFor(server)).pipe(Effect.mapError(storeError(server.name)))
     )
     yield* deleteEntry(ctx.state.neededScopes, key)
-    yield* deleteEntry(ctx.state.stepUps, key)
+    yield* deleteEntry(ctx.state.stepUpTimes, key)
     yield* deleteEntry(ctx.state.unsaved, key)
     return { removed, revoked } satisfies LogoutResult
   })

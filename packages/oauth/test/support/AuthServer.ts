@@ -24,6 +24,8 @@ export interface TokenRequest {
   readonly clientId?: string
   readonly resource?: string
   readonly scope?: string
+  /** The `aud` of a `client_assertion` (private_key_jwt), when there was one. */
+  readonly assertionAudience?: unknown
 }
 
 export interface AuthServerOptions {
@@ -260,7 +262,10 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
           ...(typeof body.error === "string" ? { error: body.error } : {}),
           ...(typeof params.client_id === "string" ? { clientId: params.client_id } : {}),
           ...(typeof params.resource === "string" ? { resource: params.resource } : {}),
-          ...(typeof params.scope === "string" ? { scope: params.scope } : {})
+          ...(typeof params.scope === "string" ? { scope: params.scope } : {}),
+          ...(typeof params.client_assertion === "string"
+            ? { assertionAudience: jose.decodeJwt(params.client_assertion).aud }
+            : {})
         }
         const rewrite = server.rewriteToken?.(request)
         if (rewrite !== undefined) {
