@@ -61,16 +61,15 @@ export interface RegistrationShape {
    * Whether the authorization server still knows a stored client, asked before
    * a browser is sent there with it (for an unknown client the server shows an
    * error page, RFC 6749 §4.1.2.1, and the login would wait for a callback that
-   * never comes). A token request with a made-up authorization code: refused
-   * with `invalid_client` for an unknown client and with another error for a
-   * known one (RFC 6749 §5.2). Anything unclear (network, other answers) counts
-   * as known.
+   * never comes). A refresh request with a made-up refresh token: refused with
+   * `invalid_client` for an unknown client and with another error
+   * (`invalid_grant`) for a known one (RFC 6749 §5.2). Anything unclear
+   * (network, other answers) counts as known.
    */
   readonly stillKnown: (
     server: ServerConfig,
     authorizationServer: AuthorizationServerInfo,
-    registration: ClientRegistration,
-    redirectUri: string
+    registration: ClientRegistration
   ) => Effect.Effect<boolean>
 }
 
@@ -124,16 +123,19 @@ export const clientSecretBasic =
   }
 
 /**
- * `private_key_jwt` (RFC 7523 §2.2): iss = sub = client_id, and aud = the
- * token endpoint (RFC 7523 §3 allows it, and Entra ID and Okta require it;
- * oauth4webapi would put the issuer).
+ * `private_key_jwt` (RFC 7523 §2.2): iss = sub = client_id, and aud = both the
+ * issuer and the token endpoint. RFC 7523 §3 names the token endpoint (Entra
+ * ID and Okta require it), newer guidance and the MCP conformance suite the
+ * issuer; a JWT audience may be a list, and servers accept any member.
  */
 const privateKeyJwt =
   (key: oauth.CryptoKey): oauth.ClientAuth =>
   (as, client, body, headers) =>
     oauth.PrivateKeyJwt(key, {
       [oauth.modifyAssertion]: (_header, payload) => {
-        payload.aud = as.token_endpoint ?? as.issuer
+        const tokenEndpoint = as.token_endpoint
+        payload.aud =
+          tokenEndpoint === undefined || tokenEndpoint === as.issuer ? as.issuer : [as.issuer, tokenEndpoint]
       }
     })(as, client, body, headers)
 
@@ -391,8 +393,7 @@ export const make = Effect.sync((): RegistrationShape => {
     function* (
       server: ServerConfig,
       authorizationServer: AuthorizationServerInfo,
-      registration: ClientRegistration,
-      redirectUri: string
+      registration: ClientRegistration
     ) {
       const as = authorizationServer.metadata
       const endpoint = as.token_endpoint
@@ -404,12 +405,8 @@ export const make = Effect.sync((): RegistrationShape => {
           as,
           client,
           auth,
-          grantTypes.authorizationCode,
-          {
-            code: `mcpgate-probe-${oauth.generateRandomState()}`,
-            redirect_uri: redirectUri,
-            code_verifier: oauth.generateRandomCodeVerifier()
-          },
+          grantTypes.refreshToken,
+          { refresh_token: `mcpgate-client-check-${oauth.generateRandomState()}` },
           httpOptions(signal)
         )
         return oauth.processGenericTokenEndpointResponse(as, client, response)

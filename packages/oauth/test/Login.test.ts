@@ -275,12 +275,12 @@ describe("a registration the authorization server has forgotten", () => {
         // A client the server knows is checked and used as it is.
         yield* manager.login(server)
         assert.strictEqual(as.registrations.length, 2)
-        // Each check was one token request with a made-up code: refused, no grant.
+        // Each check was one refresh request with a made-up refresh token: refused, no grant.
         assert.deepStrictEqual(
           as.tokenRequests.filter((request) => request.status !== 200).map((r) => [r.grantType, r.error]),
           [
-            ["authorization_code", "invalid_client"],
-            ["authorization_code", "invalid_grant"]
+            ["refresh_token", "invalid_client"],
+            ["refresh_token", "invalid_grant"]
           ]
         )
       }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
@@ -524,7 +524,7 @@ describe("client credentials", () => {
 })
 
 describe("private_key_jwt (RFC 7523 §3)", () => {
-  it.live("the assertion names the token endpoint as its audience", () =>
+  it.live("the assertion names the token endpoint (and the issuer) as its audience", () =>
     Effect.gen(function* () {
       const { privateKey, publicKey } = yield* Effect.promise(() =>
         jose.generateKeyPair("ES256", { extractable: true })
@@ -555,7 +555,7 @@ describe("private_key_jwt (RFC 7523 §3)", () => {
       assert.strictEqual((yield* callTool(mcp.url, `Bearer ${Redacted.value(token)}`, "whoami")).status, 200)
       assert.deepStrictEqual(
         as.tokenRequests.map((request) => request.assertionAudience),
-        [`${as.issuer}/token`]
+        [[as.issuer, `${as.issuer}/token`]]
       )
     }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
   )

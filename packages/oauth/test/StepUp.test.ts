@@ -46,14 +46,14 @@ describe("step-up on 403 insufficient_scope", () => {
       assert.strictEqual(call.text, "admin ok")
       const granted = (mcp.lastClaims?.scope ?? "").split(" ")
       assert.includeMembers(granted, ["mcp:read", "mcp:admin"])
-      assert.strictEqual(as.countIssued("authorization_code"), 2)
+      assert.strictEqual(as.countGrants("authorization_code"), 2)
       assert.strictEqual(as.countGrants("refresh_token"), 0)
       assert.includeMembers([...(yield* manager.status(server)).scopes], ["mcp:read", "mcp:admin"])
 
       // The scope is now granted: another 403 for it cannot be fixed by authorizing again.
       const error = yield* failureOf(manager.onInsufficientScope(server, refused.wwwAuthenticate))
       assert.strictEqual(error._tag === "OAuthError" ? error.reason : error._tag, "insufficient-scope")
-      assert.strictEqual(as.countIssued("authorization_code"), 2)
+      assert.strictEqual(as.countGrants("authorization_code"), 2)
     }).pipe(Effect.provide(managerLayer({ interactive: true })), Effect.provide(logCapture), Effect.scoped)
   )
 
@@ -97,7 +97,7 @@ describe("step-ups and other processes", () => {
       )
       for (const token of tokens)
         assert.strictEqual((yield* callTool(mcp.url, bearer(token), "admin")).status, 200)
-      assert.strictEqual(as.countIssued("authorization_code"), 2, "one login, one step-up")
+      assert.strictEqual(as.countGrants("authorization_code"), 2, "one login, one step-up")
     }).pipe(Effect.provide(managerLayer({ interactive: true })), Effect.provide(logCapture), Effect.scoped)
   )
 

@@ -158,8 +158,7 @@ describe("AuthorizedFetch.layerOAuth", () => {
       const call = yield* callTool(forServer(server), mcp.url, "admin")
       assert.deepStrictEqual(call, { status: 200, text: "admin ok" })
       assert.includeMembers((mcp.lastClaims?.scope ?? "").split(" "), ["mcp:read", "mcp:write", "mcp:admin"])
-      // Two logins (the step-up's check of the stored client is a refused token request).
-      assert.strictEqual(as.countIssued("authorization_code"), 2)
+      assert.strictEqual(as.countGrants("authorization_code"), 2)
       assert.strictEqual(as.countGrants("refresh_token"), 0)
     }).pipe(Effect.provide(fetchLayer({ interactive: true })))
   )

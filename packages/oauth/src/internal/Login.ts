@@ -191,13 +191,16 @@ export const keepRegistration = (
 /**
  * The registration for a login (see `Registration.resolve`): the stored one
  * when it belongs to this authorization server (SEP-2352), unless the code
- * flow would send the browser there with a client the server has forgotten;
- * then a new one. A new dynamic registration is stored before the login.
+ * flow would send the browser there with a client the server has forgotten
+ * (`Registration.stillKnown`, skipped with `checkStoredClient: false` when the
+ * server has just accepted a token of that client); then a new one. A new
+ * dynamic registration is stored before the login.
  */
 export const registrationFor = (
   ctx: ManagerContext,
   existing: Credential | undefined,
-  options: ResolveOptions
+  options: ResolveOptions,
+  checkStoredClient = true
 ) =>
   Effect.gen(function* () {
     const { server, authorizationServer, redirectUri } = options
@@ -210,11 +213,12 @@ export const registrationFor = (
       ...(reusable === undefined ? {} : { existing: reusable })
     })
     if (
+      checkStoredClient &&
       registration === reusable &&
       registration.method === "dcr" &&
       redirectUri !== undefined &&
       options.grantTypes.includes(grantTypes.authorizationCode) &&
-      !(yield* ctx.registrations.stillKnown(server, authorizationServer, registration, redirectUri))
+      !(yield* ctx.registrations.stillKnown(server, authorizationServer, registration))
     ) {
       registration = yield* ctx.registrations.register(options)
     }
@@ -223,8 +227,16 @@ export const registrationFor = (
     return registration
   })
 
-/** A whole login; `tokens` for the callers (refresh, step-up) that need the new token at once. */
-export const login = (ctx: ManagerContext, server: ServerConfig, options: LoginOptions) =>
+/**
+ * A whole login; `tokens` for the callers (refresh, step-up) that need the new
+ * token at once. `checkStoredClient` as in `registrationFor`.
+ */
+export const login = (
+  ctx: ManagerContext,
+  server: ServerConfig,
+  options: LoginOptions,
+  checkStoredClient = true
+) =>
   Effect.gen(function* () {
     const name = server.name
     const auth = authOf(server)
@@ -244,7 +256,7 @@ export const login = (ctx: ManagerContext, server: ServerConfig, options: LoginO
       ...(redirectUri === undefined ? {} : { redirectUri }),
       grantTypes: grantsFor(flow)
     }
-    let registration = yield* registrationFor(ctx, existing, resolveOptions)
+    let registration = yield* registrationFor(ctx, existing, resolveOptions, checkStoredClient)
     const dpop = wantsDpop(discovered)
       ? yield* Dpop.generate(authorizationServer.metadata.dpop_signing_alg_values_supported)
       : undefined

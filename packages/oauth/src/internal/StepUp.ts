@@ -61,11 +61,17 @@ export const runStepUp = (ctx: ManagerContext, request: StepUpRequest) =>
     }
     yield* setEntry(ctx.state.stepUpTimes, request.key, [...recent, now])
     yield* Effect.logInfo(`${server.name}: authorizing again for ${wanted.join(" ")}`)
-    const result = yield* Login.login(ctx, server, {
-      scopes: wanted,
-      wwwAuthenticate: request.wwwAuthenticate,
-      ...(authOf(server).flow === "client_credentials" ? { flow: "client_credentials" as const } : {})
-    })
+    // The server has just accepted a token of the stored client (a 403, not a 401): it knows it.
+    const result = yield* Login.login(
+      ctx,
+      server,
+      {
+        scopes: wanted,
+        wwwAuthenticate: request.wwwAuthenticate,
+        ...(authOf(server).flow === "client_credentials" ? { flow: "client_credentials" as const } : {})
+      },
+      false
+    )
     return { token: result.tokens.accessToken, request } satisfies StepUpOutcome
   })
 

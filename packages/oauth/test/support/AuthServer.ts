@@ -60,10 +60,7 @@ export interface AuthServer {
   rewriteToken:
     | ((request: TokenRequest) => { readonly status: number; readonly body: unknown } | undefined)
     | undefined
-  /** Token requests of a grant type, answered or refused. */
   readonly countGrants: (grantType: string) => number
-  /** Token requests of a grant type that issued tokens (not the refused ones, e.g. a check of a stored client). */
-  readonly countIssued: (grantType: string) => number
 }
 
 type Payload = Record<string, unknown>
@@ -234,10 +231,7 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
       hold: undefined,
       rewriteToken: undefined,
       countGrants: (grantType) =>
-        server.tokenRequests.filter((request) => request.grantType === grantType).length,
-      countIssued: (grantType) =>
-        server.tokenRequests.filter((request) => request.grantType === grantType && request.status === 200)
-          .length
+        server.tokenRequests.filter((request) => request.grantType === grantType).length
     }
 
     provider.use(async (ctx: KoaContext, next) => {
