@@ -12,15 +12,24 @@
  *   the registration (`NeedsLogin`), but only while the store still holds the
  *   tokens that failed: what another process stored meanwhile is kept and used.
  *   Transient failures keep everything. Every read-modify-write of a credential
- *   re-reads it under the lock.
+ *   re-reads it under the lock, and the network work done holding the lock
+ *   stays within half the store's lock wait. DPoP keys are stored with the
+ *   tokens they bind, so every process can present and refresh them.
  * - `onUnauthorized` (401) re-checks the protected resource metadata (the
  *   server may have moved to another authorization server, SEP-2352), then
  *   refreshes once; `onInsufficientScope` (403) re-authorizes with the union of
  *   granted and required scopes (RFC 6750 §3.1, MCP "Scope Challenge Handling").
- * - `login` = discover → register → authorize (PKCE, device, client
- *   credentials or a JWT bearer assertion) → store; `beginLogin` /
- *   `completeLogin` split the code flow for the web UI.
+ *   Concurrent step-ups for one server share one login.
+ * - `login` = discover → register (a stored dynamic client is checked first,
+ *   so a forgotten one is replaced instead of leaving the browser at an error
+ *   page) → authorize (PKCE, device, client credentials or a JWT bearer
+ *   assertion) → store; `beginLogin` / `completeLogin` split the code flow for
+ *   the web UI (pending logins in `PendingLogins`).
  * - `logout` revokes (RFC 7009) when the server can, then deletes the credential.
+ *
+ * This file is the contract and a short `make`; the work is in `internal/`:
+ * `Refresh`, `Login`, `StepUp`, `WebLogin`, `Status` (with logout), `DpopState`,
+ * over the shared `ManagerContext`.
  */
 import type { OAuthFlow, ServerConfig } from "@mcpgate/core/Config"
 import type { RegistrationMethod } from "@mcpgate/core/Credential"
@@ -170,7 +179,7 @@ export interface OAuthManagerOptions {
 }
 
 // ---------------------------------------------------------------------------
-// Implementation (the work is in internal/: Refresh, Login, StepUp, WebLogin, Status)
+// Implementation
 // ---------------------------------------------------------------------------
 
 export { chooseScopes } from "./internal/Login.ts"
