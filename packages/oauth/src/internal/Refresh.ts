@@ -72,7 +72,7 @@ const expiring = (ctx: ManagerContext, tokens: TokenSet, obtainedAt: number) =>
     return tokens.expiresAt - now <= Math.min(marginMillis + jitter, halfLife)
   })
 
-/** Usable now: bound to a key this process holds (DPoP) and not about to expire. */
+/** Usable now: not about to expire, and (DPoP-bound tokens) stored with their key. */
 const fresh = (ctx: ManagerContext, credential: Credential, tokens: TokenSet) =>
   DpopState.usable(tokens)
     ? Effect.map(expiring(ctx, tokens, credential.updatedAt), (soon) => !soon)
