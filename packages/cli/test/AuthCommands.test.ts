@@ -184,6 +184,31 @@ describe("mcpgate login / logout", () => {
     60_000
   )
 
+  it.live(
+    "login after the authorization server forgot the client registers anew and finishes",
+    () =>
+      Effect.gen(function* () {
+        const { as, mcp } = yield* startServers
+        const { env, home } = sandbox()
+        writeConfig(home, mcp.url)
+        env.BROWSER = browserCommand
+        const port = yield* freePort
+        const first = yield* mcpgate(["login", "notes", "--callback-port", String(port)], { env })
+        assert.strictEqual(first.code, 0, first.stderr)
+
+        // The server's database was reset: the stored client is unknown there now.
+        as.forgetClients()
+        const again = yield* mcpgate(["login", "notes", "--callback-port", String(port)], { env })
+        assert.strictEqual(again.code, 0, again.stderr)
+        assert.include(again.stdout, "logged in to notes")
+        assert.strictEqual(as.registrations.length, 2)
+        const call = yield* mcpgate(["call", "notes__whoami"], { env })
+        assert.strictEqual(call.code, 0, call.stderr)
+        assert.strictEqual(call.stdout.trim(), "hello test-user")
+      }),
+    90_000
+  )
+
   it.live("login and logout refuse servers that are not in the config or have no URL (exit 2)", () =>
     Effect.gen(function* () {
       const { env, home } = sandbox()

@@ -2,7 +2,7 @@
  * The stored credential of one MCP server (SPEC §2) and the versioned document
  * that holds credentials at rest (the file, or one keychain entry).
  *
- * Secrets (client secret, access and refresh token) are `Redacted` in memory:
+ * Secrets (client secret, access and refresh token, DPoP key) are `Redacted` in memory:
  * `String`, `JSON.stringify` and `util.inspect` of a credential print
  * `<redacted>`. Only the encoded document (what goes to disk or the keychain)
  * holds them in clear.
@@ -51,6 +51,9 @@ const Secret = Schema.RedactedFromValue(Schema.String)
 /** Epoch milliseconds. */
 const EpochMillis = Schema.Finite
 
+/** A private JWK (RFC 7517) with its `alg`: clear text on disk, `Redacted` in memory. */
+const PrivateJwk = Schema.RedactedFromValue(Schema.Record(Schema.String, Schema.String))
+
 /** How the client registration was obtained (SPEC §3, in the MCP spec's priority order). */
 export const RegistrationMethod = Schema.Literals(["pre-registered", "cimd", "dcr"])
 export type RegistrationMethod = typeof RegistrationMethod.Type
@@ -75,7 +78,13 @@ export class TokenSet extends Schema.Class<TokenSet>("@mcpgate/core/Credential/T
   /** Epoch ms. */
   expiresAt: Schema.optionalKey(EpochMillis),
   /** Space-separated, as granted (RFC 6749 §3.3). */
-  scope: Schema.optionalKey(Schema.String)
+  scope: Schema.optionalKey(Schema.String),
+  /**
+   * DPoP-bound tokens (RFC 9449): the private key they are bound to, so that
+   * every process sharing the credential can present and refresh them. As
+   * secret as the tokens. Optional, so documents written before it still read.
+   */
+  dpopKey: Schema.optionalKey(PrivateJwk)
 }) {}
 
 export class Credential extends Schema.Class<Credential>("@mcpgate/core/Credential")({

@@ -67,6 +67,12 @@ export interface CredentialStoreShape {
   /** Every credential, sorted by `keyOf`. */
   readonly list: Effect.Effect<ReadonlyArray<Credential>, CredentialStoreError>
   /**
+   * How long `withLock` waits for a lock before it fails with reason "locked".
+   * Work done while holding a lock should stay well below it, so that waiters
+   * behind a healthy holder get their turn.
+   */
+  readonly lockTimeout: Duration.Duration
+  /**
    * Runs `effect` while holding the lock of `key`: no other fiber of this
    * process and no other process runs `withLock` for that key meanwhile, so
    * `effect` must re-read (`get`) inside the lock before it decides. Re-entrant
@@ -163,6 +169,9 @@ const lockSettings = (options: LockOptions) => ({
   staleAfter: options.staleLockAfter ?? "60 seconds"
 })
 
+const lockTimeoutOf = (options: LockOptions): Duration.Duration =>
+  Duration.fromInputUnsafe(lockSettings(options).timeout)
+
 /** `<dir>/locks/<sha256 of keyOf>.lock`: one lock file per credential, shared by the file and keychain layers. */
 const keyLockFile = (directory: string, key: CredentialKey): string =>
   path.join(directory, "locks", `${createHash("sha256").update(keyOf(key)).digest("hex").slice(0, 32)}.lock`)
@@ -185,6 +194,7 @@ export const makeMemory = (options: LockOptions = {}): Effect.Effect<CredentialS
     return {
       backend: "memory",
       description: "memory (nothing is kept after the process exits)",
+      lockTimeout: lockTimeoutOf(options),
       get: (key) => Effect.sync(() => Option.fromUndefinedOr(credentials.get(keyOf(key)))),
       set: (credential) =>
         Effect.sync(() => {
@@ -310,6 +320,7 @@ export const makeFile = (
     return {
       backend: "file",
       description: `file ${file}`,
+      lockTimeout: lockTimeoutOf(options),
       get: Effect.fn("CredentialStore.get")(function* (key: CredentialKey) {
         return Option.fromUndefinedOr((yield* load).get(keyOf(key)))
       }),
@@ -445,6 +456,7 @@ export const makeKeychain = (
     return {
       backend: "keychain",
       description,
+      lockTimeout: lockTimeoutOf(options),
       get: Effect.fn("CredentialStore.get")(function* (key: CredentialKey) {
         return yield* readEntry(keyOf(key))
       }),

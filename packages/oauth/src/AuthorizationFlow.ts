@@ -14,7 +14,9 @@
  * - refresh (OAuth 2.1 §4.3) and revocation (RFC 7009).
  *
  * Every token request can carry DPoP proofs (RFC 9449 §5) and is retried once
- * with the server's nonce when it asks for one (RFC 9449 §8).
+ * with the server's nonce when it asks for one (RFC 9449 §8). A configured
+ * `audience` goes with the authorization, code, device and client credentials
+ * requests (the parameter Auth0 and similar servers expect).
  */
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { TokenSet } from "@mcpgate/core/Credential"
@@ -40,6 +42,8 @@ export interface GrantContext {
   readonly resource?: string
   /** Space-separated scopes; absent to let the server decide. */
   readonly scope?: string
+  /** `auth.audience`: the API the tokens are for, as Auth0 and similar servers ask for it. */
+  readonly audience?: string | undefined
   /** Sender-constrains the tokens (RFC 9449). */
   readonly dpop?: oauth.DPoPHandle
 }
@@ -169,6 +173,9 @@ const resourceParameter = (context: GrantContext): Record<string, string> =>
 const scopeParameter = (context: GrantContext): Record<string, string> =>
   context.scope === undefined || context.scope === "" ? {} : { scope: context.scope }
 
+const audienceParameter = (context: GrantContext): Record<string, string> =>
+  context.audience === undefined ? {} : { audience: context.audience }
+
 /** Runs a token request; once more when the server hands out a DPoP nonce (RFC 9449 §8). */
 const withDpopRetry =
   <A>(dpop: oauth.DPoPHandle | undefined, run: (signal: AbortSignal) => Promise<A>) =>
@@ -211,6 +218,9 @@ const authorizationFailure = (server: string, error: OAuthError): OAuthError =>
 
 const defaultTimeout = Duration.minutes(5)
 
+/** Seconds; the device flow's polling interval never grows past this after network errors. */
+const maxDeviceInterval = 60
+
 // ---------------------------------------------------------------------------
 // Service
 // ---------------------------------------------------------------------------
@@ -246,7 +256,8 @@ export const make = Effect.gen(function* () {
     url.searchParams.set("state", state)
     for (const [key, value] of Object.entries({
       ...scopeParameter(context),
-      ...resourceParameter(context)
+      ...resourceParameter(context),
+      ...audienceParameter(context)
     })) {
       url.searchParams.set(key, value)
     }
@@ -316,7 +327,7 @@ export const make = Effect.gen(function* () {
           Redacted.value(pending.codeVerifier),
           {
             ...httpOptions(signal),
-            additionalParameters: resourceParameter(context),
+            additionalParameters: { ...resourceParameter(context), ...audienceParameter(context) },
             ...(context.dpop === undefined ? {} : { DPoP: context.dpop })
           }
         )
@@ -339,7 +350,8 @@ export const make = Effect.gen(function* () {
             host: redirect.hostname === "localhost" ? "127.0.0.1" : redirect.hostname.replace(/^\[|\]$/g, ""),
             port: Number(redirect.port === "" ? 80 : redirect.port),
             path: redirect.pathname,
-            redirectUri
+            redirectUri,
+            state: pending.state
           }).pipe(
             // With a pasted URL a busy port is no obstacle: the user pastes instead.
             Effect.catchIf(
@@ -427,7 +439,7 @@ export const make = Effect.gen(function* () {
           as,
           session.client,
           session.auth,
-          { ...scopeParameter(context), ...resourceParameter(context) },
+          { ...scopeParameter(context), ...resourceParameter(context), ...audienceParameter(context) },
           httpOptions(signal)
         )
         return oauth.processDeviceAuthorizationResponse(as, session.client, response)
@@ -497,7 +509,9 @@ export const make = Effect.gen(function* () {
           })
       }
       if (error.retryable) {
-        yield* Effect.logWarning(`${error.message}; polling again`)
+        // RFC 8628 §3.5: poll less often after a failed request (doubling, as it recommends).
+        interval = Math.min(interval * 2, maxDeviceInterval)
+        yield* Effect.logWarning(`${error.message}; polling again in ${interval} s`)
         continue
       }
       return yield* error
@@ -531,7 +545,7 @@ export const make = Effect.gen(function* () {
         as,
         session.client,
         session.auth,
-        { ...scopeParameter(context), ...resourceParameter(context) },
+        { ...scopeParameter(context), ...resourceParameter(context), ...audienceParameter(context) },
         { ...httpOptions(signal), ...dpop }
       )
       return oauth.processClientCredentialsResponse(as, session.client, response)

@@ -13,7 +13,9 @@
  *    `authorizationUrl`, `tokenUrl`, `deviceAuthorizationUrl`).
  * 4. Servers of the 2025-03-26 revision have no resource metadata: their origin
  *    is the authorization server, and without metadata the endpoints default to
- *    `/authorize`, `/token` and `/register` there.
+ *    `/authorize`, `/token` and `/register` there. Only a clear "no metadata"
+ *    (404 at every URL tried) leads there: an outage (5xx, 429, no connection)
+ *    is a retryable error, and any other answer is not taken as "none".
  */
 import { type AuthConfig, defaults, type ServerConfig } from "@mcpgate/core/Config"
 import { canonicalUrl } from "@mcpgate/core/Credential"
@@ -237,6 +239,40 @@ interface CachedServer {
 
 const cacheMillis = 60 * 60 * 1000
 
+/** What one metadata URL gave: the document, a clear "not here" (404), or another answer. */
+type Lookup<A> =
+  | { readonly _tag: "Found"; readonly value: A }
+  | { readonly _tag: "Absent" }
+  | { readonly _tag: "Unclear" }
+
+const found = <A>(value: A): Lookup<A> => ({ _tag: "Found", value })
+
+/**
+ * A metadata request answered with something else than 200: 5xx and 429 are
+ * an outage (a retryable error: never read as "no metadata", never cached);
+ * 404 means the document is not there; anything else is unclear.
+ */
+const notServed = <A>(
+  name: string,
+  target: URL,
+  what: string,
+  response: Response
+): Effect.Effect<Lookup<A>, OAuthError> =>
+  Effect.gen(function* () {
+    yield* Effect.promise(async () => response.body?.cancel())
+    const status = response.status
+    if (status >= 500 || status === 429) {
+      return yield* OAuthError.of(
+        name,
+        "network",
+        `the ${what} ${target.href} is unavailable (HTTP ${status}); try again later`,
+        { retryable: true, status }
+      )
+    }
+    yield* Effect.logDebug(`${name}: no ${what} at ${target.href} (HTTP ${status})`)
+    return status === 404 ? { _tag: "Absent" } : { _tag: "Unclear" }
+  })
+
 export const make = Effect.sync((): DiscoveryShape => {
   const cache = new Map<string, CachedServer>()
 
@@ -275,7 +311,7 @@ export const make = Effect.sync((): DiscoveryShape => {
     serverUrl: string,
     url: string,
     allowHttp: boolean
-  ): Effect.Effect<Option.Option<ProtectedResource>, OAuthError> =>
+  ): Effect.Effect<Lookup<ProtectedResource>, OAuthError> =>
     Effect.gen(function* () {
       // Metadata on the server's own origin follows the server's URL; elsewhere the HTTPS rule applies.
       const sameOrigin = URL.parse(url)?.origin === new URL(serverUrl).origin
@@ -287,11 +323,7 @@ export const make = Effect.sync((): DiscoveryShape => {
       )
       const response = yield* get(name, target, "protected resource metadata")
       if (response.status !== 200) {
-        yield* Effect.promise(async () => response.body?.cancel())
-        yield* Effect.logDebug(
-          `${name}: no protected resource metadata at ${target.href} (HTTP ${response.status})`
-        )
-        return Option.none()
+        return yield* notServed<ProtectedResource>(name, target, "protected resource metadata", response)
       }
       const json = yield* attempt(name, "discovery", `reading ${target.href}`, () => response.json())
       const metadata = decodeProtectedResource(json)
@@ -309,13 +341,13 @@ export const make = Effect.sync((): DiscoveryShape => {
           `the protected resource metadata at ${target.href} is for "${metadata.value.resource}", not for this server (${serverUrl}); refusing to authorize (RFC 9728 §3.3)`
         )
       }
-      return Option.some({ url: target.href, metadata: metadata.value })
+      return found({ url: target.href, metadata: metadata.value })
     })
 
   /**
-   * Fetches one metadata document; `none` when it is not there, an error when
-   * it is there but wrong. `sameOriginIssuer` accepts any issuer on the
-   * expected issuer's origin (2025-03-26 servers, see below).
+   * Fetches one metadata document (see `Lookup`); an error when it is there but
+   * wrong, or when the server is unavailable. `sameOriginIssuer` accepts any
+   * issuer on the expected issuer's origin (2025-03-26 servers, see below).
    */
   const readAuthorizationServer = (
     name: string,
@@ -323,16 +355,17 @@ export const make = Effect.sync((): DiscoveryShape => {
     expectedIssuer: string | undefined,
     allowHttp: boolean,
     sameOriginIssuer = false
-  ): Effect.Effect<Option.Option<oauth.AuthorizationServer>, OAuthError> =>
+  ): Effect.Effect<Lookup<oauth.AuthorizationServer>, OAuthError> =>
     Effect.gen(function* () {
       const target = yield* checkEndpoint(name, url, "authorization server metadata URL", allowHttp)
       const response = yield* get(name, target, "authorization server metadata")
       if (response.status !== 200) {
-        yield* Effect.promise(async () => response.body?.cancel())
-        yield* Effect.logDebug(
-          `${name}: no authorization server metadata at ${target.href} (HTTP ${response.status})`
+        return yield* notServed<oauth.AuthorizationServer>(
+          name,
+          target,
+          "authorization server metadata",
+          response
         )
-        return Option.none()
       }
       const issuerInDocument = yield* attempt(name, "discovery", `reading ${target.href}`, async () => {
         const json: unknown = await response.clone().json()
@@ -366,23 +399,30 @@ export const make = Effect.sync((): DiscoveryShape => {
       const metadata = yield* attempt(name, "discovery", `reading ${target.href}`, () =>
         oauth.processDiscoveryResponse(new URL(expected), response)
       )
-      return Option.some(metadata)
+      return found(metadata)
     })
 
   /**
    * The authorization server `issuer`: `authServerMetadataUrl` if configured,
    * else the well-known locations, else (for the server's own origin, the
-   * 2025-03-26 case) the default endpoints; configured endpoints override.
+   * 2025-03-26 case) the default endpoints, when every URL tried was a clear
+   * 404 and `clean` says the resource metadata lookup was too; configured
+   * endpoints override. Cached by the issuer the document names.
    */
   const resolveAuthorizationServer = (
     server: ServerConfig,
     issuer: string,
-    options: { readonly listedIssuers?: ReadonlyArray<string>; readonly legacyOrigin?: string }
+    options: {
+      readonly listedIssuers?: ReadonlyArray<string>
+      readonly legacyOrigin?: string
+      readonly clean: boolean
+    }
   ): Effect.Effect<AuthorizationServerInfo, OAuthError> =>
     Effect.gen(function* () {
       const auth = authOf(server)
       const name = server.name
-      let found: { metadata: oauth.AuthorizationServer; url: string } | undefined
+      let document: { metadata: oauth.AuthorizationServer; url: string } | undefined
+      let clean = options.clean
       const tried: Array<string> = []
       if (auth.authServerMetadataUrl !== undefined) {
         // A configured document is trusted for its issuer, unless the resource lists others.
@@ -394,7 +434,7 @@ export const make = Effect.sync((): DiscoveryShape => {
           auth.allowHttp
         )
         tried.push(auth.authServerMetadataUrl)
-        if (Option.isSome(metadata)) {
+        if (metadata._tag === "Found") {
           const issuerHref = new URL(metadata.value.issuer).href
           if (
             listed.length > 0 &&
@@ -406,33 +446,49 @@ export const make = Effect.sync((): DiscoveryShape => {
               `the configured authServerMetadataUrl describes the issuer "${metadata.value.issuer}", which the server's protected resource metadata does not list (${listed.join(", ")})`
             )
           }
-          found = { metadata: metadata.value, url: auth.authServerMetadataUrl }
-        }
+          document = { metadata: metadata.value, url: auth.authServerMetadataUrl }
+        } else if (metadata._tag === "Unclear") clean = false
       } else {
         yield* checkEndpoint(name, issuer, "authorization server", auth.allowHttp)
-        for (const url of authorizationServerMetadataUrls(issuer)) {
-          tried.push(url)
+        const legacyOrigin = options.legacyOrigin
+        const onLegacyOrigin = legacyOrigin !== undefined && new URL(issuer).origin === legacyOrigin
+        const candidates = [
           // The 2025-03-26 revision had no issuer to check: its metadata lives on the
           // server's origin and may name any issuer there (e.g. `<origin>/oauth`).
-          const legacy = options.legacyOrigin !== undefined && issuer === options.legacyOrigin
-          const metadata = yield* readAuthorizationServer(name, url, issuer, auth.allowHttp, legacy)
-          if (Option.isSome(metadata)) {
-            found = { metadata: metadata.value, url }
+          ...authorizationServerMetadataUrls(issuer).map((url) => ({
+            url,
+            lenient: issuer === legacyOrigin
+          })),
+          // Such an issuer, once stored, is found again at the origin (and must match exactly).
+          ...(onLegacyOrigin && issuer !== legacyOrigin
+            ? authorizationServerMetadataUrls(legacyOrigin).map((url) => ({ url, lenient: false }))
+            : [])
+        ]
+        for (const { url, lenient } of candidates) {
+          tried.push(url)
+          const metadata = yield* readAuthorizationServer(name, url, issuer, auth.allowHttp, lenient)
+          if (metadata._tag === "Found") {
+            document = { metadata: metadata.value, url }
             break
           }
+          if (metadata._tag === "Unclear") clean = false
         }
       }
       let info: AuthorizationServerInfo
-      if (found !== undefined) {
+      if (document !== undefined) {
         info = {
-          issuer: found.metadata.issuer,
-          metadata: withOverrides(found.metadata, auth),
+          issuer: document.metadata.issuer,
+          metadata: withOverrides(document.metadata, auth),
           source: "metadata",
-          metadataUrl: found.url
+          metadataUrl: document.url
         }
       } else if (auth.tokenUrl !== undefined) {
         info = { issuer, metadata: withOverrides({ issuer }, auth), source: "configured" }
-      } else if (options.legacyOrigin !== undefined && new URL(issuer).origin === options.legacyOrigin) {
+      } else if (
+        clean &&
+        options.legacyOrigin !== undefined &&
+        new URL(issuer).origin === options.legacyOrigin
+      ) {
         yield* Effect.logInfo(
           `${name}: no OAuth metadata anywhere; using the 2025-03-26 default endpoints on ${options.legacyOrigin}`
         )
@@ -449,7 +505,7 @@ export const make = Effect.sync((): DiscoveryShape => {
         )
       }
       yield* checkEndpoints(name, info.metadata, auth.allowHttp)
-      cache.set(`${name}|${issuer}`, { info, fetchedAt: yield* Clock.currentTimeMillis })
+      cache.set(`${name}|${new URL(info.issuer).href}`, { info, fetchedAt: yield* Clock.currentTimeMillis })
       return info
     })
 
@@ -466,6 +522,8 @@ export const make = Effect.sync((): DiscoveryShape => {
     const challenge = resourceChallenge(header)
 
     let protectedResource: ProtectedResource | undefined
+    // Whether every resource metadata URL answered a clear 404 (see `resolveAuthorizationServer`).
+    let clean = true
     const candidates = [
       ...(challenge?.resourceMetadata === undefined ? [] : [challenge.resourceMetadata]),
       ...protectedResourceMetadataUrls(serverUrl)
@@ -477,18 +535,20 @@ export const make = Effect.sync((): DiscoveryShape => {
         )
         continue
       }
-      const found = yield* readProtectedResource(name, serverUrl, url, auth.allowHttp).pipe(
-        // A metadata URL that cannot be reached is skipped like a missing one;
-        // the refusals (resource mismatch, plain HTTP) are not.
+      const lookup = yield* readProtectedResource(name, serverUrl, url, auth.allowHttp).pipe(
+        // A metadata URL that cannot be reached is skipped (but is no clear "none");
+        // an outage of the server and the refusals (resource mismatch, plain HTTP) are errors.
         Effect.catchIf(
-          (error) => error.reason === "network",
-          (error) => Effect.as(Effect.logDebug(error.message), Option.none<ProtectedResource>())
+          (error) => error.reason === "network" && error.status === undefined,
+          (error) =>
+            Effect.as(Effect.logDebug(error.message), { _tag: "Unclear" } satisfies Lookup<ProtectedResource>)
         )
       )
-      if (Option.isSome(found)) {
-        protectedResource = found.value
+      if (lookup._tag === "Found") {
+        protectedResource = lookup.value
         break
       }
+      if (lookup._tag === "Unclear") clean = false
     }
 
     const origin = new URL(serverUrl).origin
@@ -501,7 +561,8 @@ export const make = Effect.sync((): DiscoveryShape => {
     }
     const authorizationServer = yield* resolveAuthorizationServer(server, issuer, {
       listedIssuers: listed,
-      ...(protectedResource === undefined || listed.length === 0 ? { legacyOrigin: origin } : {})
+      ...(protectedResource === undefined || listed.length === 0 ? { legacyOrigin: origin } : {}),
+      clean: protectedResource !== undefined || clean
     })
 
     const resource =
@@ -528,11 +589,14 @@ export const make = Effect.sync((): DiscoveryShape => {
     server: ServerConfig,
     issuer: string
   ) {
-    const cached = cache.get(`${server.name}|${issuer}`)
+    const cached = URL.canParse(issuer) ? cache.get(`${server.name}|${new URL(issuer).href}`) : undefined
     const now = yield* Clock.currentTimeMillis
     if (cached !== undefined && now - cached.fetchedAt < cacheMillis) return cached.info
     const serverUrl = yield* serverUrlOf(server)
-    return yield* resolveAuthorizationServer(server, issuer, { legacyOrigin: new URL(serverUrl).origin })
+    return yield* resolveAuthorizationServer(server, issuer, {
+      legacyOrigin: new URL(serverUrl).origin,
+      clean: true
+    })
   })
 
   return { discover, authorizationServer }

@@ -7,6 +7,20 @@
 import { Schema } from "effect"
 
 /**
+ * One word of a POSIX shell command, quoted unless it is plain (letters,
+ * digits and `_@%+=:,./-`): suggested commands carry server names and scopes,
+ * and scopes come from the server (RFC 6749 §3.3 allows `$`, `;`, `` ` `` …).
+ */
+export const shellWord = (text: string): string =>
+  /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`
+
+/** The command that logs in to `server`, with `--scope` for each scope. */
+export const loginCommand = (server: string, scopes: ReadonlyArray<string> = []): string =>
+  ["mcpgate", "login", shellWord(server), ...scopes.flatMap((scope) => ["--scope", shellWord(scope)])].join(
+    " "
+  )
+
+/**
  * The server needs an interactive login (no credential, the refresh token was
  * refused, the authorization server changed, …). `message` says which command
  * fixes it.
@@ -17,7 +31,7 @@ export class NeedsLogin extends Schema.TaggedError<NeedsLogin>()("NeedsLogin", {
 }) {
   /** `why` is one clause without a final period, e.g. `no stored credential`. */
   static readonly of = (server: string, why: string): NeedsLogin =>
-    new NeedsLogin({ server, message: `${server}: ${why}; run \`mcpgate login ${server}\`` })
+    new NeedsLogin({ server, message: `${server}: ${why}; run \`${loginCommand(server)}\`` })
 }
 
 /**
@@ -33,7 +47,7 @@ export class NeedsScope extends Schema.TaggedError<NeedsScope>()("NeedsScope", {
     new NeedsScope({
       server,
       scopes,
-      message: `${server}: the server needs the scope${scopes.length === 1 ? "" : "s"} ${scopes.join(" ")}; run \`mcpgate login ${server}${scopes.map((scope) => ` --scope ${scope}`).join("")}\``
+      message: `${server}: the server needs the scope${scopes.length === 1 ? "" : "s"} ${scopes.join(" ")}; run \`${loginCommand(server, scopes)}\``
     })
 }
 

@@ -57,6 +57,20 @@ export interface RegistrationShape {
     server: ServerConfig,
     registration: ClientRegistration
   ) => Effect.Effect<ClientSession, OAuthError>
+  /**
+   * Whether the authorization server still knows a stored client, asked before
+   * a browser is sent there with it (for an unknown client the server shows an
+   * error page, RFC 6749 §4.1.2.1, and the login would wait for a callback that
+   * never comes). A refresh request with a made-up refresh token: refused with
+   * `invalid_client` for an unknown client and with another error
+   * (`invalid_grant`) for a known one (RFC 6749 §5.2). Anything unclear
+   * (network, other answers) counts as known.
+   */
+  readonly stillKnown: (
+    server: ServerConfig,
+    authorizationServer: AuthorizationServerInfo,
+    registration: ClientRegistration
+  ) => Effect.Effect<boolean>
 }
 
 // ---------------------------------------------------------------------------
@@ -108,18 +122,41 @@ export const clientSecretBasic =
     headers.set("authorization", `Basic ${credentials}`)
   }
 
-/** `privateKey` is PEM text, or the path of a PEM file. */
+/**
+ * `private_key_jwt` (RFC 7523 §2.2): iss = sub = client_id, and aud = both the
+ * issuer and the token endpoint. RFC 7523 §3 names the token endpoint (Entra
+ * ID and Okta require it), newer guidance and the MCP conformance suite the
+ * issuer; a JWT audience may be a list, and servers accept any member.
+ */
+const privateKeyJwt =
+  (key: oauth.CryptoKey): oauth.ClientAuth =>
+  (as, client, body, headers) =>
+    oauth.PrivateKeyJwt(key, {
+      [oauth.modifyAssertion]: (_header, payload) => {
+        const tokenEndpoint = as.token_endpoint
+        payload.aud =
+          tokenEndpoint === undefined || tokenEndpoint === as.issuer ? as.issuer : [as.issuer, tokenEndpoint]
+      }
+    })(as, client, body, headers)
+
+/**
+ * `privateKey` is PEM text, or the path of a PEM file. The value is never put
+ * in an error: a key pasted without its PEM armour would be echoed.
+ */
 const readPrivateKey = (server: ServerConfig, value: string): Effect.Effect<string, OAuthError> =>
   value.includes("-----BEGIN")
     ? Effect.succeed(value)
     : Effect.tryPromise({
         try: () => fs.readFile(value, "utf8"),
-        catch: () =>
-          OAuthError.of(
+        catch: (error) => {
+          const code =
+            typeof error === "object" && error !== null && "code" in error ? String(error.code) : ""
+          return OAuthError.of(
             server.name,
             "configuration",
-            `auth.privateKey is neither PEM text nor a readable file (${value})`
+            `auth.privateKey is neither PEM text (-----BEGIN PRIVATE KEY-----) nor the path of a readable file${/^E[A-Z]+$/.test(code) ? ` (${code})` : ""}`
           )
+        }
       })
 
 /** RFC 7591 §3.2.1 (the members mcpgate keeps; the others are ignored). */
@@ -292,8 +329,15 @@ export const make = Effect.sync((): RegistrationShape => {
     const method =
       registration.tokenEndpointAuthMethod ??
       (registration.clientSecret === undefined ? "none" : "client_secret_basic")
+    // A pre-registered client's secret is the config's (it may have been rotated since
+    // the credential stored a copy); a dynamic client's is the one it was registered with.
+    const configured =
+      registration.method === "pre-registered" && auth.clientId === registration.clientId
+        ? auth.clientSecret
+        : undefined
     const secret =
-      registration.clientSecret === undefined ? undefined : Redacted.value(registration.clientSecret)
+      configured ??
+      (registration.clientSecret === undefined ? undefined : Redacted.value(registration.clientSecret))
     switch (method) {
       case "none":
         return { client, auth: oauth.None() }
@@ -334,8 +378,7 @@ export const make = Effect.sync((): RegistrationShape => {
           })
           keys.set(cacheKey, key)
         }
-        // RFC 7523 §3: iss = sub = client_id, aud = the issuer (oauth4webapi's choice).
-        return { client, auth: oauth.PrivateKeyJwt(key) }
+        return { client, auth: privateKeyJwt(key) }
       }
       default:
         return yield* OAuthError.of(
@@ -346,7 +389,40 @@ export const make = Effect.sync((): RegistrationShape => {
     }
   })
 
-  return { resolve, register, session }
+  const stillKnown = Effect.fn("Registration.stillKnown")(
+    function* (
+      server: ServerConfig,
+      authorizationServer: AuthorizationServerInfo,
+      registration: ClientRegistration
+    ) {
+      const as = authorizationServer.metadata
+      const endpoint = as.token_endpoint
+      if (endpoint === undefined) return true
+      yield* checkEndpoint(server.name, endpoint, "token endpoint", authOf(server).allowHttp)
+      const { client, auth } = yield* session(server, registration)
+      const answer = yield* attempt(server.name, "token", "checking the stored client", async (signal) => {
+        const response = await oauth.genericTokenEndpointRequest(
+          as,
+          client,
+          auth,
+          grantTypes.refreshToken,
+          { refresh_token: `mcpgate-client-check-${oauth.generateRandomState()}` },
+          httpOptions(signal)
+        )
+        return oauth.processGenericTokenEndpointResponse(as, client, response)
+      }).pipe(Effect.flip, Effect.option)
+      const unknown = Option.isSome(answer) && answer.value.oauthError === "invalid_client"
+      if (unknown) {
+        yield* Effect.logWarning(
+          `${server.name}: the authorization server no longer knows the client ${registration.clientId}`
+        )
+      }
+      return !unknown
+    },
+    Effect.catch(() => Effect.succeed(true))
+  )
+
+  return { resolve, register, session, stillKnown }
 })
 
 export class Registration extends Context.Service<Registration, RegistrationShape>()(

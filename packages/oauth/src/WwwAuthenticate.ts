@@ -217,3 +217,6 @@ export const resourceChallenge = (header: string | null | undefined): ResourceCh
 /** Space-separated scopes (RFC 6749 §3.3) as a list without duplicates or empty entries. */
 export const splitScopes = (scope: string | undefined): ReadonlyArray<string> =>
   scope === undefined ? [] : [...new Set(scope.split(/\s+/).filter((item) => item !== ""))]
+
+/** RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` (printable ASCII but space, `"` and `\\`). */
+export const isScopeToken = (token: string): boolean => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(token)

@@ -9,6 +9,7 @@ import * as FakeOAuth from "./support/FakeOAuth.ts"
 import {
   allIssuedTokens,
   errorTexts,
+  failureOf,
   leakedTokens,
   logCapture,
   logLines,
@@ -164,6 +165,81 @@ describe("registration and client authentication", () => {
         assert.strictEqual(result.registrationMethod, "cimd")
         assert.strictEqual(authorizeQuery(fake).client_id, documentUrl)
         assert.lengthOf(fake.find("/register"), 0)
+      })
+    )
+  )
+})
+
+describe("auth.audience (the Auth0 style)", () => {
+  const audience = "https://api.example.com/"
+
+  it.live("goes with the authorization request and the code's token request", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start()
+        yield* (yield* OAuthManager).login(serverConfig("audience", fake.url, { audience }))
+        assert.strictEqual(authorizeQuery(fake).audience, audience)
+        assert.strictEqual(tokenRequest(fake)?.body.audience, audience)
+      })
+    )
+  )
+
+  it.live("goes with the device authorization request", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start({ device: true })
+        yield* (yield* OAuthManager).login(
+          serverConfig("audience-device", fake.url, { audience, flow: "device" }),
+          {
+            onDeviceCode: () => Effect.void
+          }
+        )
+        assert.strictEqual(fake.find("/device")[0]?.body.audience, audience)
+      })
+    )
+  )
+
+  it.live("goes with the client credentials request", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start({
+          registration: false,
+          tokenAuthMethods: ["client_secret_basic"]
+        })
+        yield* (yield* OAuthManager).accessToken(
+          serverConfig("audience-machine", fake.url, {
+            audience,
+            flow: "client_credentials",
+            clientId: "machine",
+            clientSecret: "machine-secret"
+          })
+        )
+        const request = tokenRequest(fake)
+        assert.strictEqual(request?.body.grant_type, "client_credentials")
+        assert.strictEqual(request?.body.audience, audience)
+      })
+    )
+  )
+})
+
+describe("auth.privateKey", () => {
+  it.live("an unreadable key is not echoed in the error (it may be key material)", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start({ registration: false, tokenAuthMethods: ["private_key_jwt"] })
+        const material = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
+        const error = yield* failureOf(
+          (yield* OAuthManager).accessToken(
+            serverConfig("key", fake.url, {
+              flow: "client_credentials",
+              clientId: "machine",
+              privateKey: material
+            })
+          )
+        )
+        assert.strictEqual(error._tag === "OAuthError" ? error.reason : error._tag, "configuration")
+        assert.include(error.message, "auth.privateKey")
+        assert.notInclude(error.message, material.slice(0, 16))
       })
     )
   )

@@ -3,20 +3,23 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import type { ServerConfig } from "@mcpgate/core/Config"
 import { Credential, TokenSet } from "@mcpgate/core/Credential"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import { Effect, Layer, Option } from "effect"
+import { Clock, Effect, Layer, Option, Redacted } from "effect"
 import { Browser } from "../src/Browser.ts"
 import { OAuthManager } from "../src/OAuthManager.ts"
 import {
   allIssuedTokens,
   errorTexts,
+  fingerprint,
   leakedTokens,
   logCapture,
   logLines,
   serverConfig,
   startServers
 } from "./support/Harness.ts"
+import { callTool } from "./support/ProtectedMcpServer.ts"
 
 const childScript = path.join(import.meta.dirname, "support", "refresh-child.ts")
 const childOutputs: Array<string> = []
@@ -59,6 +62,23 @@ const startChild = (directory: string, serverJson: string) => {
   })
   return { ready, done, go: () => child.stdin.end("go\n") }
 }
+
+/** Runs one child to its end and reads its `RESULT` line. */
+const runChild = (directory: string, server: ServerConfig) =>
+  Effect.gen(function* () {
+    const child = startChild(directory, JSON.stringify(server))
+    yield* Effect.promise(() => child.ready)
+    child.go()
+    const result = yield* Effect.promise(() => child.done)
+    childOutputs.push(result.output)
+    const line = result.output.split("\n").find((text) => text.startsWith("RESULT "))
+    const fields = JSON.parse(line?.slice("RESULT ".length) ?? "{}") as {
+      readonly status?: number
+      readonly token?: string
+      readonly error?: string
+    }
+    return { code: result.code, output: result.output, ...fields }
+  })
 
 const tempDirectory = Effect.acquireRelease(
   Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "mcpgate-oauth-"))),
@@ -117,6 +137,70 @@ describe("refresh across processes", () => {
         assert.strictEqual(new Set(parsed.map((result) => result.token)).size, 1)
         assert.strictEqual(as.countGrants("refresh_token"), 1)
         assert.strictEqual(mcp.accepted, 8)
+      }).pipe(Effect.provide(logCapture), Effect.scoped),
+    60_000
+  )
+})
+
+describe("a DPoP-bound credential across processes (RFC 9449)", () => {
+  it.live(
+    "a second process uses and refreshes it with the key stored beside the tokens; the first keeps working",
+    () =>
+      Effect.gen(function* () {
+        const { as, mcp } = yield* startServers({ dpop: true })
+        const directory = yield* tempDirectory
+        const server = serverConfig("bound", mcp.url)
+        const layer = OAuthManager.layer().pipe(
+          Layer.provideMerge(
+            Layer.mergeAll(CredentialStore.layerFile({ directory }), Browser.layerFollowRedirects)
+          )
+        )
+        yield* Effect.gen(function* () {
+          const manager = yield* OAuthManager
+          const store = yield* CredentialStore
+          const login = yield* manager.login(server)
+          assert.strictEqual(login.tokenType, "DPoP")
+          const key = { server: server.name, url: mcp.url }
+          const credentialOf = Effect.map(store.get(key), Option.getOrThrow)
+
+          // Another process uses the stored token as it is: no refresh, no new key.
+          const used = yield* runChild(directory, server)
+          assert.deepStrictEqual([used.code, used.status], [0, 200], used.output)
+          assert.strictEqual(as.countGrants("refresh_token"), 0)
+
+          // Expired: the other process refreshes it with the stored key, and the server accepts that.
+          const credential = yield* credentialOf
+          const tokens = credential.tokens
+          if (tokens === undefined) return yield* Effect.die("no tokens after login")
+          const now = yield* Clock.currentTimeMillis
+          yield* store.set(
+            new Credential({ ...credential, tokens: new TokenSet({ ...tokens, expiresAt: now - 1000 }) })
+          )
+          const refreshed = yield* runChild(directory, server)
+          assert.deepStrictEqual([refreshed.code, refreshed.status], [0, 200], refreshed.output)
+          assert.deepStrictEqual(
+            as.tokenRequests.filter((request) => request.grantType === "refresh_token").map((r) => r.error),
+            [undefined]
+          )
+
+          // This process now presents the refreshed token, bound to the same key.
+          const headers = yield* manager.authorizationHeaders(server, { method: "POST", url: mcp.url })
+          const authorization = Redacted.value(headers.authorization)
+          assert.match(authorization, /^DPoP /)
+          const stored = yield* credentialOf
+          assert.strictEqual(
+            fingerprint(Redacted.make(authorization.slice("DPoP ".length))),
+            fingerprint(stored.tokens?.accessToken)
+          )
+          assert.strictEqual((yield* callTool(mcp.url, authorization, "whoami", headers.dpop)).status, 200)
+
+          // The private key is as secret as the tokens: never printed, logged or shown.
+          const privateKey =
+            (stored.tokens?.dpopKey === undefined ? undefined : Redacted.value(stored.tokens.dpopKey).d) ?? ""
+          assert.isAbove(privateKey.length, 20)
+          const shown = [String(stored), JSON.stringify(stored), ...logLines, ...errorTexts, ...childOutputs]
+          assert.deepStrictEqual(leakedTokens([privateKey], shown), [])
+        }).pipe(Effect.provide(layer))
       }).pipe(Effect.provide(logCapture), Effect.scoped),
     60_000
   )

@@ -1,6 +1,8 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import { Discovery } from "../src/Discovery.ts"
+import { Credential, TokenSet } from "@mcpgate/core/Credential"
+import { makeMemory } from "@mcpgate/core/CredentialStore"
+import { Clock, Effect, Layer, Option } from "effect"
+import { Discovery, make as makeDiscovery } from "../src/Discovery.ts"
 import { OAuthManager } from "../src/OAuthManager.ts"
 import * as FakeOAuth from "./support/FakeOAuth.ts"
 import {
@@ -11,6 +13,7 @@ import {
   logCapture,
   logLines,
   managerLayer,
+  managerOn,
   serverConfig
 } from "./support/Harness.ts"
 
@@ -268,8 +271,87 @@ describe("refusals", () => {
       Effect.gen(function* () {
         const fake = yield* FakeOAuth.start({ stateInRedirect: "wrong" })
         const error = yield* failureOf((yield* OAuthManager).login(serverConfig("state", fake.url)))
-        assert.strictEqual(error.reason, "state-mismatch")
+        // The callback answers it with an error page (and would wait on for the right
+        // one); the redirect-following test browser gives up at that page.
+        assert.strictEqual(error.reason, "browser")
+        assert.include(error.message, "HTTP 400")
         assert.lengthOf(fake.find("/token"), 0)
+      })
+    )
+  )
+})
+
+describe("metadata outages (only a clear 404 means no metadata)", () => {
+  it.live("a 503 is a retryable error, never the 2025-03-26 defaults, and is not cached", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start({ issuerPath: "/tenant1" })
+        const server = serverConfig("outage", fake.url)
+        const store = yield* makeMemory()
+        yield* (yield* managerOn(store)).login(server)
+        const key = { server: server.name, url: fake.url }
+        const credential = Option.getOrThrow(yield* store.get(key))
+        const tokens = credential.tokens
+        if (tokens === undefined) return yield* Effect.die("no tokens after login")
+        yield* store.set(
+          new Credential({
+            ...credential,
+            tokens: new TokenSet({ ...tokens, expiresAt: (yield* Clock.currentTimeMillis) - 1000 })
+          })
+        )
+
+        // Another process refreshes during the outage.
+        fake.metadataStatus = 503
+        const tokenRequests = fake.find("/tenant1/token").length
+        const error = yield* failureOf((yield* managerOn(store)).accessToken(server))
+        assert.strictEqual(error._tag, "OAuthError")
+        if (error._tag === "OAuthError") assert.isTrue(error.retryable, error.message)
+        assert.lengthOf(fake.find("/token"), 0, "nothing went to guessed endpoints")
+        assert.lengthOf(fake.find("/tenant1/token"), tokenRequests)
+        assert.isDefined(Option.getOrThrow(yield* store.get(key)).tokens?.refreshToken)
+
+        // The outage ends: the next call reads the metadata again (the failure was not cached).
+        const discovery = yield* makeDiscovery
+        fake.metadataStatus = 503
+        yield* failureOf(discovery.authorizationServer(server, fake.issuer))
+        fake.metadataStatus = undefined
+        const info = yield* discovery.authorizationServer(server, fake.issuer)
+        assert.strictEqual(info.source, "metadata")
+      })
+    )
+  )
+
+  it.live("well-known URLs that answer 401 are not a clear 'no metadata': no defaults", () =>
+    run(
+      Effect.gen(function* () {
+        const fake = yield* FakeOAuth.start({ prm: "none", metadataPath: null, unknownPathStatus: 401 })
+        const error = yield* failureOf((yield* makeDiscovery).discover(serverConfig("locked-down", fake.url)))
+        assert.strictEqual(error.reason, "discovery")
+        assert.lengthOf(fake.find("/register"), 0)
+        assert.lengthOf(fake.find("/authorize"), 0)
+      })
+    )
+  )
+
+  it.live("metadata is cached by the issuer it names, and found again for that issuer", () =>
+    run(
+      Effect.gen(function* () {
+        // A 2025-03-26 server whose metadata at its origin names the issuer <origin>/oauth.
+        const fake = yield* FakeOAuth.start({ prm: "none", metadataIssuerPath: "/oauth" })
+        const server = serverConfig("named", fake.url)
+        const discovery = yield* makeDiscovery
+        const discovered = yield* discovery.discover(server)
+        const issuer = `${fake.origin}/oauth`
+        assert.strictEqual(discovered.authorizationServer.issuer, issuer)
+        const requests = fake.requests.length
+        const cached = yield* discovery.authorizationServer(server, issuer)
+        assert.strictEqual(cached.source, "metadata")
+        assert.strictEqual(fake.requests.length, requests, "served from the cache")
+
+        // A process that knows only the stored issuer finds the same document, not the defaults.
+        const fresh = yield* (yield* makeDiscovery).authorizationServer(server, issuer)
+        assert.strictEqual(fresh.source, "metadata")
+        assert.strictEqual(fresh.metadataUrl, `${fake.origin}/.well-known/oauth-authorization-server`)
       })
     )
   )

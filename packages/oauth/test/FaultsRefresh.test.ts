@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { Credential, TokenSet } from "@mcpgate/core/Credential"
-import { CredentialStore, credentialsFileName } from "@mcpgate/core/CredentialStore"
+import { CredentialStore, credentialsFileName, makeMemory } from "@mcpgate/core/CredentialStore"
 import { Clock, Effect, Layer, Option, Redacted } from "effect"
 import * as TestClock from "effect/testing/TestClock"
 import { Browser } from "../src/Browser.ts"
@@ -20,16 +20,18 @@ import {
   allIssuedTokens,
   errorTexts,
   failureOf,
+  fingerprint,
   leakedTokens,
   logCapture,
   logLines,
   managerLayer,
+  managerOn,
   serverConfig,
   startServers
 } from "./support/Harness.ts"
 import { callTool } from "./support/ProtectedMcpServer.ts"
 
-const child = path.join(import.meta.dirname, "support", "FaultRefreshChild.ts")
+const childScript = path.join(import.meta.dirname, "support", "FaultRefreshChild.ts")
 const childOutputs: Array<string> = []
 
 afterAll(() => {
@@ -103,7 +105,7 @@ const refreshUnderLimit = (directory: string, server: ServerConfig) =>
             "-c",
             'ulimit -f 2 && exec "$0" "$@"',
             process.execPath,
-            child,
+            childScript,
             "refresh",
             directory,
             JSON.stringify(server)
@@ -169,6 +171,85 @@ describe("a refresh whose credential write fails (disk full)", () => {
   )
 })
 
+describe("tokens kept in memory after a failed save", () => {
+  it.live(
+    "are not written over a login another process stored meanwhile, once the disk has room again",
+    () =>
+      Effect.gen(function* () {
+        const { mcp } = yield* startServers()
+        const directory = yield* tempDirectory
+        const server = serverConfig("unsaved", mcp.url)
+        yield* loginExpired(directory, server)
+
+        // The child refreshes under a 1 KiB file size limit: its save fails, it keeps the tokens.
+        const child = spawn(
+          "sh",
+          [
+            "-c",
+            // The soft limit only, so that it can be lifted again below without privileges.
+            'ulimit -S -f 2 && exec "$0" "$@"',
+            process.execPath,
+            childScript,
+            "refresh-then-status",
+            directory,
+            JSON.stringify(server)
+          ],
+          { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } }
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+        let output = ""
+        const lines = (wanted: string) =>
+          Effect.promise(
+            () =>
+              new Promise<void>((resolve, reject) => {
+                const check = () => {
+                  if (output.includes(wanted)) resolve()
+                }
+                child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+                  output += chunk
+                  check()
+                })
+                child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+                  output += chunk
+                })
+                child.on("exit", () => (output.includes(wanted) ? resolve() : reject(new Error(output))))
+                check()
+              })
+          )
+        yield* lines('{"refreshed":true}')
+
+        // Meanwhile this process logs in again, and the child's disk has room again.
+        const login = yield* Effect.gen(function* () {
+          const manager = yield* OAuthManager
+          yield* manager.login(server)
+          const store = yield* CredentialStore
+          return Option.getOrThrow(yield* store.get({ server: server.name, url: server.url ?? "" }))
+        }).pipe(Effect.provide(fileManager(directory)))
+        yield* Effect.promise(
+          () =>
+            new Promise<void>((resolve, reject) =>
+              execFile("prlimit", [`--pid=${child.pid}`, "--fsize=unlimited"], (error) =>
+                error === null ? resolve() : reject(error)
+              )
+            )
+        )
+        child.stdin.end("go\n")
+        yield* lines('"ok":true')
+        childOutputs.push(output)
+
+        const after = yield* Effect.flatMap(CredentialStore, (store) =>
+          store.get({ server: server.name, url: server.url ?? "" })
+        ).pipe(Effect.provide(CredentialStore.layerFile({ directory })))
+        assert.strictEqual(
+          fingerprint(Option.getOrUndefined(after)?.tokens?.refreshToken),
+          fingerprint(login.tokens?.refreshToken),
+          "the newer login is still stored"
+        )
+      }).pipe(Effect.provide(logCapture), Effect.scoped),
+    30_000
+  )
+})
+
 describe("a process killed while it holds the credential's lock", () => {
   it.live("does not hold up the next refresh: it takes the lock over at once and refreshes once", () =>
     Effect.gen(function* () {
@@ -177,7 +258,7 @@ describe("a process killed while it holds the credential's lock", () => {
       const server = serverConfig("stale-lock", mcp.url)
       yield* loginExpired(directory, server)
 
-      const holder = spawn(process.execPath, [child, "hold-lock", directory, JSON.stringify(server)], {
+      const holder = spawn(process.execPath, [childScript, "hold-lock", directory, JSON.stringify(server)], {
         stdio: ["ignore", "pipe", "pipe"]
       })
       yield* Effect.addFinalizer(() => Effect.sync(() => holder.kill("SIGKILL")))
@@ -203,5 +284,87 @@ describe("a process killed while it holds the credential's lock", () => {
       assert.strictEqual(as.countGrants("refresh_token"), 1)
       assert.strictEqual((yield* callTool(mcp.url, bearer(token), "whoami")).status, 200)
     }).pipe(Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
+describe("the lock's wait and the work done holding it", () => {
+  it.live("a holder that stays alive past the lock wait: the waiter gets a retryable error", () =>
+    Effect.gen(function* () {
+      const { mcp } = yield* startServers()
+      const directory = yield* tempDirectory
+      const server = serverConfig("held-lock", mcp.url)
+      yield* loginExpired(directory, server)
+
+      const holder = spawn(process.execPath, [childScript, "hold-lock", directory, JSON.stringify(server)], {
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => holder.kill("SIGKILL")))
+      yield* Effect.promise(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            let output = ""
+            holder.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+              output += chunk
+              if (output.includes("locked\n")) resolve()
+            })
+            holder.on("exit", (code) => reject(new Error(`the holder exited (${code}) before locking`)))
+          })
+      )
+      const error = yield* failureOf(
+        Effect.flatMap(OAuthManager, (manager) => manager.accessToken(server)).pipe(
+          Effect.provide(
+            OAuthManager.layer().pipe(
+              Layer.provideMerge(
+                Layer.mergeAll(
+                  CredentialStore.layerFile({ directory, lockTimeout: "1 second" }),
+                  Browser.layerFollowRedirects
+                )
+              )
+            )
+          )
+        )
+      )
+      assert.strictEqual(error._tag, "OAuthError")
+      if (error._tag === "OAuthError") assert.isTrue(error.retryable, error.message)
+    }).pipe(Effect.provide(logCapture), Effect.scoped)
+  )
+
+  it.live(
+    "a slow authorization server: the holder gives up before the waiters' wait ends; every error is retryable",
+    () =>
+      Effect.gen(function* () {
+        const { as, mcp } = yield* startServers()
+        const server = serverConfig("slow-holder", mcp.url)
+        // A 2 s lock wait; the token endpoint answers after 3 s.
+        const store = yield* makeMemory({ lockTimeout: "2 seconds" })
+        const first = yield* managerOn(store)
+        const second = yield* managerOn(store)
+        yield* first.login(server)
+        const credential = Option.getOrThrow(yield* store.get({ server: server.name, url: mcp.url }))
+        const tokens = credential.tokens
+        if (tokens === undefined) return yield* Effect.die("no tokens after login")
+        yield* store.set(
+          new Credential({ ...credential, tokens: new TokenSet({ ...tokens, expiresAt: Date.now() - 1000 }) })
+        )
+        as.tokenDelayMillis = 3000
+        const outcomes = yield* Effect.all(
+          [Effect.result(first.accessToken(server)), Effect.result(second.accessToken(server))],
+          { concurrency: "unbounded" }
+        )
+        for (const outcome of outcomes) {
+          if (outcome._tag === "Success") continue
+          const error = outcome.failure
+          errorTexts.push(error.message)
+          assert.strictEqual(error._tag, "OAuthError", error.message)
+          if (error._tag === "OAuthError") {
+            assert.isTrue(error.retryable, error.message)
+            assert.notInclude(error.message, "timed out", "no waiter ran out of lock wait")
+          }
+        }
+        // Both kept the credential for a later retry.
+        assert.isDefined(
+          Option.getOrUndefined(yield* store.get({ server: server.name, url: mcp.url }))?.tokens
+        )
+      }).pipe(Effect.provide(logCapture), Effect.scoped)
   )
 })

@@ -8,7 +8,7 @@ import { ConfigProvider, Deferred, Effect, Fiber, Layer, Option, Redacted } from
 import { TestClock } from "effect/testing"
 import * as jose from "jose"
 import type { DeviceCodeInfo } from "../src/AuthorizationFlow.ts"
-import { Browser } from "../src/Browser.ts"
+import { Browser, followRedirects } from "../src/Browser.ts"
 import { stableCallbackPort } from "../src/internal/CallbackServer.ts"
 import { OAuthManager } from "../src/OAuthManager.ts"
 import { approveDevice } from "./support/DeviceUser.ts"
@@ -187,6 +187,52 @@ describe("login with PKCE", () => {
   )
 })
 
+describe("the loopback callback keeps waiting for the right state", () => {
+  it.live(
+    "a request with another state (or none) gets an error page; the login completes on the right one",
+    () =>
+      Effect.gen(function* () {
+        const { mcp } = yield* startServers()
+        const server = serverConfig("stray", mcp.url)
+        const strays: Array<{ status: number; page: string }> = []
+        // A browser that first loads two stray callback URLs (an old tab, a forged link), then signs in.
+        const browser = Browser.of({
+          open: (name, url) =>
+            Effect.gen(function* () {
+              const redirectUri = new URL(url).searchParams.get("redirect_uri") ?? ""
+              for (const query of ["?code=forged&state=not-this-login", "?code=forged"]) {
+                const answer = yield* Effect.promise(async () => {
+                  const response = await fetch(`${redirectUri}${query}`)
+                  return { status: response.status, page: await response.text() }
+                })
+                strays.push(answer)
+              }
+              yield* followRedirects(name, url)
+            })
+        })
+        const manager = yield* OAuthManager.pipe(
+          Effect.provide(
+            OAuthManager.layer().pipe(
+              Layer.provide(Layer.mergeAll(CredentialStore.layerMemory, Layer.succeed(Browser, browser)))
+            )
+          )
+        )
+        const result = yield* manager.login(server, { timeout: "10 seconds" })
+        assert.strictEqual(result.server, "stray")
+        assert.deepStrictEqual(
+          strays.map((stray) => stray.status),
+          [400, 400]
+        )
+        for (const stray of strays) assert.include(stray.page, "not the sign-in mcpgate is waiting for")
+        const token = yield* manager.accessToken(server)
+        assert.strictEqual(
+          (yield* callTool(mcp.url, `Bearer ${Redacted.value(token)}`, "whoami")).status,
+          200
+        )
+      }).pipe(Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
 describe("the web UI login (beginLogin / completeLogin)", () => {
   it.live("completes on the callback URL and refuses an unknown state", () =>
     Effect.gen(function* () {
@@ -204,6 +250,59 @@ describe("the web UI login (beginLogin / completeLogin)", () => {
       // The same callback again: the pending login is gone.
       const error = yield* failureOf(manager.completeLogin(callback))
       assert.strictEqual(error.reason, "state-mismatch")
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
+describe("a registration the authorization server has forgotten", () => {
+  it.live(
+    "the CLI login checks the stored client and registers anew instead of waiting at an error page",
+    () =>
+      Effect.gen(function* () {
+        const { as, mcp } = yield* startServers()
+        const server = serverConfig("forgotten", mcp.url)
+        const manager = yield* OAuthManager
+        const first = yield* manager.login(server)
+        as.forgetClients()
+        const second = yield* manager.login(server, { timeout: "5 seconds" })
+        assert.notStrictEqual(second.clientId, first.clientId)
+        assert.strictEqual(as.registrations.length, 2)
+        const token = yield* manager.accessToken(server)
+        assert.strictEqual(
+          (yield* callTool(mcp.url, `Bearer ${Redacted.value(token)}`, "whoami")).status,
+          200
+        )
+        // A client the server knows is checked and used as it is.
+        yield* manager.login(server)
+        assert.strictEqual(as.registrations.length, 2)
+        // Each check was one refresh request with a made-up refresh token: refused, no grant.
+        assert.deepStrictEqual(
+          as.tokenRequests.filter((request) => request.status !== 200).map((r) => [r.grantType, r.error]),
+          [
+            ["refresh_token", "invalid_client"],
+            ["refresh_token", "invalid_grant"]
+          ]
+        )
+      }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+
+  it.live("the web login registers anew too", () =>
+    Effect.gen(function* () {
+      const { as, mcp } = yield* startServers()
+      const server = serverConfig("forgotten-web", mcp.url)
+      const manager = yield* OAuthManager
+      const redirectUri = "http://127.0.0.1:8808/admin/api/mcp/oauth/callback"
+      const webLogin = Effect.gen(function* () {
+        const { authorizationUrl } = yield* manager.beginLogin(server, { redirectUri })
+        return yield* manager.completeLogin(yield* redirectFor(authorizationUrl, redirectUri))
+      })
+      const first = yield* webLogin
+      as.forgetClients()
+      const second = yield* webLogin
+      assert.notStrictEqual(second.clientId, first.clientId)
+      assert.strictEqual(as.registrations.length, 2)
+      const token = yield* manager.accessToken(server)
+      assert.strictEqual((yield* callTool(mcp.url, `Bearer ${Redacted.value(token)}`, "whoami")).status, 200)
     }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
   )
 })
@@ -299,6 +398,53 @@ describe("device authorization failures", () => {
   }
 })
 
+describe("device authorization polling after network errors (RFC 8628 §3.5)", () => {
+  it.effect("backs off (the interval doubles) and keeps polling until the login is approved", () =>
+    Effect.gen(function* () {
+      const { as, mcp } = yield* startServers()
+      const server = serverConfig("tv-flaky", mcp.url, { flow: "device" })
+      const manager = yield* OAuthManager
+      // The first two polls meet an unavailable token endpoint.
+      let failures = 0
+      as.rewriteToken = (request) => {
+        if (request.grantType !== deviceGrant || failures >= 2) return undefined
+        failures++
+        return { status: 503, body: { error: "temporarily_unavailable" } }
+      }
+      const codes = yield* Deferred.make<DeviceCodeInfo>()
+      const login = yield* manager
+        .login(server, { onDeviceCode: (info) => Deferred.succeed(codes, info).pipe(Effect.asVoid) })
+        .pipe(Effect.forkChild)
+      const info = yield* Deferred.await(codes)
+      const pollTimes: Array<number> = []
+      const advanceUntil = (condition: () => boolean) =>
+        Effect.gen(function* () {
+          for (let step = 0; step < 120; step++) {
+            if (condition()) return
+            yield* TestClock.adjust("1 second")
+            yield* TestClock.withLive(Effect.sleep("15 millis"))
+          }
+          throw new Error("the device flow did not progress")
+        })
+      for (let poll = 1; poll <= 3; poll++) {
+        yield* advanceUntil(() => as.countGrants(deviceGrant) >= poll)
+        pollTimes.push(
+          yield* TestClock.testClockWith((clock) => Effect.succeed(clock.currentTimeMillisUnsafe()))
+        )
+      }
+      const [first = 0, second = 0, third = 0] = pollTimes
+      assert.isAtLeast(second - first, 10_000, "after the first failure the interval doubled to 10 s")
+      assert.isAtLeast(third - second, 20_000, "after the second, to 20 s")
+      yield* approveDevice(info.verificationUriComplete ?? info.verificationUri)
+      yield* advanceUntil(() => login.pollUnsafe() !== undefined)
+      const result = yield* Fiber.join(login)
+      assert.strictEqual(result.server, "tv-flaky")
+      const token = yield* manager.accessToken(server)
+      assert.strictEqual((yield* callTool(mcp.url, `Bearer ${Redacted.value(token)}`, "whoami")).status, 200)
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
 describe("client credentials", () => {
   it.live("with a client secret (client_secret_basic) and with private_key_jwt; renews without a user", () =>
     Effect.gen(function* () {
@@ -373,6 +519,44 @@ describe("client credentials", () => {
       })
       assert.notStrictEqual(Redacted.value(renewed), Redacted.value(before))
       assert.strictEqual(as.countGrants("client_credentials"), 3)
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
+describe("private_key_jwt (RFC 7523 §3)", () => {
+  it.live("the assertion names the token endpoint (and the issuer) as its audience", () =>
+    Effect.gen(function* () {
+      const { privateKey, publicKey } = yield* Effect.promise(() =>
+        jose.generateKeyPair("ES256", { extractable: true })
+      )
+      const pem = yield* Effect.promise(() => jose.exportPKCS8(privateKey))
+      const jwk = yield* Effect.promise(() => jose.exportJWK(publicKey))
+      const { as, mcp } = yield* startServers({
+        clients: [
+          {
+            client_id: "machine-aud",
+            grant_types: ["client_credentials"],
+            response_types: [],
+            redirect_uris: [],
+            token_endpoint_auth_method: "private_key_jwt",
+            token_endpoint_auth_signing_alg: "ES256",
+            jwks: { keys: [{ ...jwk, alg: "ES256", use: "sig" }] }
+          }
+        ]
+      })
+      const server = serverConfig("machine-aud", mcp.url, {
+        flow: "client_credentials",
+        clientId: "machine-aud",
+        privateKey: pem,
+        signingAlgorithm: "ES256",
+        scopes: ["mcp:read"]
+      })
+      const token = yield* (yield* OAuthManager).accessToken(server)
+      assert.strictEqual((yield* callTool(mcp.url, `Bearer ${Redacted.value(token)}`, "whoami")).status, 200)
+      assert.deepStrictEqual(
+        as.tokenRequests.map((request) => request.assertionAudience),
+        [[as.issuer, `${as.issuer}/token`]]
+      )
     }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
   )
 })

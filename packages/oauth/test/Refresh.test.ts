@@ -1,6 +1,6 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { ServerConfig } from "@mcpgate/core/Config"
-import { Credential, TokenSet } from "@mcpgate/core/Credential"
+import { ClientRegistration, Credential, TokenSet } from "@mcpgate/core/Credential"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import { Clock, Effect, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
@@ -264,6 +264,54 @@ describe("machine clients registered dynamically", () => {
           ["client_credentials", "invalid_client"],
           ["client_credentials", undefined]
         ]
+      )
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
+describe("a pre-registered client's secret", () => {
+  it.live("the secret in the config is used, not the copy stored with the credential", () =>
+    Effect.gen(function* () {
+      const { as, mcp } = yield* startServers({
+        clients: [
+          {
+            client_id: "rotated-secret",
+            client_secret: "the-current-secret-0123456789",
+            grant_types: ["client_credentials"],
+            response_types: [],
+            redirect_uris: [],
+            token_endpoint_auth_method: "client_secret_basic"
+          }
+        ]
+      })
+      const server = serverConfig("rotated", mcp.url, {
+        flow: "client_credentials",
+        clientId: "rotated-secret",
+        clientSecret: "the-current-secret-0123456789",
+        scopes: ["mcp:read"]
+      })
+      const manager = yield* OAuthManager
+      const store = yield* CredentialStore
+      yield* manager.accessToken(server)
+      // What an older config left in the store: the secret from before it was rotated.
+      const credential = yield* stored(server)
+      const registration = credential.registration
+      if (registration === undefined) return yield* Effect.die("no registration")
+      yield* store.set(
+        new Credential({
+          ...credential,
+          registration: new ClientRegistration({
+            ...registration,
+            clientSecret: Redacted.make("the-old-secret-0123456789")
+          })
+        })
+      )
+      yield* expireStored(server)
+      const token = yield* manager.accessToken(server)
+      assert.strictEqual((yield* callTool(mcp.url, bearer(token), "whoami")).status, 200)
+      assert.deepStrictEqual(
+        as.tokenRequests.map((request) => request.status),
+        [200, 200]
       )
     }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
   )

@@ -1,4 +1,9 @@
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import { makeMemory } from "@mcpgate/core/CredentialStore"
 import { Effect, Redacted } from "effect"
 import { OAuthManager } from "../src/OAuthManager.ts"
 import * as AuthServer from "./support/AuthServer.ts"
@@ -10,6 +15,7 @@ import {
   logCapture,
   logLines,
   managerLayer,
+  managerOn,
   serverConfig,
   startServers
 } from "./support/Harness.ts"
@@ -74,6 +80,50 @@ describe("step-up on 403 insufficient_scope", () => {
   )
 })
 
+describe("step-ups and other processes", () => {
+  it.live("two concurrent step-ups for one server share one login", () =>
+    Effect.gen(function* () {
+      const { as, mcp } = yield* startServers({ challengeScope: "mcp:read" })
+      const server = serverConfig("twice", mcp.url)
+      const manager = yield* OAuthManager
+      yield* manager.login(server)
+      const refused = yield* callTool(mcp.url, bearer(yield* manager.accessToken(server)), "admin")
+      const tokens = yield* Effect.all(
+        [
+          manager.onInsufficientScope(server, refused.wwwAuthenticate),
+          manager.onInsufficientScope(server, refused.wwwAuthenticate)
+        ],
+        { concurrency: "unbounded" }
+      )
+      for (const token of tokens)
+        assert.strictEqual((yield* callTool(mcp.url, bearer(token), "admin")).status, 200)
+      assert.strictEqual(as.countGrants("authorization_code"), 2, "one login, one step-up")
+    }).pipe(Effect.provide(managerLayer({ interactive: true })), Effect.provide(logCapture), Effect.scoped)
+  )
+
+  it.live("'needs scope' clears once another process's login granted the scope", () =>
+    Effect.gen(function* () {
+      const { mcp } = yield* startServers({ challengeScope: "mcp:read" })
+      const server = serverConfig("elsewhere", mcp.url)
+      const store = yield* makeMemory()
+      const gateway = yield* managerOn(store)
+      const cli = yield* managerOn(store)
+      yield* gateway.login(server)
+      const refused = yield* callTool(mcp.url, bearer(yield* gateway.accessToken(server)), "admin")
+      assert.strictEqual(
+        (yield* failureOf(gateway.onInsufficientScope(server, refused.wwwAuthenticate)))._tag,
+        "NeedsScope"
+      )
+      assert.strictEqual((yield* gateway.status(server)).state, "needs-scope")
+      // The user runs the suggested login in a terminal (another process).
+      yield* cli.login(server, { scopes: ["mcp:read", "mcp:admin"] })
+      const status = yield* gateway.status(server)
+      assert.strictEqual(status.state, "authenticated")
+      assert.includeMembers([...status.scopes], ["mcp:admin"])
+    }).pipe(Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
 describe("authorization server migration (SEP-2352)", () => {
   it.live("a 401 after the resource moved to another authorization server drops the old client", () =>
     Effect.gen(function* () {
@@ -107,6 +157,51 @@ describe("authorization server migration (SEP-2352)", () => {
       assert.isTrue(second.tokenRequests.every((request) => request.clientId !== before.clientId))
       const token = yield* manager.accessToken(server)
       assert.strictEqual((yield* callTool(mcp.url, bearer(token), "whoami")).status, 200)
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+})
+
+describe("scopes from a server in a suggested command", () => {
+  /** Runs the message's suggested command in a real shell, with `mcpgate` printing its arguments. */
+  const argumentsOf = (message: string): ReadonlyArray<string> => {
+    const command = /`(mcpgate .*)`$/s.exec(message)?.[1]
+    if (command === undefined) throw new Error(`no command in ${message}`)
+    const script = `mcpgate() { for a in "$@"; do printf '%s\\n' "$a"; done; }; ${command}`
+    return execFileSync("sh", ["-c", script], { encoding: "utf8" }).split("\n").slice(0, -1)
+  }
+
+  it.live("are quoted for the shell: pasting the command runs nothing the server put there", () =>
+    Effect.gen(function* () {
+      const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mcpgate-scope-"))
+      const marker = path.join(directory, "pwned")
+      const scopes = ["mcp:read", `$(touch\${IFS}${marker})`, "a;b|c&d", "'q'", "`id`"]
+      const manager = yield* OAuthManager
+      const error = yield* failureOf(
+        manager.onInsufficientScope(
+          serverConfig("quoted", "http://127.0.0.1:9/mcp"),
+          `Bearer error="insufficient_scope", scope="${scopes.join(" ")}"`
+        )
+      )
+      assert.strictEqual(error._tag, "NeedsScope")
+      const args = argumentsOf(error.message)
+      assert.deepStrictEqual(args, ["login", "quoted", ...scopes.flatMap((scope) => ["--scope", scope])])
+      assert.isFalse(fs.existsSync(marker), "nothing ran")
+      fs.rmSync(directory, { recursive: true, force: true })
+    }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
+  )
+
+  it.live("are refused when they are not scope tokens (RFC 6749 §3.3)", () =>
+    Effect.gen(function* () {
+      const manager = yield* OAuthManager
+      const server = serverConfig("refused", "http://127.0.0.1:9/mcp")
+      for (const scope of ["mcp:\u00e5dmin", "mcp:\\\\admin", "mcp:\u0007"]) {
+        const error = yield* failureOf(
+          manager.onInsufficientScope(server, `Bearer error="insufficient_scope", scope="${scope}"`)
+        )
+        assert.strictEqual(error._tag === "OAuthError" ? error.reason : error._tag, "insufficient-scope")
+        assert.notInclude(error.message, "--scope")
+      }
+      assert.strictEqual((yield* manager.status(server)).state, "needs-login")
     }).pipe(Effect.provide(managerLayer()), Effect.provide(logCapture), Effect.scoped)
   )
 })

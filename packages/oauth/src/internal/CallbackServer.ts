@@ -2,7 +2,9 @@
  * The loopback redirect listener of the CLI login (RFC 8252 §7.3): one HTTP
  * server on `127.0.0.1:<port>` that waits for the authorization response on
  * its callback path and answers the browser with a small page once the login
- * has finished (or failed). Everything shown in the page is HTML-escaped.
+ * has finished (or failed). A request without this login's `state` (an old
+ * tab, a forged link; RFC 6749 §10.12) gets an error page and the wait goes
+ * on. Everything shown in the page is HTML-escaped.
  */
 import * as http from "node:http"
 import { canonicalUrl } from "@mcpgate/core/Credential"
@@ -24,7 +26,7 @@ export interface CallbackRequest {
 
 export interface CallbackServer {
   readonly redirectUri: string
-  /** The first request to the callback path. */
+  /** The first request to the callback path that carries the expected `state`. */
   readonly request: Effect.Effect<CallbackRequest>
 }
 
@@ -75,6 +77,8 @@ export const listen = (
     readonly port: number
     readonly path: string
     readonly redirectUri: string
+    /** The `state` of the login waiting here; other requests are answered with an error page. */
+    readonly state?: string | undefined
   }
 ): Effect.Effect<CallbackServer, OAuthError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -84,6 +88,23 @@ export const listen = (
       const url = new URL(req.url ?? "/", options.redirectUri)
       if (req.method !== "GET" || url.pathname !== options.path) {
         res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found")
+        return
+      }
+      if (options.state !== undefined && url.searchParams.get("state") !== options.state) {
+        res
+          .writeHead(400, {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-store",
+            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+            "referrer-policy": "no-referrer"
+          })
+          .end(
+            page({
+              ok: false,
+              message:
+                "This is not the sign-in mcpgate is waiting for (its state does not match). Finish the sign-in in the window mcpgate opened, or start it again."
+            })
+          )
         return
       }
       if (Deferred.isDoneUnsafe(first)) {

@@ -24,6 +24,8 @@ export interface TokenRequest {
   readonly clientId?: string
   readonly resource?: string
   readonly scope?: string
+  /** The `aud` of a `client_assertion` (private_key_jwt), when there was one. */
+  readonly assertionAudience?: unknown
 }
 
 export interface AuthServerOptions {
@@ -52,6 +54,8 @@ export interface AuthServer {
   unavailable: boolean
   /** Hold every token request this long before processing it (a slow server widens races). */
   tokenDelayMillis: number
+  /** Awaited before each request is processed, with its path (lets a test order requests from several clients). */
+  hold: ((path: string) => Promise<void>) | undefined
   /** Rewrite the next token responses: return a body and status to replace the real answer. */
   rewriteToken:
     | ((request: TokenRequest) => { readonly status: number; readonly body: unknown } | undefined)
@@ -224,12 +228,14 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
       denyLogins: false,
       unavailable: false,
       tokenDelayMillis: 0,
+      hold: undefined,
       rewriteToken: undefined,
       countGrants: (grantType) =>
         server.tokenRequests.filter((request) => request.grantType === grantType).length
     }
 
     provider.use(async (ctx: KoaContext, next) => {
+      if (server.hold !== undefined) await server.hold(ctx.path)
       if (server.unavailable && ctx.path === "/token") {
         server.tokenRequests.push({ grantType: "", status: 503 })
         ctx.status = 503
@@ -250,7 +256,10 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
           ...(typeof body.error === "string" ? { error: body.error } : {}),
           ...(typeof params.client_id === "string" ? { clientId: params.client_id } : {}),
           ...(typeof params.resource === "string" ? { resource: params.resource } : {}),
-          ...(typeof params.scope === "string" ? { scope: params.scope } : {})
+          ...(typeof params.scope === "string" ? { scope: params.scope } : {}),
+          ...(typeof params.client_assertion === "string"
+            ? { assertionAudience: jose.decodeJwt(params.client_assertion).aud }
+            : {})
         }
         const rewrite = server.rewriteToken?.(request)
         if (rewrite !== undefined) {

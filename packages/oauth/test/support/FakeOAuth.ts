@@ -43,6 +43,10 @@ export interface FakeOptions {
   /** Replace endpoints in the metadata (e.g. a non-loopback http URL). */
   readonly endpoints?: Readonly<Record<string, string>>
   readonly grantTypes?: ReadonlyArray<string>
+  /** The status of paths this server does not serve (default 404). */
+  readonly unknownPathStatus?: number
+  /** Offer a device authorization endpoint (RFC 8628) whose codes are approved at once. */
+  readonly device?: boolean
 }
 
 export interface RecordedRequest {
@@ -61,6 +65,8 @@ export interface FakeOAuth {
   readonly requests: Array<RecordedRequest>
   readonly paths: () => ReadonlyArray<string>
   readonly find: (path: string) => ReadonlyArray<RecordedRequest>
+  /** When set, the authorization server metadata is answered with this status (an outage). */
+  metadataStatus: number | undefined
 }
 
 const readBody = (req: http.IncomingMessage): Promise<string> =>
@@ -127,6 +133,7 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
       ...(options.scopesSupported === undefined ? {} : { scopes_supported: options.scopesSupported }),
       ...(options.cimd === undefined ? {} : { client_id_metadata_document_supported: options.cimd }),
       ...(options.dpopAlgs === undefined ? {} : { dpop_signing_alg_values_supported: options.dpopAlgs }),
+      ...(options.device === true ? { device_authorization_endpoint: `${issuer}/device` } : {}),
       ...options.endpoints
     })
 
@@ -173,6 +180,10 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
         return
       }
       if (metadataPath !== null && path === metadataPath) {
+        if (fake.metadataStatus !== undefined) {
+          json(res, fake.metadataStatus, { error: "temporarily_unavailable" })
+          return
+        }
         json(res, 200, metadata())
         return
       }
@@ -188,6 +199,16 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
         if (iss === "wrong") redirect.searchParams.set("iss", "https://evil.example.com")
         if (iss === "normalized") redirect.searchParams.set("iss", `${metadata().issuer}/`)
         res.writeHead(302, { location: redirect.href }).end()
+        return
+      }
+      if (options.device === true && path === `${issuerPath}/device`) {
+        json(res, 200, {
+          device_code: `device-${randomUUID()}`,
+          user_code: "ABCD-EFGH",
+          verification_uri: `${issuer}/activate`,
+          expires_in: 600,
+          interval: 1
+        })
         return
       }
       if (path === `${issuerPath}/register`) {
@@ -257,7 +278,7 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
         res.writeHead(200).end()
         return
       }
-      res.writeHead(404).end()
+      res.writeHead(options.unknownPathStatus ?? 404).end()
     }
 
     httpServer.on("request", (req, res) => {
@@ -267,12 +288,14 @@ export const start = (options: FakeOptions = {}): Effect.Effect<FakeOAuth, never
       })
     })
 
-    return {
+    const fake: FakeOAuth = {
       origin,
       url: `${origin}/mcp`,
       issuer,
       requests,
       paths: () => requests.map((request) => request.path),
-      find: (path) => requests.filter((request) => request.path === path)
+      find: (path) => requests.filter((request) => request.path === path),
+      metadataStatus: undefined
     }
+    return fake
   })

@@ -5,6 +5,9 @@
  *   node FaultRefreshChild.ts refresh <directory> <server JSON>
  *     asks `OAuthManager` for a token twice (refreshing it when needed) and prints
  *     one line: `{"ok": true}` or `{"error": {"tag", "message"}}`; never the token.
+ *   node FaultRefreshChild.ts refresh-then-status <directory> <server JSON>
+ *     asks for a token (refreshing it), prints `{"refreshed": true}`, waits for a
+ *     line on stdin, then reads `status` and prints `{"ok": true, "state": …}`.
  *   node FaultRefreshChild.ts hold-lock <directory> <server JSON>
  *     takes the credential's lock, prints `locked`, and waits to be killed.
  */
@@ -33,6 +36,28 @@ const refresh = Effect.gen(function* () {
   )
 )
 
+/** Resolves when the parent writes a line. */
+const go = Effect.promise(
+  () =>
+    new Promise<void>((resolve) => {
+      process.stdin.setEncoding("utf8").once("data", () => resolve())
+    })
+)
+
+const refreshThenStatus = Effect.gen(function* () {
+  const manager = yield* OAuthManager
+  yield* manager.accessToken(server)
+  yield* say(JSON.stringify({ refreshed: true }))
+  yield* go
+  const status = yield* manager.status(server)
+  yield* say(JSON.stringify({ ok: true, state: status.state }))
+}).pipe(
+  Effect.catch((error) => say(JSON.stringify({ error: { tag: error._tag, message: error.message } }))),
+  Effect.provide(
+    OAuthManager.layer().pipe(Layer.provide(Layer.mergeAll(store, Browser.layerFollowRedirects)))
+  )
+)
+
 const holdLock = Effect.gen(function* () {
   const credentials = yield* CredentialStore
   yield* credentials.withLock(
@@ -41,7 +66,11 @@ const holdLock = Effect.gen(function* () {
   )
 }).pipe(Effect.provide(store))
 
-const programs: Record<string, Effect.Effect<void, unknown>> = { refresh, "hold-lock": holdLock }
+const programs: Record<string, Effect.Effect<void, unknown>> = {
+  refresh,
+  "refresh-then-status": refreshThenStatus,
+  "hold-lock": holdLock
+}
 const program = programs[command]
 if (program === undefined) {
   process.stderr.write(`unknown command ${command}\n`)

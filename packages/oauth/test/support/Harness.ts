@@ -3,9 +3,10 @@
  * MCP server, an `OAuthManager` over a credential store, and a logger that keeps
  * every log line so tests can prove no token was ever logged.
  */
+import { createHash } from "node:crypto"
 import type { AuthConfig, ServerConfig } from "@mcpgate/core/Config"
-import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import { Cause, Effect, Layer, Logger, References, type Scope } from "effect"
+import { CredentialStore, type CredentialStoreShape } from "@mcpgate/core/CredentialStore"
+import { Cause, Context, Effect, Layer, Logger, Redacted, References, type Scope } from "effect"
 import { Browser } from "../../src/Browser.ts"
 import { OAuthManager, type OAuthManagerOptions } from "../../src/OAuthManager.ts"
 import * as AuthServer from "./AuthServer.ts"
@@ -44,6 +45,8 @@ export const startServers = (
     readonly accessTokenTtl?: number
     readonly challengeScope?: string
     readonly clients?: ReadonlyArray<Record<string, unknown>>
+    /** The MCP server asks for DPoP-bound tokens. */
+    readonly dpop?: boolean
   } = {}
 ): Effect.Effect<Servers, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -55,7 +58,8 @@ export const startServers = (
     })
     const mcp = yield* ProtectedMcpServer.start({
       issuer: () => as.issuer,
-      ...(options.challengeScope === undefined ? {} : { challengeScope: options.challengeScope })
+      ...(options.challengeScope === undefined ? {} : { challengeScope: options.challengeScope }),
+      ...(options.dpop === undefined ? {} : { dpop: options.dpop })
     })
     resource = mcp.url
     return { as, mcp }
@@ -84,6 +88,51 @@ export const managerLayer = (options: OAuthManagerOptions = {}) =>
   OAuthManager.layer(options).pipe(
     Layer.provideMerge(Layer.mergeAll(CredentialStore.layerMemory, Browser.layerFollowRedirects))
   )
+
+/**
+ * Another manager over `store` (another process or installation sharing the
+ * store), following redirects instead of opening a browser.
+ */
+export const managerOn = (store: CredentialStoreShape, options: OAuthManagerOptions = {}) =>
+  Effect.gen(function* () {
+    const layer = OAuthManager.layer(options).pipe(
+      Layer.provide(Layer.mergeAll(Layer.succeed(CredentialStore, store), Browser.layerFollowRedirects))
+    )
+    // Its own memo map: no part (discovery cache, pending logins …) is shared with other managers.
+    const context = yield* Layer.buildWithMemoMap(layer, yield* Layer.makeMemoMap, yield* Effect.scope)
+    return Context.get(context, OAuthManager)
+  })
+
+/**
+ * A hook for the test servers' `hold…` options: holds the first request until
+ * `release`, lets every later one through at once.
+ */
+export const holdFirst = () => {
+  let arrive = () => {}
+  const arrived = new Promise<void>((resolve) => {
+    arrive = resolve
+  })
+  let release = () => {}
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let count = 0
+  return {
+    hook: (): Promise<void> => {
+      count++
+      if (count !== 1) return Promise.resolve()
+      arrive()
+      return released
+    },
+    /** Succeeds once the first request is held. */
+    arrived: Effect.promise(() => arrived),
+    release: () => release()
+  }
+}
+
+/** A short hash of a token, for comparisons whose failure messages must not print the token. */
+export const fingerprint = (token: Redacted.Redacted<string> | undefined): string =>
+  token === undefined ? "none" : createHash("sha256").update(Redacted.value(token)).digest("hex").slice(0, 16)
 
 /** Fails the test if any issued token string appears in any of `texts`. */
 export const leakedTokens = (tokens: Iterable<string>, texts: Iterable<string>): ReadonlyArray<string> => {

@@ -4,8 +4,11 @@
  * authorization server whose `aud` is its own URL (RFC 8707/9068), answers 401
  * with `WWW-Authenticate: Bearer resource_metadata="…"`, serves its RFC 9728
  * metadata, and answers 403 `insufficient_scope` for the `admin` tool unless the
- * token carries `mcp:admin`.
+ * token carries `mcp:admin`. With `dpop`, it asks for DPoP-bound tokens (RFC
+ * 9449): `Authorization: DPoP <token>` with a proof signed by the key the token
+ * is bound to (`cnf.jkt`), for this request (`htm`, `htu`) and this token (`ath`).
  */
+import { createHash } from "node:crypto"
 import * as http from "node:http"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
@@ -18,6 +21,8 @@ export interface ProtectedMcpServerOptions {
   /** The `scope` of the 401 challenge (none when absent). */
   readonly challengeScope?: string
   readonly scopesSupported?: ReadonlyArray<string>
+  /** Require DPoP-bound tokens (RFC 9449). */
+  readonly dpop?: boolean
 }
 
 export interface ProtectedMcpServer {
@@ -32,6 +37,8 @@ export interface ProtectedMcpServer {
   lastClaims: { readonly sub?: string; readonly scope?: string } | undefined
   /** Tokens refused with 401 although valid (as if revoked at the server). */
   readonly revokedTokens: Set<string>
+  /** Awaited before the protected resource metadata is served (lets a test order requests). */
+  holdMetadata: (() => Promise<void>) | undefined
 }
 
 const readBody = (req: http.IncomingMessage): Promise<string> =>
@@ -72,12 +79,14 @@ export const start = (
       accepted: 0,
       refused: 0,
       lastClaims: undefined,
-      revokedTokens: new Set()
+      revokedTokens: new Set(),
+      holdMetadata: undefined
     }
 
+    const scheme = options.dpop === true ? "DPoP" : "Bearer"
     const challenge = (extra: string) =>
       [
-        `Bearer resource_metadata="${resourceMetadataUrl}"`,
+        `${scheme} resource_metadata="${resourceMetadataUrl}"`,
         ...(options.challengeScope === undefined ? [] : [`scope="${options.challengeScope}"`]),
         ...(extra === "" ? [] : [extra])
       ].join(", ")
@@ -85,12 +94,16 @@ export const start = (
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
       const path = new URL(req.url ?? "/", origin).pathname
       if (path === "/.well-known/oauth-protected-resource/mcp") {
+        if (state.holdMetadata !== undefined) await state.holdMetadata()
         res.writeHead(200, { "content-type": "application/json" }).end(
           JSON.stringify({
             resource: url,
             authorization_servers: [options.issuer()],
             scopes_supported: options.scopesSupported ?? ["mcp:read", "mcp:write"],
-            bearer_methods_supported: ["header"]
+            bearer_methods_supported: ["header"],
+            ...(options.dpop === true
+              ? { dpop_bound_access_tokens_required: true, dpop_signing_alg_values_supported: ["ES256"] }
+              : {})
           })
         )
         return
@@ -101,7 +114,7 @@ export const start = (
       }
       const body = req.method === "POST" ? await readBody(req) : ""
       const header = req.headers.authorization ?? ""
-      const token = /^Bearer (.+)$/i.exec(header)?.[1]
+      const token = new RegExp(`^${scheme} (.+)$`, "i").exec(header)?.[1]
       if (token === undefined) {
         state.refused++
         res
@@ -117,7 +130,8 @@ export const start = (
         jwks.set(issuer, keys)
       }
       const verified = await jose.jwtVerify(token, keys, { issuer, audience: url }).catch(() => undefined)
-      if (verified === undefined || state.revokedTokens.has(token)) {
+      const bound = verified === undefined ? false : await proofBinds(req, origin, token, verified.payload)
+      if (verified === undefined || !bound || state.revokedTokens.has(token)) {
         state.refused++
         res
           .writeHead(401, {
@@ -179,13 +193,41 @@ export const start = (
   })
 
 /**
+ * RFC 9449 §7: a token bound to a key (`cnf.jkt`) needs a proof made with that
+ * key for this request and this token; an unbound token needs none.
+ */
+const proofBinds = async (
+  req: http.IncomingMessage,
+  origin: string,
+  token: string,
+  payload: jose.JWTPayload
+): Promise<boolean> => {
+  const jkt = (payload.cnf as { jkt?: unknown } | undefined)?.jkt
+  const proof = req.headers.dpop
+  if (jkt === undefined) return proof === undefined
+  if (typeof proof !== "string") return false
+  const checked = await jose
+    .jwtVerify(proof, jose.EmbeddedJWK, { typ: "dpop+jwt", maxTokenAge: "5 minutes" })
+    .catch(() => undefined)
+  if (checked === undefined) return false
+  const url = new URL(req.url ?? "/", origin)
+  return (
+    checked.payload.htm === req.method &&
+    checked.payload.htu === `${url.origin}${url.pathname}` &&
+    checked.payload.ath === createHash("sha256").update(token).digest("base64url") &&
+    (await jose.calculateJwkThumbprint(checked.protectedHeader.jwk ?? {})) === jkt
+  )
+}
+
+/**
  * Calls a tool with a bearer token (one JSON-RPC request, no session: the
  * server is stateless). Returns the HTTP status, the challenge, and the text.
  */
 export const callTool = (
   url: string,
   authorization: string | undefined,
-  tool: string
+  tool: string,
+  dpop?: string
 ): Effect.Effect<{
   readonly status: number
   readonly wwwAuthenticate: string | null
@@ -198,7 +240,8 @@ export const callTool = (
         "content-type": "application/json",
         accept: "application/json, text/event-stream",
         "mcp-protocol-version": "2025-11-25",
-        ...(authorization === undefined ? {} : { authorization })
+        ...(authorization === undefined ? {} : { authorization }),
+        ...(dpop === undefined ? {} : { dpop })
       },
       body: JSON.stringify({
         jsonrpc: "2.0",

@@ -1,8 +1,9 @@
 /**
- * One of the processes of the cross-process refresh test: an `OAuthManager`
+ * One of the processes of the cross-process refresh tests: an `OAuthManager`
  * over the credentials file in the directory given as the first argument asks
- * for a token for the server given (as JSON) as the second, and calls the MCP
- * server with it, once the parent says go (a line on stdin). Prints `READY`, then `RESULT {"status":…,"token":"<sha256 prefix>"}`; the
+ * for the authorization headers (a bearer token, or a DPoP-bound one with its
+ * proof) for the server given (as JSON) as the second, and calls the MCP
+ * server with them, once the parent says go (a line on stdin). Prints `READY`, then `RESULT {"status":…,"token":"<sha256 prefix>"}`; the
  * token itself is never printed.
  */
 import { createHash } from "node:crypto"
@@ -28,11 +29,14 @@ const program = Effect.gen(function* () {
   const manager = yield* OAuthManager
   process.stdout.write("READY\n")
   yield* go
-  const token = yield* manager.accessToken(server)
-  const call = yield* callTool(server.url ?? "", `Bearer ${Redacted.value(token)}`, "whoami")
+  const url = server.url ?? ""
+  const headers = yield* manager.authorizationHeaders(server, { method: "POST", url })
+  const authorization = Redacted.value(headers.authorization)
+  const call = yield* callTool(url, authorization, "whoami", headers.dpop)
+  const token = authorization.slice(authorization.indexOf(" ") + 1)
   return {
     status: call.status,
-    token: createHash("sha256").update(Redacted.value(token)).digest("hex").slice(0, 16)
+    token: createHash("sha256").update(token).digest("hex").slice(0, 16)
   }
 })
 
