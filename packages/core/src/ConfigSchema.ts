@@ -14,7 +14,7 @@
  * server name cannot start with `_`. In the data maps `env` and `headers` keys are
  * data (an environment variable may well be called `_FOO`), so they are kept.
  */
-import { Array as Arr, Predicate, Result, Schema, type SchemaAST, type SchemaIssue } from "effect"
+import { Array as Arr, Predicate, Result, Schema } from "effect"
 import * as Jsonc from "jsonc-parser"
 import type {
   AuthConfig,
@@ -36,6 +36,7 @@ import {
   makeLocator
 } from "./ConfigError.ts"
 import { type Env, escapeReferences, interpolate } from "./ConfigInterpolation.ts"
+import { problems } from "./internal/SchemaIssues.ts"
 
 // ---------------------------------------------------------------------------
 // Leaf schemas: each names what it expects, which becomes "expected …" in messages.
@@ -278,7 +279,7 @@ const unknownKeyMessage = (key: string, s: ObjectShape, value: Jsonc.Node): stri
 }
 
 // ---------------------------------------------------------------------------
-// Describing values and Schema issues in words.
+// Describing nodes in words (Schema issues: ./internal/SchemaIssues.ts).
 
 const describeNode = (node: Jsonc.Node): string => {
   switch (node.type) {
@@ -294,89 +295,6 @@ const describeNode = (node: Jsonc.Node): string => {
       return "a boolean"
     default:
       return "null"
-  }
-}
-
-const describeType = (value: unknown): string => {
-  if (Predicate.isString(value)) return "a string"
-  if (Predicate.isNumber(value)) return "a number"
-  if (Predicate.isBoolean(value)) return "a boolean"
-  if (Predicate.isNull(value)) return "null"
-  if (Array.isArray(value)) return "an array"
-  return "an object"
-}
-
-// Only short enum-like strings and numbers are echoed back: other strings may be
-// secrets that came from the environment.
-const describeValue = (value: unknown): string => {
-  if (Predicate.isNumber(value)) return String(value)
-  if (Predicate.isString(value) && value.length <= 40) return JSON.stringify(value)
-  return describeType(value)
-}
-
-const describeExpected = (ast: SchemaAST.AST): string => {
-  switch (ast._tag) {
-    case "String":
-      return "a string"
-    case "Number":
-      return "a number"
-    case "Boolean":
-      return "true or false"
-    case "Arrays":
-      return "an array"
-    case "Objects":
-      return "an object"
-    case "Literal":
-      return JSON.stringify(ast.literal)
-    case "Union": {
-      const options = ast.types.map(describeExpected)
-      return options.length === 1
-        ? (options[0] ?? "a valid value")
-        : `one of ${options.slice(0, -1).join(", ")} or ${options.at(-1)}`
-    }
-    default:
-      return "a valid value"
-  }
-}
-
-interface LeafProblem {
-  readonly path: JsonPath
-  readonly message: string
-}
-
-const schemaProblems = (issue: SchemaIssue.Issue, path: JsonPath = []): Array<LeafProblem> => {
-  switch (issue._tag) {
-    case "Pointer":
-      return schemaProblems(issue.issue, [
-        ...path,
-        ...issue.path.map((k) => (Predicate.isNumber(k) ? k : String(k)))
-      ])
-    case "Composite":
-      return issue.issues.flatMap((inner) => schemaProblems(inner, path))
-    case "Encoding":
-      return schemaProblems(issue.issue, path)
-    case "Filter": {
-      // A filter over a structure (`isPropertyNames`) carries the precise problems inside.
-      if (issue.issue._tag !== "InvalidValue") return schemaProblems(issue.issue, path)
-      const expected = issue.filter.annotations?.expected
-      const input = issue.input
-      const message = Predicate.isString(expected)
-        ? Predicate.isNumber(input)
-          ? `expected ${expected}, got ${input}`
-          : `expected ${expected}`
-        : "invalid value"
-      return [{ path, message }]
-    }
-    case "AnyOf":
-      return [{ path, message: `expected ${describeExpected(issue.ast)}, got ${describeValue(issue.input)}` }]
-    case "InvalidType": {
-      // Against a literal the value itself says more than its type.
-      const input = issue.input
-      const got = issue.ast._tag === "Literal" ? describeValue(input) : describeType(input)
-      return [{ path, message: `expected ${describeExpected(issue.ast)}, got ${got}` }]
-    }
-    default:
-      return [{ path, message: "invalid value" }]
   }
 }
 
@@ -533,7 +451,7 @@ const decodeValue = <S extends Schema.ConstraintDecoder<unknown>>(
   const result = Schema.decodeUnknownResult(schema)(value, { errors: "all", reportInput: true })
   if (Result.isSuccess(result)) return result.success
   const seen = new Set<string>()
-  for (const problem of schemaProblems(result.failure.issue)) {
+  for (const problem of problems(result.failure.issue)) {
     const key = JSON.stringify([problem.path, problem.message])
     if (seen.has(key)) continue
     seen.add(key)
@@ -798,9 +716,12 @@ const syntaxErrorPath = (text: string, offset: number): JsonPath => {
 const syntaxMessage = (error: Jsonc.ParseError, text: string): string => {
   const code = Jsonc.printParseErrorCode(error.error)
   if (code === "InvalidSymbol") {
+    // Only the first character: the rest may be a secret written without quotes.
     const symbol = text.slice(error.offset, error.offset + Math.max(1, error.length))
+    const first = String.fromCodePoint(symbol.codePointAt(0) ?? 0x3f)
+    const shown = symbol.length > first.length ? `${first}…` : first
     const quoteHint = symbol.startsWith("'") ? " (JSON strings use double quotes)" : ""
-    return `syntax error: unexpected ${JSON.stringify(symbol)}${quoteHint}`
+    return `syntax error: unexpected ${JSON.stringify(shown)}${quoteHint}`
   }
   return `syntax error: ${Object.hasOwn(syntaxMessages, code) ? syntaxMessages[code] : code}`
 }

@@ -8,6 +8,7 @@
  * holds them in clear.
  */
 import { Effect, Option, Redacted, Schema } from "effect"
+import { formatJsonPath, problems } from "./internal/SchemaIssues.ts"
 
 // ---------------------------------------------------------------------------
 // Keys
@@ -218,9 +219,15 @@ export const parseDocument = (
       onSome: Effect.succeed
     })
     const migrated = yield* migrate(parsed)
-    const document = yield* decodeDocument(migrated, { errors: "all" }).pipe(
-      // Schema messages name the failing paths and expected types, not the values.
-      Effect.mapError((error) => corrupt(`does not match the credential schema: ${error.message}`))
+    const document = yield* decodeDocument(migrated, { errors: "all", reportInput: true }).pipe(
+      // Paths, expected and found types only: the values are tokens (./internal/SchemaIssues.ts).
+      Effect.mapError((error) =>
+        corrupt(
+          `does not match the credential schema: ${problems(error.issue)
+            .map((problem) => `${formatJsonPath(problem.path)}: ${problem.message}`)
+            .join("; ")}`
+        )
+      )
     )
     const credentials = new Map<string, Credential>()
     for (const credential of Object.values(document.credentials))
