@@ -13,7 +13,8 @@
  */
 import { createHash, randomUUID } from "node:crypto"
 import * as path from "node:path"
-import { Clock, Config, Context, Duration, Effect, Layer, Option, Result, Schema } from "effect"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { Clock, Config, Context, Duration, Effect, FileSystem, Layer, Option, Result, Schema } from "effect"
 import {
   type Credential,
   type CredentialDocumentError,
@@ -225,13 +226,14 @@ export const makeMemory = (options: LockOptions = {}): Effect.Effect<CredentialS
  */
 export const makeFile = (
   options: FileOptions = {}
-): Effect.Effect<CredentialStoreShape, CredentialStoreError> =>
+): Effect.Effect<CredentialStoreShape, CredentialStoreError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const directory =
       options.directory === undefined ? yield* stateDirectoryFromConfig : path.resolve(options.directory)
     const file = path.join(directory, credentialsFileName)
     const storeLock = path.join(directory, "credentials.lock")
     const lock = lockSettings(options)
+    const withFs = Effect.provideService(FileSystem.FileSystem, yield* FileSystem.FileSystem)
     yield* CredentialFile.ensureDirectory(directory).pipe(Effect.mapError(ioError))
     yield* CredentialFile.tightenFile(file).pipe(Effect.mapError(ioError))
 
@@ -243,10 +245,11 @@ export const makeFile = (
       )
 
     const readDocument = CredentialFile.read(file).pipe(
+      withFs,
       Effect.flatMap(
         Option.match({
           onNone: () => Effect.succeed<ReadonlyMap<string, Credential>>(new Map()),
-          onSome: (bytes) => parseDocument(bytes.toString("utf8"))
+          onSome: parseDocument
         })
       )
     )
@@ -273,6 +276,7 @@ export const makeFile = (
             Effect.catchIf(isCorrupt, (error) =>
               Effect.gen(function* () {
                 const movedTo = yield* CredentialFile.moveAside(file, yield* Clock.currentTimeMillis).pipe(
+                  withFs,
                   Effect.mapError(ioError)
                 )
                 return yield* new CredentialStoreError({
@@ -298,10 +302,11 @@ export const makeFile = (
           if (changed) {
             const now = yield* Clock.currentTimeMillis
             yield* CredentialFile.removeStrayTempFiles(file, now, Duration.toMillis(lock.staleAfter)).pipe(
+              withFs,
               Effect.mapError(ioError)
             )
             const content = yield* formatDocument(credentials.values())
-            yield* CredentialFile.writeAtomic(file, content).pipe(Effect.mapError(ioError))
+            yield* CredentialFile.writeAtomic(file, content).pipe(withFs, Effect.mapError(ioError))
           }
           return result
         })
@@ -361,7 +366,7 @@ const KeychainIndex = Schema.Struct({ version: Schema.Literal(1), keys: Schema.A
 export const makeKeychain = (
   options: KeychainOptions = {},
   check: "probe" | "probed" = "probe"
-): Effect.Effect<CredentialStoreShape, CredentialStoreError> =>
+): Effect.Effect<CredentialStoreShape, CredentialStoreError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const service = options.service ?? "mcpgate"
     const timeout = options.operationTimeout ?? "10 seconds"
@@ -529,7 +534,7 @@ export const tokenStoreSetting: Effect.Effect<TokenStoreSetting, CredentialStore
 
 export const makeAuto = (
   options: AutoOptions = {}
-): Effect.Effect<CredentialStoreShape, CredentialStoreError> =>
+): Effect.Effect<CredentialStoreShape, CredentialStoreError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const setting = yield* tokenStoreSetting
     switch (setting) {
@@ -573,13 +578,14 @@ export class CredentialStore extends Context.Service<CredentialStore, Credential
   /** `credentials.json` (0600) in the state directory (0700); see `makeFile`. */
   static readonly layerFile = (
     options: FileOptions = {}
-  ): Layer.Layer<CredentialStore, CredentialStoreError> => Layer.effect(CredentialStore, makeFile(options))
+  ): Layer.Layer<CredentialStore, CredentialStoreError> =>
+    Layer.effect(CredentialStore, makeFile(options)).pipe(Layer.provide(NodeFileSystem.layer))
 
   /** The OS keychain; fails with "keychain-unavailable" when its probe fails (never falls back). */
   static readonly layerKeychain = (
     options: KeychainOptions = {}
   ): Layer.Layer<CredentialStore, CredentialStoreError> =>
-    Layer.effect(CredentialStore, makeKeychain(options, "probe"))
+    Layer.effect(CredentialStore, makeKeychain(options, "probe")).pipe(Layer.provide(NodeFileSystem.layer))
 
   /**
    * Chooses from `MCPGATE_TOKEN_STORE` (read through `Config`, so a
@@ -590,13 +596,14 @@ export class CredentialStore extends Context.Service<CredentialStore, Credential
    */
   static readonly layerAutoWith = (
     options: AutoOptions = {}
-  ): Layer.Layer<CredentialStore, CredentialStoreError> => Layer.effect(CredentialStore, makeAuto(options))
+  ): Layer.Layer<CredentialStore, CredentialStoreError> =>
+    Layer.effect(CredentialStore, makeAuto(options)).pipe(Layer.provide(NodeFileSystem.layer))
 
   /** `layerAutoWith` with the defaults (state directory, service `mcpgate`). */
   static readonly layerAuto: Layer.Layer<CredentialStore, CredentialStoreError> = Layer.effect(
     this,
     makeAuto()
-  )
+  ).pipe(Layer.provide(NodeFileSystem.layer))
 }
 
 export const layerMemory = CredentialStore.layerMemory
