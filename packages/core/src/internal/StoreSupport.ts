@@ -102,6 +102,17 @@ export const stateDirectoryFromConfig: Effect.Effect<string, CredentialStoreErro
   return path.resolve(Paths.stateDirectory(env))
 })
 
+/** The state directory `MCPGATE_HOME` would replace: `$XDG_STATE_HOME/mcpgate` or `~/.local/state/mcpgate`. */
+export const defaultStateDirectoryFromConfig: Effect.Effect<string, CredentialStoreError> = Effect.gen(
+  function* () {
+    const env = {
+      XDG_STATE_HOME: yield* optionalSetting("XDG_STATE_HOME"),
+      HOME: yield* optionalSetting("HOME")
+    }
+    return path.resolve(Paths.stateDirectory(env))
+  }
+)
+
 export const optionalSetting = (name: string): Effect.Effect<string | undefined, CredentialStoreError> =>
   Config.option(Config.String(name)).pipe(
     Effect.map((value) => Option.getOrUndefined(Option.filter(value, (text) => text.trim() !== ""))),
@@ -129,9 +140,19 @@ export const lockSettings = (options: LockOptions) => ({
   staleAfter: options.staleLockAfter ?? "60 seconds"
 })
 
-/** `<dir>/locks/<sha256 of keyOf>.lock`: one lock file per credential, shared by the file and keychain layers. */
-export const keyLockFile = (directory: string, key: CredentialKey): string =>
-  path.join(directory, "locks", `${createHash("sha256").update(keyOf(key)).digest("hex").slice(0, 32)}.lock`)
+/**
+ * `<dir>/locks/<sha256 of keyOf>.lock`: one lock file per credential (given as a
+ * key or its `keyOf`), shared by the file and keychain layers.
+ */
+export const keyLockFile = (directory: string, key: CredentialKey | string): string =>
+  path.join(
+    directory,
+    "locks",
+    `${createHash("sha256")
+      .update(typeof key === "string" ? key : keyOf(key))
+      .digest("hex")
+      .slice(0, 32)}.lock`
+  )
 
 export const ioError = (error: { readonly message: string }) =>
   new CredentialStoreError({ reason: "io", message: error.message })
