@@ -20,7 +20,7 @@
  */
 import { createHash } from "node:crypto"
 import * as path from "node:path"
-import { Clock, type Duration, Effect, FileSystem, Option, Result, Schema } from "effect"
+import { Clock, Effect, FileSystem, Option, Result, Schema } from "effect"
 import {
   type Credential,
   type CredentialKey,
@@ -32,6 +32,7 @@ import {
 import * as CredentialFile from "./CredentialFile.ts"
 import { type FileLockOptions, withExclusive } from "./FileLock.ts"
 import * as Keychain from "./Keychain.ts"
+import * as KeychainEntries from "./KeychainEntries.ts"
 import {
   CredentialStoreError,
   type CredentialStoreShape,
@@ -63,15 +64,15 @@ const KeychainIndex = Schema.Struct({ version: Schema.Literal(1), keys: Schema.A
 /** What the functions below need; built once by `makeKeychain`. */
 interface Store {
   readonly service: string
-  readonly timeout: Duration.Input
   /** Canonical. */
   readonly directory: string
   readonly scope: string
   readonly lock: FileLockOptions
+  readonly entries: KeychainEntries.Entries
 }
 
-const entryName = (keychain: Store, account: string) =>
-  `keychain entry "${account}" (service "${keychain.service}")`
+const entryName = (store: Store, account: string) =>
+  `keychain entry "${account}" (service "${store.service}")`
 
 const unavailable = (error: Keychain.KeychainError) =>
   new CredentialStoreError({
@@ -79,139 +80,174 @@ const unavailable = (error: Keychain.KeychainError) =>
     message: `the OS keychain is not usable: ${error.message}`
   })
 
-const getText = (keychain: Store, account: string) =>
-  Keychain.getPassword(keychain.service, account, keychain.timeout).pipe(Effect.mapError(unavailable))
+const scoped = (store: Store, name: string) => keychainAccount(store.scope, name)
 
-const setText = (keychain: Store, account: string, text: string) =>
-  Keychain.setPassword(keychain.service, account, text, keychain.timeout).pipe(Effect.mapError(unavailable))
+const indexAccount = (store: Store) => scoped(store, keychainIndexAccount)
 
-const deleteText = (keychain: Store, account: string) =>
-  Keychain.deletePassword(keychain.service, account, keychain.timeout).pipe(Effect.mapError(unavailable))
+const lockFile = (store: Store, name: string) =>
+  path.join(store.directory, "locks", `${createHash("sha256").update(name).digest("hex").slice(0, 32)}.lock`)
 
-/** Copies an unreadable entry to `<account>.corrupt-<time>` and removes it; returns the new entry's name. */
-const moveAside = (keychain: Store, account: string, raw: string) =>
+const locked = <A, E, R>(store: Store, file: string, what: string, effect: Effect.Effect<A, E, R>) =>
+  withExclusive(file, { file, lock: store.lock, onError: fromLockError(what) }, effect)
+
+/** The refresh lock of a credential (`withLock`), shared with the file store's layout. */
+const withKeyLock = <A, E, R>(store: Store, key: CredentialKey | string, effect: Effect.Effect<A, E, R>) =>
+  locked(
+    store,
+    keyLockFile(store.directory, key),
+    typeof key === "string" ? `the credential ${key}` : `the credential ${describeKey(key)}`,
+    effect
+  )
+
+/**
+ * Writers of one entry (its head and chunks) go one at a time. Short and never
+ * held while waiting for another lock, so `set` inside `withLock` cannot deadlock.
+ */
+const withWriteLock = <A, E, R>(store: Store, account: string, effect: Effect.Effect<A, E, R>) =>
+  account === indexAccount(store) || account === keychainIndexAccount
+    ? locked(store, path.join(store.directory, "keychain.lock"), `the ${entryName(store, account)}`, effect)
+    : locked(store, lockFile(store, `write:${account}`), `the ${entryName(store, account)}`, effect)
+
+const writeText = (store: Store, account: string, text: string) =>
+  withWriteLock(
+    store,
+    account,
+    KeychainEntries.write(store.entries, account, text).pipe(Effect.mapError(unavailable))
+  )
+
+const eraseText = (store: Store, account: string) =>
+  withWriteLock(
+    store,
+    account,
+    KeychainEntries.erase(store.entries, account).pipe(Effect.mapError(unavailable))
+  )
+
+interface Problem {
+  readonly reason: "corrupt" | "unsupported-version"
+  readonly message: string
+}
+
+type Inspected<A> =
+  | { readonly _tag: "Read"; readonly value: Option.Option<A> }
+  | { readonly _tag: "Corrupt"; readonly raw: string; readonly message: string }
+
+const inspect = <A>(
+  store: Store,
+  account: string,
+  parse: (text: string) => Effect.Effect<A, Problem>
+): Effect.Effect<Inspected<A>, CredentialStoreError> =>
   Effect.gen(function* () {
-    const stamp = new Date(yield* Clock.currentTimeMillis).toISOString().replace(/:/g, "-")
-    const target = `${account}.corrupt-${stamp}`
-    yield* setText(keychain, target, raw)
-    yield* deleteText(keychain, account)
-    return entryName(keychain, target)
+    const stored = yield* KeychainEntries.read(store.entries, account).pipe(Effect.result)
+    if (Result.isFailure(stored)) {
+      const error = stored.failure
+      if (error._tag === "KeychainError") return yield* unavailable(error)
+      return { _tag: "Corrupt", raw: error.raw, message: error.message } as const
+    }
+    if (Option.isNone(stored.success)) return { _tag: "Read", value: Option.none() } as const
+    const parsed = yield* Effect.result(parse(stored.success.value.text))
+    if (Result.isSuccess(parsed)) return { _tag: "Read", value: Option.some(parsed.success) } as const
+    if (parsed.failure.reason === "corrupt") {
+      return { _tag: "Corrupt", raw: stored.success.value.raw, message: parsed.failure.message } as const
+    }
+    return yield* new CredentialStoreError({
+      reason: "unsupported-version",
+      message: `the ${entryName(store, account)} ${parsed.failure.message}; it was left unchanged`
+    })
+  })
+
+/**
+ * Reads and parses the entry at `account`. One that cannot be read is checked
+ * again under its write lock (a writer may just have replaced it) and only then
+ * moved to `<account>.corrupt-<time>`, with an error saying so.
+ */
+const readChecked = <A>(
+  store: Store,
+  account: string,
+  parse: (text: string) => Effect.Effect<A, Problem>,
+  afterMove: string
+): Effect.Effect<Option.Option<A>, CredentialStoreError> =>
+  Effect.gen(function* () {
+    const first = yield* inspect(store, account, parse)
+    if (first._tag === "Read") return first.value
+    return yield* withWriteLock(
+      store,
+      account,
+      Effect.gen(function* () {
+        const again = yield* inspect(store, account, parse)
+        if (again._tag === "Read") return again.value
+        const stamp = new Date(yield* Clock.currentTimeMillis).toISOString().replace(/:/g, "-")
+        const target = `${account}.corrupt-${stamp}`
+        yield* KeychainEntries.rename(store.entries, account, again.raw, target).pipe(
+          Effect.mapError(unavailable)
+        )
+        const movedTo = entryName(store, target)
+        return yield* new CredentialStoreError({
+          reason: "corrupt",
+          message: `the ${entryName(store, account)} ${again.message}; it was moved to ${movedTo} (${afterMove})`,
+          movedTo
+        })
+      })
+    )
   })
 
 /** The credential of storage key `key` at `account` (its scoped or, for adoption, unscoped entry). */
-const readEntry = (
-  keychain: Store,
-  account: string,
-  key: string
-): Effect.Effect<Option.Option<Credential>, CredentialStoreError> =>
-  Effect.gen(function* () {
-    const raw = yield* getText(keychain, account)
-    if (Option.isNone(raw)) return Option.none()
-    const parsed = yield* Effect.result(parseDocument(raw.value))
-    if (Result.isSuccess(parsed)) return Option.fromUndefinedOr(parsed.success.get(key))
-    const error = parsed.failure
-    if (error.reason === "unsupported-version") {
-      return yield* new CredentialStoreError({
-        reason: "unsupported-version",
-        message: `the ${entryName(keychain, account)} ${error.message}; it was left unchanged`
-      })
-    }
-    const movedTo = yield* moveAside(keychain, account, raw.value)
-    return yield* new CredentialStoreError({
-      reason: "corrupt",
-      message: `the ${entryName(keychain, account)} ${error.message}; it was moved to ${movedTo} (log in again)`,
-      movedTo
-    })
-  })
+const readEntry = (store: Store, account: string, key: string) =>
+  readChecked(
+    store,
+    account,
+    (text) => Effect.map(parseDocument(text), (credentials) => Option.fromUndefinedOr(credentials.get(key))),
+    "log in again"
+  ).pipe(Effect.map(Option.flatten))
 
-const readIndex = (
-  keychain: Store,
-  account: string
-): Effect.Effect<ReadonlyArray<string>, CredentialStoreError> =>
-  Effect.gen(function* () {
-    const raw = yield* getText(keychain, account)
-    if (Option.isNone(raw)) return []
-    const parsed = parseIndex(raw.value)
-    if (Result.isSuccess(parsed)) return parsed.success
-    if (parsed.failure === "unsupported-version") {
-      return yield* new CredentialStoreError({
-        reason: "unsupported-version",
-        message: `the ${entryName(keychain, account)} was written by a newer mcpgate; upgrade mcpgate`
-      })
-    }
-    const movedTo = yield* moveAside(keychain, account, raw.value)
-    return yield* new CredentialStoreError({
-      reason: "corrupt",
-      message: `the ${entryName(keychain, account)} was unreadable; it was moved to ${movedTo} (stored credentials reappear in the list when next saved)`,
-      movedTo
-    })
-  })
+const readIndex = (store: Store, account: string) =>
+  readChecked(
+    store,
+    account,
+    (text) => Effect.fromResult(parseIndex(text)),
+    "stored credentials reappear in the list when next saved"
+  ).pipe(Effect.map(Option.getOrElse((): ReadonlyArray<string> => [])))
 
 /** Changes the index at `account` under the index lock; an empty index is removed. */
-const updateIndex = (keychain: Store, account: string, change: (keys: Set<string>) => boolean) => {
-  const indexLock = path.join(keychain.directory, "keychain.lock")
-  return withExclusive(
-    indexLock,
-    {
-      file: indexLock,
-      lock: keychain.lock,
-      onError: fromLockError(`the ${entryName(keychain, account)}`)
-    },
+const updateIndex = (store: Store, account: string, change: (keys: Set<string>) => boolean) =>
+  withWriteLock(
+    store,
+    account,
     Effect.gen(function* () {
-      const keys = new Set(yield* readIndex(keychain, account))
+      const keys = new Set(yield* readIndex(store, account))
       if (!change(keys)) return
-      if (keys.size === 0) yield* deleteText(keychain, account)
-      else yield* setText(keychain, account, JSON.stringify({ version: 1, keys: [...keys].sort() }))
+      if (keys.size === 0) yield* eraseText(store, account)
+      else yield* writeText(store, account, JSON.stringify({ version: 1, keys: [...keys].sort() }))
     })
   )
-}
 
-const withKeyLock = <A, E, R>(
-  keychain: Store,
-  key: CredentialKey | string,
-  effect: Effect.Effect<A, E, R>
-) => {
-  const lockFile = keyLockFile(keychain.directory, key)
-  const what = typeof key === "string" ? `the credential ${key}` : `the credential ${describeKey(key)}`
-  return withExclusive(
-    lockFile,
-    { file: lockFile, lock: keychain.lock, onError: fromLockError(what) },
-    effect
-  )
-}
-
-const scoped = (keychain: Store, name: string) => keychainAccount(keychain.scope, name)
-
-const setEntry = (keychain: Store, credential: Credential) =>
+const setEntry = (store: Store, credential: Credential) =>
   Effect.gen(function* () {
     const key = keyOf(credential)
-    const index = scoped(keychain, keychainIndexAccount)
     // The index only changes when a key is new; skip its lock otherwise.
-    if (!(yield* readIndex(keychain, index)).includes(key)) {
-      yield* updateIndex(keychain, index, (keys) => {
+    if (!(yield* readIndex(store, indexAccount(store))).includes(key)) {
+      yield* updateIndex(store, indexAccount(store), (keys) => {
         if (keys.has(key)) return false
         keys.add(key)
         return true
       })
     }
-    yield* setText(keychain, scoped(keychain, key), yield* formatDocument([credential]))
+    yield* writeText(store, scoped(store, key), yield* formatDocument([credential], { compact: true }))
   })
 
-const deleteEntry = (keychain: Store, key: string) =>
+const deleteEntry = (store: Store, key: string) =>
   Effect.gen(function* () {
-    const existed = yield* deleteText(keychain, scoped(keychain, key))
-    const index = scoped(keychain, keychainIndexAccount)
-    if ((yield* readIndex(keychain, index)).includes(key)) {
-      yield* updateIndex(keychain, index, (keys) => keys.delete(key))
+    const existed = yield* eraseText(store, scoped(store, key))
+    if ((yield* readIndex(store, indexAccount(store))).includes(key)) {
+      yield* updateIndex(store, indexAccount(store), (keys) => keys.delete(key))
     }
     return existed
   })
 
-const listEntries = (keychain: Store) =>
+const listEntries = (store: Store) =>
   Effect.gen(function* () {
     const found: Array<Credential> = []
-    for (const key of yield* readIndex(keychain, scoped(keychain, keychainIndexAccount))) {
-      const credential = yield* readEntry(keychain, scoped(keychain, key), key)
+    for (const key of yield* readIndex(store, indexAccount(store))) {
+      const credential = yield* readEntry(store, scoped(store, key), key)
       if (Option.isSome(credential)) found.push(credential.value)
     }
     return sortByKey(found)
@@ -222,36 +258,36 @@ const listEntries = (keychain: Store) =>
 
 const plural = (count: number) => (count === 1 ? "1 credential" : `${count} credentials`)
 
-/** Moves one unscoped credential into the scope, under its credential lock; true when it was adopted. */
-const adoptOne = (keychain: Store, key: string) =>
+/** Moves one unscoped credential into the scope, under its credential lock. */
+const adoptOne = (store: Store, key: string) =>
   withKeyLock(
-    keychain,
+    store,
     key,
     Effect.gen(function* () {
-      const legacy = yield* readEntry(keychain, key, key)
-      if (Option.isNone(legacy)) return false
-      const current = yield* readEntry(keychain, scoped(keychain, key), key).pipe(
+      const legacy = yield* readEntry(store, key, key)
+      if (Option.isNone(legacy)) return "missing" as const
+      const current = yield* readEntry(store, scoped(store, key), key).pipe(
         Effect.catchTag("CredentialStoreError", () => Effect.succeedNone)
       )
       // An old mcpgate may still refresh the unscoped copy: the newer one wins.
       const adopt = Option.isNone(current) || legacy.value.updatedAt > current.value.updatedAt
-      if (adopt) yield* setEntry(keychain, legacy.value)
-      yield* deleteText(keychain, key)
-      return adopt
+      if (adopt) yield* setEntry(store, legacy.value)
+      yield* eraseText(store, key)
+      return adopt ? ("adopted" as const) : ("older" as const)
     })
   )
 
 /** The default state directory takes the unscoped entries, once (the unscoped index is removed). */
-const adoptLegacyEntries = (keychain: Store, keys: ReadonlyArray<string>) =>
+const adoptLegacyEntries = (store: Store, keys: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     let adopted = 0
     let dropped = 0
     for (const key of keys) {
-      const result = yield* Effect.result(adoptOne(keychain, key))
+      const result = yield* Effect.result(adoptOne(store, key))
       if (Result.isSuccess(result)) {
-        if (result.success) adopted++
-        else dropped++
-        yield* updateIndex(keychain, keychainIndexAccount, (index) => index.delete(key))
+        if (result.success === "adopted") adopted++
+        if (result.success === "older") dropped++
+        yield* updateIndex(store, keychainIndexAccount, (index) => index.delete(key))
       } else {
         yield* Effect.logWarning(
           `Keychain: could not adopt the earlier mcpgate's credential ${key}: ${result.failure.message}`
@@ -259,18 +295,18 @@ const adoptLegacyEntries = (keychain: Store, keys: ReadonlyArray<string>) =>
       }
     }
     yield* Effect.logInfo(
-      `Keychain: adopted ${plural(adopted)} saved by an earlier mcpgate into the state directory ${keychain.directory} (service "${keychain.service}")${dropped === 0 ? "" : `; ${plural(dropped)} already saved here more recently kept as they were`}`
+      `Keychain: adopted ${plural(adopted)} saved by an earlier mcpgate into the state directory ${store.directory} (service "${store.service}")${dropped === 0 ? "" : `; dropped ${dropped === 1 ? "an older copy" : `${dropped} older copies`} of credentials saved here since`}`
     )
   })
 
 /** Adopts (default state directory) or points at (any other) the unscoped entries; never fails the store. */
-const handleLegacyEntries = (keychain: Store, defaultDirectory: string) =>
+const handleLegacyEntries = (store: Store, defaultDirectory: string) =>
   Effect.gen(function* () {
-    const keys = yield* readIndex(keychain, keychainIndexAccount)
+    const keys = yield* readIndex(store, keychainIndexAccount)
     if (keys.length === 0) return
-    if (keychain.directory === defaultDirectory) return yield* adoptLegacyEntries(keychain, keys)
+    if (store.directory === defaultDirectory) return yield* adoptLegacyEntries(store, keys)
     yield* Effect.logInfo(
-      `Keychain: ${plural(keys.length)} saved by an earlier mcpgate (before logins were kept per state directory) belong to the default state directory ${defaultDirectory}; log in again to use them from ${keychain.directory}`
+      `Keychain: ${plural(keys.length)} saved by an earlier mcpgate (before logins were kept per state directory) belong to the default state directory ${defaultDirectory}; log in again to use them from ${store.directory}`
     )
   }).pipe(
     Effect.catchTag("CredentialStoreError", (error) =>
@@ -298,42 +334,59 @@ export const makeKeychain = (
     }
     yield* CredentialFile.ensureDirectory(given).pipe(Effect.mapError(ioError))
     const directory = yield* canonical(given)
-    const keychain: Store = {
+    const maxEntryBytes =
+      "maxEntryBytes" in options
+        ? options.maxEntryBytes
+        : KeychainEntries.defaultMaxEntryBytes(process.platform)
+    if (maxEntryBytes !== undefined && !(maxEntryBytes >= KeychainEntries.minimumEntryBytes)) {
+      return yield* new CredentialStoreError({
+        reason: "invalid-config",
+        message: `the keychain entry limit must be at least ${KeychainEntries.minimumEntryBytes} bytes (got ${maxEntryBytes})`
+      })
+    }
+    const store: Store = {
       service,
-      timeout: options.operationTimeout ?? "10 seconds",
       directory,
       scope: keychainScope(directory),
-      lock: lockSettings(options)
+      lock: lockSettings(options),
+      entries: {
+        service,
+        timeout: options.operationTimeout ?? "10 seconds",
+        maxEntryBytes,
+        platform: process.platform
+      }
     }
-    yield* handleLegacyEntries(keychain, yield* canonical(yield* defaultStateDirectoryFromConfig))
+    yield* handleLegacyEntries(store, yield* canonical(yield* defaultStateDirectoryFromConfig))
 
     return {
       backend: "keychain",
       description: `keychain (${Keychain.platformName}, service "${service}")`,
       get: Effect.fn("CredentialStore.get")(function* (key: CredentialKey) {
-        return yield* readEntry(keychain, scoped(keychain, keyOf(key)), keyOf(key))
+        return yield* readEntry(store, scoped(store, keyOf(key)), keyOf(key))
       }),
       set: Effect.fn("CredentialStore.set")(function* (credential: Credential) {
-        yield* setEntry(keychain, credential)
+        yield* setEntry(store, credential)
       }),
       delete: Effect.fn("CredentialStore.delete")(function* (key: CredentialKey) {
-        return yield* deleteEntry(keychain, keyOf(key))
+        return yield* deleteEntry(store, keyOf(key))
       }),
-      list: listEntries(keychain).pipe(Effect.withSpan("CredentialStore.list")),
-      withLock: (key, effect) => withKeyLock(keychain, key, effect)
+      list: listEntries(store).pipe(Effect.withSpan("CredentialStore.list")),
+      withLock: (key, effect) => withKeyLock(store, key, effect)
     } satisfies CredentialStoreShape
   })
 
-const parseIndex = (
-  text: string
-): Result.Result<ReadonlyArray<string>, "corrupt" | "unsupported-version"> => {
+const parseIndex = (text: string): Result.Result<ReadonlyArray<string>, Problem> => {
   const json = Result.try(() => JSON.parse(text) as unknown)
-  if (Result.isFailure(json)) return Result.fail("corrupt")
+  if (Result.isFailure(json)) return Result.fail({ reason: "corrupt", message: "was unreadable" })
   const decoded = Schema.decodeUnknownResult(KeychainIndex)(json.success)
   if (Result.isSuccess(decoded)) return Result.succeed(decoded.success.keys)
   const version: unknown =
     typeof json.success === "object" && json.success !== null
       ? (json.success as Record<string, unknown>).version
       : undefined
-  return Result.fail(typeof version === "number" && version > 1 ? "unsupported-version" : "corrupt")
+  return Result.fail(
+    typeof version === "number" && version > 1
+      ? { reason: "unsupported-version", message: "was written by a newer mcpgate; upgrade mcpgate" }
+      : { reason: "corrupt", message: "was unreadable" }
+  )
 }

@@ -77,6 +77,14 @@ export interface KeychainOptions extends LockOptions {
   readonly probeTimeout?: Duration.Input
   /** Limit for one keychain call (default 10 s). */
   readonly operationTimeout?: Duration.Input
+  /**
+   * The largest password one keychain entry holds, in bytes as the platform
+   * stores it (UTF-16 on Windows); a larger credential is split across entries.
+   * Default: 2,560 on Windows (Credential Manager's limit), none elsewhere
+   * (macOS Keychain and Secret Service hold far more, and every extra entry is
+   * an extra keychain call). `undefined` means no limit.
+   */
+  readonly maxEntryBytes?: number | undefined
 }
 
 export type AutoOptions = KeychainOptions
