@@ -1,5 +1,5 @@
 /**
- * `ConfigFile` (SPEC §1): finds the config file, loads it into the normalized
+ * `ConfigFile` (docs/configuration.md): finds the config file, loads it into the normalized
  * model of ./Config.ts, reloads it, and saves it atomically with a backup.
  *
  * Lookup order: `--config PATH`, `MCPGATE_CONFIG`, `./mcpgate.json`,
@@ -262,11 +262,15 @@ const make = Effect.fnUntraced(function* (options: ConfigFileOptions) {
     const newest = Option.flatMap(Option.fromNullishOr(existing.at(-1)), backupTime)
     const now = DateTime.toEpochMillis(yield* DateTime.now)
     let millis = Option.match(newest, { onNone: () => now, onSome: (time) => Math.max(now, time + 1) })
-    // A backup is written once and never replaced, so create-only is all it needs.
+    // A new file, never replaced: created exclusively, the next millisecond if the name is taken.
     while (
-      !(yield* AtomicFile.write(NodePath.join(backups, backupFileName(millis)), bytes, {
-        createOnly: true
-      }).pipe(withFs, Effect.mapError(writeError("cannot write the backup"))))
+      !(yield* fs
+        .writeFile(NodePath.join(backups, backupFileName(millis)), bytes, { flag: "wx", mode: 0o600 })
+        .pipe(
+          Effect.as(true),
+          Effect.catchIf(AtomicFile.isAlreadyExists, () => Effect.succeed(false)),
+          Effect.mapError(writeError("cannot write the backup"))
+        ))
     ) {
       millis += 1
     }

@@ -106,7 +106,7 @@ export const deletePassword = (
   )
 
 /**
- * Proves the keychain usable (SPEC §2): write a random value, read it back,
+ * Proves the keychain usable (README "Credentials"): write a random value, read it back,
  * delete it, all within `timeout`.
  */
 export const probe = (service: string, timeout: Duration.Input): Effect.Effect<void, KeychainError> => {
