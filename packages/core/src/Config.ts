@@ -1,119 +1,365 @@
 /**
- * The normalized configuration model (SPEC §1): what every other package reads.
+ * The configuration model (docs/configuration.md): each config object declared once, with its
+ * fields, defaults, aliases, rules and documentation. The types below, the
+ * decoder and encoder (./ConfigSchema.ts) and the reference
+ * (docs/configuration.md, from ./ConfigReference.ts) all come from these
+ * declarations.
  *
  * `ConfigFile` turns a file in any accepted spelling (`mcpServers` or `servers`,
  * VS Code `type`, omlx aliases, `_` keys, `${env:VAR}`) into this one shape, with
  * every default filled in, so consumers never look at aliases or optional defaults.
  */
+import * as Declare from "./internal/ConfigDeclaration.ts"
+import * as Values from "./internal/ConfigValues.ts"
 
 export type Transport = "stdio" | "sse" | "streamable-http"
 
 /** `auto` is a `url` without an explicit transport: streamable HTTP, then SSE. */
 export type TransportSetting = Transport | "auto"
 
-export type OAuthFlow = "pkce" | "device" | "client_credentials"
+export type OAuthFlow = typeof Values.Flow.Type
 
-export interface AuthConfig {
-  readonly type: "oauth2"
-  readonly clientId?: string
-  readonly clientSecret?: string
-  /** A Client ID Metadata Document URL. */
-  readonly clientMetadataUrl?: string
-  readonly authServerMetadataUrl?: string
-  readonly authorizationUrl?: string
-  readonly tokenUrl?: string
-  readonly deviceAuthorizationUrl?: string
-  readonly scopes?: ReadonlyArray<string>
-  /** `auto` (default): the canonical server URI; `omit`: never sent; else this URI. */
-  readonly resource: string
-  readonly audience?: string
-  readonly flow: OAuthFlow
-  /** PEM text or a path to a PEM file (private_key_jwt client authentication). */
-  readonly privateKey?: string
-  readonly signingAlgorithm: string
-  readonly callbackPort?: number
-  readonly redirectUri?: string
-  readonly allowHttp: boolean
-}
+/** What the admin config editor may change (docs/configuration.md, `server.configEditor`). */
+export type ConfigEditor = typeof Values.ConfigEditor.Type
 
-export interface ToolFilter {
-  readonly allow?: ReadonlyArray<string>
-  readonly deny?: ReadonlyArray<string>
-}
+// ---------------------------------------------------------------------------
+// mcpServers.<name>.auth
 
-export interface ServerConfig {
+export const AuthObject = Declare.object({
+  path: "mcpServers.<name>.auth",
+  doc: 'OAuth 2.1 in front of an HTTP server. `{ "type": "oauth2" }` is enough: the gateway discovers the authorization server and registers itself; the rest is for servers that need it. Run `mcpgate login <name>` to log in.',
+  // omlx chose its token store per server; mcpgate uses MCPGATE_TOKEN_STORE (README "Credentials").
+  ignored: ["token_store"],
+  fields: {
+    type: Declare.required(Values.OAuth2, { example: '"type": "oauth2"', doc: "Always `oauth2`." }),
+    clientId: Declare.optional(Values.NonEmptyString, {
+      aliases: ["client_id"],
+      doc: "A pre-registered client. Without it the gateway uses a client ID metadata document or dynamic registration."
+    }),
+    clientSecret: Declare.optional(Values.NonEmptyString, {
+      secret: true,
+      doc: "The pre-registered client's secret (confidential clients)."
+    }),
+    clientMetadataUrl: Declare.optional(Values.HttpUrl, {
+      doc: "The URL of a client ID metadata document to use as the client ID."
+    }),
+    authServerMetadataUrl: Declare.optional(Values.HttpUrl, {
+      doc: "The authorization server's metadata document, when discovery from the server cannot find it."
+    }),
+    authorizationUrl: Declare.optional(Values.HttpUrl, {
+      aliases: ["auth_url"],
+      doc: "The authorization endpoint, for servers without metadata."
+    }),
+    tokenUrl: Declare.optional(Values.HttpUrl, {
+      aliases: ["token_url"],
+      doc: "The token endpoint, for servers without metadata."
+    }),
+    deviceAuthorizationUrl: Declare.optional(Values.HttpUrl, {
+      aliases: ["device_auth_url"],
+      doc: "The device authorization endpoint (RFC 8628), for servers without metadata."
+    }),
+    scopes: Declare.optional(Values.ScopeList, {
+      type: "a list of scope tokens (RFC 6749 §3.3)",
+      doc: "Scopes to request, one per entry. Default: what the server asks for."
+    }),
+    resource: Declare.withDefault(Values.Resource, "auto", {
+      doc: "The RFC 8707 resource: `auto` (the server's canonical URI), `omit` (never sent) or a URI."
+    }),
+    audience: Declare.optional(Values.NonEmptyString, {
+      doc: "An `audience` parameter for authorization servers that want one (Auth0 style)."
+    }),
+    flow: Declare.withDefault(Values.Flow, "pkce", {
+      doc: "`pkce` (a browser login), `device` (a code to enter on another device) or `client_credentials` (no user)."
+    }),
+    privateKey: Declare.optional(Values.NonEmptyString, {
+      secret: true,
+      doc: "PEM text or the path of a PEM file: client authentication with `private_key_jwt`."
+    }),
+    signingAlgorithm: Declare.withDefault(Values.SigningAlgorithm, "RS256", {
+      doc: "The JWS algorithm of the `private_key_jwt` assertion."
+    }),
+    callbackPort: Declare.optional(Values.CallbackPort, {
+      doc: "A fixed port for the CLI login's loopback redirect (default: any free port)."
+    }),
+    redirectUri: Declare.optional(Values.HttpUrl, {
+      doc: "The redirect URI registered for a pre-registered client."
+    }),
+    allowHttp: Declare.withDefault(Values.Flag, false, {
+      doc: "Allow plain-HTTP authorization servers (testing only)."
+    })
+  }
+})
+
+export interface AuthConfig extends Declare.Model<typeof AuthObject> {}
+
+// ---------------------------------------------------------------------------
+// mcpServers.<name>.tools
+
+export const ToolsObject = Declare.object({
+  path: "mcpServers.<name>.tools",
+  doc: "Which of the server's own tools are exposed, by glob on their names (before the `<server>__` prefix). `deny` wins over `allow`; `allow: []` exposes nothing.",
+  fields: {
+    allow: Declare.optional(Values.NonEmptyStringList, {
+      doc: "Globs of the tools to expose (default: all)."
+    }),
+    deny: Declare.optional(Values.NonEmptyStringList, { doc: "Globs of the tools to hide." })
+  }
+})
+
+export interface ToolFilter extends Declare.Model<typeof ToolsObject> {}
+
+// ---------------------------------------------------------------------------
+// mcpServers.<name>
+
+const stdioOnly = ["args", "env", "cwd"] as const
+const httpOnly = ["headers", "auth"] as const
+
+const serverFields = {
+  transport: Declare.optional(Values.TransportValue, {
+    aliases: ["type"],
+    doc: "`stdio`, `sse` or `streamable-http` (alias `http`). Without it, `command` means stdio and `url` means streamable HTTP with a fallback to SSE."
+  }),
+  command: Declare.optional(Values.NonEmptyString, { doc: "The program of a stdio server." }),
+  args: Declare.withDefault(Values.StringList, [], { doc: "Its arguments." }),
+  env: Declare.withDefault(
+    Values.EnvMap,
+    {},
+    {
+      type: "an object: variable name → string",
+      doc: "Environment variables for it, on top of a minimal safe environment (never another server's)."
+    }
+  ),
+  cwd: Declare.optional(Values.NonEmptyString, { doc: "Its working directory." }),
+  url: Declare.optional(Values.HttpUrl, { doc: "The endpoint of an HTTP server." }),
+  headers: Declare.withDefault(
+    Values.HeaderMap,
+    {},
+    {
+      type: "an object: header name → string",
+      doc: "HTTP headers sent with every request to it."
+    }
+  ),
+  enabled: Declare.withDefault(Values.Flag, true, { doc: "`false` keeps the entry without connecting." }),
+  timeout: Declare.optional(Values.Seconds, {
+    doc: "Seconds per request to this server (default: the top-level `defaultTimeout`)."
+  }),
+  tools: Declare.optionalObject(ToolsObject, { doc: "Which tools are exposed." }),
+  auth: Declare.optionalObject(AuthObject, { doc: "OAuth 2.1 (HTTP servers)." })
+} as const
+
+export const ServerObject = Declare.objectWith({
+  path: "mcpServers.<name>",
+  doc: "A stdio server (`command`, with `args`, `env`, `cwd`) or an HTTP server (`url`, with `headers`, `auth`): one or the other. A name starting with `_` is a comment, not a server.",
+  fields: serverFields,
+  hint: (key) => {
+    if (Declare.knownKeys(AuthObject).includes(key)) return 'it belongs inside "auth"'
+    if (Declare.knownKeys(ToolsObject).includes(key)) return 'it belongs inside "tools"'
+    return undefined
+  },
+  rules: (server, at) => {
+    // A server is either stdio (`command`) or HTTP (`url`); the rest follows from that.
+    if (at.has("command") && at.has("url")) {
+      const later = at.offsetOf("command") > at.offsetOf("url") ? "command" : "url"
+      return at.reportAtKey(later, 'a server has either "command" (stdio) or "url" (HTTP), not both')
+    }
+    if (!at.has("command") && !at.has("url")) {
+      return at.reportMissing('missing "command" (a stdio server) or "url" (an HTTP server)')
+    }
+    const isStdio = at.has("command")
+    const written = server.transport
+    if (written !== undefined && isStdio !== (written === "stdio")) {
+      const needs = written === "stdio" ? '"command"' : '"url"'
+      const has = isStdio ? '"command"' : '"url"'
+      at.reportAtValue("transport", `transport "${written}" needs ${needs}, but this server has ${has}`)
+    }
+    for (const key of isStdio ? httpOnly : stdioOnly) {
+      if (at.has(key)) {
+        const kind = isStdio ? 'HTTP servers (with "url")' : 'stdio servers (with "command")'
+        at.reportAtKey(key, `"${key}" only applies to ${kind}`)
+      }
+    }
+  },
+  finish: ({ transport, ...server }, name): ServerConfig => ({
+    name,
+    transport:
+      transport === undefined
+        ? server.command !== undefined
+          ? "stdio"
+          : "auto"
+        : transport === "http"
+          ? "streamable-http"
+          : transport,
+    ...server
+  }),
+  // `command` implies stdio and `url` implies auto, so those are not written.
+  unfinish: ({ name: _name, transport, ...server }) => {
+    const implied: TransportSetting = server.command !== undefined ? "stdio" : "auto"
+    return transport === implied || transport === "auto" ? server : { transport, ...server }
+  }
+})
+
+type ServerFields = Declare.Decoded<typeof serverFields>
+
+export interface ServerConfig extends Omit<ServerFields, "transport"> {
+  /** The entry's name in `mcpServers`. */
   readonly name: string
   readonly transport: TransportSetting
-  readonly command?: string
-  readonly args: ReadonlyArray<string>
-  readonly env: Readonly<Record<string, string>>
-  readonly cwd?: string
-  readonly url?: string
-  readonly headers: Readonly<Record<string, string>>
-  readonly enabled: boolean
-  /** Seconds per request; absent means the top-level `defaultTimeout`. */
-  readonly timeout?: number
-  readonly tools?: ToolFilter
-  readonly auth?: AuthConfig
 }
 
-export interface FetchBuiltinConfig {
-  readonly enabled: boolean
-  readonly allowPrivateNetwork: boolean
-}
+// ---------------------------------------------------------------------------
+// builtins
 
-export interface WebSearchBuiltinConfig {
-  readonly enabled: boolean
-  readonly provider: "duckduckgo" | "searxng"
-  /** Defaults to DuckDuckGo's HTML endpoint; required for SearXNG. */
-  readonly endpoint?: string
-}
+export const FetchObject = Declare.object({
+  path: "builtins.fetch",
+  doc: "The builtin `fetch` tool: reads a web page for the model.",
+  fields: {
+    enabled: Declare.withDefault(Values.Flag, true, { alwaysWritten: true, doc: "Offer the tool." }),
+    allowPrivateNetwork: Declare.withDefault(Values.Flag, false, {
+      alwaysWritten: true,
+      doc: "Allow loopback and private addresses (off: the model cannot reach the gateway's own network)."
+    })
+  }
+})
 
-export interface BuiltinsConfig {
-  readonly fetch: FetchBuiltinConfig
-  readonly webSearch: WebSearchBuiltinConfig
-}
+export interface FetchBuiltinConfig extends Declare.Model<typeof FetchObject> {}
 
-export interface UpstreamConfig {
-  readonly baseUrl: string
-  readonly apiKey?: string
-}
+export const WebSearchObject = Declare.object({
+  path: "builtins.webSearch",
+  doc: "The builtin `web_search` tool.",
+  fields: {
+    enabled: Declare.withDefault(Values.Flag, true, { alwaysWritten: true, doc: "Offer the tool." }),
+    provider: Declare.withDefault(Values.SearchProvider, "duckduckgo", {
+      alwaysWritten: true,
+      doc: "`duckduckgo` or `searxng`."
+    }),
+    endpoint: Declare.optional(Values.HttpUrl, {
+      doc: "The search endpoint: DuckDuckGo's HTML endpoint by default; the instance's URL for SearXNG (required)."
+    })
+  },
+  rules: (webSearch, at) => {
+    if (webSearch.provider === "searxng" && !at.has("endpoint")) {
+      at.reportMissing('provider "searxng" needs "endpoint" (the URL of the SearXNG instance)', "provider")
+    }
+  }
+})
 
-/**
- * What the admin API's config editor may change: everything, everything but how
- * stdio servers are started (`command`, `args`, `env`, `cwd`), or nothing.
- */
-export type ConfigEditorMode = "full" | "no-commands" | "read-only"
+export interface WebSearchBuiltinConfig extends Declare.Model<typeof WebSearchObject> {}
 
-export interface HttpServerConfig {
-  readonly host: string
-  readonly port: number
-  /** Origin used to build the web OAuth redirect URI; default `http://<host>:<port>`. */
-  readonly publicUrl?: string
-  readonly adminToken?: string
-  readonly apiKeys?: ReadonlyArray<string>
-  readonly upstream?: UpstreamConfig
-  /** Default: `full` while the gateway is reachable from this machine only, else `no-commands`. */
-  readonly configEditor?: ConfigEditorMode
-}
+export const BuiltinsObject = Declare.object({
+  path: "builtins",
+  doc: "Tools the gateway itself offers, beside the MCP servers'.",
+  fields: {
+    fetch: Declare.defaultedObject(FetchObject, { doc: "The `fetch` tool." }),
+    webSearch: Declare.defaultedObject(WebSearchObject, { doc: "The `web_search` tool." })
+  }
+})
 
-export interface McpgateConfig {
-  /** Keyed by server name, in file order. */
-  readonly mcpServers: Readonly<Record<string, ServerConfig>>
-  /** Tool-loop rounds (model turns), not individual calls. */
-  readonly maxToolCalls: number
-  /** Seconds. */
-  readonly defaultTimeout: number
-  readonly builtins: BuiltinsConfig
-  readonly server: HttpServerConfig
-}
+export interface BuiltinsConfig extends Declare.Model<typeof BuiltinsObject> {}
+
+// ---------------------------------------------------------------------------
+// server
+
+export const UpstreamObject = Declare.object({
+  path: "server.upstream",
+  doc: "The OpenAI-compatible model endpoint that `/v1/chat/completions` forwards to.",
+  fields: {
+    baseUrl: Declare.required(Values.HttpUrl, {
+      example: '"baseUrl": "http://127.0.0.1:11434/v1"',
+      doc: "Its base URL, with the `/v1` path."
+    }),
+    apiKey: Declare.optional(Values.Text, { secret: true, doc: "Sent as a bearer token." })
+  }
+})
+
+export interface UpstreamConfig extends Declare.Model<typeof UpstreamObject> {}
+
+export const HttpServerObject = Declare.object({
+  path: "server",
+  doc: "The gateway's HTTP server.",
+  fields: {
+    host: Declare.withDefault(Values.NonEmptyString, "127.0.0.1", {
+      alwaysWritten: true,
+      doc: "The address to listen on."
+    }),
+    port: Declare.withDefault(Values.ListenPort, 8808, {
+      alwaysWritten: true,
+      doc: "The port (0: any free port)."
+    }),
+    publicUrl: Declare.optional(Values.HttpUrl, {
+      doc: "The origin clients use (behind a reverse proxy); builds the web login's redirect URI. Default `http://<host>:<port>`."
+    }),
+    adminToken: Declare.optional(Values.NonEmptyString, {
+      secret: true,
+      doc: "The admin token. Default: `MCPGATE_ADMIN_TOKEN`, else one generated on the first start and kept in the state directory."
+    }),
+    configEditor: Declare.optional(Values.ConfigEditor, {
+      doc: "`full`, `no-commands` (stdio `command`, `args`, `env` and `cwd` cannot be added or changed through the admin API) or `read-only`. Default: `full` while the gateway is reachable from this machine only, else `no-commands`. With `full` the admin token can start programs on the host."
+    }),
+    apiKeys: Declare.optional(Values.NonEmptyStringList, {
+      secret: true,
+      doc: "Keys clients must send to `/v1/*` and `/mcp` (`Authorization: Bearer <key>`). Without keys the gateway refuses to listen beyond loopback or behind a non-loopback `publicUrl`."
+    }),
+    upstream: Declare.optionalObject(UpstreamObject, { doc: "The model endpoint." })
+  }
+})
+
+export interface HttpServerConfig extends Declare.Model<typeof HttpServerObject> {}
+
+// ---------------------------------------------------------------------------
+// The file
+
+export const RootObject = Declare.object({
+  path: "",
+  doc: "The top level of the file.",
+  fields: {
+    mcpServers: Declare.entriesByName(ServerObject, {
+      aliases: ["servers"],
+      entries: "server entries",
+      entryName: "server name",
+      doc: "The MCP servers, by name (the name prefixes their tools: `<name>__<tool>`)."
+    }),
+    maxToolCalls: Declare.withDefault(Values.PositiveInt, 10, {
+      aliases: ["max_tool_calls"],
+      alwaysWritten: true,
+      doc: "Tool-loop rounds (model turns) per request, not individual calls."
+    }),
+    defaultTimeout: Declare.withDefault(Values.Seconds, 30, {
+      aliases: ["default_timeout"],
+      alwaysWritten: true,
+      doc: "Seconds per MCP request, unless the server sets `timeout`."
+    }),
+    builtins: Declare.defaultedObject(BuiltinsObject, { doc: "The gateway's own tools." }),
+    server: Declare.defaultedObject(HttpServerObject, { doc: "The HTTP server." })
+  },
+  hint: (key, valueKeys) => {
+    const looksLikeServer =
+      Declare.knownKeys(ServerObject).includes(key) ||
+      (valueKeys !== undefined && (valueKeys.includes("command") || valueKeys.includes("url")))
+    return looksLikeServer ? 'server entries go under "mcpServers"' : undefined
+  }
+})
+
+export interface McpgateConfig extends Declare.Model<typeof RootObject> {}
+
+/** Every object of the file, in reference order. */
+export const declarations = [
+  RootObject,
+  ServerObject,
+  ToolsObject,
+  AuthObject,
+  BuiltinsObject,
+  FetchObject,
+  WebSearchObject,
+  HttpServerObject,
+  UpstreamObject
+] as const
 
 export const defaults = {
-  maxToolCalls: 10,
-  defaultTimeout: 30,
-  host: "127.0.0.1",
-  port: 8808,
-  signingAlgorithm: "RS256",
-  resource: "auto",
-  flow: "pkce"
+  maxToolCalls: RootObject.fields.maxToolCalls.presence.value,
+  defaultTimeout: RootObject.fields.defaultTimeout.presence.value,
+  host: HttpServerObject.fields.host.presence.value,
+  port: HttpServerObject.fields.port.presence.value,
+  signingAlgorithm: AuthObject.fields.signingAlgorithm.presence.value,
+  resource: AuthObject.fields.resource.presence.value,
+  flow: AuthObject.fields.flow.presence.value
 } as const

@@ -37,20 +37,7 @@ export class ConfigWriteError extends Schema.TaggedError<ConfigWriteError>()("Co
 
 export type JsonPath = ReadonlyArray<string | number>
 
-// Keys made of letters, digits, `_`, `$` and `-` read well dotted; anything else is quoted.
-const plainKey = /^[\p{L}\p{N}_$-]+$/u
-
-/** `["mcpServers", "a.b", "args", 2]` → `mcpServers["a.b"].args[2]`; the root is `$`. */
-export const formatJsonPath = (path: JsonPath): string => {
-  if (path.length === 0) return "$"
-  let out = ""
-  for (const segment of path) {
-    if (typeof segment === "number") out += `[${segment}]`
-    else if (plainKey.test(segment)) out += out === "" ? segment : `.${segment}`
-    else out += `[${JSON.stringify(segment)}]`
-  }
-  return out
-}
+export { formatJsonPath } from "./internal/SchemaIssues.ts"
 
 /** The one-line form of an issue: `file:line:column path: message`. */
 export const formatIssue = (file: string, issue: ConfigIssue): string => {

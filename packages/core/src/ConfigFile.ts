@@ -1,5 +1,5 @@
 /**
- * `ConfigFile` (SPEC §1): finds the config file, loads it into the normalized
+ * `ConfigFile` (docs/configuration.md): finds the config file, loads it into the normalized
  * model of ./Config.ts, reloads it, and saves it atomically with a backup.
  *
  * Lookup order: `--config PATH`, `MCPGATE_CONFIG`, `./mcpgate.json`,
@@ -8,9 +8,11 @@
  * The environment and the working directory are inputs (`layerWith`), so tests
  * never touch `process.env`.
  */
-import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
-import { Context, DateTime, Effect, Layer, Option, Predicate, Random, Ref, Semaphore } from "effect"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { Context, DateTime, Effect, FileSystem, Layer, Option, Ref, Semaphore } from "effect"
+import type { PlatformError } from "effect/PlatformError"
+import * as AtomicFile from "./AtomicFile.ts"
 import type { McpgateConfig } from "./Config.ts"
 import { type ConfigError, ConfigWriteError, makeConfigError } from "./ConfigError.ts"
 import type { Env } from "./ConfigInterpolation.ts"
@@ -66,20 +68,12 @@ export const configCandidates = (options: LocateOptions): ReadonlyArray<ConfigLo
   return candidates
 }
 
-const errorCode = (error: unknown): string | undefined =>
-  Predicate.hasProperty(error, "code") && Predicate.isString(error.code) ? error.code : undefined
-
-const isMissing = (error: unknown): boolean => {
-  const code = errorCode(error)
-  return code === "ENOENT" || code === "ENOTDIR"
-}
-
 // Anything but "does not exist" counts as present, so that reading it reports the real problem.
-const exists = (path: string): Effect.Effect<boolean> =>
-  Effect.promise(() =>
-    NodeFs.stat(path).then(
-      () => true,
-      (error: unknown) => !isMissing(error)
+const exists = (path: string): Effect.Effect<boolean, never, FileSystem.FileSystem> =>
+  FileSystem.FileSystem.use((fs) => fs.stat(path)).pipe(
+    Effect.as(true),
+    Effect.catch((error) =>
+      Effect.succeed(!(AtomicFile.isNotFound(error) || AtomicFile.errorCode(error) === "ENOTDIR"))
     )
   )
 
@@ -90,7 +84,7 @@ const exists = (path: string): Effect.Effect<boolean> =>
  */
 export const locate = Effect.fn("ConfigFile.locate")(function* (
   options: LocateOptions
-): Effect.fn.Return<ConfigLocation> {
+): Effect.fn.Return<ConfigLocation, never, FileSystem.FileSystem> {
   const candidates = configCandidates(options)
   for (const candidate of candidates) {
     if (candidate.origin === "flag" || candidate.origin === "env") return candidate
@@ -189,20 +183,6 @@ export interface ConfigFileOptions {
   readonly cwd?: string | undefined
 }
 
-const describeFsError = (error: unknown): string => {
-  switch (errorCode(error)) {
-    case "ENOENT":
-      return "file not found"
-    case "EACCES":
-    case "EPERM":
-      return "permission denied"
-    case "EISDIR":
-      return "it is a directory"
-    default:
-      return error instanceof Error ? error.message : String(error)
-  }
-}
-
 // `config-2026-01-02T03-04-05.678Z.json`: ISO time with ":" (refused by some file systems) as "-".
 const backupName = /^config-(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d\.\d{3})Z\.json$/
 
@@ -217,6 +197,8 @@ const backupTime = (name: string): Option.Option<number> => {
 }
 
 const make = Effect.fnUntraced(function* (options: ConfigFileOptions) {
+  const fs = yield* FileSystem.FileSystem
+  const withFs = Effect.provideService(FileSystem.FileSystem, fs)
   const env = options.env ?? (yield* Effect.sync((): Env => ({ ...process.env })))
   const cwd = options.cwd ?? (yield* Effect.sync(() => process.cwd()))
   const location = yield* locate({ path: options.path, env, cwd })
@@ -229,14 +211,11 @@ const make = Effect.fnUntraced(function* (options: ConfigFileOptions) {
 
   const parseText = (text: string) => Effect.fromResult(decodeText(text, { file, env }))
 
-  const readText = Effect.tryPromise({
-    try: () =>
-      NodeFs.readFile(location.path, "utf8").then(
-        (text) => Option.some(text),
-        (error: unknown) => (isMissing(error) ? Option.none<string>() : Promise.reject(error))
-      ),
-    catch: (error) => fileError(`cannot read the file: ${describeFsError(error)}`)
-  })
+  const readText = fs.readFileString(location.path).pipe(
+    Effect.map(Option.some),
+    Effect.catchIf(AtomicFile.isNotFound, () => Effect.succeedNone),
+    Effect.mapError((error) => fileError(`cannot read the file: ${AtomicFile.describeError(error)}`))
+  )
 
   const read = Effect.gen(function* () {
     const text = yield* readText
@@ -264,82 +243,63 @@ const make = Effect.fnUntraced(function* (options: ConfigFileOptions) {
     return loaded
   })
 
-  const attempt = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, ConfigWriteError> =>
-    Effect.tryPromise({
-      try: run,
-      catch: (error) => new ConfigWriteError({ file, message: `${file}: ${what}: ${describeFsError(error)}` })
-    })
+  const writeError = (what: string) => (error: PlatformError) =>
+    new ConfigWriteError({ file, message: `${file}: ${what}: ${AtomicFile.describeError(error)}` })
 
-  const listBackups = attempt("cannot list the backups", () => NodeFs.readdir(backups)).pipe(
-    Effect.map((names) => names.filter((name) => backupName.test(name)).sort())
+  const listBackups = fs.readDirectory(backups).pipe(
+    Effect.map((names) => names.filter((name) => backupName.test(name)).sort()),
+    Effect.mapError(writeError("cannot list the backups"))
   )
 
   /** Copies the previous file to `<state>/backups/config-<timestamp>.json` and keeps the newest ten. */
   const backup = Effect.fnUntraced(function* (bytes: Uint8Array) {
-    yield* attempt("cannot create the backup directory", () =>
-      NodeFs.mkdir(backups, { recursive: true, mode: 0o700 })
-    )
+    yield* fs
+      .makeDirectory(backups, { recursive: true, mode: 0o700 })
+      .pipe(Effect.mapError(writeError("cannot create the backup directory")))
     const existing = yield* listBackups
     // Names must sort in save order even when the clock stands still or steps back:
     // a backup is never named before the newest one (or it would be pruned first).
     const newest = Option.flatMap(Option.fromNullishOr(existing.at(-1)), backupTime)
     const now = DateTime.toEpochMillis(yield* DateTime.now)
     let millis = Option.match(newest, { onNone: () => now, onSome: (time) => Math.max(now, time + 1) })
-    for (;;) {
-      const name = backupFileName(millis)
-      const written = yield* attempt("cannot write the backup", () =>
-        NodeFs.writeFile(NodePath.join(backups, name), bytes, { flag: "wx", mode: 0o600 }).then(
-          () => true,
-          (error: unknown) => (errorCode(error) === "EEXIST" ? false : Promise.reject(error))
-        )
-      )
-      if (written) break
+    // A new file, never replaced: created exclusively, the next millisecond if the name is taken.
+    while (
+      !(yield* fs
+        .writeFile(NodePath.join(backups, backupFileName(millis)), bytes, { flag: "wx", mode: 0o600 })
+        .pipe(
+          Effect.as(true),
+          Effect.catchIf(AtomicFile.isAlreadyExists, () => Effect.succeed(false)),
+          Effect.mapError(writeError("cannot write the backup"))
+        ))
+    ) {
       millis += 1
     }
     const names = yield* listBackups
     for (const name of names.slice(0, Math.max(0, names.length - backupsKept))) {
-      yield* attempt("cannot remove an old backup", () =>
-        NodeFs.rm(NodePath.join(backups, name), { force: true })
-      )
+      yield* fs
+        .remove(NodePath.join(backups, name), { force: true })
+        .pipe(Effect.mapError(writeError("cannot remove an old backup")))
     }
   })
 
-  /** Temp file in the same directory, fsync, rename over the target, fsync the directory. */
+  /** Backs up the previous file, then replaces it atomically, keeping its mode (../AtomicFile.ts). */
   const writeAtomically = Effect.fnUntraced(function* (text: string) {
     // Follow a symlinked config (dotfile managers) so that the link stays a link.
-    const target = yield* Effect.promise(() => NodeFs.realpath(location.path).catch(() => location.path))
-    const directory = NodePath.dirname(target)
-    yield* attempt("cannot create the directory", () => NodeFs.mkdir(directory, { recursive: true }))
-    const previous = yield* attempt("cannot read the current file", () =>
-      Promise.all([NodeFs.readFile(target), NodeFs.stat(target)]).then(
-        ([bytes, stat]) => Option.some({ bytes, mode: stat.mode & 0o777 }),
-        (error: unknown) => (isMissing(error) ? Option.none() : Promise.reject(error))
-      )
+    const target = yield* fs.realPath(location.path).pipe(Effect.orElseSucceed(() => location.path))
+    yield* fs
+      .makeDirectory(NodePath.dirname(target), { recursive: true })
+      .pipe(Effect.mapError(writeError("cannot create the directory")))
+    const previous = yield* fs.readFile(target).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(AtomicFile.isNotFound, () => Effect.succeedNone),
+      Effect.mapError(writeError("cannot read the current file"))
     )
-    if (Option.isSome(previous)) yield* backup(previous.value.bytes)
+    if (Option.isSome(previous)) yield* backup(previous.value)
     // A new config may hold secrets (client secrets, API keys): owner-only by default.
-    const mode = Option.isSome(previous) ? previous.value.mode : 0o600
-    const suffix = (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
-    const temp = NodePath.join(directory, `.${NodePath.basename(target)}.${suffix}.tmp`)
-    yield* Effect.acquireUseRelease(
-      attempt("cannot create a temporary file", () => NodeFs.open(temp, "wx", mode)),
-      (handle) =>
-        attempt("cannot write the temporary file", async () => {
-          await handle.writeFile(text, "utf8")
-          await handle.chmod(mode)
-          await handle.sync()
-        }),
-      (handle) => Effect.promise(() => handle.close().catch(() => undefined))
-    ).pipe(
-      Effect.andThen(attempt("cannot replace the file", () => NodeFs.rename(temp, target))),
-      Effect.onError(() => Effect.promise(() => NodeFs.rm(temp, { force: true }).catch(() => undefined)))
+    yield* AtomicFile.write(target, text, { mode: 0o600, keepMode: true }).pipe(
+      withFs,
+      Effect.mapError(writeError("cannot replace the file"))
     )
-    // The rename is durable once the directory entry is; some platforms cannot fsync a directory.
-    yield* Effect.promise(async () => {
-      const handle = await NodeFs.open(directory, "r").catch(() => undefined)
-      await handle?.sync().catch(() => undefined)
-      await handle?.close().catch(() => undefined)
-    })
   })
 
   const store = (text: string) =>
@@ -375,7 +335,7 @@ const make = Effect.fnUntraced(function* (options: ConfigFileOptions) {
       return yield* store(text)
     }),
     init: Effect.fn("ConfigFile.init")(function* (initOptions?: { readonly force?: boolean }) {
-      if (initOptions?.force !== true && (yield* exists(location.path))) {
+      if (initOptions?.force !== true && (yield* withFs(exists(location.path)))) {
         return yield* fileError(
           "already exists (use --force to replace it; the old file is kept as a backup)"
         )
@@ -389,8 +349,8 @@ const make = Effect.fnUntraced(function* (options: ConfigFileOptions) {
 export class ConfigFile extends Context.Service<ConfigFile, ConfigFileShape>()("@mcpgate/core/ConfigFile") {
   /** With an explicit `--config` path, environment or working directory (tests pass their own). */
   static readonly layerWith = (options: ConfigFileOptions = {}): Layer.Layer<ConfigFile> =>
-    Layer.effect(ConfigFile, make(options))
+    Layer.effect(ConfigFile, make(options)).pipe(Layer.provide(NodeFileSystem.layer))
 
   /** From `process.env` and `process.cwd()`. */
-  static readonly layer: Layer.Layer<ConfigFile> = Layer.effect(ConfigFile, make({}))
+  static readonly layer: Layer.Layer<ConfigFile> = ConfigFile.layerWith({})
 }

@@ -1,32 +1,22 @@
 /**
- * The config file's shape (SPEC §1): how a JSONC text in any accepted spelling
- * becomes the normalized model of ./Config.ts, and how the model is written back.
+ * The config file's shape (docs/configuration.md): how a JSONC text in any accepted spelling
+ * becomes the model of ./Config.ts, and how the model is written back. Generic
+ * over the declarations in ./Config.ts: nothing here names a config field.
  *
- * The object structure (which keys exist where, their aliases, `_` comments) is
- * the table of shapes below, walked over jsonc-parser's tree so that every problem
- * keeps its offset; values are checked with `effect/Schema` leaf schemas. All
- * problems are collected, sorted in document order, and the first one becomes the
- * error's one-line message.
+ * The declarations are walked over jsonc-parser's tree so that every problem
+ * keeps its offset; values are checked with their fields' leaf Schemas. All
+ * problems are collected, sorted in document order, and the first one becomes
+ * the error's one-line message.
  *
- * `_` keys: in the fixed-key objects (root, server entry, `auth`, `tools`,
+ * `_` keys: in the declared objects (root, server entry, `auth`, `tools`,
  * `builtins`, `server` …) they are comments and skipped. In the `mcpServers` name
  * map a `_`-prefixed name is a comment too (`"_comment"` beside the servers), so a
  * server name cannot start with `_`. In the data maps `env` and `headers` keys are
  * data (an environment variable may well be called `_FOO`), so they are kept.
  */
-import { Array as Arr, Predicate, Result, Schema, type SchemaAST, type SchemaIssue } from "effect"
+import { Array as Arr, Predicate, Result, Schema } from "effect"
 import * as Jsonc from "jsonc-parser"
-import type {
-  AuthConfig,
-  BuiltinsConfig,
-  HttpServerConfig,
-  McpgateConfig,
-  ServerConfig,
-  ToolFilter,
-  TransportSetting,
-  UpstreamConfig
-} from "./Config.ts"
-import { defaults } from "./Config.ts"
+import { type McpgateConfig, RootObject } from "./Config.ts"
 import {
   type ConfigError,
   type ConfigIssue,
@@ -36,258 +26,37 @@ import {
   makeLocator
 } from "./ConfigError.ts"
 import { type Env, escapeReferences, interpolate } from "./ConfigInterpolation.ts"
+import {
+  type AnyObject,
+  type Decoded,
+  type Field,
+  type Fields,
+  knownKeys,
+  type MapField,
+  type ObjectDeclaration,
+  type RuleContext
+} from "./internal/ConfigDeclaration.ts"
+import { syntaxErrorPath, syntaxMessage } from "./internal/ConfigSyntax.ts"
+import { suggestKey } from "./internal/KeySuggestions.ts"
+import { problems } from "./internal/SchemaIssues.ts"
 
-// ---------------------------------------------------------------------------
-// Leaf schemas: each names what it expects, which becomes "expected …" in messages.
+export { suggestKey } from "./internal/KeySuggestions.ts"
 
-const isHttpUrl = (value: string): boolean => {
-  const url = URL.parse(value)
-  return url !== null && (url.protocol === "http:" || url.protocol === "https:")
-}
-
-// RFC 8707 §2: a resource indicator is an absolute URI without a fragment.
-const isResourceSetting = (value: string): boolean =>
-  value === "auto" || value === "omit" || (URL.canParse(value) && !value.includes("#"))
-
-const NonEmptyString = Schema.String.check(Schema.isNonEmpty({ expected: "a non-empty string" }))
-
-const HttpUrl = Schema.String.check(Schema.makeFilter(isHttpUrl, { expected: "an absolute http(s) URL" }))
-
-// Every check of a leaf carries the same `expected`, so any failing one reads the same.
-const PositiveInt = Schema.Number.check(
-  Schema.isInt({ expected: "a positive integer" }),
-  Schema.isGreaterThan(0, { expected: "a positive integer" })
-)
-
-const Seconds = Schema.Number.check(
-  Schema.isFinite({ expected: "a positive number of seconds" }),
-  Schema.isGreaterThan(0, { expected: "a positive number of seconds" })
-)
-
-const portNumber = (minimum: number) => {
-  const expected = `a port number from ${minimum} to 65535`
-  return Schema.Number.check(
-    Schema.isInt({ expected }),
-    Schema.isBetween({ minimum, maximum: 65535 }, { expected })
-  )
-}
-
-// 0 lets the OS pick a free port (tests); the OAuth callback port must be fixed.
-const ListenPort = portNumber(0)
-const CallbackPort = portNumber(1)
-
-const StringList = Schema.Array(Schema.String)
-const NonEmptyStringList = Schema.Array(NonEmptyString)
-
-// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-const ScopeList = Schema.Array(
-  Schema.String.check(
-    Schema.isPattern(/^[\x21\x23-\x5B\x5D-\x7E]+$/, {
-      expected: "a scope token without spaces or quotes (list each scope separately)"
-    })
-  )
-)
-
-// Keys of data maps are checked with `isPropertyNames`: a refined key schema in
-// `Schema.Record` would silently drop the keys that do not match.
-const EnvMap = Schema.Record(Schema.String, Schema.String).check(
-  Schema.isPropertyNames(
-    Schema.String.check(
-      Schema.isPattern(/^[^=\0]+$/, {
-        expected: 'an environment variable name as the key (non-empty, without "=")'
-      })
-    )
-  )
-)
-
-// RFC 9110 §5.1 (field-name = token) and §5.5 (no CR, LF or NUL in a field value).
-const HeaderMap = Schema.Record(
-  Schema.String,
-  Schema.String.check(Schema.isPattern(/^[^\r\n\0]*$/, { expected: "a header value without line breaks" }))
-).check(
-  Schema.isPropertyNames(
-    Schema.String.check(
-      Schema.isPattern(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { expected: "a valid HTTP header name as the key" })
-    )
-  )
-)
-
-const TransportValue = Schema.Literals(["stdio", "sse", "streamable-http", "http"])
-const OAuth2 = Schema.Literal("oauth2")
-const Flow = Schema.Literals(["pkce", "device", "client_credentials"])
-const Resource = Schema.String.check(
-  Schema.makeFilter(isResourceSetting, { expected: '"auto", "omit" or an absolute URI without a fragment' })
-)
-// JWS algorithms usable for private_key_jwt (RFC 7518 §3.1, RFC 8037).
-const SigningAlgorithm = Schema.Literals([
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA"
-])
-const SearchProvider = Schema.Literals(["duckduckgo", "searxng"])
-const ConfigEditor = Schema.Literals(["full", "no-commands", "read-only"])
-
-// ---------------------------------------------------------------------------
-// Shapes: the keys valid in each fixed-key object.
-
-interface ObjectShape {
-  readonly keys: ReadonlyArray<string>
-  /** Alternative spellings (VS Code, omlx) → canonical key. */
-  readonly aliases: ReadonlyMap<string, string>
-  /** Accepted for compatibility and ignored. */
-  readonly ignored: ReadonlyArray<string>
-  /** An extra hint for an unknown key that has no close match. */
-  readonly hint?: (key: string, value: Jsonc.Node) => string | undefined
-}
-
-const shape = (
-  keys: ReadonlyArray<string>,
-  options: {
-    readonly aliases?: Record<string, string>
-    readonly ignored?: ReadonlyArray<string>
-    readonly hint?: (key: string, value: Jsonc.Node) => string | undefined
-  } = {}
-): ObjectShape => ({
-  keys,
-  aliases: new Map(Object.entries(options.aliases ?? {})),
-  ignored: options.ignored ?? [],
-  ...(options.hint === undefined ? {} : { hint: options.hint })
-})
-
-const knownKeys = (s: ObjectShape): ReadonlyArray<string> => [...s.keys, ...s.aliases.keys()]
-
-const AuthShape = shape(
-  [
-    "type",
-    "clientId",
-    "clientSecret",
-    "clientMetadataUrl",
-    "authServerMetadataUrl",
-    "authorizationUrl",
-    "tokenUrl",
-    "deviceAuthorizationUrl",
-    "scopes",
-    "resource",
-    "audience",
-    "flow",
-    "privateKey",
-    "signingAlgorithm",
-    "callbackPort",
-    "redirectUri",
-    "allowHttp"
-  ],
-  {
-    // omlx spellings (SPEC §1); `scopes` and `audience` are spelled alike.
-    aliases: {
-      client_id: "clientId",
-      auth_url: "authorizationUrl",
-      token_url: "tokenUrl",
-      device_auth_url: "deviceAuthorizationUrl"
-    },
-    // omlx chose its token store per server; mcpgate uses MCPGATE_TOKEN_STORE (SPEC §2).
-    ignored: ["token_store"]
-  }
-)
-
-const ToolsShape = shape(["allow", "deny"])
-
-const ServerShape = shape(
-  ["transport", "command", "args", "env", "cwd", "url", "headers", "enabled", "timeout", "tools", "auth"],
-  {
-    aliases: { type: "transport" },
-    hint: (key) => {
-      if (knownKeys(AuthShape).includes(key)) return 'it belongs inside "auth"'
-      if (ToolsShape.keys.includes(key)) return 'it belongs inside "tools"'
-      return undefined
-    }
-  }
-)
-
-const FetchShape = shape(["enabled", "allowPrivateNetwork"])
-const WebSearchShape = shape(["enabled", "provider", "endpoint"])
-const BuiltinsShape = shape(["fetch", "webSearch"])
-const UpstreamShape = shape(["baseUrl", "apiKey"])
-const HttpServerShape = shape([
-  "host",
-  "port",
-  "publicUrl",
-  "adminToken",
-  "apiKeys",
-  "upstream",
-  "configEditor"
-])
-
-const RootShape = shape(["mcpServers", "maxToolCalls", "defaultTimeout", "builtins", "server"], {
-  aliases: { servers: "mcpServers", max_tool_calls: "maxToolCalls", default_timeout: "defaultTimeout" },
-  hint: (key, value) => {
-    const looksLikeServer =
-      knownKeys(ServerShape).includes(key) ||
-      (value.type === "object" && properties(value).some((p) => p.key === "command" || p.key === "url"))
-    return looksLikeServer ? 'server entries go under "mcpServers"' : undefined
-  }
-})
-
-// ---------------------------------------------------------------------------
-// Suggestions for unknown keys.
-
-/** Optimal string alignment distance (Damerau–Levenshtein with adjacent swaps). */
-const editDistance = (a: string, b: string): number => {
-  const rows: Array<Array<number>> = []
-  for (let i = 0; i <= a.length; i++) {
-    const row: Array<number> = [i]
-    for (let j = 1; j <= b.length; j++) {
-      if (i === 0) {
-        row.push(j)
-        continue
-      }
-      const above = rows[i - 1] ?? []
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      let best = Math.min((above[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (above[j - 1] ?? 0) + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        best = Math.min(best, (rows[i - 2]?.[j - 2] ?? 0) + 1)
-      }
-      row.push(best)
-    }
-    rows.push(row)
-  }
-  return rows[a.length]?.[b.length] ?? Math.max(a.length, b.length)
-}
-
-/** The closest candidate, compared case-insensitively, when it is reasonably close. */
-export const suggestKey = (key: string, candidates: ReadonlyArray<string>): string | undefined => {
-  const lower = key.toLowerCase()
-  let best: string | undefined
-  let bestDistance = Number.POSITIVE_INFINITY
-  for (const candidate of candidates) {
-    const distance = editDistance(lower, candidate.toLowerCase())
-    if (distance < bestDistance) {
-      best = candidate
-      bestDistance = distance
-    }
-  }
-  const close =
-    bestDistance === 0 ||
-    (bestDistance <= Math.max(2, Math.floor(key.length / 3)) && bestDistance < key.length)
-  return close ? best : undefined
-}
-
-const unknownKeyMessage = (key: string, s: ObjectShape, value: Jsonc.Node): string => {
-  const suggestion = suggestKey(key, knownKeys(s))
+const unknownKeyMessage = (
+  key: string,
+  declaration: AnyObject,
+  valueKeys: ReadonlyArray<string> | undefined
+) => {
+  const suggestion = suggestKey(key, knownKeys(declaration))
   if (suggestion !== undefined) return `unknown key (did you mean "${suggestion}"?)`
-  const hint = s.hint?.(key, value)
+  const hint = declaration.hint?.(key, valueKeys)
   if (hint !== undefined) return `unknown key (${hint})`
-  return s.keys.length <= 8 ? `unknown key (expected one of: ${s.keys.join(", ")})` : "unknown key"
+  const keys = Object.keys(declaration.fields)
+  return keys.length <= 8 ? `unknown key (expected one of: ${keys.join(", ")})` : "unknown key"
 }
 
 // ---------------------------------------------------------------------------
-// Describing values and Schema issues in words.
+// Describing nodes in words (Schema issues: ./internal/SchemaIssues.ts).
 
 const describeNode = (node: Jsonc.Node): string => {
   switch (node.type) {
@@ -303,89 +72,6 @@ const describeNode = (node: Jsonc.Node): string => {
       return "a boolean"
     default:
       return "null"
-  }
-}
-
-const describeType = (value: unknown): string => {
-  if (Predicate.isString(value)) return "a string"
-  if (Predicate.isNumber(value)) return "a number"
-  if (Predicate.isBoolean(value)) return "a boolean"
-  if (Predicate.isNull(value)) return "null"
-  if (Array.isArray(value)) return "an array"
-  return "an object"
-}
-
-// Only short enum-like strings and numbers are echoed back: other strings may be
-// secrets that came from the environment.
-const describeValue = (value: unknown): string => {
-  if (Predicate.isNumber(value)) return String(value)
-  if (Predicate.isString(value) && value.length <= 40) return JSON.stringify(value)
-  return describeType(value)
-}
-
-const describeExpected = (ast: SchemaAST.AST): string => {
-  switch (ast._tag) {
-    case "String":
-      return "a string"
-    case "Number":
-      return "a number"
-    case "Boolean":
-      return "true or false"
-    case "Arrays":
-      return "an array"
-    case "Objects":
-      return "an object"
-    case "Literal":
-      return JSON.stringify(ast.literal)
-    case "Union": {
-      const options = ast.types.map(describeExpected)
-      return options.length === 1
-        ? (options[0] ?? "a valid value")
-        : `one of ${options.slice(0, -1).join(", ")} or ${options.at(-1)}`
-    }
-    default:
-      return "a valid value"
-  }
-}
-
-interface LeafProblem {
-  readonly path: JsonPath
-  readonly message: string
-}
-
-const schemaProblems = (issue: SchemaIssue.Issue, path: JsonPath = []): Array<LeafProblem> => {
-  switch (issue._tag) {
-    case "Pointer":
-      return schemaProblems(issue.issue, [
-        ...path,
-        ...issue.path.map((k) => (Predicate.isNumber(k) ? k : String(k)))
-      ])
-    case "Composite":
-      return issue.issues.flatMap((inner) => schemaProblems(inner, path))
-    case "Encoding":
-      return schemaProblems(issue.issue, path)
-    case "Filter": {
-      // A filter over a structure (`isPropertyNames`) carries the precise problems inside.
-      if (issue.issue._tag !== "InvalidValue") return schemaProblems(issue.issue, path)
-      const expected = issue.filter.annotations?.expected
-      const input = issue.input
-      const message = Predicate.isString(expected)
-        ? Predicate.isNumber(input)
-          ? `expected ${expected}, got ${input}`
-          : `expected ${expected}`
-        : "invalid value"
-      return [{ path, message }]
-    }
-    case "AnyOf":
-      return [{ path, message: `expected ${describeExpected(issue.ast)}, got ${describeValue(issue.input)}` }]
-    case "InvalidType": {
-      // Against a literal the value itself says more than its type.
-      const input = issue.input
-      const got = issue.ast._tag === "Literal" ? describeValue(input) : describeType(input)
-      return [{ path, message: `expected ${describeExpected(issue.ast)}, got ${got}` }]
-    }
-    default:
-      return [{ path, message: "invalid value" }]
   }
 }
 
@@ -430,7 +116,7 @@ function properties(node: Jsonc.Node): Array<Property> {
   return out
 }
 
-interface Field {
+interface Written {
   /** The key as written (an alias keeps its spelling in paths). */
   readonly key: string
   readonly keyNode: Jsonc.Node
@@ -438,14 +124,24 @@ interface Field {
   readonly path: JsonPath
 }
 
-interface Fields {
+interface WrittenObject {
   readonly node: Jsonc.Node
   readonly path: JsonPath
   /** By canonical key. */
-  readonly byKey: ReadonlyMap<string, Field>
+  readonly byKey: ReadonlyMap<string, Written>
 }
 
-const readObject = (ctx: Context, node: Jsonc.Node, path: JsonPath, s: ObjectShape): Fields | undefined => {
+const canonicalKey = (declaration: AnyObject, key: string): string | undefined => {
+  if (Object.hasOwn(declaration.fields, key)) return key
+  return Object.entries(declaration.fields).find(([, field]) => field.aliases?.includes(key))?.[0]
+}
+
+const readObject = (
+  ctx: Context,
+  node: Jsonc.Node,
+  path: JsonPath,
+  declaration: AnyObject
+): WrittenObject | undefined => {
   if (node.type !== "object") {
     const message =
       path.length === 0
@@ -454,7 +150,7 @@ const readObject = (ctx: Context, node: Jsonc.Node, path: JsonPath, s: ObjectSha
     report(ctx, path, node, message)
     return undefined
   }
-  const byKey = new Map<string, Field>()
+  const byKey = new Map<string, Written>()
   const seen = new Set<string>()
   for (const { key, keyNode, value } of properties(node)) {
     if (key.startsWith("_")) continue
@@ -464,10 +160,11 @@ const readObject = (ctx: Context, node: Jsonc.Node, path: JsonPath, s: ObjectSha
       continue
     }
     seen.add(key)
-    if (s.ignored.includes(key)) continue
-    const canonical = s.keys.includes(key) ? key : s.aliases.get(key)
+    if (declaration.ignored?.includes(key)) continue
+    const canonical = canonicalKey(declaration, key)
     if (canonical === undefined) {
-      report(ctx, fieldPath, keyNode, unknownKeyMessage(key, s, value))
+      const valueKeys = value.type === "object" ? properties(value).map((p) => p.key) : undefined
+      report(ctx, fieldPath, keyNode, unknownKeyMessage(key, declaration, valueKeys))
       continue
     }
     const previous = byKey.get(canonical)
@@ -479,9 +176,6 @@ const readObject = (ctx: Context, node: Jsonc.Node, path: JsonPath, s: ObjectSha
   }
   return { node, path, byKey }
 }
-
-const objectAt = (ctx: Context, field: Field | undefined, s: ObjectShape): Fields | undefined =>
-  field === undefined ? undefined : readObject(ctx, field.value, field.path, s)
 
 /** The plain value of a node, with `${…}` references replaced in every string. */
 const plainValue = (ctx: Context, node: Jsonc.Node, path: JsonPath): unknown => {
@@ -542,7 +236,7 @@ const decodeValue = <S extends Schema.ConstraintDecoder<unknown>>(
   const result = Schema.decodeUnknownResult(schema)(value, { errors: "all", reportInput: true })
   if (Result.isSuccess(result)) return result.success
   const seen = new Set<string>()
-  for (const problem of schemaProblems(result.failure.issue)) {
+  for (const problem of problems(result.failure.issue)) {
     const key = JSON.stringify([problem.path, problem.message])
     if (seen.has(key)) continue
     seen.add(key)
@@ -553,266 +247,121 @@ const decodeValue = <S extends Schema.ConstraintDecoder<unknown>>(
 
 const decodeField = <S extends Schema.ConstraintDecoder<unknown>>(
   ctx: Context,
-  fields: Fields | undefined,
-  key: string,
+  field: Written | undefined,
   schema: S
-): S["Type"] | undefined => {
-  const field = fields?.byKey.get(key)
-  return field === undefined ? undefined : decodeValue(ctx, field.value, field.path, schema)
-}
-
-const requireField = <S extends Schema.ConstraintDecoder<unknown>>(
-  ctx: Context,
-  fields: Fields,
-  key: string,
-  schema: S,
-  example: string
-): S["Type"] | undefined => {
-  if (!fields.byKey.has(key)) {
-    reportMissing(ctx, fields.path, fields.node, `missing "${key}" (for example ${example})`)
-    return undefined
-  }
-  return decodeField(ctx, fields, key, schema)
-}
-
-/** `{ key: value }` when the value is defined, else `{}` (exactOptionalPropertyTypes). */
-const optional = <K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> => {
-  const out: Partial<Record<K, V>> = {}
-  if (value !== undefined) out[key] = value
-  return out
-}
+): S["Type"] | undefined =>
+  field === undefined ? undefined : decodeValue(ctx, field.value, field.path, schema)
 
 // ---------------------------------------------------------------------------
-// Decoding each object.
+// Decoding a declared object.
 
-const decodeTools = (ctx: Context, field: Field | undefined): ToolFilter | undefined => {
-  const fields = objectAt(ctx, field, ToolsShape)
-  if (fields === undefined) return undefined
+const ruleContext = (ctx: Context, node: Jsonc.Node, path: JsonPath, fields: WrittenObject): RuleContext => {
+  const written = (key: string): Written => {
+    const field = fields.byKey.get(key)
+    if (field === undefined) throw new Error(`a rule asked for "${key}", which was not written`)
+    return field
+  }
   return {
-    ...optional("allow", decodeField(ctx, fields, "allow", NonEmptyStringList)),
-    ...optional("deny", decodeField(ctx, fields, "deny", NonEmptyStringList))
-  }
-}
-
-const decodeAuth = (ctx: Context, field: Field | undefined): AuthConfig | undefined => {
-  const fields = objectAt(ctx, field, AuthShape)
-  if (fields === undefined) return undefined
-  requireField(ctx, fields, "type", OAuth2, '"type": "oauth2"')
-  const url = (key: string) => decodeField(ctx, fields, key, HttpUrl)
-  return {
-    type: "oauth2",
-    ...optional("clientId", decodeField(ctx, fields, "clientId", NonEmptyString)),
-    ...optional("clientSecret", decodeField(ctx, fields, "clientSecret", NonEmptyString)),
-    ...optional("clientMetadataUrl", url("clientMetadataUrl")),
-    ...optional("authServerMetadataUrl", url("authServerMetadataUrl")),
-    ...optional("authorizationUrl", url("authorizationUrl")),
-    ...optional("tokenUrl", url("tokenUrl")),
-    ...optional("deviceAuthorizationUrl", url("deviceAuthorizationUrl")),
-    ...optional("scopes", decodeField(ctx, fields, "scopes", ScopeList)),
-    resource: decodeField(ctx, fields, "resource", Resource) ?? defaults.resource,
-    ...optional("audience", decodeField(ctx, fields, "audience", NonEmptyString)),
-    flow: decodeField(ctx, fields, "flow", Flow) ?? defaults.flow,
-    ...optional("privateKey", decodeField(ctx, fields, "privateKey", NonEmptyString)),
-    signingAlgorithm:
-      decodeField(ctx, fields, "signingAlgorithm", SigningAlgorithm) ?? defaults.signingAlgorithm,
-    ...optional("callbackPort", decodeField(ctx, fields, "callbackPort", CallbackPort)),
-    ...optional("redirectUri", url("redirectUri")),
-    allowHttp: decodeField(ctx, fields, "allowHttp", Schema.Boolean) ?? false
-  }
-}
-
-const stdioOnly = ["args", "env", "cwd"] as const
-const httpOnly = ["headers", "auth"] as const
-
-const decodeServer = (
-  ctx: Context,
-  name: string,
-  node: Jsonc.Node,
-  path: JsonPath
-): ServerConfig | undefined => {
-  const fields = readObject(ctx, node, path, ServerShape)
-  if (fields === undefined) return undefined
-  const written = decodeField(ctx, fields, "transport", TransportValue)
-  const command = decodeField(ctx, fields, "command", NonEmptyString)
-  const url = decodeField(ctx, fields, "url", HttpUrl)
-  const server: ServerConfig = {
-    name,
-    transport: "auto",
-    ...optional("command", command),
-    args: decodeField(ctx, fields, "args", StringList) ?? [],
-    env: decodeField(ctx, fields, "env", EnvMap) ?? {},
-    ...optional("cwd", decodeField(ctx, fields, "cwd", NonEmptyString)),
-    ...optional("url", url),
-    headers: decodeField(ctx, fields, "headers", HeaderMap) ?? {},
-    enabled: decodeField(ctx, fields, "enabled", Schema.Boolean) ?? true,
-    ...optional("timeout", decodeField(ctx, fields, "timeout", Seconds)),
-    ...optional("tools", decodeTools(ctx, fields.byKey.get("tools"))),
-    ...optional("auth", decodeAuth(ctx, fields.byKey.get("auth")))
-  }
-
-  // A server is either stdio (`command`) or HTTP (`url`); the rest follows from that.
-  const commandField = fields.byKey.get("command")
-  const urlField = fields.byKey.get("url")
-  const transportField = fields.byKey.get("transport")
-  if (commandField !== undefined && urlField !== undefined) {
-    const later = commandField.keyNode.offset > urlField.keyNode.offset ? commandField : urlField
-    report(ctx, later.path, later.keyNode, 'a server has either "command" (stdio) or "url" (HTTP), not both')
-    return server
-  }
-  if (commandField === undefined && urlField === undefined) {
-    reportMissing(ctx, path, node, 'missing "command" (a stdio server) or "url" (an HTTP server)')
-    return server
-  }
-  const isStdio = commandField !== undefined
-  if (transportField !== undefined && written !== undefined && isStdio !== (written === "stdio")) {
-    const needs = written === "stdio" ? '"command"' : '"url"'
-    const has = isStdio ? '"command"' : '"url"'
-    report(
-      ctx,
-      transportField.path,
-      transportField.value,
-      `transport "${written}" needs ${needs}, but this server has ${has}`
-    )
-  }
-  for (const key of isStdio ? httpOnly : stdioOnly) {
-    const misplaced = fields.byKey.get(key)
-    if (misplaced !== undefined) {
-      const kind = isStdio ? 'HTTP servers (with "url")' : 'stdio servers (with "command")'
-      report(ctx, misplaced.path, misplaced.keyNode, `"${key}" only applies to ${kind}`)
+    has: (key) => fields.byKey.has(key),
+    offsetOf: (key) => written(key).keyNode.offset,
+    reportAtKey: (key, message) => report(ctx, written(key).path, written(key).keyNode, message),
+    reportAtValue: (key, message) => report(ctx, written(key).path, written(key).value, message),
+    reportMissing: (message, near) => {
+      const at = near === undefined ? undefined : fields.byKey.get(near)
+      if (at === undefined) reportMissing(ctx, path, node, message)
+      else report(ctx, path, at.value, message)
     }
   }
-  const transport: TransportSetting =
-    written === undefined ? (isStdio ? "stdio" : "auto") : written === "http" ? "streamable-http" : written
-  return { ...server, transport }
 }
 
-const decodeServers = (ctx: Context, field: Field | undefined): Record<string, ServerConfig> => {
-  if (field === undefined) return {}
-  if (field.value.type !== "object") {
+/**
+ * Decodes a declared object at `node` (absent: every field at its default).
+ * Undefined when it is not an object; a value with problems is still built,
+ * but the problems make the whole decode fail, so it is never returned.
+ */
+const decodeObject = <F extends Fields, Out>(
+  ctx: Context,
+  declaration: ObjectDeclaration<F, Out>,
+  node: Jsonc.Node | undefined,
+  path: JsonPath,
+  name: string
+): Out | undefined => {
+  const fields = node === undefined ? undefined : readObject(ctx, node, path, declaration)
+  if (node !== undefined && fields === undefined) return undefined
+  const decoded: Record<string, unknown> = {}
+  for (const [key, field] of Object.entries(declaration.fields)) {
+    const value = decodeMember(ctx, field, key, fields, path)
+    if (value !== undefined) decoded[key] = value
+  }
+  // Each field was decoded by its own Schema (or is its default), so `decoded` has the declared shape.
+  const typed = decoded as Decoded<F>
+  if (node !== undefined && fields !== undefined)
+    declaration.rules?.(typed, ruleContext(ctx, node, path, fields))
+  return declaration.finish(typed, name)
+}
+
+const decodeMember = (
+  ctx: Context,
+  field: Field,
+  key: string,
+  fields: WrittenObject | undefined,
+  path: JsonPath
+): unknown => {
+  const written = fields?.byKey.get(key)
+  switch (field._tag) {
+    case "Value": {
+      const presence = field.presence
+      if (presence._tag === "Required" && fields !== undefined && written === undefined) {
+        reportMissing(ctx, fields.path, fields.node, `missing "${key}" (for example ${presence.example})`)
+        return undefined
+      }
+      const value = decodeField(ctx, written, field.schema)
+      return value === undefined && presence._tag === "Default" ? presence.value : value
+    }
+    case "Object":
+      if (written !== undefined) return decodeObject(ctx, field.object, written.value, written.path, key)
+      return field.presence._tag === "Default"
+        ? decodeObject(ctx, field.object, undefined, [...path, key], key)
+        : undefined
+    case "Map":
+      return decodeEntries(ctx, field, written)
+  }
+}
+
+const decodeEntries = (
+  ctx: Context,
+  field: MapField,
+  written: Written | undefined
+): Record<string, unknown> => {
+  if (written === undefined) return {}
+  if (written.value.type !== "object") {
     report(
       ctx,
-      field.path,
-      field.value,
-      `expected an object of server entries by name, got ${describeNode(field.value)}`
+      written.path,
+      written.value,
+      `expected an object of ${field.entries} by name, got ${describeNode(written.value)}`
     )
     return {}
   }
-  const entries: Array<readonly [string, ServerConfig]> = []
+  const entries: Array<readonly [string, unknown]> = []
   const seen = new Set<string>()
-  for (const { key, keyNode, value } of properties(field.value)) {
-    const path = [...field.path, key]
+  for (const { key, keyNode, value } of properties(written.value)) {
+    const path = [...written.path, key]
     if (key.startsWith("_")) continue
     if (key === "") {
-      report(ctx, path, keyNode, "a server name must not be empty")
+      report(ctx, path, keyNode, `a ${field.entryName} must not be empty`)
       continue
     }
     if (seen.has(key)) {
-      report(ctx, path, keyNode, "duplicate server name")
+      report(ctx, path, keyNode, `duplicate ${field.entryName}`)
       continue
     }
     seen.add(key)
-    const server = decodeServer(ctx, key, value, path)
-    if (server !== undefined) entries.push([key, server])
+    const entry = decodeObject(ctx, field.object, value, path, key)
+    if (entry !== undefined) entries.push([key, entry])
   }
+  // fromEntries defines own properties, so a name such as "__proto__" stays data.
   return Object.fromEntries(entries)
-}
-
-const decodeBuiltins = (ctx: Context, field: Field | undefined): BuiltinsConfig => {
-  const fields = objectAt(ctx, field, BuiltinsShape)
-  const fetch = objectAt(ctx, fields?.byKey.get("fetch"), FetchShape)
-  const webSearchField = fields?.byKey.get("webSearch")
-  const webSearch = objectAt(ctx, webSearchField, WebSearchShape)
-  const provider = decodeField(ctx, webSearch, "provider", SearchProvider) ?? "duckduckgo"
-  const endpoint = decodeField(ctx, webSearch, "endpoint", HttpUrl)
-  if (webSearch !== undefined && provider === "searxng" && !webSearch.byKey.has("endpoint")) {
-    const at = webSearch.byKey.get("provider")?.value ?? webSearch.node
-    report(ctx, webSearch.path, at, 'provider "searxng" needs "endpoint" (the URL of the SearXNG instance)')
-  }
-  return {
-    fetch: {
-      enabled: decodeField(ctx, fetch, "enabled", Schema.Boolean) ?? true,
-      allowPrivateNetwork: decodeField(ctx, fetch, "allowPrivateNetwork", Schema.Boolean) ?? false
-    },
-    webSearch: {
-      enabled: decodeField(ctx, webSearch, "enabled", Schema.Boolean) ?? true,
-      provider,
-      ...optional("endpoint", endpoint)
-    }
-  }
-}
-
-const decodeUpstream = (ctx: Context, field: Field | undefined): UpstreamConfig | undefined => {
-  const fields = objectAt(ctx, field, UpstreamShape)
-  if (fields === undefined) return undefined
-  const baseUrl = requireField(ctx, fields, "baseUrl", HttpUrl, '"baseUrl": "http://127.0.0.1:11434/v1"')
-  // A missing baseUrl was reported above, so this value is never returned to a caller.
-  return {
-    baseUrl: baseUrl ?? "",
-    ...optional("apiKey", decodeField(ctx, fields, "apiKey", Schema.String))
-  }
-}
-
-const decodeHttpServer = (ctx: Context, field: Field | undefined): HttpServerConfig => {
-  const fields = objectAt(ctx, field, HttpServerShape)
-  return {
-    host: decodeField(ctx, fields, "host", NonEmptyString) ?? defaults.host,
-    port: decodeField(ctx, fields, "port", ListenPort) ?? defaults.port,
-    ...optional("publicUrl", decodeField(ctx, fields, "publicUrl", HttpUrl)),
-    ...optional("adminToken", decodeField(ctx, fields, "adminToken", NonEmptyString)),
-    ...optional("apiKeys", decodeField(ctx, fields, "apiKeys", NonEmptyStringList)),
-    ...optional("upstream", decodeUpstream(ctx, fields?.byKey.get("upstream"))),
-    ...optional("configEditor", decodeField(ctx, fields, "configEditor", ConfigEditor))
-  }
-}
-
-const decodeRoot = (ctx: Context, node: Jsonc.Node): McpgateConfig | undefined => {
-  const fields = readObject(ctx, node, [], RootShape)
-  if (fields === undefined) return undefined
-  return {
-    mcpServers: decodeServers(ctx, fields.byKey.get("mcpServers")),
-    maxToolCalls: decodeField(ctx, fields, "maxToolCalls", PositiveInt) ?? defaults.maxToolCalls,
-    defaultTimeout: decodeField(ctx, fields, "defaultTimeout", Seconds) ?? defaults.defaultTimeout,
-    builtins: decodeBuiltins(ctx, fields.byKey.get("builtins")),
-    server: decodeHttpServer(ctx, fields.byKey.get("server"))
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Syntax errors.
-
-const syntaxMessages: Record<string, string> = {
-  InvalidNumberFormat: "invalid number",
-  PropertyNameExpected: "expected a property name in double quotes",
-  ValueExpected: "expected a value",
-  ColonExpected: 'expected ":" after the property name',
-  CommaExpected: 'expected "," between entries',
-  CloseBraceExpected: 'expected "}"',
-  CloseBracketExpected: 'expected "]"',
-  EndOfFileExpected: "unexpected content after the end of the JSON value",
-  InvalidCommentToken: "invalid comment",
-  UnexpectedEndOfComment: "unterminated comment",
-  UnexpectedEndOfString: "unterminated string",
-  UnexpectedEndOfNumber: "incomplete number",
-  InvalidUnicode: "invalid unicode escapeReferences",
-  InvalidEscapeCharacter: "invalid escapeReferences character",
-  InvalidCharacter: "invalid character in a string (control characters must be escaped)"
-}
-
-// Where the parser was: jsonc-parser names a property still being read "", which says nothing.
-const syntaxErrorPath = (text: string, offset: number): JsonPath => {
-  const path = [...Jsonc.getLocation(text, offset).path]
-  while (path.at(-1) === "") path.pop()
-  return path
-}
-
-const syntaxMessage = (error: Jsonc.ParseError, text: string): string => {
-  const code = Jsonc.printParseErrorCode(error.error)
-  if (code === "InvalidSymbol") {
-    const symbol = text.slice(error.offset, error.offset + Math.max(1, error.length))
-    const quoteHint = symbol.startsWith("'") ? " (JSON strings use double quotes)" : ""
-    return `syntax error: unexpected ${JSON.stringify(symbol)}${quoteHint}`
-  }
-  return `syntax error: ${Object.hasOwn(syntaxMessages, code) ? syntaxMessages[code] : code}`
 }
 
 // ---------------------------------------------------------------------------
@@ -869,7 +418,7 @@ export const decodeText = (
     )
   }
   const ctx: Context = { env: options.env, issues: [] }
-  const config = decodeRoot(ctx, root)
+  const config = decodeObject(ctx, RootObject, root, [], "")
   return ctx.issues.length > 0 || config === undefined ? fail(ctx.issues) : Result.succeed(config)
 }
 
@@ -879,131 +428,62 @@ export const decodeText = (
 
 type FileObject = Record<string, unknown>
 
-const escapeRecord = (record: Readonly<Record<string, string>>): FileObject =>
-  Object.fromEntries(Object.entries(record).map(([key, value]) => [key, escapeReferences(value)]))
-
-const encodeAuth = (auth: AuthConfig): FileObject => {
-  const text = (value: string | undefined) => (value === undefined ? undefined : escapeReferences(value))
-  return {
-    type: auth.type,
-    ...optional("clientId", text(auth.clientId)),
-    ...optional("clientSecret", text(auth.clientSecret)),
-    ...optional("clientMetadataUrl", text(auth.clientMetadataUrl)),
-    ...optional("authServerMetadataUrl", text(auth.authServerMetadataUrl)),
-    ...optional("authorizationUrl", text(auth.authorizationUrl)),
-    ...optional("tokenUrl", text(auth.tokenUrl)),
-    ...optional("deviceAuthorizationUrl", text(auth.deviceAuthorizationUrl)),
-    ...optional("scopes", auth.scopes?.map(escapeReferences)),
-    ...optional(
-      "resource",
-      auth.resource === defaults.resource ? undefined : escapeReferences(auth.resource)
-    ),
-    ...optional("audience", text(auth.audience)),
-    ...optional("flow", auth.flow === defaults.flow ? undefined : auth.flow),
-    ...optional("privateKey", text(auth.privateKey)),
-    ...optional(
-      "signingAlgorithm",
-      auth.signingAlgorithm === defaults.signingAlgorithm
-        ? undefined
-        : escapeReferences(auth.signingAlgorithm)
-    ),
-    ...optional("callbackPort", auth.callbackPort),
-    ...optional("redirectUri", text(auth.redirectUri)),
-    ...optional("allowHttp", auth.allowHttp ? true : undefined)
+/** Escapes every string in a value (not the keys of its maps, which are never interpolated). */
+const escapeStrings = (value: unknown): unknown => {
+  if (Predicate.isString(value)) return escapeReferences(value)
+  if (Array.isArray(value)) return value.map(escapeStrings)
+  if (Predicate.isObject(value)) {
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, escapeStrings(inner)]))
   }
+  return value
 }
 
-const encodeServer = (server: ServerConfig): FileObject => {
-  // `command` implies stdio and `url` implies auto, so those are not written.
-  const implied: TransportSetting = server.command !== undefined ? "stdio" : "auto"
-  return {
-    ...optional("transport", server.transport === implied ? undefined : server.transport),
-    ...optional("command", server.command === undefined ? undefined : escapeReferences(server.command)),
-    ...optional("args", server.args.length === 0 ? undefined : server.args.map(escapeReferences)),
-    ...optional("env", Object.keys(server.env).length === 0 ? undefined : escapeRecord(server.env)),
-    ...optional("cwd", server.cwd === undefined ? undefined : escapeReferences(server.cwd)),
-    ...optional("url", server.url === undefined ? undefined : escapeReferences(server.url)),
-    ...optional(
-      "headers",
-      Object.keys(server.headers).length === 0 ? undefined : escapeRecord(server.headers)
-    ),
-    ...optional("enabled", server.enabled ? undefined : false),
-    ...optional("timeout", server.timeout),
-    ...optional(
-      "tools",
-      server.tools === undefined
-        ? undefined
-        : {
-            ...optional("allow", server.tools.allow?.map(escapeReferences)),
-            ...optional("deny", server.tools.deny?.map(escapeReferences))
-          }
-    ),
-    ...optional("auth", server.auth === undefined ? undefined : encodeAuth(server.auth))
-  }
-}
+const isDefault = (value: unknown, fallback: unknown): boolean =>
+  JSON.stringify(value) === JSON.stringify(fallback)
 
-const encodeHttpServer = (server: HttpServerConfig): FileObject => ({
-  host: escapeReferences(server.host),
-  port: server.port,
-  ...optional("publicUrl", server.publicUrl === undefined ? undefined : escapeReferences(server.publicUrl)),
-  ...optional(
-    "adminToken",
-    server.adminToken === undefined ? undefined : escapeReferences(server.adminToken)
-  ),
-  ...optional("apiKeys", server.apiKeys?.map(escapeReferences)),
-  ...optional(
-    "upstream",
-    server.upstream === undefined
-      ? undefined
-      : {
-          baseUrl: escapeReferences(server.upstream.baseUrl),
-          ...optional(
-            "apiKey",
-            server.upstream.apiKey === undefined ? undefined : escapeReferences(server.upstream.apiKey)
-          )
-        }
-  ),
-  ...optional("configEditor", server.configEditor)
-})
+const encodeObject = <F extends Fields, Out>(
+  declaration: ObjectDeclaration<F, Out>,
+  model: Out
+): FileObject => {
+  const decoded: Readonly<Record<string, unknown>> = declaration.unfinish(model)
+  const out: FileObject = {}
+  for (const [key, field] of Object.entries(declaration.fields)) {
+    const value = decoded[key]
+    if (value === undefined) continue
+    switch (field._tag) {
+      case "Value": {
+        const presence = field.presence
+        if (presence._tag === "Default" && !presence.alwaysWritten && isDefault(value, presence.value))
+          continue
+        out[key] = escapeStrings(value)
+        break
+      }
+      case "Object":
+        out[key] = encodeObject(field.object, value)
+        break
+      case "Map":
+        out[key] = Object.fromEntries(
+          Object.entries(value as Readonly<Record<string, unknown>>).map(([name, entry]) => [
+            name,
+            encodeObject(field.object, entry)
+          ])
+        )
+        break
+    }
+  }
+  return out
+}
 
 /** The model in the canonical file shape, as a plain JSON value. */
-export const toFileShape = (config: McpgateConfig): FileObject => ({
-  mcpServers: Object.fromEntries(
-    Object.entries(config.mcpServers).map(([name, server]) => [name, encodeServer(server)])
-  ),
-  maxToolCalls: config.maxToolCalls,
-  defaultTimeout: config.defaultTimeout,
-  builtins: {
-    fetch: {
-      enabled: config.builtins.fetch.enabled,
-      allowPrivateNetwork: config.builtins.fetch.allowPrivateNetwork
-    },
-    webSearch: {
-      enabled: config.builtins.webSearch.enabled,
-      provider: config.builtins.webSearch.provider,
-      ...optional(
-        "endpoint",
-        config.builtins.webSearch.endpoint === undefined
-          ? undefined
-          : escapeReferences(config.builtins.webSearch.endpoint)
-      )
-    }
-  },
-  server: encodeHttpServer(config.server)
-})
+export const toFileShape = (config: McpgateConfig): FileObject => encodeObject(RootObject, config)
 
 /** The canonical text of a config: `decodeText(encodeText(c))` gives back `c`. */
 export const encodeText = (config: McpgateConfig): string =>
   `${JSON.stringify(toFileShape(config), null, 2)}\n`
 
 /** The config of a missing default file: no servers, every default. */
-export const emptyConfig: McpgateConfig = {
-  mcpServers: {},
-  maxToolCalls: defaults.maxToolCalls,
-  defaultTimeout: defaults.defaultTimeout,
-  builtins: {
-    fetch: { enabled: true, allowPrivateNetwork: false },
-    webSearch: { enabled: true, provider: "duckduckgo" }
-  },
-  server: { host: defaults.host, port: defaults.port }
-}
+export const emptyConfig: McpgateConfig = (() => {
+  const config = decodeObject({ env: {}, issues: [] }, RootObject, undefined, [], "")
+  if (config === undefined) throw new Error("the declared defaults do not decode")
+  return config
+})()

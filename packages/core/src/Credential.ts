@@ -8,6 +8,7 @@
  * holds them in clear.
  */
 import { Effect, Option, Redacted, Schema } from "effect"
+import { formatJsonPath, problems } from "./internal/SchemaIssues.ts"
 
 // ---------------------------------------------------------------------------
 // Keys
@@ -146,7 +147,10 @@ export const metadata = (credential: Credential): CredentialMetadata => {
 // The versioned document
 // ---------------------------------------------------------------------------
 
-/** The document version this build writes. */
+/**
+ * The document version this build writes. Version 2 is taken: it marks the head
+ * of a keychain entry split across several (internal/KeychainEntries.ts).
+ */
 export const currentVersion = 1
 
 /**
@@ -227,9 +231,15 @@ export const parseDocument = (
       onSome: Effect.succeed
     })
     const migrated = yield* migrate(parsed)
-    const document = yield* decodeDocument(migrated, { errors: "all" }).pipe(
-      // Schema messages name the failing paths and expected types, not the values.
-      Effect.mapError((error) => corrupt(`does not match the credential schema: ${error.message}`))
+    const document = yield* decodeDocument(migrated, { errors: "all", reportInput: true }).pipe(
+      // Paths, expected and found types only: the values are tokens (./internal/SchemaIssues.ts).
+      Effect.mapError((error) =>
+        corrupt(
+          `does not match the credential schema: ${problems(error.issue)
+            .map((problem) => `${formatJsonPath(problem.path)}: ${problem.message}`)
+            .join("; ")}`
+        )
+      )
     )
     const credentials = new Map<string, Credential>()
     for (const credential of Object.values(document.credentials))
@@ -237,15 +247,21 @@ export const parseDocument = (
     return credentials
   })
 
-/** The document text (pretty-printed JSON) for some credentials. */
-export const formatDocument = (credentials: Iterable<Credential>): Effect.Effect<string> =>
+/**
+ * The document text for some credentials: pretty-printed JSON (the file, read by
+ * people), or compact (a keychain entry, where size is limited).
+ */
+export const formatDocument = (
+  credentials: Iterable<Credential>,
+  options: { readonly compact?: boolean | undefined } = {}
+): Effect.Effect<string> =>
   Effect.gen(function* () {
     const record: Record<string, Credential> = {}
     for (const credential of [...credentials].sort((a, b) => compareKeys(keyOf(a), keyOf(b)))) {
       record[keyOf(credential)] = credential
     }
     const encoded = yield* Effect.orDie(encodeDocument({ version: currentVersion, credentials: record }))
-    return `${JSON.stringify(encoded, null, 2)}\n`
+    return options.compact === true ? JSON.stringify(encoded) : `${JSON.stringify(encoded, null, 2)}\n`
   })
 
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)

@@ -1,3 +1,4 @@
+export * as AtomicFile from "./AtomicFile.ts"
 export * as Config from "./Config.ts"
 export * from "./ConfigFile.ts"
 export * as Credential from "./Credential.ts"

@@ -48,7 +48,7 @@ const rows: ReadonlyArray<Row> = [
     title: "trailing word after the object",
     text: lines('{ "maxToolCalls": 3 }', "", "oops"),
     path: "$",
-    says: 'syntax error: unexpected "oops"',
+    says: 'syntax error: unexpected "o…"',
     at: [3, 1]
   },
   {
@@ -327,7 +327,7 @@ const rows: ReadonlyArray<Row> = [
     title: "unknown transport",
     text: server('{ "transport": "websocket", "url": "https://mcp.example.com/mcp" }'),
     path: "mcpServers.a.transport",
-    says: 'expected one of "stdio", "sse", "streamable-http" or "http", got "websocket"'
+    says: 'expected one of "stdio", "sse", "streamable-http" or "http"'
   },
   {
     title: "transport stdio with a url",
@@ -444,7 +444,7 @@ const rows: ReadonlyArray<Row> = [
     title: "auth type is not oauth2",
     text: auth('{ "type": "bearer" }'),
     path: "mcpServers.a.auth.type",
-    says: 'expected "oauth2", got "bearer"'
+    says: 'expected "oauth2"'
   },
   {
     title: "auth without type",
@@ -456,7 +456,7 @@ const rows: ReadonlyArray<Row> = [
     title: "unknown flow",
     text: auth('{ "type": "oauth2", "flow": "implicit" }'),
     path: "mcpServers.a.auth.flow",
-    says: 'expected one of "pkce", "device" or "client_credentials", got "implicit"'
+    says: 'expected one of "pkce", "device" or "client_credentials"'
   },
   {
     title: "callbackPort out of range",
@@ -504,7 +504,7 @@ const rows: ReadonlyArray<Row> = [
     title: "unknown signing algorithm",
     text: auth('{ "type": "oauth2", "privateKey": "k.pem", "signingAlgorithm": "HS256" }'),
     path: "mcpServers.a.auth.signingAlgorithm",
-    says: 'got "HS256"'
+    says: 'expected one of "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512" or "EdDSA"'
   },
 
   // An alias and its canonical key together.
@@ -545,7 +545,7 @@ const rows: ReadonlyArray<Row> = [
     title: "unknown search provider",
     text: '{ "builtins": { "webSearch": { "provider": "google" } } }',
     path: "builtins.webSearch.provider",
-    says: 'expected one of "duckduckgo" or "searxng", got "google"'
+    says: 'expected one of "duckduckgo" or "searxng"'
   }
 ]
 
@@ -619,6 +619,40 @@ describe("ConfigFile error reporting", () => {
       )
       assert.notInclude(long.message, "secret-token")
     })
+  )
+
+  it.effect(
+    "a secret-looking value is never echoed, whether written in the file or from the environment",
+    () =>
+      Effect.gen(function* () {
+        const secret = "sk-live-5ecre7"
+        const env = { SECRET: secret }
+        // Every kind of Schema issue a value can cause: literals, unions, filters, patterns, types.
+        const texts = [
+          auth(`{ "type": "${secret}" }`),
+          auth('{ "type": "${env:SECRET}" }'),
+          auth(`{ "type": "oauth2", "flow": "${secret}" }`),
+          auth('{ "type": "oauth2", "signingAlgorithm": "${env:SECRET}" }'),
+          auth(`{ "type": "oauth2", "resource": "${secret} x" }`),
+          auth(`{ "type": "oauth2", "scopes": ["${secret} x"] }`),
+          auth(`{ "type": "oauth2", "tokenUrl": "${secret}" }`),
+          server(`{ "transport": "${secret}", "url": "https://mcp.example.com/mcp" }`),
+          server(`{ "url": "https://mcp.example.com/mcp", "headers": { "X": "${secret}\\n" } }`),
+          server(`{ "url": "${secret}" }`),
+          `{ "server": { "publicUrl": "\${env:SECRET}" } }`,
+          `{ "builtins": { "webSearch": { "provider": "${secret}" } } }`,
+          `{ "server": { "apiKeys": "${secret}" } }`,
+          // Forgotten quotes: a syntax error, which must not quote the text either.
+          `{ "server": { "adminToken": ${secret} } }`
+        ]
+        for (const text of texts) {
+          const error = yield* Effect.flip(parse(text, "mcpgate.json", env))
+          assert.strictEqual(error._tag, "ConfigError", text)
+          for (const shown of [error.message, JSON.stringify(error.issues), String(error)]) {
+            assert.notInclude(shown, "5ecre7", `${text} → ${shown}`)
+          }
+        }
+      })
   )
 
   it.effect("paths quote keys that are not plain words", () =>

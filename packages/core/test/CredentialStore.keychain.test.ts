@@ -5,11 +5,13 @@
  * install.
  */
 import { randomUUID } from "node:crypto"
+import * as fs from "node:fs/promises"
 import { assert, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import { keyOf } from "../src/Credential.ts"
 import { CredentialStore, type CredentialStoreError, keychainIndexAccount } from "../src/CredentialStore.ts"
 import * as Keychain from "../src/internal/Keychain.ts"
+import { keychainAccount, keychainScope } from "../src/internal/KeychainStore.ts"
 import { assertNoSecret, behaviourSuite, fullCredential, slow } from "./support/CredentialStoreBehaviour.ts"
 import * as SecretService from "./support/SecretService.ts"
 import { tempDirectory } from "./support/TempDirectory.ts"
@@ -23,6 +25,12 @@ const keychainLayer = (options: object) =>
     Effect.map(tempDirectory, (directory) =>
       CredentialStore.layerKeychain({ directory, service: uniqueService(), ...options })
     )
+  )
+
+/** The account of `name` in the scope of `directory` (README "Credentials"). */
+const accountIn = (directory: string, name: string) =>
+  Effect.promise(() => fs.realpath(directory)).pipe(
+    Effect.map((canonical) => keychainAccount(keychainScope(canonical), name))
   )
 
 const autoLayer = (options: object) =>
@@ -50,7 +58,7 @@ layer(SecretService.layer, { excludeTestServices: true, timeout: "30 seconds" })
     )
 
     it.effect(
-      "entries are in the keychain under service/account = keyOf, with an index; the secret is stored, not printed",
+      "entries are in the keychain under account = <scope of the state directory>|keyOf, with an index; the secret is stored, not printed",
       () =>
         Effect.gen(function* () {
           const directory = yield* tempDirectory
@@ -60,7 +68,9 @@ layer(SecretService.layer, { excludeTestServices: true, timeout: "30 seconds" })
             const store = yield* CredentialStore
             yield* store.set(credential)
           }).pipe(Effect.provide(CredentialStore.layerKeychain({ directory, service })))
-          const raw = Option.getOrThrow(yield* Keychain.getPassword(service, keyOf(credential), "2 seconds"))
+          const account = yield* accountIn(directory, keyOf(credential))
+          assert.match(account, /^[0-9a-f]{16}\|notion\|https:\/\/mcp\.notion\.example\/mcp$/)
+          const raw = Option.getOrThrow(yield* Keychain.getPassword(service, account, "2 seconds"))
           const document = JSON.parse(raw)
           assert.strictEqual(document.version, 1)
           assert.strictEqual(
@@ -68,7 +78,13 @@ layer(SecretService.layer, { excludeTestServices: true, timeout: "30 seconds" })
             Redacted.value(credential.tokens?.accessToken ?? Redacted.make(""))
           )
           const index = JSON.parse(
-            Option.getOrThrow(yield* Keychain.getPassword(service, keychainIndexAccount, "2 seconds"))
+            Option.getOrThrow(
+              yield* Keychain.getPassword(
+                service,
+                yield* accountIn(directory, keychainIndexAccount),
+                "2 seconds"
+              )
+            )
           )
           assert.deepStrictEqual(index, { version: 1, keys: [keyOf(credential)] })
         })
@@ -83,7 +99,12 @@ layer(SecretService.layer, { excludeTestServices: true, timeout: "30 seconds" })
         yield* Effect.gen(function* () {
           const store = yield* CredentialStore
           yield* store.set(credential)
-          yield* Keychain.setPassword(service, keyOf(credential), garbage, "2 seconds")
+          yield* Keychain.setPassword(
+            service,
+            yield* accountIn(directory, keyOf(credential)),
+            garbage,
+            "2 seconds"
+          )
           const error = (yield* Effect.flip(store.get(credential))) as CredentialStoreError
           assert.strictEqual(error.reason, "corrupt")
           assertNoSecret(error.message, "the corrupt error")

@@ -175,6 +175,40 @@ describe("the v1 document", () => {
       assertNoSecret(mismatch.message, "the schema mismatch message")
     })
   )
+
+  it.effect("a schema mismatch names each path and what was expected, on one line, never a value", () =>
+    Effect.gen(function* () {
+      const mismatch = yield* documentFailure(
+        parseDocument(
+          JSON.stringify({
+            version: 1,
+            credentials: {
+              a: {
+                server: "a",
+                url: "https://a.example",
+                updatedAt: secrets.refresh,
+                registration: { method: secrets.client, clientId: "c", redirectUris: [secrets.access, 7] },
+                tokens: { accessToken: [secrets.access], tokenType: "Bearer", expiresAt: secrets.access }
+              }
+            }
+          })
+        )
+      )
+      assert.strictEqual(mismatch.reason, "corrupt")
+      assert.notInclude(mismatch.message, "\n")
+      for (const expected of [
+        "credentials.a.updatedAt: expected a number, got a string",
+        'credentials.a.registration.method: expected one of "pre-registered", "cimd" or "dcr"',
+        "credentials.a.registration.redirectUris[1]: expected a string, got a number",
+        "credentials.a.tokens.accessToken: expected a string, got an array",
+        "credentials.a.tokens.expiresAt: expected a number, got a string"
+      ]) {
+        assert.include(mismatch.message, expected)
+      }
+      assertNoSecret(mismatch.message, "the schema mismatch message")
+      assertNoSecret(String(mismatch), "String(the schema mismatch)")
+    })
+  )
 })
 
 describe("Credential", () => {

@@ -17,7 +17,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { isIP } from "node:net"
-import type { ConfigEditorMode, McpgateConfig } from "@mcpgate/core/Config"
+import type { ConfigEditor as ConfigEditorMode, McpgateConfig } from "@mcpgate/core/Config"
 import type { Env } from "@mcpgate/core/ConfigFile"
 import { ByteSize, Clock, Context, Effect, Layer, Option, Redacted, Ref, Schema } from "effect"
 import {

@@ -23,13 +23,42 @@ export const platformName =
       ? "Windows Credential Manager"
       : "Secret Service"
 
+/**
+ * Entry objects are reused, one per service and account (the most recent 256):
+ * on Linux, constructing one opens a D-Bus connection, synchronously on the main
+ * thread, that lives until the object is garbage collected. An object per call
+ * piled connections up between collections, and past 1,024 open descriptors
+ * libdbus's select() spins forever. An entry whose call failed is replaced.
+ */
+const entries = new Map<string, AsyncEntry>()
+const maxEntries = 256
+
+const entryFor = (service: string, account: string): AsyncEntry => {
+  const id = `${service}\u0000${account}`
+  const cached = entries.get(id)
+  entries.delete(id)
+  const entry = cached ?? new AsyncEntry(service, account, entryOptions)
+  entries.set(id, entry)
+  for (const oldest of entries.keys()) {
+    if (entries.size <= maxEntries) break
+    entries.delete(oldest)
+  }
+  return entry
+}
+
 const call = <A>(
   what: string,
   timeout: Duration.Input,
-  run: (signal: AbortSignal) => Promise<A>
+  service: string,
+  account: string,
+  run: (entry: AsyncEntry, signal: AbortSignal) => Promise<A>
 ): Effect.Effect<A, KeychainError> =>
   Effect.tryPromise({
-    try: run,
+    try: (signal) =>
+      run(entryFor(service, account), signal).catch((error: unknown) => {
+        entries.delete(`${service}\u0000${account}`)
+        throw error
+      }),
     // The library's messages describe the platform failure (no bus, locked), never the secret.
     catch: (error) =>
       new KeychainError({
@@ -52,8 +81,8 @@ export const getPassword = (
   account: string,
   timeout: Duration.Input
 ): Effect.Effect<Option.Option<string>, KeychainError> =>
-  call(`read the entry "${account}"`, timeout, (signal) =>
-    new AsyncEntry(service, account, entryOptions).getPassword(signal)
+  call(`read the entry "${account}"`, timeout, service, account, (entry, signal) =>
+    entry.getPassword(signal)
   ).pipe(Effect.map(Option.fromNullishOr))
 
 export const setPassword = (
@@ -62,8 +91,8 @@ export const setPassword = (
   password: string,
   timeout: Duration.Input
 ): Effect.Effect<void, KeychainError> =>
-  call(`write the entry "${account}"`, timeout, (signal) =>
-    new AsyncEntry(service, account, entryOptions).setPassword(password, signal)
+  call(`write the entry "${account}"`, timeout, service, account, (entry, signal) =>
+    entry.setPassword(password, signal)
   )
 
 /** Succeeds with whether an entry was there. */
@@ -72,12 +101,12 @@ export const deletePassword = (
   account: string,
   timeout: Duration.Input
 ): Effect.Effect<boolean, KeychainError> =>
-  call(`delete the entry "${account}"`, timeout, (signal) =>
-    new AsyncEntry(service, account, entryOptions).deleteCredential(signal)
+  call(`delete the entry "${account}"`, timeout, service, account, (entry, signal) =>
+    entry.deleteCredential(signal)
   )
 
 /**
- * Proves the keychain usable (SPEC §2): write a random value, read it back,
+ * Proves the keychain usable (README "Credentials"): write a random value, read it back,
  * delete it, all within `timeout`.
  */
 export const probe = (service: string, timeout: Duration.Input): Effect.Effect<void, KeychainError> => {

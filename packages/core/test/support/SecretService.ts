@@ -36,6 +36,10 @@ const busConfig = (
   <type>session</type>
   <listen>unix:path=${socket}</listen>
   <auth>EXTERNAL</auth>
+  <!-- A session bus's limits (session.conf): @napi-rs/keyring holds one connection per
+       entry object until it is garbage collected, and a test makes hundreds of calls. -->
+  <limit name="max_completed_connections">100000</limit>
+  <limit name="max_connections_per_user">100000</limit>
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>

@@ -13,9 +13,9 @@
  */
 import * as readline from "node:readline"
 import { Effect, Layer, Option, Redacted } from "effect"
+import { BeforeRename } from "../../src/AtomicFile.ts"
 import { Credential, TokenSet } from "../../src/Credential.ts"
 import { CredentialStore, type CredentialStoreError } from "../../src/CredentialStore.ts"
-import { BeforeRename } from "../../src/internal/CredentialFile.ts"
 
 interface Args {
   readonly directory: string

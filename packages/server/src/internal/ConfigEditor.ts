@@ -7,7 +7,7 @@
  * holder is the machine's user), hence the default "full" there and
  * "no-commands" otherwise. "read-only" refuses every save.
  */
-import type { ConfigEditorMode, McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
+import type { ConfigEditor, McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
 
 export interface EditorRefusal {
   readonly code: "config_read_only" | "config_commands_locked"
@@ -18,7 +18,7 @@ export interface EditorRefusal {
  * The mode in force: the configured one, else "full" when `reachableFromHere`
  * (loopback bind, loopback or no `publicUrl`), else "no-commands".
  */
-export const modeOf = (config: McpgateConfig, reachableFromHere: boolean): ConfigEditorMode =>
+export const modeOf = (config: McpgateConfig, reachableFromHere: boolean): ConfigEditor =>
   config.server.configEditor ?? (reachableFromHere ? "full" : "no-commands")
 
 /** How a server's program is started, in a form that compares by value (env keys sorted). */
@@ -37,7 +37,7 @@ export const readOnly: EditorRefusal = {
   message: `the config editor is read-only on this gateway ("server.configEditor": "read-only"): edit the config file on the host instead`
 }
 
-const whyLocked = (mode: ConfigEditorMode) =>
+const whyLocked = (mode: ConfigEditor) =>
   `"server.configEditor" is "${mode}" on this gateway (the default when it can be reached from other machines)`
 
 /**
@@ -45,7 +45,7 @@ const whyLocked = (mode: ConfigEditorMode) =>
  * refusal says which server and why. Removing a server is always allowed.
  */
 export const check = (
-  mode: ConfigEditorMode,
+  mode: ConfigEditor,
   current: McpgateConfig,
   next: McpgateConfig
 ): EditorRefusal | undefined => {
