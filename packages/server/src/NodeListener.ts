@@ -3,11 +3,12 @@
  *
  * effect's `NodeHttpServer` listens when its layer is built, but installs the
  * request handler only when `HttpRouter.serve` runs, after every service the
- * routes need. A plain `http.Server` emits a request that arrives in between to
- * no listener, and the client waits forever. `StartupServer` holds those
- * requests and hands them to the handler as soon as it is installed, so a
- * connection accepted during start-up is answered, never left hanging; if the
- * server closes without ever serving, the held requests get a 503.
+ * routes need. Until then effect answers 503 (a placeholder listener it adds
+ * before listening, which stays silent while any other listener is attached).
+ * `StartupServer` holds those requests instead and hands them to the handler,
+ * the first request listener added once the server listens, so a connection
+ * accepted during start-up gets its real answer; if the server closes without
+ * ever serving, the held requests get a 503.
  */
 import * as Http from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -23,7 +24,8 @@ export class StartupServer extends Http.Server {
       this.#held.push([request, response])
     }
     const handOver = (event: string | symbol, listener: RequestListener) => {
-      if (event !== "request" || listener === hold) return
+      // Listeners added before `listen` are placeholders, not the router's handler.
+      if (event !== "request" || listener === hold || !this.listening) return
       this.off("newListener", handOver)
       this.off("request", hold)
       // `newListener` runs before the handler is registered: hand over once it is.
