@@ -2,9 +2,9 @@
  * mcp-routes: a tool call through the gateway's HTTP routes against the bare SDK
  * `Client.callTool` to the MCP server directly (the same child server as tool-call):
  *
- *   - `POST /v1/mcp/execute` `{tool_name, arguments}` (packages/server/src/McpApi.ts),
+ *   - `POST /v1/mcp/execute` `{tool_name, arguments}` (packages/server/src/mcp/McpJsonApi.ts),
  *     sent with the plain keep-alive `node:http` client;
- *   - `/mcp` tools/call (packages/server/src/McpEndpoint.ts), sent with the SDK client.
+ *   - `/mcp` tools/call (packages/server/src/mcp/McpEndpoint.ts), sent with the SDK client.
  *
  * The candidate pays an extra HTTP hop (client → gateway → MCP server), so the ratio
  * is the price of going through the gateway, not of the manager alone (tool-call

@@ -6,7 +6,7 @@
  *   binary: a few modules instead of hundreds keeps cold start short, and the
  *   gateway itself is a separate chunk loaded only by the commands that need it.
  *   Chunks sit beside the entry, and so does the UI (packages/cli/dist/web/),
- *   where `Web.ts` looks when it runs from the bundle.
+ *   where `web/WebUi.ts` (packages/server/src) looks when it runs from the bundle.
  */
 import * as fs from "node:fs/promises"
 import { build } from "esbuild"

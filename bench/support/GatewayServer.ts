@@ -16,10 +16,10 @@ import { createServer } from "node:http"
 import { Context, Effect, Layer, Predicate } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import type { McpgateConfig } from "../../packages/core/src/Config.ts"
-import * as OpenAiApi from "../../packages/server/src/OpenAiApi.ts"
-import { ToolExecutor } from "../../packages/server/src/ToolExecutor.ts"
-import { ToolLoop } from "../../packages/server/src/ToolLoop.ts"
-import { Upstream } from "../../packages/server/src/Upstream.ts"
+import * as OpenAiApi from "../../packages/server/src/openai/OpenAiApi.ts"
+import { ToolExecutor } from "../../packages/server/src/openai/ToolExecutor.ts"
+import { ToolLoop } from "../../packages/server/src/openai/ToolLoop.ts"
+import { Upstream } from "../../packages/server/src/openai/Upstream.ts"
 import { AuthorizedFetch } from "../../packages/transport/src/AuthorizedFetch.ts"
 import { McpClientManager } from "../../packages/transport/src/McpClientManager.ts"
 import { announceReady } from "./Child.ts"
@@ -95,8 +95,8 @@ for (const route of options.routes) {
     continue
   }
   const loaded = await (route === "mcp-api"
-    ? optionalRoutes("McpApi.ts", "McpApi")
-    : optionalRoutes("McpEndpoint.ts", "McpEndpoint"))
+    ? optionalRoutes("mcp/McpJsonApi.ts", "McpJsonApi")
+    : optionalRoutes("mcp/McpEndpoint.ts", "McpEndpoint"))
   if (typeof loaded === "string") unavailable.push(loaded)
   else routeLayers.push(loaded)
 }

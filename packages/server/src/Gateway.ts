@@ -12,17 +12,17 @@ import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
-import * as AdminApi from "./AdminApi.ts"
-import type * as AdminToken from "./AdminToken.ts"
-import * as ErrorBody from "./internal/ErrorBody.ts"
-import * as McpApi from "./McpApi.ts"
-import * as McpEndpoint from "./McpEndpoint.ts"
-import * as McpToolExecutor from "./McpToolExecutor.ts"
-import * as OpenAiApi from "./OpenAiApi.ts"
-import * as Security from "./Security.ts"
-import { ToolLoop } from "./ToolLoop.ts"
-import { Upstream } from "./Upstream.ts"
-import * as Web from "./Web.ts"
+import * as AdminApi from "./admin/AdminApi.ts"
+import * as ErrorBody from "./http/ErrorBody.ts"
+import * as McpEndpoint from "./mcp/McpEndpoint.ts"
+import * as McpJsonApi from "./mcp/McpJsonApi.ts"
+import * as McpToolExecutor from "./openai/McpToolExecutor.ts"
+import * as OpenAiApi from "./openai/OpenAiApi.ts"
+import { ToolLoop } from "./openai/ToolLoop.ts"
+import { Upstream } from "./openai/Upstream.ts"
+import type * as AdminToken from "./security/AdminToken.ts"
+import * as Security from "./security/Security.ts"
+import * as Web from "./web/WebUi.ts"
 
 export interface GatewayOptions {
   readonly config: McpgateConfig
@@ -76,7 +76,7 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
  */
 export const routes = Layer.mergeAll(
   healthRoute,
-  Layer.mergeAll(OpenAiApi.routes, McpApi.routes, McpEndpoint.routes).pipe(
+  Layer.mergeAll(OpenAiApi.routes, McpJsonApi.routes, McpEndpoint.routes).pipe(
     Layer.provide(Security.apiKeyMiddleware.layer)
   ),
   AdminApi.routes,

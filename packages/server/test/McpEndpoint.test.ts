@@ -3,7 +3,7 @@ import { ToolCallError } from "@mcpgate/transport/Errors"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Duration, Effect, Exit, Scope } from "effect"
 import { stdioTestServerPath } from "../../transport/test/support/Configs.ts"
-import { errorText } from "../src/internal/McpToolServer.ts"
+import { errorText } from "../src/mcp/McpToolServer.ts"
 import { mcpBackend, pixelPng } from "./support/McpBackend.ts"
 import * as McpGateway from "./support/McpGateway.ts"
 

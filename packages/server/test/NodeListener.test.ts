@@ -1,7 +1,7 @@
 import { once } from "node:events"
 import { request } from "node:http"
 import { assert, describe, it } from "@effect/vitest"
-import { StartupServer } from "../src/NodeListener.ts"
+import { StartupServer } from "../src/http/NodeListener.ts"
 
 const get = (port: number) =>
   new Promise<{ status: number; body: string }>((resolve, reject) => {

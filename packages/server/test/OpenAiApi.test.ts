@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { maxBodyBytes } from "../src/OpenAiApi.ts"
+import { maxBodyBytes } from "../src/openai/OpenAiApi.ts"
 import * as InMemoryTools from "./support/InMemoryTools.ts"
 import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
 import * as TestGateway from "./support/TestGateway.ts"

@@ -4,8 +4,8 @@ import { assert, describe, it } from "@effect/vitest"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { emptyConfig } from "@mcpgate/core/ConfigFile"
 import { Context, Effect, Layer, Redacted } from "effect"
-import * as AdminToken from "../src/AdminToken.ts"
-import { addresses, checkBind, isLoopbackHost, Security, tokenClash } from "../src/Security.ts"
+import * as AdminToken from "../src/security/AdminToken.ts"
+import { addresses, checkBind, isLoopbackHost, Security, tokenClash } from "../src/security/Security.ts"
 import { tempHome } from "./support/AdminGateway.ts"
 
 const withServer = (server: Partial<McpgateConfig["server"]>): McpgateConfig => ({

@@ -7,7 +7,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming
 } from "openai/resources/chat/completions"
-import type { ToolCallEvent } from "../src/ToolLoop.ts"
+import type { ToolCallEvent } from "../src/openai/ToolLoop.ts"
 import * as InMemoryTools from "./support/InMemoryTools.ts"
 import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
 import * as TestGateway from "./support/TestGateway.ts"

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { SseDecoder } from "../src/internal/Sse.ts"
+import { SseDecoder } from "../src/http/Sse.ts"
 
 const encoder = new TextEncoder()
 

@@ -10,7 +10,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
-import * as Web from "../src/Web.ts"
+import * as Web from "../src/web/WebUi.ts"
 import { distDirectory } from "../web/build.ts"
 import { ensureWebBuild } from "./support/WebGateway.ts"
 

@@ -25,8 +25,8 @@ export const serve = Command.make(
       const [Gateway, NodeListener, Security] = yield* Effect.promise(() =>
         Promise.all([
           import("@mcpgate/server/Gateway"),
-          import("@mcpgate/server/NodeListener"),
-          import("@mcpgate/server/Security")
+          import("@mcpgate/server/http/NodeListener"),
+          import("@mcpgate/server/security/Security")
         ])
       )
       const file = yield* ConfigFile
@@ -49,7 +49,7 @@ export const serve = Command.make(
         })
       yield* Layer.launch(
         Gateway.layer({ config, host, onListening }).pipe(
-          // Requests that arrive while the gateway starts wait for it (NodeListener.ts). In-flight
+          // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
           // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
           Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" }))
         )

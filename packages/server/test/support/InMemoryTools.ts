@@ -10,7 +10,7 @@ import {
   ToolNeedsLogin,
   ToolNotFound,
   type ToolOutcome
-} from "../../src/ToolExecutor.ts"
+} from "../../src/openai/ToolExecutor.ts"
 
 export interface InMemoryTool {
   readonly description?: string

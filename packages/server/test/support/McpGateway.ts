@@ -14,8 +14,13 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import { Context, Duration, Effect, Layer, Queue, type Scope } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
-import { McpEndpoint, type McpEndpointOptions, type McpEndpointShape, routes } from "../../src/McpEndpoint.ts"
-import { apiKeyMiddleware, Security } from "../../src/Security.ts"
+import {
+  McpEndpoint,
+  type McpEndpointOptions,
+  type McpEndpointShape,
+  routes
+} from "../../src/mcp/McpEndpoint.ts"
+import { apiKeyMiddleware, Security } from "../../src/security/Security.ts"
 
 export interface McpGatewayOptions {
   readonly servers: ReadonlyArray<ServerConfig>

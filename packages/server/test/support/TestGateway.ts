@@ -12,10 +12,10 @@ import type { Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import OpenAI from "openai"
-import * as OpenAiApi from "../../src/OpenAiApi.ts"
-import type { ToolExecutor } from "../../src/ToolExecutor.ts"
-import { ToolLoop } from "../../src/ToolLoop.ts"
-import { Upstream } from "../../src/Upstream.ts"
+import * as OpenAiApi from "../../src/openai/OpenAiApi.ts"
+import type { ToolExecutor } from "../../src/openai/ToolExecutor.ts"
+import { ToolLoop } from "../../src/openai/ToolLoop.ts"
+import { Upstream } from "../../src/openai/Upstream.ts"
 
 export interface TestGatewayOptions {
   readonly upstream: UpstreamConfig | undefined

@@ -22,9 +22,9 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { Context, Effect, Layer, Redacted, type Scope } from "effect"
 import { HttpRouter } from "effect/http"
 import * as Gateway from "../../src/Gateway.ts"
-import * as McpEndpoint from "../../src/McpEndpoint.ts"
-import * as Security from "../../src/Security.ts"
-import * as Web from "../../src/Web.ts"
+import * as McpEndpoint from "../../src/mcp/McpEndpoint.ts"
+import * as Security from "../../src/security/Security.ts"
+import * as Web from "../../src/web/WebUi.ts"
 import { ensureBuilt } from "../../web/build.ts"
 import { freePort, tempHome } from "./AdminGateway.ts"
 

@@ -9,7 +9,7 @@ import { announce, byId, formatIn, h, plural, setAttribute, setText } from "./li
 import { renderMarkdown } from "./lib/markdown.ts"
 
 // ---------------------------------------------------------------------------
-// What the admin API answers (AdminApi.ts)
+// What the admin API answers (src/admin/)
 
 interface Tool {
   readonly publicName: string
@@ -72,7 +72,7 @@ interface ConfigPayload {
 
 const api = "/admin/api"
 
-/** Writes carry the CSRF header the cookie session requires (Security.ts). */
+/** Writes carry the CSRF header the cookie session requires (src/security/). */
 const write = <A>(method: string, path: string, body?: unknown) =>
   requestJson<A>(`${api}${path}`, { method, headers: { "x-mcpgate-csrf": "1" }, body: body ?? {} })
 
@@ -681,7 +681,7 @@ const connectEvents = () => {
   })
 }
 
-// The popup's own report (AdminCallbackPage.ts), from this origin only.
+// The popup's own report (admin/CallbackPage.ts), from this origin only.
 window.addEventListener("message", (event: MessageEvent<unknown>) => {
   if (event.origin !== window.location.origin) return
   const data = event.data

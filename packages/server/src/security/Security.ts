@@ -27,10 +27,10 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "effect/http"
+import * as Json from "../http/Json.ts"
 import * as AdminToken from "./AdminToken.ts"
-import * as ConfigEditor from "./internal/ConfigEditor.ts"
-import * as Json from "./internal/Json.ts"
-import * as SignInLimiter from "./internal/SignInLimiter.ts"
+import * as ConfigEditor from "./ConfigEditorMode.ts"
+import * as SignInLimiter from "./SignInLimiter.ts"
 
 // ---------------------------------------------------------------------------
 // Errors

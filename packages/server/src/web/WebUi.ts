@@ -19,7 +19,7 @@ import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
-import * as ErrorBody from "./internal/ErrorBody.ts"
+import * as ErrorBody from "../http/ErrorBody.ts"
 
 export interface WebOptions {
   /** The directory of a build; by default the first of `defaultDirectories` that holds one. */
@@ -31,7 +31,7 @@ export interface WebOptions {
  * beside the bundled CLI (packages/cli/dist/web, which scripts/build.ts fills).
  */
 export const defaultDirectories: ReadonlyArray<string> = [
-  fileURLToPath(new URL("../web/dist/", import.meta.url)),
+  fileURLToPath(new URL("../../web/dist/", import.meta.url)),
   fileURLToPath(new URL("./web/", import.meta.url))
 ]
 
@@ -65,7 +65,7 @@ export const pageHeaders: Readonly<Record<string, string>> = {
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
   "x-frame-options": "DENY",
-  // The OAuth popup must keep its opener to report back (AdminCallbackPage.ts).
+  // The OAuth popup must keep its opener to report back (admin/CallbackPage.ts).
   "cross-origin-opener-policy": "same-origin-allow-popups",
   "cross-origin-resource-policy": "same-origin",
   "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()"

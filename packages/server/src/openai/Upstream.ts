@@ -16,7 +16,7 @@ import type { Scope } from "effect"
 import { Context, Effect, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import { type Headers, HttpBody, HttpClient, type HttpClientError, HttpClientRequest } from "effect/http"
 import type { HttpClientResponse } from "effect/http/HttpClientResponse"
-import * as Sse from "./internal/Sse.ts"
+import * as Sse from "../http/Sse.ts"
 
 /** `server.upstream` is missing from the config. */
 export class UpstreamNotConfigured extends Schema.TaggedError<UpstreamNotConfigured>()(

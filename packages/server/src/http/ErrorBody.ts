@@ -3,8 +3,8 @@
  * `{error: {message, type, code?}}` with the right status.
  */
 import { HttpServerResponse } from "effect/http"
-import type { UpstreamError } from "../Upstream.ts"
-import { isJsonObject } from "./OpenAiSchema.ts"
+import { isJsonObject } from "../openai/ChatFormat.ts"
+import type { UpstreamError } from "../openai/Upstream.ts"
 
 export interface ErrorObject {
   readonly message: string

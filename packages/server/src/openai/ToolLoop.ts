@@ -27,7 +27,8 @@
 
 import type { Cause, Scope } from "effect"
 import { Clock, Context, Effect, Layer, Predicate, Queue, Random, Stream } from "effect"
-import * as ErrorBody from "./internal/ErrorBody.ts"
+import * as ErrorBody from "../http/ErrorBody.ts"
+import * as Sse from "../http/Sse.ts"
 import {
   addUsage,
   firstChoice,
@@ -37,8 +38,7 @@ import {
   type ToolCall,
   toOpenAiToolCalls,
   toolCallsOf
-} from "./internal/OpenAiSchema.ts"
-import * as Sse from "./internal/Sse.ts"
+} from "./ChatFormat.ts"
 import { ToolExecutor, type ToolExecutorError } from "./ToolExecutor.ts"
 import { Upstream, type UpstreamError, type UpstreamUnreachable } from "./Upstream.ts"
 

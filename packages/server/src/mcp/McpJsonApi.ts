@@ -6,9 +6,9 @@ import type { ServerStatus } from "@mcpgate/transport/ConnectionState"
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Effect, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
-import * as ErrorBody from "./internal/ErrorBody.ts"
-import * as Json from "./internal/Json.ts"
-import * as Security from "./Security.ts"
+import * as ErrorBody from "../http/ErrorBody.ts"
+import * as Json from "../http/Json.ts"
+import * as Security from "../security/Security.ts"
 
 /** `arguments` as an object; absent means `{}`. */
 const ExecuteRequest = Schema.Struct({

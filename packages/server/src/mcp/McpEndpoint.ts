@@ -37,6 +37,7 @@ import {
   Stream
 } from "effect"
 import { HttpIncomingMessage, HttpRouter, type HttpServerRequest, type HttpServerResponse } from "effect/http"
+import { ApiCaller } from "../security/Security.ts"
 import {
   fromWebResponse,
   jsonRpcCodes,
@@ -44,9 +45,8 @@ import {
   originAllowed,
   originsOf,
   toWebRequest
-} from "./internal/McpHttp.ts"
-import { makeToolServer, publicTool, type RunPromise } from "./internal/McpToolServer.ts"
-import { ApiCaller } from "./Security.ts"
+} from "./McpHttpBridge.ts"
+import { makeToolServer, publicTool, type RunPromise } from "./McpToolServer.ts"
 
 export interface McpEndpointOptions {
   /**

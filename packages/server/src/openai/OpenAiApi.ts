@@ -19,9 +19,9 @@ import {
   type HttpServerRequest,
   HttpServerResponse
 } from "effect/http"
-import * as ErrorBody from "./internal/ErrorBody.ts"
-import * as Json from "./internal/Json.ts"
-import { ChatRequest, isJsonObject, type JsonObject } from "./internal/OpenAiSchema.ts"
+import * as ErrorBody from "../http/ErrorBody.ts"
+import * as Json from "../http/Json.ts"
+import { ChatRequest, isJsonObject, type JsonObject } from "./ChatFormat.ts"
 import { ToolLoop } from "./ToolLoop.ts"
 import { Upstream } from "./Upstream.ts"
 

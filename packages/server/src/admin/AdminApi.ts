@@ -6,7 +6,7 @@
  *   metadata (never a token).
  * - `POST mcp/servers/{name}/reconnect | authenticate | logout`.
  * - `GET mcp/oauth/callback`: public; bound to the `state` that `OAuthManager`
- *   keeps for 10 minutes; answers a small escaped page (internal/AdminCallbackPage.ts).
+ *   keeps for 10 minutes; answers a small escaped page (admin/CallbackPage.ts).
  * - `GET|PUT mcp/config`, `POST mcp/reload`: the file text as on disk (with its
  *   `${env:…}` references, never their values); a save is validated, written
  *   atomically with a backup, then applied.
@@ -27,8 +27,7 @@ import type { ManagerChange, ServerStatus } from "@mcpgate/transport/ConnectionS
 import { type AggregatedTool, McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Clock, Duration, Effect, Option, Predicate, PubSub, Ref, Schema, Semaphore, Stream } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
-import * as CallbackPage from "./internal/AdminCallbackPage.ts"
-import * as ConfigEditor from "./internal/ConfigEditor.ts"
+import * as ConfigEditor from "../security/ConfigEditorMode.ts"
 import {
   adminBodyLimit,
   adminHeaders,
@@ -37,7 +36,8 @@ import {
   Security,
   toResponse,
   withAdminHeaders
-} from "./Security.ts"
+} from "../security/Security.ts"
+import * as CallbackPage from "./CallbackPage.ts"
 
 /** The path of the web OAuth callback; the redirect URI is `<publicUrl>` followed by it. */
 export const callbackPath = "/admin/api/mcp/oauth/callback"
@@ -336,7 +336,7 @@ export const routesWith = (options: AdminApiOptions = {}) =>
           new Refused({ status: 403, type: "permission_error", code: refusal.code, message: refusal.message })
         )
 
-      /** `server.configEditor` (internal/ConfigEditor.ts): 403 for what the mode does not allow. */
+      /** `server.configEditor` (security/ConfigEditorMode.ts): 403 for what the mode does not allow. */
       const editorCheck = (current: McpgateConfig, next: McpgateConfig) => {
         const refusal = ConfigEditor.check(security.configEditor, current, next)
         return refusal === undefined ? Effect.void : editorRefused(refusal)
