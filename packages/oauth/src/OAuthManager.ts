@@ -158,7 +158,11 @@ export interface OAuthManagerShape {
     server: ServerConfig,
     options: BeginLoginOptions
   ) => Effect.Effect<{ readonly authorizationUrl: string; readonly state: string }, OAuthError>
-  /** The web UI's callback (the full URL the browser came back to). */
+  /**
+   * The web UI's callback (the full URL the browser came back to). An unknown or
+   * expired `state` fails with `state-mismatch`; any other failure names the
+   * server of the login (`OAuthError.server`).
+   */
   readonly completeLogin: (callbackUrl: string) => Effect.Effect<LoginResult, OAuthError>
   readonly logout: (server: ServerConfig) => Effect.Effect<LogoutResult, OAuthError>
   readonly status: (server: ServerConfig) => Effect.Effect<AuthStatus, OAuthError>

@@ -1,7 +1,7 @@
 import * as http from "node:http"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Clock, Effect } from "effect"
-import { callbackPath } from "../src/admin/AdminApi.ts"
+import { callbackPath } from "../src/admin/OAuthCallback.ts"
 import * as AdminEvents from "./support/AdminEvents.ts"
 import * as AdminGateway from "./support/AdminGateway.ts"
 import { allIssuedTokens, redirectFor, startServers } from "./support/AdminOAuth.ts"

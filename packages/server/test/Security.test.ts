@@ -4,8 +4,10 @@ import { assert, describe, it } from "@effect/vitest"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { emptyConfig } from "@mcpgate/core/ConfigFile"
 import { Context, Effect, Layer, Redacted } from "effect"
+import { addresses, isLoopbackHost } from "../src/security/Addresses.ts"
 import * as AdminToken from "../src/security/AdminToken.ts"
-import { addresses, checkBind, isLoopbackHost, Security, tokenClash } from "../src/security/Security.ts"
+import { checkBind, tokenClash } from "../src/security/ConfigChecks.ts"
+import { Security } from "../src/security/Security.ts"
 import { tempHome } from "./support/AdminGateway.ts"
 
 const withServer = (server: Partial<McpgateConfig["server"]>): McpgateConfig => ({

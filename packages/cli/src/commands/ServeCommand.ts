@@ -22,11 +22,11 @@ export const serve = Command.make(
   },
   Effect.fn(
     function* (flags) {
-      const [Gateway, NodeListener, Security] = yield* Effect.promise(() =>
+      const [Gateway, NodeListener, ConfigChecks] = yield* Effect.promise(() =>
         Promise.all([
           import("@mcpgate/server/Gateway"),
           import("@mcpgate/server/http/NodeListener"),
-          import("@mcpgate/server/security/Security")
+          import("@mcpgate/server/security/ConfigChecks")
         ])
       )
       const file = yield* ConfigFile
@@ -34,7 +34,7 @@ export const serve = Command.make(
       const host = Option.getOrElse(flags.host, () => config.server.host)
       const port = Option.getOrElse(flags.port, () => config.server.port)
       // Refused before binding: an insecure gateway never listens, not even for a moment.
-      yield* Security.checkBind(config, host)
+      yield* ConfigChecks.checkBind(config, host)
       const onListening = (info: ListeningInfo) =>
         Effect.gen(function* () {
           yield* Output.errorLine(`mcpgate listening on ${info.url} (config: ${exists ? path : "defaults"})`)

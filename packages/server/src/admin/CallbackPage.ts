@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { HttpServerResponse } from "effect/http"
-import { adminHeaders } from "../security/Security.ts"
+import { adminHeaders } from "./AdminResponses.ts"
 
 const htmlEscapes: Readonly<Record<string, string>> = {
   "&": "&amp;",

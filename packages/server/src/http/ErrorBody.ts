@@ -1,10 +1,10 @@
 /**
- * Errors as the OpenAI-compatible API shows them (SPEC §5): JSON
- * `{error: {message, type, code?}}` with the right status.
+ * Errors as the gateway's JSON routes answer them (docs/gateway.md#errors):
+ * `{error: {message, type, code?}}` with the right status. `Refused` is the typed
+ * form a handler fails with; `toResponse` turns it into that answer.
  */
+import { Effect, Schema } from "effect"
 import { HttpServerResponse } from "effect/http"
-import { isJsonObject } from "../openai/ChatFormat.ts"
-import type { UpstreamError } from "../openai/Upstream.ts"
 
 export interface ErrorObject {
   readonly message: string
@@ -15,56 +15,33 @@ export interface ErrorObject {
 export const response = (status: number, error: ErrorObject): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.jsonUnsafe({ error }, { status })
 
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
+/** A request refused before or by its handler; `toResponse` turns it into the JSON error. */
+export class Refused extends Schema.TaggedError<Refused>()("Refused", {
+  status: Schema.Number,
+  type: Schema.String,
+  code: Schema.String,
+  message: Schema.String,
+  /** Sent as `WWW-Authenticate` (RFC 6750 §3) on 401s. */
+  challenge: Schema.optionalKey(Schema.String),
+  /** Seconds, sent as `Retry-After` (RFC 9110 §10.2.3) on 429s. */
+  retryAfter: Schema.optionalKey(Schema.Number)
+}) {}
 
-/** The status and `error` object for an upstream failure (the upstream's own error object when it sent one). */
-export const fromUpstream = (error: UpstreamError): { readonly status: number; readonly error: unknown } => {
-  switch (error._tag) {
-    case "UpstreamNotConfigured":
-      return {
-        status: 503,
-        error: { message: error.message, type: "upstream_error", code: "upstream_not_configured" }
-      }
-    case "UpstreamUnreachable":
-      return {
-        status: 502,
-        error: { message: error.message, type: "upstream_error", code: "upstream_unreachable" }
-      }
-    case "UpstreamProtocolError":
-      return {
-        status: 502,
-        error: { message: error.message, type: "upstream_error", code: "upstream_invalid_response" }
-      }
-    case "UpstreamStatusError": {
-      const parsed = parseJson(error.body)
-      return {
-        status: error.status,
-        error:
-          isJsonObject(parsed) && parsed.error !== undefined
-            ? parsed.error
-            : { message: error.message, type: "upstream_error", code: `upstream_status_${error.status}` }
+/** The JSON error of a refusal, with `WWW-Authenticate` on 401s and `Retry-After` on 429s. */
+export const toResponse = (refused: Refused): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.jsonUnsafe(
+    { error: { message: refused.message, type: refused.type, code: refused.code } },
+    {
+      status: refused.status,
+      headers: {
+        ...(refused.challenge === undefined ? {} : { "www-authenticate": refused.challenge }),
+        ...(refused.retryAfter === undefined ? {} : { "retry-after": String(refused.retryAfter) })
       }
     }
-  }
-}
+  )
 
-/**
- * An upstream failure as a response; an error status of the upstream passes
- * through with its own body, as a faithful proxy would.
- */
-export const upstreamResponse = (error: UpstreamError): HttpServerResponse.HttpServerResponse => {
-  if (error._tag === "UpstreamStatusError") {
-    return HttpServerResponse.text(error.body, {
-      status: error.status,
-      contentType: error.contentType ?? "application/json"
-    })
-  }
-  const { status, error: body } = fromUpstream(error)
-  return HttpServerResponse.jsonUnsafe({ error: body }, { status })
-}
+/** A bug must not take the connection down silently: the client still gets a JSON error. */
+export const internalError = (): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.succeed(
+    response(500, { message: "internal error in the gateway", type: "server_error", code: "internal_error" })
+  )

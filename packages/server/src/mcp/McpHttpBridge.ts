@@ -9,7 +9,7 @@
  */
 import { Effect, Option, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
-import { isLoopbackHost } from "../security/Security.ts"
+import { isLoopbackHost } from "../security/Addresses.ts"
 
 /** JSON-RPC error codes the SDK's transport uses, so clients see the same answers. */
 export const jsonRpcCodes = {

@@ -1,25 +1,32 @@
 /**
- * `GET /v1/mcp/tools`, `GET /v1/mcp/servers` and `POST /v1/mcp/execute` (SPEC §5):
- * the aggregated tools as plain JSON for clients that do not speak MCP.
+ * `GET /v1/mcp/tools`, `GET /v1/mcp/servers` and `POST /v1/mcp/execute`
+ * (docs/gateway.md#plain-json-tool-routes): the aggregated tools as plain JSON
+ * for clients that do not speak MCP.
+ *
+ * Each handler is a function of its decoded input that answers data or a
+ * `Refused`; the routes below only read and decode the request and write the
+ * answer.
  */
 import type { ServerStatus } from "@mcpgate/transport/ConnectionState"
-import { McpClientManager } from "@mcpgate/transport/McpClientManager"
+import type { ToolCallError } from "@mcpgate/transport/Errors"
+import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
 import { Effect, Schema } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
-import * as ErrorBody from "../http/ErrorBody.ts"
+import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Refused, toResponse } from "../http/ErrorBody.ts"
 import * as Json from "../http/Json.ts"
-import * as Security from "../security/Security.ts"
+import { readBody } from "../security/BodyLimits.ts"
 
 /** `arguments` as an object; absent means `{}`. */
-const ExecuteRequest = Schema.Struct({
+export const ExecuteRequest = Schema.Struct({
   tool_name: Schema.String,
   arguments: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
 })
+export type ExecuteRequest = typeof ExecuteRequest.Type
 
 export const maxExecuteBodyBytes = 1024 * 1024
 
 const invalid = (message: string, code = "invalid_request") =>
-  ErrorBody.response(400, { message, type: "invalid_request_error", code })
+  new Refused({ status: 400, type: "invalid_request_error", code, message })
 
 const statusForReason = {
   unknown_tool: 404,
@@ -46,70 +53,72 @@ const publicStatus = (status: ServerStatus) => ({
   ...(status.pid === undefined ? {} : { pid: status.pid })
 })
 
+/** `GET /v1/mcp/tools`. */
+export const listTools = (manager: McpClientManagerShape) =>
+  Effect.map(manager.tools, (tools) => ({
+    tools: tools.map(({ publicName, server, tool }) => ({
+      name: publicName,
+      server,
+      tool: tool.name,
+      ...(tool.title === undefined ? {} : { title: tool.title }),
+      ...(tool.description === undefined ? {} : { description: tool.description }),
+      inputSchema: tool.inputSchema,
+      ...(tool.annotations === undefined ? {} : { annotations: tool.annotations })
+    }))
+  }))
+
+/** `GET /v1/mcp/servers`. */
+export const listServers = (manager: McpClientManagerShape) =>
+  Effect.map(manager.status, (servers) => ({ servers: servers.map(publicStatus) }))
+
+/** A call that could not be carried out, with the reason as `code`. */
+const toolRefusal = (error: ToolCallError) =>
+  new Refused({
+    status: statusForReason[error.reason],
+    type: "tool_error",
+    code: error.reason,
+    message: error.message
+  })
+
+/** `POST /v1/mcp/execute`: the tool's own result (its `isError` included), or why it could not run. */
+export const execute = (manager: McpClientManagerShape, request: ExecuteRequest) =>
+  manager.call(request.tool_name, request.arguments ?? {}).pipe(
+    Effect.map((result) => ({
+      tool_name: request.tool_name,
+      content: result.text,
+      is_error: result.isError,
+      ...(result.structuredContent === undefined ? {} : { structured_content: result.structuredContent })
+    })),
+    Effect.mapError(toolRefusal)
+  )
+
+const decodeExecute = Schema.decodeUnknownOption(ExecuteRequest)
+
+/** The execute body: at most `maxExecuteBodyBytes` of JSON `{tool_name, arguments?}`. */
+const readExecuteRequest = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function* () {
+    const body = Json.parseBytes(yield* readBody(request, maxExecuteBodyBytes))
+    if (body._tag === "None") {
+      return yield* invalid("the body must be JSON: {tool_name, arguments}", "invalid_json")
+    }
+    const decoded = decodeExecute(body.value)
+    if (decoded._tag === "None") return yield* invalid("expected {tool_name: string, arguments?: object}")
+    return decoded.value
+  })
+
+const answer = <A, R>(effect: Effect.Effect<A, Refused, R>) =>
+  effect.pipe(
+    Effect.map((body) => HttpServerResponse.jsonUnsafe(body)),
+    Effect.catchTag("Refused", (refused) => Effect.succeed(toResponse(refused)))
+  )
+
 export const routes = HttpRouter.use((router) =>
   Effect.gen(function* () {
     const manager = yield* McpClientManager
-
-    yield* router.add(
-      "GET",
-      "/v1/mcp/tools",
-      Effect.map(manager.tools, (tools) =>
-        HttpServerResponse.jsonUnsafe({
-          tools: tools.map(({ publicName, server, tool }) => ({
-            name: publicName,
-            server,
-            tool: tool.name,
-            ...(tool.title === undefined ? {} : { title: tool.title }),
-            ...(tool.description === undefined ? {} : { description: tool.description }),
-            inputSchema: tool.inputSchema,
-            ...(tool.annotations === undefined ? {} : { annotations: tool.annotations })
-          }))
-        })
-      )
-    )
-
-    yield* router.add(
-      "GET",
-      "/v1/mcp/servers",
-      Effect.map(manager.status, (servers) =>
-        HttpServerResponse.jsonUnsafe({ servers: servers.map(publicStatus) })
-      )
-    )
-
+    yield* router.add("GET", "/v1/mcp/tools", answer(listTools(manager)))
+    yield* router.add("GET", "/v1/mcp/servers", answer(listServers(manager)))
     yield* router.add("POST", "/v1/mcp/execute", (request) =>
-      Effect.gen(function* () {
-        const bytes = yield* Security.readBody(request, maxExecuteBodyBytes).pipe(Effect.result)
-        if (bytes._tag === "Failure") return Security.toResponse(bytes.failure)
-        const body = Json.parseBytes(bytes.success)
-        if (body._tag === "None")
-          return invalid("the body must be JSON: {tool_name, arguments}", "invalid_json")
-        const decoded = Schema.decodeUnknownOption(ExecuteRequest)(body.value)
-        if (decoded._tag === "None") {
-          return invalid("expected {tool_name: string, arguments?: object}")
-        }
-        const { tool_name, arguments: args = {} } = decoded.value
-        return yield* manager.call(tool_name, args).pipe(
-          Effect.map((result) =>
-            HttpServerResponse.jsonUnsafe({
-              tool_name,
-              content: result.text,
-              is_error: result.isError,
-              ...(result.structuredContent === undefined
-                ? {}
-                : { structured_content: result.structuredContent })
-            })
-          ),
-          Effect.catch((error) =>
-            Effect.succeed(
-              ErrorBody.response(statusForReason[error.reason], {
-                message: error.message,
-                type: "tool_error",
-                code: error.reason
-              })
-            )
-          )
-        )
-      })
+      answer(Effect.flatMap(readExecuteRequest(request), (decoded) => execute(manager, decoded)))
     )
   })
 )

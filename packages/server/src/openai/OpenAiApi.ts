@@ -1,5 +1,5 @@
 /**
- * The OpenAI-compatible routes (SPEC §5): `POST /v1/chat/completions` and
+ * The OpenAI-compatible routes (docs/gateway.md#chat-completions, #models): `POST /v1/chat/completions` and
  * `GET /v1/models`.
  *
  * Without `execute_mcp_tools` a chat request is a faithful pass-through: the
@@ -24,6 +24,7 @@ import * as Json from "../http/Json.ts"
 import { ChatRequest, isJsonObject, type JsonObject } from "./ChatFormat.ts"
 import { ToolLoop } from "./ToolLoop.ts"
 import { Upstream } from "./Upstream.ts"
+import * as UpstreamErrorBody from "./UpstreamErrorBody.ts"
 
 /** Request bodies above this are refused with 413 (prompts with images stay well below). */
 export const maxBodyBytes = 10 * 1024 * 1024
@@ -50,16 +51,6 @@ const querySuffix = (url: string) => {
   const index = url.indexOf("?")
   return index === -1 ? "" : url.slice(index)
 }
-
-// A bug must not take the connection down silently: the client still gets a JSON error.
-const internalError = () =>
-  Effect.succeed(
-    ErrorBody.response(500, {
-      message: "internal error in the gateway",
-      type: "server_error",
-      code: "internal_error"
-    })
-  )
 
 /** The routes; they need `Upstream` and `ToolLoop` when built. */
 export const routes = HttpRouter.use((router) =>
@@ -137,14 +128,14 @@ export const routes = HttpRouter.use((router) =>
         )
       }).pipe(
         Effect.catchTag("HttpServerError", (error) => Effect.succeed(bodyError(error))),
-        Effect.catch((error) => Effect.succeed(ErrorBody.upstreamResponse(error))),
-        Effect.catchDefect(internalError)
+        Effect.catch((error) => Effect.succeed(UpstreamErrorBody.upstreamResponse(error))),
+        Effect.catchDefect(ErrorBody.internalError)
       )
 
     const models = (request: HttpServerRequest.HttpServerRequest) =>
       passThrough(request, "GET", "/models").pipe(
-        Effect.catch((error) => Effect.succeed(ErrorBody.upstreamResponse(error))),
-        Effect.catchDefect(internalError)
+        Effect.catch((error) => Effect.succeed(UpstreamErrorBody.upstreamResponse(error))),
+        Effect.catchDefect(ErrorBody.internalError)
       )
 
     yield* router.add("POST", "/v1/chat/completions", chatCompletions)

@@ -27,7 +27,6 @@
 
 import type { Cause, Scope } from "effect"
 import { Clock, Context, Effect, Layer, Predicate, Queue, Random, Stream } from "effect"
-import * as ErrorBody from "../http/ErrorBody.ts"
 import * as Sse from "../http/Sse.ts"
 import {
   addUsage,
@@ -41,6 +40,7 @@ import {
 } from "./ChatFormat.ts"
 import { ToolExecutor, type ToolExecutorError } from "./ToolExecutor.ts"
 import { Upstream, type UpstreamError, type UpstreamUnreachable } from "./Upstream.ts"
+import * as UpstreamErrorBody from "./UpstreamErrorBody.ts"
 
 /** One step of one MCP call, as the client sees it (streamed, and in `mcp_tool_events`). */
 export interface ToolCallEvent {
@@ -512,7 +512,7 @@ export const make = Effect.fnUntraced(function* (options: ToolLoopOptions) {
           : Effect.void
       ),
       // After the headers, a failure can only be told inside the stream, the way OpenAI does it.
-      Effect.catch((error) => sendJson({ error: ErrorBody.fromUpstream(error).error })),
+      Effect.catch((error) => sendJson({ error: UpstreamErrorBody.fromUpstream(error).error })),
       Effect.andThen(Queue.end(queue))
     )
   }

@@ -1,0 +1,167 @@
+/**
+ * The config editor (docs/gateway.md#config-editor): `GET config` answers the
+ * file's text as on disk (its `${env:…}` references, never their values);
+ * `PUT config` validates a new text, checks it against the security rules and
+ * `server.configEditor`, writes it atomically with a backup and applies it;
+ * `POST reload` reads the file again and applies it.
+ */
+import { createHash } from "node:crypto"
+import { isNotFound } from "@mcpgate/core/AtomicFile"
+import type { McpgateConfig } from "@mcpgate/core/Config"
+import { Effect, Option, Ref, Schema } from "effect"
+import { Refused } from "../http/ErrorBody.ts"
+import * as ConfigEditorMode from "../security/ConfigEditorMode.ts"
+import type { AdminContext } from "./AdminContext.ts"
+import { badBody, ConfigRejected, fromConfigError } from "./AdminResponses.ts"
+
+/** The body of `PUT config`: the whole file, and the `hash` of the text it was edited from. */
+export const PutConfigRequest = Schema.Struct({
+  text: Schema.String,
+  baseHash: Schema.optionalKey(Schema.String)
+})
+export type PutConfigRequest = typeof PutConfigRequest.Type
+
+const decodeText = Schema.decodeUnknownEffect(Schema.Struct({ text: Schema.String }))
+const decodeBaseHash = Schema.decodeUnknownEffect(
+  Schema.Struct({ baseHash: Schema.optionalKey(Schema.String) })
+)
+
+/** The body as `PUT config` needs it, else 400 `invalid_body` saying which field is wrong. */
+export const decodePut = (body: unknown): Effect.Effect<PutConfigRequest, Refused> =>
+  Effect.gen(function* () {
+    const { text } = yield* decodeText(body).pipe(
+      Effect.mapError(() => badBody('expected a JSON object {"text": "<the config file>"}'))
+    )
+    const { baseHash } = yield* decodeBaseHash(body).pipe(
+      Effect.mapError(() => badBody('"baseHash" must be the "hash" that GET config returned'))
+    )
+    return baseHash === undefined ? { text } : { text, baseHash }
+  })
+
+const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex")
+
+/** What needs a restart to change: the listener, the upstream, the builtins, the loop budget. */
+const restartSettings = (config: McpgateConfig) => {
+  const { apiKeys: _live, ...server } = config.server
+  return JSON.stringify([server, config.builtins, config.maxToolCalls])
+}
+
+// As on disk: a byte order mark is kept (TextDecoder would drop it by default).
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
+
+/** The file's text, or none when it does not exist. */
+const readConfigText = (ctx: AdminContext) =>
+  ctx.fs.readFile(ctx.configFile.path).pipe(
+    Effect.map((bytes) => Option.some(utf8.decode(bytes))),
+    Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<string>())),
+    Effect.mapError(
+      () =>
+        new Refused({
+          status: 500,
+          type: "server_error",
+          code: "config_unreadable",
+          message: `cannot read the config file ${ctx.configFile.path}`
+        })
+    )
+  )
+
+/** The config in the file now (what its owner wrote), else the one running. */
+const fileConfig = (ctx: AdminContext) =>
+  Effect.gen(function* () {
+    const text = yield* readConfigText(ctx).pipe(Effect.orElseSucceed(() => Option.none<string>()))
+    const parsed = Option.isSome(text)
+      ? yield* Effect.option(ctx.configFile.parse(text.value))
+      : Option.none()
+    return Option.isSome(parsed) ? parsed.value : yield* Ref.get(ctx.applied)
+  })
+
+const editorRefused = (refusal: ConfigEditorMode.EditorRefusal) =>
+  new Refused({ status: 403, type: "permission_error", code: refusal.code, message: refusal.message })
+
+/** `server.configEditor` (security/ConfigEditorMode.ts): 403 for what the mode does not allow. */
+const editorCheck = (ctx: AdminContext, current: McpgateConfig, next: McpgateConfig) => {
+  const refusal = ConfigEditorMode.check(ctx.security.configEditor, current, next)
+  return refusal === undefined ? Effect.void : Effect.fail(editorRefused(refusal))
+}
+
+const securityCheck = (ctx: AdminContext, config: McpgateConfig) =>
+  ctx.security.check(config).pipe(
+    Effect.mapError(
+      (error) =>
+        new ConfigRejected({
+          message: error.message,
+          issues: [{ path: error.path, message: error.message }]
+        })
+    )
+  )
+
+/** Applied to the manager and the API keys; `restartRequired` when a setting only a restart applies changed. */
+const applyConfig = (ctx: AdminContext, config: McpgateConfig) =>
+  Effect.gen(function* () {
+    const previous = yield* Ref.get(ctx.applied)
+    yield* ctx.manager.reload(config)
+    // Checked before saving; a failure here would only mean the keys stay as they were.
+    yield* ctx.security.apply(config).pipe(Effect.ignore)
+    yield* Ref.set(ctx.applied, config)
+    return { restartRequired: restartSettings(previous) !== restartSettings(config) }
+  })
+
+/** `GET config` → `{path, editor, exists, text, hash}`. */
+export const getConfig = (ctx: AdminContext) =>
+  Effect.map(readConfigText(ctx), (text) => {
+    const content = Option.getOrElse(text, () => "")
+    return {
+      path: ctx.configFile.path,
+      editor: ctx.security.configEditor,
+      exists: Option.isSome(text),
+      text: content,
+      hash: sha256(content)
+    }
+  })
+
+/** `PUT config` `{text, baseHash?}` → `{ok, path, restartRequired}`. */
+export const putConfig = (ctx: AdminContext, body: PutConfigRequest) =>
+  Effect.gen(function* () {
+    if (ctx.security.configEditor === "read-only") return yield* editorRefused(ConfigEditorMode.readOnly)
+    return yield* Effect.gen(function* () {
+      const config = yield* ctx.configFile.parse(body.text).pipe(Effect.mapError(fromConfigError))
+      yield* securityCheck(ctx, config)
+      yield* editorCheck(ctx, yield* fileConfig(ctx), config)
+      if (body.baseHash !== undefined) {
+        const current = Option.getOrElse(yield* readConfigText(ctx), () => "")
+        if (sha256(current) !== body.baseHash) {
+          return yield* new Refused({
+            status: 409,
+            type: "conflict_error",
+            code: "config_changed",
+            message: "the config file changed on disk since it was loaded; reload it and apply the edit again"
+          })
+        }
+      }
+      const saved = yield* ctx.configFile.saveText(body.text).pipe(
+        Effect.catchTags({
+          ConfigError: (error) => Effect.fail(fromConfigError(error)),
+          ConfigWriteError: (error) =>
+            Effect.fail(
+              new Refused({
+                status: 500,
+                type: "server_error",
+                code: "config_write_failed",
+                message: error.message
+              })
+            )
+        })
+      )
+      const { restartRequired } = yield* applyConfig(ctx, saved.config)
+      return { ok: true, path: saved.path, restartRequired }
+    }).pipe(ctx.configLock.withPermits(1))
+  })
+
+/** `POST reload` → `{ok, path, restartRequired}`. */
+export const reload = (ctx: AdminContext) =>
+  Effect.gen(function* () {
+    const loaded = yield* ctx.configFile.reload.pipe(Effect.mapError(fromConfigError))
+    yield* securityCheck(ctx, loaded.config)
+    const { restartRequired } = yield* applyConfig(ctx, loaded.config)
+    return { ok: true, path: loaded.path, restartRequired }
+  }).pipe(ctx.configLock.withPermits(1))

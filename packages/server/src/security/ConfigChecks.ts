@@ -1,0 +1,120 @@
+/**
+ * The configurations the gateway refuses to run with (docs/gateway.md#security-rules):
+ * no API keys where the network can reach `/v1/*` and `/mcp`, and an API key
+ * that is also the admin token. Checked before binding, at start and on every
+ * save or reload of the config.
+ */
+import type { McpgateConfig } from "@mcpgate/core/Config"
+import { Effect, Redacted, Schema } from "effect"
+import { exposedPublicHost, isLoopbackHost } from "./Addresses.ts"
+
+/** Listening on a non-loopback address without API keys would open `/v1/*` and `/mcp` to the network. */
+export class InsecureBind extends Schema.TaggedError<InsecureBind>()("InsecureBind", {
+  host: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A configuration the security layer refuses (an API key that is also the admin token, …). */
+export class SecurityConfigError extends Schema.TaggedError<SecurityConfigError>()("SecurityConfigError", {
+  /** The JSON path of the offending setting, e.g. `server.apiKeys`. */
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+/** The configured keys, without empty strings (which would match an empty bearer). */
+export const apiKeysOf = (config: McpgateConfig): ReadonlyArray<string> =>
+  (config.server.apiKeys ?? []).filter((key) => key.trim() !== "")
+
+const setKeysHint = `Set "server.apiKeys" (e.g. "apiKeys": ["\${env:MCPGATE_API_KEY}"]) in the config`
+
+/**
+ * Refuses to run without API keys where the network can reach the gateway:
+ * listening on a non-loopback address, or a non-loopback `server.publicUrl`, which
+ * means a reverse proxy in front, where every request arrives from 127.0.0.1 with
+ * whatever `Host` the proxy sends. `/v1/*` (with the fetch tool, an SSRF relay) and
+ * `/mcp` would be open. The CLI calls it before binding; `Security.layer` checks it too.
+ */
+export const checkBind = (
+  config: McpgateConfig,
+  host: string = config.server.host
+): Effect.Effect<void, InsecureBind> => {
+  if (apiKeysOf(config).length > 0) return Effect.void
+  if (!isLoopbackHost(host)) {
+    return Effect.fail(
+      new InsecureBind({
+        host,
+        message: `refusing to listen on ${host}: it is not a loopback address and "server.apiKeys" is not set, so /v1/* and /mcp would be open to anyone who can reach this port. ${setKeysHint}, or listen on 127.0.0.1 (--host 127.0.0.1)`
+      })
+    )
+  }
+  const exposed = exposedPublicHost(config)
+  if (exposed !== undefined) {
+    return Effect.fail(
+      new InsecureBind({
+        host,
+        message: `refusing to start: "server.publicUrl" says the gateway is reached at ${exposed}, and "server.apiKeys" is not set. Behind a reverse proxy every request looks local, so /v1/* and /mcp would be open to anyone who can reach ${exposed}. ${setKeysHint}, or remove "server.publicUrl"`
+      })
+    )
+  }
+  return Effect.void
+}
+
+/**
+ * A configuration where an API key is also the admin token: whoever holds
+ * the key (every client of `/v1`) could then administer the gateway.
+ */
+export const tokenClash = (
+  config: McpgateConfig,
+  adminToken: Redacted.Redacted<string> | undefined
+): SecurityConfigError | undefined => {
+  const keys = new Set(apiKeysOf(config))
+  const configured = config.server.adminToken?.trim()
+  if (configured !== undefined && configured !== "" && keys.has(configured)) {
+    return new SecurityConfigError({
+      path: "server.apiKeys",
+      message:
+        '"server.adminToken" is also listed in "server.apiKeys": an API key must never open the admin API; give the admin token its own value'
+    })
+  }
+  if (adminToken !== undefined && keys.has(Redacted.value(adminToken))) {
+    return new SecurityConfigError({
+      path: "server.apiKeys",
+      message:
+        'one of "server.apiKeys" is the admin token (MCPGATE_ADMIN_TOKEN or the generated one): an API key must never open the admin API; use another key'
+    })
+  }
+  return undefined
+}
+
+/**
+ * What a running gateway listening on `host` refuses to apply: a clash with its
+ * admin token, keys emptied off loopback, or a non-loopback `publicUrl` without
+ * keys (saved now, it would refuse the next start).
+ */
+export const checkReload = (
+  next: McpgateConfig,
+  host: string,
+  adminToken: Redacted.Redacted<string>
+): Effect.Effect<void, SecurityConfigError> => {
+  const clash = tokenClash(next, adminToken)
+  if (clash !== undefined) return Effect.fail(clash)
+  if (apiKeysOf(next).length > 0) return Effect.void
+  if (!isLoopbackHost(host)) {
+    return Effect.fail(
+      new SecurityConfigError({
+        path: "server.apiKeys",
+        message: `the gateway listens on ${host}, which is not a loopback address: "server.apiKeys" cannot be emptied while it runs there`
+      })
+    )
+  }
+  const exposed = exposedPublicHost(next)
+  if (exposed !== undefined) {
+    return Effect.fail(
+      new SecurityConfigError({
+        path: "server.publicUrl",
+        message: `"server.publicUrl" (${exposed}) is not a loopback address, so the gateway is reached through a proxy and needs "server.apiKeys"; set them in the same save`
+      })
+    )
+  }
+  return Effect.void
+}
