@@ -16,8 +16,8 @@ import { createServer } from "node:http"
 import { Context, Effect, Layer, Predicate } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import type { McpgateConfig } from "../../packages/core/src/Config.ts"
+import { ModelTools } from "../../packages/server/src/openai/ModelTools.ts"
 import * as OpenAiApi from "../../packages/server/src/openai/OpenAiApi.ts"
-import { ToolExecutor } from "../../packages/server/src/openai/ToolExecutor.ts"
 import { ToolLoop } from "../../packages/server/src/openai/ToolLoop.ts"
 import { Upstream } from "../../packages/server/src/openai/Upstream.ts"
 import { AuthorizedFetch } from "../../packages/transport/src/AuthorizedFetch.ts"
@@ -108,7 +108,7 @@ if (unavailable.length > 0 || first === undefined) {
   const manager = McpClientManager.layer(config).pipe(Layer.provide(AuthorizedFetch.layer))
   const openAi = ToolLoop.layer({ maxToolCalls: config.maxToolCalls }).pipe(
     Layer.provideMerge(Upstream.layer(config.server.upstream)),
-    Layer.provide(ToolExecutor.layerEmpty),
+    Layer.provide(ModelTools.layerEmpty),
     Layer.provide(NodeHttpClient.layerUndici)
   )
   const app = HttpRouter.serve(Layer.mergeAll(first, ...rest), {

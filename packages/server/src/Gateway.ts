@@ -16,7 +16,7 @@ import * as AdminApi from "./admin/AdminApi.ts"
 import * as ErrorBody from "./http/ErrorBody.ts"
 import * as McpEndpoint from "./mcp/McpEndpoint.ts"
 import * as McpJsonApi from "./mcp/McpJsonApi.ts"
-import * as McpToolExecutor from "./openai/McpToolExecutor.ts"
+import { ModelTools } from "./openai/ModelTools.ts"
 import * as OpenAiApi from "./openai/OpenAiApi.ts"
 import { ToolLoop } from "./openai/ToolLoop.ts"
 import { Upstream } from "./openai/Upstream.ts"
@@ -100,7 +100,7 @@ export const oauthLayer = OAuthManager.layer({ interactive: false }).pipe(Layer.
 export const services = (options: GatewayOptions) =>
   ToolLoop.layer({ maxToolCalls: options.config.maxToolCalls }).pipe(
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
-    Layer.provide(McpToolExecutor.layer),
+    Layer.provide(ModelTools.layerMcp),
     Layer.provideMerge(managerLayer(options.config)),
     Layer.provide(AuthorizedFetch.layerOAuth),
     Layer.provideMerge(oauthLayer)

@@ -1,7 +1,6 @@
 export * as Gateway from "./Gateway.ts"
 export * as McpJsonApi from "./mcp/McpJsonApi.ts"
-export * as McpToolExecutor from "./openai/McpToolExecutor.ts"
+export * as ModelTools from "./openai/ModelTools.ts"
 export * as OpenAiApi from "./openai/OpenAiApi.ts"
-export * as ToolExecutor from "./openai/ToolExecutor.ts"
 export * as ToolLoop from "./openai/ToolLoop.ts"
 export * as Upstream from "./openai/Upstream.ts"

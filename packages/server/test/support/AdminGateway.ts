@@ -25,8 +25,8 @@ import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport
 import { Clock, Context, Effect, Layer, Redacted, type Scope } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as AdminApi from "../../src/admin/AdminApi.ts"
+import { ModelTools } from "../../src/openai/ModelTools.ts"
 import * as OpenAiApi from "../../src/openai/OpenAiApi.ts"
-import { ToolExecutor } from "../../src/openai/ToolExecutor.ts"
 import { ToolLoop } from "../../src/openai/ToolLoop.ts"
 import { Upstream } from "../../src/openai/Upstream.ts"
 import * as Security from "../../src/security/Security.ts"
@@ -140,7 +140,7 @@ export const start = (options: AdminGatewayOptions): Effect.Effect<AdminGateway,
     const upstream = yield* ScriptedUpstream.make(() => ({ content: "ok" }))
     const openAi = ToolLoop.layer({ maxToolCalls: 3 }).pipe(
       Layer.provideMerge(Upstream.layer({ baseUrl: upstream.baseUrl })),
-      Layer.provide(ToolExecutor.layerEmpty),
+      Layer.provide(ModelTools.layerEmpty),
       Layer.provide(NodeHttpClient.layerUndici)
     )
     const services = Layer.mergeAll(

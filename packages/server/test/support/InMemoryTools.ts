@@ -1,16 +1,16 @@
 /**
- * A `ToolExecutor` over plain async functions: the seam the tool loop is built
+ * A `ModelTools` over plain async functions: the seam the tool loop is built
  * against, filled the simplest real way. It records what ran, what finished
  * and what was interrupted (its `AbortSignal` fired).
  */
 import { Effect, Layer } from "effect"
 import {
+  ModelTools,
   ToolCallFailed,
-  ToolExecutor,
   ToolNeedsLogin,
   ToolNotFound,
   type ToolOutcome
-} from "../../src/openai/ToolExecutor.ts"
+} from "../../src/openai/ModelTools.ts"
 
 export interface InMemoryTool {
   readonly description?: string
@@ -21,7 +21,7 @@ export interface InMemoryTool {
 }
 
 export interface InMemoryTools {
-  readonly layer: Layer.Layer<ToolExecutor>
+  readonly layer: Layer.Layer<ModelTools>
   /** `name` of every call that started, in order, with its arguments. */
   readonly calls: Array<{ readonly name: string; readonly args: unknown }>
   readonly completed: Array<string>
@@ -52,7 +52,7 @@ export const make = (tools: Record<string, InMemoryTool>): InMemoryTools => {
       else waiters.push({ kind, name, resolve })
     })
 
-  const executor = ToolExecutor.of({
+  const executor = ModelTools.of({
     tools: Effect.sync(() =>
       Object.entries(tools).map(([name, tool]) => ({
         name,
@@ -87,7 +87,7 @@ export const make = (tools: Record<string, InMemoryTool>): InMemoryTools => {
   })
 
   return {
-    layer: Layer.succeed(ToolExecutor, executor),
+    layer: Layer.succeed(ModelTools, executor),
     calls,
     completed,
     interrupted,

@@ -12,14 +12,14 @@ import type { Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import OpenAI from "openai"
+import type { ModelTools } from "../../src/openai/ModelTools.ts"
 import * as OpenAiApi from "../../src/openai/OpenAiApi.ts"
-import type { ToolExecutor } from "../../src/openai/ToolExecutor.ts"
 import { ToolLoop } from "../../src/openai/ToolLoop.ts"
 import { Upstream } from "../../src/openai/Upstream.ts"
 
 export interface TestGatewayOptions {
   readonly upstream: UpstreamConfig | undefined
-  readonly tools: Layer.Layer<ToolExecutor>
+  readonly tools: Layer.Layer<ModelTools>
   readonly maxToolCalls?: number
 }
 

@@ -1,0 +1,110 @@
+/**
+ * The tools a model is offered and run by the gateway: the seam between the
+ * tool loop and whatever runs them.
+ *
+ * `ToolLoop` needs only this: the tools to offer the model (names already
+ * model-safe, docs/connections.md#tool-names) and a way to call one.
+ * `ModelTools.layerMcp` serves them from the `McpClientManager`, the path a
+ * model's tool call takes (docs/architecture.md#tool-call-from-a-model); tests
+ * give plain async functions.
+ */
+import { McpClientManager } from "@mcpgate/transport/McpClientManager"
+import { Context, Effect, Layer, Schema } from "effect"
+import { isJsonObject } from "./ChatFormat.ts"
+
+/** A tool as the model is told about it (OpenAI `function` form, before wrapping). */
+export interface ToolDefinition {
+  /** The public name, `^[a-zA-Z0-9_-]{1,64}$` (docs/connections.md#tool-names). */
+  readonly name: string
+  readonly description?: string
+  /** A JSON Schema object for the arguments. */
+  readonly parameters: Readonly<Record<string, unknown>>
+}
+
+/** A tool's own answer: `isError` is the server's flag, `text` its words (docs/connections.md#results). */
+export interface ToolOutcome {
+  readonly text: string
+  readonly isError: boolean
+  readonly structuredContent?: unknown
+}
+
+/** The model named a tool that is not (or no longer) offered. */
+export class ToolNotFound extends Schema.TaggedError<ToolNotFound>()("ToolNotFound", {
+  name: Schema.String,
+  message: Schema.String
+}) {}
+
+/** The tool's server needs an OAuth login before it can be called. */
+export class ToolNeedsLogin extends Schema.TaggedError<ToolNeedsLogin>()("ToolNeedsLogin", {
+  name: Schema.String,
+  /** The configured server name, as `mcpgate login <server>` expects it. */
+  server: Schema.String,
+  message: Schema.String
+}) {}
+
+/** The call could not be carried out (timeout, disconnected, transport): not the tool's own `isError`. */
+export class ToolCallFailed extends Schema.TaggedError<ToolCallFailed>()("ToolCallFailed", {
+  name: Schema.String,
+  message: Schema.String
+}) {}
+
+export type ModelToolError = ToolNotFound | ToolNeedsLogin | ToolCallFailed
+
+export interface ModelToolsShape {
+  /** The tools to offer, read once per chat request. */
+  readonly tools: Effect.Effect<ReadonlyArray<ToolDefinition>>
+  /**
+   * Calls one tool. Interruption (the client went away) must stop the call:
+   * implementations pass it on (an `AbortSignal`, a `notifications/cancelled`).
+   */
+  readonly call: (name: string, args: unknown) => Effect.Effect<ToolOutcome, ModelToolError>
+}
+
+const asArguments = (args: unknown): Readonly<Record<string, unknown>> => (isJsonObject(args) ? args : {})
+
+/** The tools of the MCP servers (and the builtins), called through the manager. */
+const makeMcp = Effect.map(McpClientManager, (manager) =>
+  ModelTools.of({
+    tools: Effect.map(manager.tools, (tools) =>
+      tools.map(({ publicName, tool }) => ({
+        name: publicName,
+        ...(tool.description === undefined ? {} : { description: tool.description }),
+        parameters: tool.inputSchema
+      }))
+    ),
+    call: (name, args) =>
+      manager.call(name, asArguments(args)).pipe(
+        Effect.map((result) => ({
+          text: result.text,
+          isError: result.isError,
+          ...(result.structuredContent === undefined ? {} : { structuredContent: result.structuredContent })
+        })),
+        Effect.mapError((error) => {
+          switch (error.reason) {
+            case "unknown_tool":
+              return new ToolNotFound({ name, message: error.message })
+            case "needs_auth":
+              return new ToolNeedsLogin({ name, server: error.server, message: error.message })
+            default:
+              return new ToolCallFailed({ name, message: error.message })
+          }
+        })
+      )
+  })
+)
+
+export class ModelTools extends Context.Service<ModelTools, ModelToolsShape>()("@mcpgate/server/ModelTools") {
+  /** The MCP servers' tools and the builtins, from the `McpClientManager`. */
+  static readonly layerMcp: Layer.Layer<ModelTools, never, McpClientManager> = Layer.effect(
+    ModelTools,
+    makeMcp
+  )
+
+  /** No tools at all: `execute_mcp_tools` then behaves like a plain completion. */
+  static readonly layerEmpty: Layer.Layer<ModelTools> = Layer.succeed(ModelTools)(
+    ModelTools.of({
+      tools: Effect.succeed([]),
+      call: (name) => Effect.fail(new ToolNotFound({ name, message: `no MCP tool is named ${name}` }))
+    })
+  )
+}
