@@ -1,0 +1,209 @@
+/**
+ * The `/mcp` sessions (docs/gateway.md#mcp-endpoint): each an SDK `Server` over
+ * its own web-standard streamable-HTTP transport, kept by `Mcp-Session-Id` and
+ * tied to the API key that opened it. Here the registry and what happens to one
+ * session: a request served, requests cancelled when their stream is dropped,
+ * room made for a new one, idle ones closed.
+ *
+ * The registry is a plain `Map` behind functions, not a `Ref`: the SDK's
+ * callbacks (`onsessioninitialized`, `onsessionclosed`, `onclose`) change it
+ * synchronously.
+ */
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
+import type { Implementation } from "@modelcontextprotocol/sdk/types.js"
+import { Clock, Effect, Predicate, PubSub } from "effect"
+import type { HttpServerRequest } from "effect/http"
+import { fromWebResponse, toWebRequest } from "./McpHttpBridge.ts"
+
+/** A session as the admin API (and tests) see it. */
+export interface McpSessionInfo {
+  readonly id: string
+  /** Epoch milliseconds. */
+  readonly createdAt: number
+  /** Epoch milliseconds of the last request's start or end. */
+  readonly lastActiveAt: number
+  /** Requests in progress, open event streams included. */
+  readonly openRequests: number
+  /** Whether the client holds the `GET` event stream on which notifications arrive. */
+  readonly listening: boolean
+  readonly clientInfo?: Implementation
+}
+
+export interface Session {
+  id: string
+  /** `ApiCaller` of the request that opened it; only that caller may use it. */
+  readonly caller: string | undefined
+  readonly server: Server
+  readonly transport: WebStandardStreamableHTTPServerTransport
+  readonly createdAt: number
+  lastActiveAt: number
+  openRequests: number
+  openStreams: number
+}
+
+export interface Registry {
+  readonly byId: Map<string, Session>
+  /** Set on shutdown: no new session after it. */
+  closing: boolean
+  /** Published on every change, for `awaitSessions`. */
+  readonly changes: PubSub.PubSub<void>
+}
+
+export const makeRegistry: Effect.Effect<Registry> = Effect.map(PubSub.sliding<void>(16), (changes) => ({
+  byId: new Map(),
+  closing: false,
+  changes
+}))
+
+export const changed = (registry: Registry): void => {
+  PubSub.publishUnsafe(registry.changes, undefined)
+}
+
+export const add = (registry: Registry, session: Session): void => {
+  registry.byId.set(session.id, session)
+  changed(registry)
+}
+
+/** Drops a session that ended, if it is still the one kept under its id. */
+export const forget = (registry: Registry, session: Session): void => {
+  if (registry.byId.get(session.id) === session) {
+    registry.byId.delete(session.id)
+    changed(registry)
+  }
+}
+
+export const info = (session: Session): McpSessionInfo => {
+  const clientInfo = session.server.getClientVersion()
+  return {
+    id: session.id,
+    createdAt: session.createdAt,
+    lastActiveAt: session.lastActiveAt,
+    openRequests: session.openRequests,
+    listening: session.openStreams > 0,
+    ...(clientInfo === undefined ? {} : { clientInfo })
+  }
+}
+
+export const list = (registry: Registry): Array<McpSessionInfo> => Array.from(registry.byId.values(), info)
+
+/** Ends a session: its transport closes, and the SDK's `onclose` forgets it. */
+export const close = (session: Session): Effect.Effect<void> =>
+  Effect.promise(() => session.server.close().catch(() => undefined))
+
+export const closeAll = (sessions: Iterable<Session>): Effect.Effect<void> =>
+  Effect.forEach(Array.from(sessions), close, { concurrency: "unbounded", discard: true })
+
+/** The ids of the JSON-RPC requests (not notifications or responses) in a POST body. */
+const requestIdsOf = (body: unknown): ReadonlyArray<string | number> =>
+  (Array.isArray(body) ? body : [body]).flatMap((message: unknown) =>
+    Predicate.hasProperty(message, "method") &&
+    Predicate.hasProperty(message, "id") &&
+    (Predicate.isString(message.id) || Predicate.isNumber(message.id))
+      ? [message.id]
+      : []
+  )
+
+/**
+ * Cancels requests of a session as the client's `notifications/cancelled` would
+ * (MCP 2025-11-25 "Utilities › Cancellation"): the SDK aborts their handlers'
+ * signals, which interrupts the calls and cancels them at the servers behind.
+ * Ids that already finished are ignored by the SDK.
+ */
+const cancelRequests = (session: Session, ids: ReadonlyArray<string | number>): void => {
+  for (const requestId of ids) {
+    session.transport.onmessage?.({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId, reason: "the client closed the connection" }
+    })
+  }
+}
+
+/** Hands the request to the session's transport; the request's scope ends when the response is written. */
+export const serve = (
+  registry: Registry,
+  session: Session,
+  request: HttpServerRequest.HttpServerRequest,
+  parsedBody: unknown
+) =>
+  Effect.gen(function* () {
+    session.openRequests += 1
+    session.lastActiveAt = yield* Clock.currentTimeMillis
+    yield* Effect.addFinalizer(() =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        session.openRequests -= 1
+        session.lastActiveAt = now
+        changed(registry)
+      })
+    )
+    const webResponse = yield* Effect.tryPromise(() =>
+      session.transport.handleRequest(toWebRequest(request), { parsedBody })
+    )
+    const { response, release, ended } = fromWebResponse(webResponse)
+    yield* Effect.addFinalizer(() => release)
+    if (request.method === "POST") {
+      // Its requests' answers go only to this stream: if the client leaves before it
+      // ends, nobody will read them, so the calls are cancelled (their upstream too).
+      const ids = requestIdsOf(parsedBody)
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          if (!ended() && ids.length > 0) cancelRequests(session, ids)
+        })
+      )
+    }
+    if (request.method === "GET" && webResponse.ok) {
+      session.openStreams += 1
+      changed(registry)
+      yield* Effect.addFinalizer(() => Effect.sync(() => (session.openStreams -= 1)))
+    }
+    return response
+  })
+
+/**
+ * Whether `caller` may open one more session: below its cap, or once its oldest
+ * idle session (no request or event stream open) is closed to make room.
+ */
+export const makeRoomFor = (registry: Registry, caller: string, maxPerKey: number) =>
+  Effect.gen(function* () {
+    const own = Array.from(registry.byId.values()).filter((session) => session.caller === caller)
+    if (own.length < maxPerKey) return true
+    const idle = own
+      .filter((session) => session.openRequests === 0)
+      .sort((a, b) => a.lastActiveAt - b.lastActiveAt)
+    const excess = own.length - maxPerKey + 1
+    if (idle.length < excess) return false
+    const evicted = idle.slice(0, excess)
+    for (const session of evicted) {
+      yield* Effect.logDebug(`mcp session ${session.id} closed to make room for a new one of the same key`)
+    }
+    yield* closeAll(evicted)
+    return true
+  })
+
+/** Closes the sessions without any open request for `idleMs`. */
+export const sweepIdle = (registry: Registry, idleMs: number) =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const idle = Array.from(registry.byId.values()).filter(
+      (session) => session.openRequests === 0 && now - session.lastActiveAt >= idleMs
+    )
+    for (const session of idle) yield* Effect.logDebug(`mcp session ${session.id} closed after being idle`)
+    yield* closeAll(idle)
+  })
+
+/** Waits until `predicate` holds for the sessions (checked now and after every change). */
+export const awaitSessions = (
+  registry: Registry,
+  predicate: (sessions: ReadonlyArray<McpSessionInfo>) => boolean
+): Effect.Effect<ReadonlyArray<McpSessionInfo>> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const subscription = yield* PubSub.subscribe(registry.changes)
+      for (;;) {
+        const current = list(registry)
+        if (predicate(current)) return current
+        yield* PubSub.take(subscription)
+      }
+    })
+  )
