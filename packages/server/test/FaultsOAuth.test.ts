@@ -55,7 +55,7 @@ describe("the authorization server fails during a refresh", () => {
         yield* FaultGateway.expireStoredToken(home, server)
         as.unavailable = true
         const refused = yield* Effect.promise(() => gateway.execute(whoami))
-        // A gateway-side failure (502), not "needs login" (401): the refresh token is fine, the server is away.
+        // A gateway-side failure (502), not "needs login" (409): the refresh token is fine, the server is away.
         assert.strictEqual(refused.status, 502, refused.text)
         assert.strictEqual((refused.json as { error: { code: string } }).error.code, "transport")
         assert.notMatch(refused.text, /mcpgate login/)
@@ -144,6 +144,39 @@ describe("the authorization server fails during a refresh", () => {
           Array.from({ length: 20 }, () => 200)
         )
         assert.strictEqual(as.countGrants("refresh_token"), 1)
+      }).pipe(Effect.provide(logCapture), Effect.scoped),
+    30_000
+  )
+})
+
+describe("the authorization server refuses the refresh", () => {
+  it.live(
+    "POST /v1/mcp/execute answers 409 needs_auth saying where to log in (a 401 would read as a bad gateway key)",
+    () =>
+      Effect.gen(function* () {
+        const { as, home, server, gateway } = yield* setup()
+        yield* FaultGateway.expireStoredToken(home, server)
+        as.rewriteToken = (request) =>
+          request.grantType === "refresh_token"
+            ? { status: 400, body: { error: "invalid_grant" } }
+            : undefined
+        const response = yield* Effect.promise(() =>
+          fetch(`${gateway.url}/v1/mcp/execute`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ tool_name: whoami })
+          })
+        )
+        const text = yield* Effect.promise(() => response.text())
+        FaultGateway.allBodies.push(text)
+        assert.strictEqual(response.status, 409, text)
+        // Only a refused API key is a 401 with a challenge on these routes.
+        assert.isNull(response.headers.get("www-authenticate"))
+        const error = (JSON.parse(text) as { error: { type: string; code: string; message: string } }).error
+        assert.strictEqual(error.code, "needs_auth")
+        assert.strictEqual(error.type, "tool_error")
+        assert.include(error.message, "mcpgate login protected")
+        assert.include(error.message, `the admin UI (${gateway.url}/admin)`)
       }).pipe(Effect.provide(logCapture), Effect.scoped),
     30_000
   )

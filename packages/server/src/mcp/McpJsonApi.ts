@@ -10,11 +10,12 @@
 import type { ServerStatus } from "@mcpgate/transport/ConnectionState"
 import type { ToolCallError } from "@mcpgate/transport/Errors"
 import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { Refused, toResponse } from "../http/ErrorBody.ts"
 import * as Json from "../http/Json.ts"
 import { readBody } from "../security/BodyLimits.ts"
+import { Security } from "../security/Security.ts"
 
 /** `arguments` as an object; absent means `{}`. */
 export const ExecuteRequest = Schema.Struct({
@@ -28,9 +29,11 @@ export const maxExecuteBodyBytes = 1024 * 1024
 const invalid = (message: string, code = "invalid_request") =>
   new Refused({ status: 400, type: "invalid_request_error", code, message })
 
+// `needs_auth` is a conflict with the server's state, not 401: clients read a 401
+// here as a wrong gateway key (RFC 9110 §15.5.10).
 const statusForReason = {
   unknown_tool: 404,
-  needs_auth: 401,
+  needs_auth: 409,
   disconnected: 503,
   timeout: 504,
   transport: 502
@@ -71,17 +74,27 @@ export const listTools = (manager: McpClientManagerShape) =>
 export const listServers = (manager: McpClientManagerShape) =>
   Effect.map(manager.status, (servers) => ({ servers: servers.map(publicStatus) }))
 
-/** A call that could not be carried out, with the reason as `code`. */
-const toolRefusal = (error: ToolCallError) =>
+/** A call that could not be carried out, with the reason as `code`; a login need says where to log in. */
+const toolRefusal = (error: ToolCallError, adminUrl: string | undefined) =>
   new Refused({
     status: statusForReason[error.reason],
     type: "tool_error",
     code: error.reason,
-    message: error.message
+    message:
+      error.reason === "needs_auth"
+        ? `${error.message}, or sign in from the admin UI${adminUrl === undefined ? "" : ` (${adminUrl})`}`
+        : error.message
   })
 
-/** `POST /v1/mcp/execute`: the tool's own result (its `isError` included), or why it could not run. */
-export const execute = (manager: McpClientManagerShape, request: ExecuteRequest) =>
+/**
+ * `POST /v1/mcp/execute`: the tool's own result (its `isError` included), or why
+ * it could not run. `adminUrl` is the admin page a "needs login" answer names.
+ */
+export const execute = (
+  manager: McpClientManagerShape,
+  request: ExecuteRequest,
+  adminUrl: string | undefined
+) =>
   manager.call(request.tool_name, request.arguments ?? {}).pipe(
     Effect.map((result) => ({
       tool_name: request.tool_name,
@@ -89,7 +102,7 @@ export const execute = (manager: McpClientManagerShape, request: ExecuteRequest)
       is_error: result.isError,
       ...(result.structuredContent === undefined ? {} : { structured_content: result.structuredContent })
     })),
-    Effect.mapError(toolRefusal)
+    Effect.mapError((error) => toolRefusal(error, adminUrl))
   )
 
 const decodeExecute = Schema.decodeUnknownOption(ExecuteRequest)
@@ -112,13 +125,17 @@ const answer = <A, R>(effect: Effect.Effect<A, Refused, R>) =>
     Effect.catchTag("Refused", (refused) => Effect.succeed(toResponse(refused)))
   )
 
+/** The routes; they need `McpClientManager`, and take the admin page's address from `Security` when it is there. */
 export const routes = HttpRouter.use((router) =>
   Effect.gen(function* () {
     const manager = yield* McpClientManager
+    const security = yield* Effect.serviceOption(Security)
+    const publicUrl = Option.getOrUndefined(security)?.addresses.publicUrl
+    const adminUrl = publicUrl === undefined ? undefined : `${publicUrl}/admin`
     yield* router.add("GET", "/v1/mcp/tools", answer(listTools(manager)))
     yield* router.add("GET", "/v1/mcp/servers", answer(listServers(manager)))
     yield* router.add("POST", "/v1/mcp/execute", (request) =>
-      answer(Effect.flatMap(readExecuteRequest(request), (decoded) => execute(manager, decoded)))
+      answer(Effect.flatMap(readExecuteRequest(request), (decoded) => execute(manager, decoded, adminUrl)))
     )
   })
 )
