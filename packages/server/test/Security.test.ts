@@ -1,5 +1,6 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { emptyConfig } from "@mcpgate/core/ConfigFile"
@@ -157,7 +158,7 @@ describe("the admin token", () => {
       assert.strictEqual(second.source, "file")
       assert.isFalse(second.generated)
       assert.strictEqual(Redacted.value(second.value), token)
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer))
   )
 
   it.effect("tightens a token file that was widened", () =>
@@ -169,7 +170,21 @@ describe("the admin token", () => {
       const again = yield* AdminToken.resolve({ config: emptyConfig, env: { MCPGATE_HOME: home } })
       assert.strictEqual(again.source, "file")
       assert.strictEqual((yield* Effect.promise(() => fs.stat(file))).mode & 0o777, 0o600)
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer))
+  )
+
+  it.effect("replaces an empty token file (a crash before its first write) with a new token", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const file = path.join(home, "admin-token")
+      yield* Effect.promise(() => fs.writeFile(file, "", { mode: 0o600 }))
+      const token = yield* AdminToken.resolve({ config: emptyConfig, env: { MCPGATE_HOME: home } })
+      assert.strictEqual(token.source, "generated")
+      assert.isTrue(token.generated)
+      const stored = yield* Effect.promise(() => fs.readFile(file, "utf8"))
+      assert.strictEqual(stored, `${Redacted.value(token.value)}\n`)
+      assert.deepStrictEqual(yield* Effect.promise(() => fs.readdir(home)), ["admin-token"])
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer))
   )
 
   it.effect("concurrent first starts agree on one token", () =>
@@ -184,7 +199,7 @@ describe("the admin token", () => {
       const values = new Set(results.map((result) => Redacted.value(result.value)))
       assert.strictEqual(values.size, 1)
       assert.strictEqual(results.filter((result) => result.generated).length, 1)
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer))
   )
 
   it.effect("the config wins over the environment, which wins over the file", () =>
@@ -202,7 +217,7 @@ describe("the admin token", () => {
       assert.strictEqual(Redacted.value(fromConfig.value), "from-the-config")
       // Neither wrote a file.
       assert.deepStrictEqual(yield* Effect.promise(() => fs.readdir(home)), [])
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer))
   )
 
   it.effect("an unreadable state directory is a clear error without the token", () =>
@@ -215,7 +230,7 @@ describe("the admin token", () => {
       )
       assert.strictEqual(error._tag, "AdminTokenError")
       assert.include(error.message, "MCPGATE_ADMIN_TOKEN")
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer))
   )
 })
 

@@ -1,18 +1,20 @@
 /**
- * The admin token (SPEC §5): `server.adminToken` in the config, else the
- * `MCPGATE_ADMIN_TOKEN` environment variable, else a token generated on the
- * first start (32 random bytes, base64url) and kept in
+ * The admin token (docs/gateway.md#admin-token): `server.adminToken` in the
+ * config, else the `MCPGATE_ADMIN_TOKEN` environment variable, else a token
+ * generated on the first start (32 random bytes, base64url) and kept in
  * `<stateDirectory>/admin-token` (0600 in a 0700 directory), so later starts
  * reuse it. Only the start that generated it says so (`generated`), so that
- * `mcpgate serve` prints it once.
+ * `mcpgate serve` prints it once. The file is written with core's `AtomicFile`
+ * on effect's `FileSystem`.
  */
 import { randomBytes } from "node:crypto"
-import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
+import * as AtomicFile from "@mcpgate/core/AtomicFile"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import type { Env } from "@mcpgate/core/ConfigFile"
 import { stateDirectory as defaultStateDirectory } from "@mcpgate/core/Paths"
-import { Effect, Predicate, Redacted, Schema } from "effect"
+import { Effect, FileSystem, Redacted, Schema } from "effect"
+import type { PlatformError } from "effect/PlatformError"
 
 /** The file name of the generated token inside the state directory. */
 export const fileName = "admin-token"
@@ -45,21 +47,6 @@ export interface ResolveOptions {
 
 const posix = process.platform !== "win32"
 
-const errorCode = (error: unknown): string | undefined =>
-  Predicate.hasProperty(error, "code") && Predicate.isString(error.code) ? error.code : undefined
-
-const describe = (error: unknown): string => {
-  switch (errorCode(error)) {
-    case "EACCES":
-    case "EPERM":
-      return "permission denied"
-    case "EISDIR":
-      return "it is a directory"
-    default:
-      return error instanceof Error ? error.message : String(error)
-  }
-}
-
 const nonEmpty = (value: string | undefined): string | undefined => {
   const trimmed = value?.trim()
   return trimmed === undefined || trimmed === "" ? undefined : trimmed
@@ -69,68 +56,48 @@ const nonEmpty = (value: string | undefined): string | undefined => {
 export const generate = (): Effect.Effect<Redacted.Redacted<string>> =>
   Effect.sync(() => Redacted.make(randomBytes(32).toString("base64url")))
 
-const io = <A>(path: string, what: string, run: () => Promise<A>): Effect.Effect<A, AdminTokenError> =>
-  Effect.tryPromise({
-    try: run,
-    catch: (error) =>
-      new AdminTokenError({
-        path,
-        message: `cannot ${what} ${path}: ${describe(error)}; fix its permissions, or set MCPGATE_ADMIN_TOKEN or "server.adminToken"`
-      })
+const failure = (path: string, what: string) => (error: PlatformError) =>
+  new AdminTokenError({
+    path,
+    message: `cannot ${what} ${path}: ${AtomicFile.describeError(error)}; fix its permissions, or set MCPGATE_ADMIN_TOKEN or "server.adminToken"`
   })
 
-const readTokenFile = (file: string) =>
-  io(file, "read the admin token file", async () => {
-    try {
-      const stat = await NodeFs.stat(file)
-      // Copies and old tools may have widened it; the token opens the admin API.
-      if (posix && (stat.mode & 0o777) !== 0o600) await NodeFs.chmod(file, 0o600)
-      return nonEmpty(await NodeFs.readFile(file, "utf8"))
-    } catch (error) {
-      if (errorCode(error) === "ENOENT") return undefined
-      throw error
-    }
+/** The stored token, tightened to 0600 when copies or old tools widened it (it opens the admin API). */
+const readTokenFile = (fs: FileSystem.FileSystem, file: string) =>
+  Effect.gen(function* () {
+    const info = yield* fs.stat(file)
+    if (posix && (info.mode & 0o777) !== 0o600) yield* fs.chmod(file, 0o600)
+    return nonEmpty(yield* fs.readFileString(file))
+  }).pipe(
+    Effect.catchIf(AtomicFile.isNotFound, () => Effect.succeed(undefined)),
+    Effect.mapError(failure(file, "read the admin token file"))
+  )
+
+/** The state directory, 0700 whatever the umask or an earlier tool made it. */
+const ensureDirectory = (fs: FileSystem.FileSystem, directory: string) =>
+  Effect.gen(function* () {
+    yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
+    if (posix && ((yield* fs.stat(directory)).mode & 0o777) !== 0o700) yield* fs.chmod(directory, 0o700)
   })
 
 /**
- * Creates the file only if it does not exist, atomically: the token is written
- * to a temp file (0600, fsynced) that is then hard-linked to the final name,
- * which fails when another process got there first. Returns the token that won.
+ * Creates the file only if it does not exist (another start may race this one)
+ * and returns the token that won; an empty file left by a crash is replaced.
  */
-const createTokenFile = (directory: string, file: string, token: Redacted.Redacted<string>) =>
-  io(file, "write the admin token file", async () => {
-    await NodeFs.mkdir(directory, { recursive: true, mode: 0o700 })
-    if (posix) {
-      const stat = await NodeFs.stat(directory)
-      if ((stat.mode & 0o777) !== 0o700) await NodeFs.chmod(directory, 0o700)
-    }
-    const temp = NodePath.join(directory, `.${fileName}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`)
-    const handle = await NodeFs.open(temp, "wx", 0o600)
-    try {
-      // The umask can only remove bits; chmod makes 0600 exact.
-      if (posix) await handle.chmod(0o600)
-      await handle.writeFile(`${Redacted.value(token)}\n`, "utf8")
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    try {
-      await NodeFs.link(temp, file)
-      return { token, created: true }
-    } catch (error) {
-      if (errorCode(error) !== "EEXIST") throw error
-      const existing = nonEmpty(await NodeFs.readFile(file, "utf8"))
-      if (existing !== undefined) return { token: Redacted.make(existing), created: false }
-      // An empty file left by a crash: replace it.
-      await NodeFs.rename(temp, file)
-      return { token, created: true }
-    } finally {
-      await NodeFs.rm(temp, { force: true })
-      const handle = await NodeFs.open(directory, "r").catch(() => undefined)
-      await handle?.sync().catch(() => undefined)
-      await handle?.close().catch(() => undefined)
-    }
-  })
+const createTokenFile = (fs: FileSystem.FileSystem, directory: string, file: string) =>
+  Effect.gen(function* () {
+    yield* ensureDirectory(fs, directory)
+    const token = yield* generate()
+    const text = `${Redacted.value(token)}\n`
+    if (yield* AtomicFile.write(file, text, { createOnly: true })) return { token, created: true }
+    const existing = nonEmpty(yield* fs.readFileString(file))
+    if (existing !== undefined) return { token: Redacted.make(existing), created: false }
+    yield* AtomicFile.write(file, text)
+    return { token, created: true }
+  }).pipe(
+    Effect.provideService(FileSystem.FileSystem, fs),
+    Effect.mapError(failure(file, "write the admin token file"))
+  )
 
 /** The admin token for this start (see the module comment for the order). */
 export const resolve = Effect.fn("AdminToken.resolve")(function* (options: ResolveOptions) {
@@ -143,13 +110,14 @@ export const resolve = Effect.fn("AdminToken.resolve")(function* (options: Resol
   if (fromEnv !== undefined) {
     return { value: Redacted.make(fromEnv), source: "env", generated: false } satisfies AdminToken
   }
+  const fs = yield* FileSystem.FileSystem
   const directory = options.stateDirectory ?? defaultStateDirectory(env)
   const path = NodePath.join(directory, fileName)
-  const stored = yield* readTokenFile(path)
+  const stored = yield* readTokenFile(fs, path)
   if (stored !== undefined) {
     return { value: Redacted.make(stored), source: "file", generated: false, path } satisfies AdminToken
   }
-  const written = yield* createTokenFile(directory, path, yield* generate())
+  const written = yield* createTokenFile(fs, directory, path)
   return {
     value: written.token,
     source: written.created ? "generated" : "file",

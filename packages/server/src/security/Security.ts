@@ -7,6 +7,7 @@
  * ./AdminSessions.ts, ./ConfigChecks.ts, ./Addresses.ts; body limits in
  * ./BodyLimits.ts.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import type { ConfigEditor as ConfigEditorSetting, McpgateConfig } from "@mcpgate/core/Config"
 import type { Env } from "@mcpgate/core/ConfigFile"
 import { Context, Effect, Layer, Redacted, Ref } from "effect"
@@ -158,7 +159,7 @@ export class Security extends Context.Service<Security, SecurityShape>()("@mcpga
   static readonly layer = (
     options: SecurityOptions
   ): Layer.Layer<Security, InsecureBind | SecurityConfigError | AdminToken.AdminTokenError> =>
-    Layer.effect(Security, make(options))
+    Layer.effect(Security, make(options)).pipe(Layer.provide(NodeFileSystem.layer))
 }
 
 /**
