@@ -5,6 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { emptyConfig } from "@mcpgate/core/ConfigFile"
 import { Context, Effect, Layer, Redacted } from "effect"
+import { HttpServerRequest } from "effect/http"
 import { addresses, isLoopbackHost } from "../src/security/Addresses.ts"
 import * as AdminToken from "../src/security/AdminToken.ts"
 import { checkBind, tokenClash } from "../src/security/ConfigChecks.ts"
@@ -35,13 +36,39 @@ describe("checkBind", () => {
     })
   )
 
-  it.effect("allows loopback without keys and any address with keys", () =>
-    Effect.gen(function* () {
-      for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"]) {
-        yield* checkBind(withServer({}), host)
-      }
-      yield* checkBind(withServer({ apiKeys: ["k"] }), "0.0.0.0")
-    })
+  it.effect(
+    "allows loopback without keys and any address with keys, and the API then behaves accordingly",
+    () =>
+      Effect.gen(function* () {
+        const loopback = ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"]
+        const exits = yield* Effect.forEach(loopback, (host) => Effect.exit(checkBind(withServer({}), host)))
+        assert.deepStrictEqual(
+          exits.map((exit, index) => `${loopback[index]}: ${exit._tag}`),
+          loopback.map((host) => `${host}: Success`)
+        )
+        assert.strictEqual(
+          (yield* Effect.exit(checkBind(withServer({ apiKeys: ["k"] }), "0.0.0.0")))._tag,
+          "Success"
+        )
+
+        // What the bind check allowed: an open API on loopback, a keyed one everywhere else.
+        const home = yield* tempHome
+        const request = (headers: Record<string, string> = {}) =>
+          HttpServerRequest.fromWeb(new Request("http://127.0.0.1:9/v1/models", { headers }))
+        const open = yield* build({ config: withServer({}), port: 9, env: { MCPGATE_HOME: home } })
+        assert.isUndefined(yield* open.authorizeApi(request()))
+        const keyed = yield* build({
+          config: withServer({ apiKeys: ["the-key"] }),
+          host: "0.0.0.0",
+          port: 9,
+          env: { MCPGATE_HOME: home }
+        })
+        const refused = yield* Effect.flip(keyed.authorizeApi(request()))
+        assert.strictEqual(refused.status, 401)
+        assert.strictEqual(refused.code, "invalid_api_key")
+        const caller = yield* keyed.authorizeApi(request({ authorization: "Bearer the-key" }))
+        assert.match(caller ?? "", /^key:[0-9a-f]{64}$/)
+      }).pipe(Effect.scoped)
   )
 
   it.effect(
