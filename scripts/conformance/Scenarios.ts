@@ -83,8 +83,8 @@ const authFor = (scenario: string, context: ScenarioContext, callbackPort: numbe
   allowHttp: false,
   clientMetadataUrl: context.client_metadata_url ?? suiteClientMetadataUrl,
   ...(context.client_id === undefined ? {} : { clientId: context.client_id }),
-  ...(context.client_secret === undefined ? {} : { clientSecret: context.client_secret }),
-  ...(context.private_key_pem === undefined ? {} : { privateKey: context.private_key_pem })
+  ...(context.client_secret === undefined ? {} : { clientSecret: Redacted.make(context.client_secret) }),
+  ...(context.private_key_pem === undefined ? {} : { privateKey: Redacted.make(context.private_key_pem) })
 })
 
 const serverFor = (input: ScenarioInput, context: ScenarioContext, callbackPort: number): ServerConfig => ({

@@ -14,7 +14,7 @@
  * server name cannot start with `_`. In the data maps `env` and `headers` keys are
  * data (an environment variable may well be called `_FOO`), so they are kept.
  */
-import { Array as Arr, Predicate, Result, Schema } from "effect"
+import { Array as Arr, Predicate, Redacted, Result, Schema } from "effect"
 import * as Jsonc from "jsonc-parser"
 import { type McpgateConfig, RootObject } from "./Config.ts"
 import {
@@ -300,6 +300,14 @@ const decodeObject = <F extends Fields, Out>(
   return declaration.finish(typed, name)
 }
 
+/** A secret field's value with every string `Redacted` (a key, or each key of a list). */
+const redact = (value: unknown): unknown =>
+  Predicate.isString(value) ? Redacted.make(value) : Array.isArray(value) ? value.map(redact) : value
+
+/** The inverse of `redact`, for the encoder. */
+const reveal = (value: unknown): unknown =>
+  Redacted.isRedacted(value) ? Redacted.value(value) : Array.isArray(value) ? value.map(reveal) : value
+
 const decodeMember = (
   ctx: Context,
   field: Field,
@@ -315,8 +323,9 @@ const decodeMember = (
         reportMissing(ctx, fields.path, fields.node, `missing "${key}" (for example ${presence.example})`)
         return undefined
       }
-      const value = decodeField(ctx, written, field.schema)
-      return value === undefined && presence._tag === "Default" ? presence.value : value
+      const decoded = decodeField(ctx, written, field.schema)
+      const value = decoded === undefined && presence._tag === "Default" ? presence.value : decoded
+      return field.secret === true && value !== undefined ? redact(value) : value
     }
     case "Object":
       if (written !== undefined) return decodeObject(ctx, field.object, written.value, written.path, key)
@@ -448,7 +457,7 @@ const encodeObject = <F extends Fields, Out>(
   const decoded: Readonly<Record<string, unknown>> = declaration.unfinish(model)
   const out: FileObject = {}
   for (const [key, field] of Object.entries(declaration.fields)) {
-    const value = decoded[key]
+    const value = field.secret === true ? reveal(decoded[key]) : decoded[key]
     if (value === undefined) continue
     switch (field._tag) {
       case "Value": {

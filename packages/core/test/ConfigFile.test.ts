@@ -2,8 +2,9 @@
 import * as NodeFs from "node:fs/promises"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import * as NodeUtil from "node:util"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import type { McpgateConfig } from "../src/Config.ts"
 import {
   backupDirectory,
@@ -14,10 +15,12 @@ import {
   configDirectory,
   type Env,
   emptyConfig,
+  encodeText,
   parse,
   starterText,
   stateDirectory
 } from "../src/ConfigFile.ts"
+import { reveal } from "./support/Reveal.ts"
 
 const fixture = (name: string) => NodePath.join(import.meta.dirname, "fixtures", "config", name)
 const readFixture = (name: string) => NodeFs.readFile(fixture(name), "utf8")
@@ -94,7 +97,7 @@ const specExpected: McpgateConfig = {
   server: {
     host: "127.0.0.1",
     port: 8808,
-    upstream: { baseUrl: "http://127.0.0.1:11434/v1", apiKey: "upstream-secret" }
+    upstream: { baseUrl: "http://127.0.0.1:11434/v1", apiKey: Redacted.make("upstream-secret") }
   }
 }
 
@@ -103,7 +106,7 @@ describe("ConfigFile examples", () => {
     Effect.gen(function* () {
       const text = yield* Effect.promise(() => readFixture("spec-example.jsonc"))
       const config = yield* parse(text, "spec-example.jsonc", specEnv)
-      assert.deepStrictEqual(config, specExpected)
+      assert.deepStrictEqual(reveal(config), reveal(specExpected))
       // File order is kept.
       assert.deepStrictEqual(Object.keys(config.mcpServers), ["everything", "notion", "internal"])
     })
@@ -207,7 +210,7 @@ describe("ConfigFile examples", () => {
             auth: {
               type: "oauth2",
               clientId: "abc",
-              clientSecret: "s3cret",
+              clientSecret: Redacted.make("s3cret"),
               clientMetadataUrl: "https://mcpgate.example.com/client.json",
               authServerMetadataUrl: "https://auth.linear.app/.well-known/oauth-authorization-server",
               authorizationUrl: "https://auth.linear.app/authorize",
@@ -217,7 +220,7 @@ describe("ConfigFile examples", () => {
               resource: "https://mcp.linear.app/",
               audience: "linear",
               flow: "client_credentials",
-              privateKey: "/etc/mcpgate/linear.pem",
+              privateKey: Redacted.make("/etc/mcpgate/linear.pem"),
               signingAlgorithm: "ES256",
               callbackPort: 33418,
               redirectUri: "http://127.0.0.1:33418/callback",
@@ -242,12 +245,12 @@ describe("ConfigFile examples", () => {
           host: "0.0.0.0",
           port: 9000,
           publicUrl: "https://gateway.example.com",
-          adminToken: "admin",
-          apiKeys: ["key-1", "key-2"],
-          upstream: { baseUrl: "https://api.openai.com/v1", apiKey: "up" }
+          adminToken: Redacted.make("admin"),
+          apiKeys: [Redacted.make("key-1"), Redacted.make("key-2")],
+          upstream: { baseUrl: "https://api.openai.com/v1", apiKey: Redacted.make("up") }
         }
       }
-      assert.deepStrictEqual(config, expected)
+      assert.deepStrictEqual(reveal(config), reveal(expected))
     })
   )
 
@@ -266,6 +269,65 @@ describe("ConfigFile examples", () => {
       assert.deepStrictEqual(yield* parse("\uFEFF{}", "x.json"), emptyConfig)
       const error = yield* Effect.flip(parse('\uFEFF{"x": 1}', "x.json"))
       assert.strictEqual(error.column, 2)
+    })
+  )
+
+  it.effect("secrets decode to Redacted: they never print, and the file written back holds them", () =>
+    Effect.gen(function* () {
+      const secrets = {
+        clientSecret: "client-secret-0123",
+        privateKey: "-----BEGIN PRIVATE KEY-----pem-0123",
+        adminToken: "admin-token-0123",
+        apiKey: "api-key-0123",
+        otherKey: "api-key-4567",
+        upstream: "upstream-key-0123"
+      }
+      const text = JSON.stringify({
+        mcpServers: {
+          notes: {
+            url: "https://notes.example.com/mcp",
+            auth: {
+              type: "oauth2",
+              clientId: "c",
+              clientSecret: secrets.clientSecret,
+              privateKey: "${env:PEM}"
+            }
+          }
+        },
+        server: {
+          adminToken: secrets.adminToken,
+          apiKeys: [secrets.apiKey, "${env:OTHER}"],
+          upstream: { baseUrl: "http://127.0.0.1:11434/v1", apiKey: secrets.upstream }
+        }
+      })
+      const config = yield* parse(text, "x.json", { PEM: secrets.privateKey, OTHER: secrets.otherKey })
+      const auth = config.mcpServers.notes?.auth
+      const held = [
+        auth?.clientSecret,
+        auth?.privateKey,
+        config.server.adminToken,
+        ...(config.server.apiKeys ?? []),
+        config.server.upstream?.apiKey
+      ]
+      assert.deepStrictEqual(
+        held.map((value) => (Redacted.isRedacted(value) ? Redacted.value(value) : value)),
+        [
+          secrets.clientSecret,
+          secrets.privateKey,
+          secrets.adminToken,
+          secrets.apiKey,
+          secrets.otherKey,
+          secrets.upstream
+        ]
+      )
+      const printed = [JSON.stringify(config), String(config.server.adminToken), NodeUtil.inspect(config)]
+      for (const secret of Object.values(secrets)) {
+        for (const form of printed) assert.notInclude(form, secret)
+      }
+      // The encoder writes the text back (a save keeps the secrets), and it reads back the same.
+      const written = encodeText(config)
+      for (const secret of Object.values(secrets)) assert.include(written, secret)
+      assert.deepStrictEqual(reveal(yield* parse(written, "again.json")), reveal(config))
     })
   )
 })
@@ -560,13 +622,13 @@ describe("ConfigFile save", () => {
         Effect.gen(function* () {
           const loaded = yield* file.load
           const saved = yield* file.save(loaded.config)
-          assert.deepStrictEqual(saved.config, specExpected)
+          assert.deepStrictEqual(reveal(saved.config), reveal(specExpected))
           const written = yield* read(path)
           // The saved file holds values, not references, and uses canonical keys.
           assert.include(written, '"Authorization": "Bearer internal-secret"')
           assert.include(written, '"transport": "sse"')
           assert.notInclude(written, "${env:")
-          assert.deepStrictEqual((yield* file.reload).config, specExpected)
+          assert.deepStrictEqual(reveal((yield* file.reload).config), reveal(specExpected))
         })
       )
     })
@@ -654,7 +716,7 @@ describe("ConfigFile save", () => {
       yield* withConfigFile({ env: { ...env, ADMIN: "a-token" }, cwd }, (file) =>
         Effect.gen(function* () {
           const saved = yield* file.saveText(text)
-          assert.strictEqual(saved.config.server.adminToken, "a-token")
+          assert.strictEqual(Redacted.value(saved.config.server.adminToken ?? Redacted.make("")), "a-token")
           assert.strictEqual(saved.text, text)
           assert.strictEqual(yield* read(path), text)
           assert.deepStrictEqual((yield* file.current).config, saved.config)

@@ -3,10 +3,11 @@ import * as NodeFs from "node:fs/promises"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import { Effect, Redacted, Result } from "effect"
 import * as fc from "fast-check"
 import type { AuthConfig, McpgateConfig, ServerConfig, ToolFilter } from "../src/Config.ts"
 import { ConfigFile, decodeText, encodeText } from "../src/ConfigFile.ts"
+import { reveal } from "./support/Reveal.ts"
 
 /** `{ key: value }` when defined, else `{}` (the model has optional keys, never undefined values). */
 const opt = <K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> => {
@@ -59,6 +60,9 @@ const envName = fc.oneof(
 )
 const scope = fc.stringMatching(/^[\x21\x23-\x5B\x5D-\x7E]{1,10}$/)
 
+/** Secrets decode to `Redacted` (the config's `secret: true` fields). */
+const secret = (value: string) => Redacted.make(value)
+
 const record = <V>(key: fc.Arbitrary<string>, value: fc.Arbitrary<V>) =>
   fc
     .uniqueArray(fc.tuple(key, value), { selector: ([k]) => k, maxLength: 3 })
@@ -71,7 +75,7 @@ const tools: fc.Arbitrary<ToolFilter> = fc
 const auth: fc.Arbitrary<AuthConfig> = fc
   .record({
     clientId: maybe(nonEmptyText),
-    clientSecret: maybe(nonEmptyText),
+    clientSecret: maybe(nonEmptyText.map(secret)),
     clientMetadataUrl: maybe(httpUrl),
     authServerMetadataUrl: maybe(httpUrl),
     authorizationUrl: maybe(httpUrl),
@@ -81,7 +85,7 @@ const auth: fc.Arbitrary<AuthConfig> = fc
     resource: fc.oneof(fc.constantFrom("auto", "omit"), fc.webUrl()),
     audience: maybe(nonEmptyText),
     flow: fc.constantFrom("pkce", "device", "client_credentials"),
-    privateKey: maybe(nonEmptyText),
+    privateKey: maybe(nonEmptyText.map(secret)),
     signingAlgorithm: fc.constantFrom("RS256", "PS384", "ES256", "EdDSA"),
     callbackPort: maybe(fc.integer({ min: 1, max: 65535 })),
     redirectUri: maybe(httpUrl),
@@ -177,9 +181,9 @@ const config: fc.Arbitrary<McpgateConfig> = fc
     host: nonEmptyText,
     port: fc.integer({ min: 0, max: 65535 }),
     publicUrl: maybe(httpUrl),
-    adminToken: maybe(nonEmptyText),
-    apiKeys: maybe(fc.array(nonEmptyText, { maxLength: 3 })),
-    upstream: maybe(fc.record({ baseUrl: httpUrl, apiKey: maybe(text) })),
+    adminToken: maybe(nonEmptyText.map(secret)),
+    apiKeys: maybe(fc.array(nonEmptyText.map(secret), { maxLength: 3 })),
+    upstream: maybe(fc.record({ baseUrl: httpUrl, apiKey: maybe(text.map(secret)) })),
     configEditor: maybe(fc.constantFrom("full" as const, "no-commands" as const, "read-only" as const))
   })
   .map((c) => ({
@@ -216,7 +220,7 @@ describe("ConfigFile round trip", () => {
       fc.property(config, (c) => {
         const decoded = decodeText(encodeText(c), { file: "roundtrip.json", env: {} })
         if (Result.isFailure(decoded)) assert.fail(decoded.failure.message)
-        assert.deepStrictEqual(decoded.success, c)
+        assert.deepStrictEqual(reveal(decoded.success), reveal(c))
       }),
       { seed: 20261126, numRuns: 500 }
     )
@@ -235,7 +239,7 @@ describe("ConfigFile round trip", () => {
           fc.asyncProperty(config, async (c) => {
             await Effect.runPromise(file.save(c))
             const loaded = await Effect.runPromise(file.reload)
-            assert.deepStrictEqual(loaded.config, c)
+            assert.deepStrictEqual(reveal(loaded.config), reveal(c))
           }),
           { seed: 20261126, numRuns: 200 }
         )

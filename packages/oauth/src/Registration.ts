@@ -288,7 +288,7 @@ export const make = Effect.sync((): RegistrationShape => {
       return new ClientRegistration({
         method: "pre-registered",
         clientId: auth.clientId,
-        ...(auth.clientSecret === undefined ? {} : { clientSecret: Redacted.make(auth.clientSecret) }),
+        ...(auth.clientSecret === undefined ? {} : { clientSecret: auth.clientSecret }),
         redirectUris,
         tokenEndpointAuthMethod: preRegisteredMethod(server, as.token_endpoint_auth_methods_supported),
         registeredAt: existing?.method === "pre-registered" ? (existing.registeredAt ?? now) : now
@@ -335,9 +335,7 @@ export const make = Effect.sync((): RegistrationShape => {
       registration.method === "pre-registered" && auth.clientId === registration.clientId
         ? auth.clientSecret
         : undefined
-    const secret =
-      configured ??
-      (registration.clientSecret === undefined ? undefined : Redacted.value(registration.clientSecret))
+    const secret = configured ?? registration.clientSecret
     switch (method) {
       case "none":
         return { client, auth: oauth.None() }
@@ -352,7 +350,10 @@ export const make = Effect.sync((): RegistrationShape => {
         }
         return {
           client,
-          auth: method === "client_secret_basic" ? clientSecretBasic(secret) : oauth.ClientSecretPost(secret)
+          auth:
+            method === "client_secret_basic"
+              ? clientSecretBasic(Redacted.value(secret))
+              : oauth.ClientSecretPost(Redacted.value(secret))
         }
       }
       case "private_key_jwt": {
@@ -363,10 +364,11 @@ export const make = Effect.sync((): RegistrationShape => {
             `the client ${registration.clientId} authenticates with private_key_jwt but auth.privateKey is not set`
           )
         }
-        const cacheKey = `${server.name}|${auth.signingAlgorithm}|${auth.privateKey}`
+        const privateKey = Redacted.value(auth.privateKey)
+        const cacheKey = `${server.name}|${auth.signingAlgorithm}|${privateKey}`
         let key = keys.get(cacheKey)
         if (key === undefined) {
-          const pem = yield* readPrivateKey(server, auth.privateKey)
+          const pem = yield* readPrivateKey(server, privateKey)
           key = yield* Effect.tryPromise({
             try: () => jose.importPKCS8(pem, auth.signingAlgorithm),
             catch: () =>

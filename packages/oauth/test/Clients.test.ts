@@ -140,7 +140,7 @@ describe("registration and client authentication", () => {
         const result = yield* (yield* OAuthManager).login(
           serverConfig("prereg", fake.url, {
             clientId: "pre-registered-client",
-            clientSecret: "pre-registered-secret"
+            clientSecret: Redacted.make("pre-registered-secret")
           })
         )
         assert.strictEqual(result.registrationMethod, "pre-registered")
@@ -211,7 +211,7 @@ describe("auth.audience (the Auth0 style)", () => {
             audience,
             flow: "client_credentials",
             clientId: "machine",
-            clientSecret: "machine-secret"
+            clientSecret: Redacted.make("machine-secret")
           })
         )
         const request = tokenRequest(fake)
@@ -233,7 +233,7 @@ describe("auth.privateKey", () => {
             serverConfig("key", fake.url, {
               flow: "client_credentials",
               clientId: "machine",
-              privateKey: material
+              privateKey: Redacted.make(material)
             })
           )
         )

@@ -478,7 +478,7 @@ describe("client credentials", () => {
       const withSecret = serverConfig("machine-a", mcp.url, {
         flow: "client_credentials",
         clientId: "machine-secret",
-        clientSecret: "machine-secret-value-0123456789",
+        clientSecret: Redacted.make("machine-secret-value-0123456789"),
         scopes: ["mcp:read"]
       })
       // The key as a path to a PEM file.
@@ -491,7 +491,7 @@ describe("client credentials", () => {
       const withKey = serverConfig("machine-b", mcp.url, {
         flow: "client_credentials",
         clientId: "machine-jwt",
-        privateKey: keyFile,
+        privateKey: Redacted.make(keyFile),
         signingAlgorithm: "ES256",
         scopes: ["mcp:read"]
       })
@@ -547,7 +547,7 @@ describe("private_key_jwt (RFC 7523 §3)", () => {
       const server = serverConfig("machine-aud", mcp.url, {
         flow: "client_credentials",
         clientId: "machine-aud",
-        privateKey: pem,
+        privateKey: Redacted.make(pem),
         signingAlgorithm: "ES256",
         scopes: ["mcp:read"]
       })

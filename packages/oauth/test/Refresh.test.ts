@@ -287,7 +287,7 @@ describe("a pre-registered client's secret", () => {
       const server = serverConfig("rotated", mcp.url, {
         flow: "client_credentials",
         clientId: "rotated-secret",
-        clientSecret: "the-current-secret-0123456789",
+        clientSecret: Redacted.make("the-current-secret-0123456789"),
         scopes: ["mcp:read"]
       })
       const manager = yield* OAuthManager

@@ -697,6 +697,24 @@ describe("the config editor", () => {
       })
       assert.strictEqual(moved.status, 200, moved.text)
       assert.deepStrictEqual(moved.json, { ok: true, path: gateway.configPath, restartRequired: true })
+      // So does a secret of those settings, though the config holds it `Redacted`.
+      const withUpstreamKey = (key: string) =>
+        next.replace(
+          '"server": {',
+          `"server": { "upstream": { "baseUrl": "http://127.0.0.1:9/v1", "apiKey": "${key}" },`
+        )
+      const keyed = yield* gateway.request("/admin/api/mcp/config", {
+        method: "PUT",
+        token: gateway.adminToken,
+        body: { text: withUpstreamKey("upstream-key-one") }
+      })
+      assert.strictEqual(keyed.status, 200, keyed.text)
+      const rekeyed = yield* gateway.request("/admin/api/mcp/config", {
+        method: "PUT",
+        token: gateway.adminToken,
+        body: { text: withUpstreamKey("upstream-key-two") }
+      })
+      assert.deepStrictEqual(rekeyed.json, { ok: true, path: gateway.configPath, restartRequired: true })
     })
   )
 

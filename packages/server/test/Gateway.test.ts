@@ -13,7 +13,7 @@ import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { Context, Effect, Layer, Predicate } from "effect"
+import { Context, Effect, Layer, Predicate, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import OpenAI from "openai"
 import * as Configs from "../../transport/test/support/Configs.ts"
@@ -38,7 +38,7 @@ const startGateway = (
         host: "127.0.0.1",
         port: 0,
         upstream: { baseUrl: upstreamBaseUrl },
-        ...(apiKeys === undefined ? {} : { apiKeys }),
+        ...(apiKeys === undefined ? {} : { apiKeys: apiKeys.map((key) => Redacted.make(key)) }),
         ...(publicUrl === undefined ? {} : { publicUrl })
       }
     })

@@ -12,7 +12,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import { Cause, Context, Effect, Layer, Logger, References } from "effect"
+import { Cause, Context, Effect, Layer, Logger, Redacted, References } from "effect"
 import { HttpServer } from "effect/http"
 import * as Configs from "../../transport/test/support/Configs.ts"
 import * as Gateway from "../src/Gateway.ts"
@@ -38,7 +38,12 @@ const captureLogger = Logger.make((options) => {
 const start = Effect.gen(function* () {
   const home = mkdtempSync(join(tmpdir(), "mcpgate-servers-"))
   const config = Configs.gateway([Configs.stdioServer("crasher", ["--crash-on-start"])], {
-    server: { host: "127.0.0.1", port: 0, apiKeys: [apiKey], adminToken }
+    server: {
+      host: "127.0.0.1",
+      port: 0,
+      apiKeys: [Redacted.make(apiKey)],
+      adminToken: Redacted.make(adminToken)
+    }
   })
   const context = yield* Layer.build(
     Gateway.layer({ config, host: "127.0.0.1" }).pipe(

@@ -12,9 +12,20 @@ import { checkBind, tokenClash } from "../src/security/ConfigChecks.ts"
 import { Security } from "../src/security/Security.ts"
 import { tempHome } from "./support/AdminGateway.ts"
 
-const withServer = (server: Partial<McpgateConfig["server"]>): McpgateConfig => ({
+/** `server` settings with the secrets written as text, as in a config file. */
+type ServerSettings = Omit<Partial<McpgateConfig["server"]>, "apiKeys" | "adminToken"> & {
+  readonly apiKeys?: ReadonlyArray<string>
+  readonly adminToken?: string
+}
+
+const withServer = ({ apiKeys, adminToken, ...server }: ServerSettings): McpgateConfig => ({
   ...emptyConfig,
-  server: { ...emptyConfig.server, ...server }
+  server: {
+    ...emptyConfig.server,
+    ...server,
+    ...(apiKeys === undefined ? {} : { apiKeys: apiKeys.map((key) => Redacted.make(key)) }),
+    ...(adminToken === undefined ? {} : { adminToken: Redacted.make(adminToken) })
+  }
 })
 
 const build = (options: Parameters<typeof Security.layer>[0]) =>

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import { APIError } from "openai"
 import * as InMemoryTools from "./support/InMemoryTools.ts"
 import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
@@ -113,7 +113,7 @@ describe("Upstream pass-through (no execute_mcp_tools)", () => {
     Effect.gen(function* () {
       const upstream = yield* ScriptedUpstream.make([{ content: "ok" }])
       const gateway = yield* TestGateway.start({
-        upstream: { baseUrl: upstream.baseUrl, apiKey: "upstream-secret" },
+        upstream: { baseUrl: upstream.baseUrl, apiKey: Redacted.make("upstream-secret") },
         tools: noTools
       })
       yield* TestGateway.promise(() => gateway.client.chat.completions.create({ model: "m", messages }))

@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { assert, describe, it } from "@effect/vitest"
-import type { McpgateConfig } from "@mcpgate/core/Config"
+import type { AuthConfig, McpgateConfig } from "@mcpgate/core/Config"
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js"
-import { Duration, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
+import { Duration, Effect, Exit, Fiber, Redacted, Schedule, Scope, Stream } from "effect"
 import { AuthorizedFetch } from "../src/AuthorizedFetch.ts"
 import type { ManagerChange, ServerState, ServerStatus } from "../src/ConnectionState.ts"
 import {
@@ -446,6 +446,42 @@ describe("McpClientManager", () => {
       assert.isFalse(isAlive(statusOf(after, "a").pid ?? -1))
       assert.isFalse(isAlive(statusOf(after, "d").pid ?? -1))
       assert.strictEqual(statusOf(yield* manager.status, "b").pid, statusOf(after, "b").pid)
+    })
+  )
+
+  it.live("reload restarts a server whose secret changed: secrets compare by what they hold", () =>
+    Effect.gen(function* () {
+      const http = yield* httpTestServer()
+      const auth = (clientSecret: string): AuthConfig => ({
+        type: "oauth2",
+        resource: "auto",
+        flow: "pkce",
+        signingAlgorithm: "RS256",
+        allowHttp: true,
+        clientId: "the-client",
+        clientSecret: Redacted.make(clientSecret)
+      })
+      const server = (clientSecret: string) =>
+        Configs.server("c", { url: `${http.base()}/mcp`, auth: auth(clientSecret) })
+      const manager = yield* manage(Configs.gateway([server("first-secret")]))
+      const before = yield* awaitServer(manager, "c", inState("connected"))
+      // The same secret in a new `Redacted`: nothing changed, the connection stays.
+      yield* manager.reload(Configs.gateway([server("first-secret")]))
+      assert.strictEqual(statusOf(yield* manager.status, "c").lastConnectedAt, before.lastConnectedAt)
+      const changes = yield* recordChanges(manager)
+      yield* manager.reload(Configs.gateway([server("second-secret")]))
+      yield* eventually(
+        () =>
+          changes.some(
+            (change) =>
+              change._tag === "StatusChanged" &&
+              change.status.name === "c" &&
+              change.status.state !== "connected"
+          ),
+        3000,
+        "c to restart with its new secret"
+      )
+      yield* awaitServer(manager, "c", inState("connected"))
     })
   )
 

@@ -21,7 +21,7 @@ import { Browser } from "@mcpgate/oauth/Browser"
 import { type LoginOptions, type LoginResult, OAuthManager } from "@mcpgate/oauth/OAuthManager"
 import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import * as McpConnection from "@mcpgate/transport/McpConnection"
-import { Clock, Effect, Layer, Logger, Option, Redacted, Ref, Schedule } from "effect"
+import { Clock, Effect, Layer, Logger, Option, type Redacted, Ref, Schedule } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { configFileLayer, credentialStoreLayer } from "../Layers.ts"
 import * as Output from "../Output.ts"
@@ -283,7 +283,7 @@ export const serverForUrl = (
   url: string,
   options: {
     readonly clientId?: string
-    readonly clientSecret?: string
+    readonly clientSecret?: Redacted.Redacted<string>
     readonly flow?: OAuthFlow
     readonly scopes?: ReadonlyArray<string>
     readonly callbackPort?: number
@@ -345,7 +345,7 @@ export const connect = Command.make(
         ...Option.match(flags.clientId, { onNone: () => ({}), onSome: (clientId) => ({ clientId }) }),
         ...Option.match(flags.clientSecret, {
           onNone: () => ({}),
-          onSome: (secret) => ({ clientSecret: Redacted.value(secret) })
+          onSome: (clientSecret) => ({ clientSecret })
         }),
         ...Option.match(flags.flow, { onNone: () => ({}), onSome: (flow) => ({ flow }) }),
         scopes: flags.scope,

@@ -6,7 +6,7 @@
  * messages and suggestions (../ConfigSchema.ts), the encoder (same file) and
  * the configuration reference (../ConfigReference.ts, docs/configuration.md).
  */
-import type { Schema } from "effect"
+import type { Redacted, Schema } from "effect"
 
 /** A leaf: any Schema decoding the plain JSON value (strings already interpolated). */
 export type Leaf = Schema.ConstraintDecoder<unknown>
@@ -16,7 +16,10 @@ interface FieldDocs {
   readonly doc: string
   /** Other spellings accepted for this key (VS Code, omlx). */
   readonly aliases?: ReadonlyArray<string> | undefined
-  /** A credential or key: the reference says to put it in `${env:…}`. */
+  /**
+   * A credential or key: decoded to `Redacted` (each string of a list), so it
+   * never prints; written back as the text; the reference says to put it in `${env:…}`.
+   */
   readonly secret?: boolean | undefined
   /** Overrides the type shown in the reference. */
   readonly type?: string | undefined
@@ -103,8 +106,17 @@ export type AnyObject = ObjectDeclaration<Fields, unknown>
 
 export type Model<O extends AnyObject> = ReturnType<O["finish"]>
 
+/** A secret field's decoded form: every string in it `Redacted`. */
+export type Secret<A> = A extends string
+  ? Redacted.Redacted<A>
+  : A extends ReadonlyArray<infer E>
+    ? ReadonlyArray<Secret<E>>
+    : never
+
 type FieldType<F> = F extends { readonly _tag: "Value"; readonly schema: infer S extends Leaf }
-  ? S["Type"]
+  ? F extends { readonly secret: true }
+    ? Secret<S["Type"]>
+    : S["Type"]
   : F extends { readonly _tag: "Object"; readonly object: infer O extends AnyObject }
     ? Model<O>
     : F extends { readonly _tag: "Map"; readonly object: infer O extends AnyObject }
@@ -127,30 +139,37 @@ export type Decoded<F extends Fields> = Simplify<
 // ---------------------------------------------------------------------------
 // Constructors
 
+// The docs are kept in the field's type (`const D`): a literal `secret: true` makes its decoded type `Secret<…>`.
 type Docs = FieldDocs
 
-export const required = <S extends Leaf>(
+export const required = <S extends Leaf, const D extends Docs & { readonly example: string }>(
   schema: S,
-  docs: Docs & { readonly example: string }
-): ValueField<S, "Required"> => ({
+  docs: D
+): ValueField<S, "Required"> & D => ({
   ...docs,
   _tag: "Value",
   schema,
   presence: { _tag: "Required", example: docs.example }
 })
 
-export const optional = <S extends Leaf>(schema: S, docs: Docs): ValueField<S, "Optional"> => ({
+export const optional = <S extends Leaf, const D extends Docs>(
+  schema: S,
+  docs: D
+): ValueField<S, "Optional"> & D => ({
   ...docs,
   _tag: "Value",
   schema,
   presence: { _tag: "Optional" }
 })
 
-export const withDefault = <S extends Leaf>(
+export const withDefault = <
+  S extends Leaf,
+  const D extends Docs & { readonly alwaysWritten?: boolean | undefined }
+>(
   schema: S,
   value: S["Type"],
-  docs: Docs & { readonly alwaysWritten?: boolean | undefined }
-): ValueField<S, "Default"> => ({
+  docs: D
+): ValueField<S, "Default"> & D => ({
   ...docs,
   _tag: "Value",
   schema,

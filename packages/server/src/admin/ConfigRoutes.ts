@@ -8,7 +8,8 @@
 import { createHash } from "node:crypto"
 import { isNotFound } from "@mcpgate/core/AtomicFile"
 import type { McpgateConfig } from "@mcpgate/core/Config"
-import { Effect, Option, Ref, Schema } from "effect"
+import { toFileShape } from "@mcpgate/core/ConfigFile"
+import { Effect, Option, Predicate, Ref, Schema } from "effect"
 import { Refused } from "../http/ErrorBody.ts"
 import * as ConfigEditorMode from "../security/ConfigEditorMode.ts"
 import type { AdminContext } from "./AdminContext.ts"
@@ -40,10 +41,15 @@ export const decodePut = (body: unknown): Effect.Effect<PutConfigRequest, Refuse
 
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex")
 
-/** What needs a restart to change: the listener, the upstream, the builtins, the loop budget. */
+/**
+ * What needs a restart to change: the listener, the admin token, the upstream, the
+ * builtins, the loop budget. Compared in the file's form, where secrets are text
+ * (a `Redacted` would print the same whatever it holds).
+ */
 const restartSettings = (config: McpgateConfig) => {
-  const { apiKeys: _live, ...server } = config.server
-  return JSON.stringify([server, config.builtins, config.maxToolCalls])
+  const { server, builtins, maxToolCalls } = toFileShape(config)
+  const { apiKeys: _live, ...restartOnly } = Predicate.isObject(server) ? server : {}
+  return JSON.stringify([restartOnly, builtins, maxToolCalls])
 }
 
 // As on disk: a byte order mark is kept (TextDecoder would drop it by default).

@@ -218,7 +218,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
     })
   }
   const baseUrl = config.baseUrl.replace(/\/+$/, "")
-  const apiKey = config.apiKey === undefined ? Option.none() : Option.some(Redacted.make(config.apiKey))
+  const apiKey = Option.fromUndefinedOr(config.apiKey)
   const withKey = (headers: Record<string, string>): Record<string, string> =>
     Option.match(apiKey, {
       onNone: () => headers,

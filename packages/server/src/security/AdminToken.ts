@@ -101,7 +101,8 @@ const createTokenFile = (fs: FileSystem.FileSystem, directory: string, file: str
 
 /** The admin token for this start (see the module comment for the order). */
 export const resolve = Effect.fn("AdminToken.resolve")(function* (options: ResolveOptions) {
-  const fromConfig = nonEmpty(options.config.server.adminToken)
+  const configured = options.config.server.adminToken
+  const fromConfig = configured === undefined ? undefined : nonEmpty(Redacted.value(configured))
   if (fromConfig !== undefined) {
     return { value: Redacted.make(fromConfig), source: "config", generated: false } satisfies AdminToken
   }

@@ -21,9 +21,9 @@ export class SecurityConfigError extends Schema.TaggedError<SecurityConfigError>
   message: Schema.String
 }) {}
 
-/** The configured keys, without empty strings (which would match an empty bearer). */
-export const apiKeysOf = (config: McpgateConfig): ReadonlyArray<string> =>
-  (config.server.apiKeys ?? []).filter((key) => key.trim() !== "")
+/** The configured keys, without blank ones (which would match an empty bearer). */
+export const apiKeysOf = (config: McpgateConfig): ReadonlyArray<Redacted.Redacted<string>> =>
+  (config.server.apiKeys ?? []).filter((key) => Redacted.value(key).trim() !== "")
 
 const setKeysHint = `Set "server.apiKeys" (e.g. "apiKeys": ["\${env:MCPGATE_API_KEY}"]) in the config`
 
@@ -67,8 +67,9 @@ export const tokenClash = (
   config: McpgateConfig,
   adminToken: Redacted.Redacted<string> | undefined
 ): SecurityConfigError | undefined => {
-  const keys = new Set(apiKeysOf(config))
-  const configured = config.server.adminToken?.trim()
+  const keys = new Set(apiKeysOf(config).map(Redacted.value))
+  const configured =
+    config.server.adminToken === undefined ? undefined : Redacted.value(config.server.adminToken).trim()
   if (configured !== undefined && configured !== "" && keys.has(configured)) {
     return new SecurityConfigError({
       path: "server.apiKeys",

@@ -96,6 +96,10 @@ export interface SecurityShape {
 
 const defaultSessionTtlMs = 12 * 60 * 60 * 1000
 
+/** The digests of the configured API keys (the keys themselves are not kept). */
+const digests = (config: McpgateConfig): ReadonlyArray<Digest> =>
+  apiKeysOf(config).map((key) => digest(Redacted.value(key)))
+
 const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   const config = options.config
   const host = options.host ?? config.server.host
@@ -109,7 +113,7 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   const clash = tokenClash(config, adminToken.value)
   if (clash !== undefined) return yield* clash
   const sites = addresses(config, host, port)
-  const keys = yield* Ref.make<ReadonlyArray<Digest>>(apiKeysOf(config).map(digest))
+  const keys = yield* Ref.make(digests(config))
   const sessionTtlMs = options.sessionTtlMs ?? defaultSessionTtlMs
   const admin = {
     adminDigest: digest(Redacted.value(adminToken.value)),
@@ -135,7 +139,7 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
     authorizeApi: (request) => authorizeApi({ keys, addresses: sites }, request),
     authorizeAdmin: (request) => authorizeAdmin(admin, request),
     check,
-    apply: (next) => Effect.andThen(check(next), Ref.set(keys, apiKeysOf(next).map(digest))),
+    apply: (next) => Effect.andThen(check(next), Ref.set(keys, digests(next))),
     openSession: (request, token) => Effect.andThen(checkToken(admin, request, token), admin.sessions.open),
     closeSession: (request) => {
       const session = request.cookies[sessionCookie]

@@ -12,7 +12,7 @@ import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
-import { Context, Duration, Effect, Layer, Queue, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Queue, Redacted, type Scope } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import {
   McpEndpoint,
@@ -55,8 +55,8 @@ export const config = (options: McpGatewayOptions): McpgateConfig => ({
       : {
           host: "127.0.0.1",
           port: 0,
-          apiKeys: options.apiKeys,
-          adminToken: "admin-token-of-the-test-gateway"
+          apiKeys: options.apiKeys.map((key) => Redacted.make(key)),
+          adminToken: Redacted.make("admin-token-of-the-test-gateway")
         }
 })
 
