@@ -1,7 +1,8 @@
 /**
- * The composed HTTP server that `mcpgate serve` launches (ARCHITECTURE.md): every
- * route group over one `McpClientManager`. It needs an `HttpServer` and an
- * `HttpClient` (the CLI provides the Node ones).
+ * The composed HTTP server that `mcpgate serve` launches
+ * (docs/architecture.md#services-server): every route group over one
+ * `McpClientManager`. It needs an `HttpServer` and an `HttpClient` (the CLI
+ * provides the Node ones).
  */
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { Browser } from "@mcpgate/oauth/Browser"
@@ -38,7 +39,7 @@ export interface ListeningInfo {
   readonly adminToken: AdminToken.AdminToken
 }
 
-/** `GET /health` answers at once, whatever state the MCP servers are in (SPEC §5). */
+/** `GET /health` answers at once, whatever state the MCP servers are in (docs/gateway.md#health). */
 const healthRoute = HttpRouter.use((router) =>
   Effect.gen(function* () {
     const manager = yield* McpClientManager
@@ -71,8 +72,9 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
 )
 
 /**
- * Every route. `/v1/*` (and `/mcp`) sit behind the API-key middleware: the
- * original left `/v1/mcp/*` open, which made the fetch tool an SSRF relay (SPEC §7).
+ * Every route. `/v1/*` (and `/mcp`) sit behind the API-key middleware
+ * (docs/gateway.md#api-keys): the original left `/v1/mcp/*` open, which made the
+ * fetch tool an SSRF relay (docs/lessons.md#open-tool-routes).
  */
 export const routes = Layer.mergeAll(
   healthRoute,

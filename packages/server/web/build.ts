@@ -1,5 +1,5 @@
 /**
- * Builds the web UI (SPEC §5 "Web UI") into packages/server/web/dist/: one
+ * Builds the web UI (docs/gateway.md#web-ui) into packages/server/web/dist/: one
  * module per page plus shared chunks and one stylesheet, each named by its
  * content hash (served with a year-long immutable cache), and the two pages
  * with those names filled in (served with `no-cache`). Everything comes from the

@@ -1,5 +1,6 @@
 /**
- * The page the browser lands on after a web OAuth login (SPEC §5, §7: the
+ * The page the browser lands on after a web OAuth login
+ * (docs/gateway.md#web-oauth-callback; docs/lessons.md#callback-page: the
  * original reflected the callback's parameters into the page unescaped).
  *
  * Everything interpolated is HTML-escaped; the one script carries a fresh nonce

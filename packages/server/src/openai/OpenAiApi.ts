@@ -1,6 +1,6 @@
 /**
- * The OpenAI-compatible routes (docs/gateway.md#chat-completions, #models): `POST /v1/chat/completions` and
- * `GET /v1/models`.
+ * The OpenAI-compatible routes: `POST /v1/chat/completions`
+ * (docs/gateway.md#chat-completions) and `GET /v1/models` (docs/gateway.md#models).
  *
  * Without `execute_mcp_tools` a chat request is a faithful pass-through: the
  * body is parsed once (to validate it and look for the flag; a byte search

@@ -1,5 +1,6 @@
 /**
- * The OpenAI-compatible model endpoint behind the gateway (`server.upstream`, SPEC §5).
+ * The OpenAI-compatible model endpoint behind the gateway (`server.upstream`,
+ * docs/gateway.md#upstream).
  *
  * Two ways in: `forward` passes a request through untouched and hands back the
  * response unread (the pass-through path stays lean: no JSON, bytes as they

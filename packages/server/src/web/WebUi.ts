@@ -1,5 +1,5 @@
 /**
- * The web UI (SPEC §5 "Web UI"): `GET /admin`, `GET /chat` and their assets
+ * The web UI (docs/gateway.md#web-ui): `GET /admin`, `GET /chat` and their assets
  * under `/assets/<name>`, served from the build in packages/server/web/dist/
  * (made by web/build.ts on `pnpm install`; no CDN, so the UI works offline).
  *

@@ -1,5 +1,5 @@
 /**
- * The admin page (SPEC §5 "Web UI"): sign-in with the admin token (traded for
+ * The admin page (docs/gateway.md#web-ui; its API: docs/gateway.md#admin-api): sign-in with the admin token (traded for
  * an HttpOnly session cookie; the page never stores the token), one card per
  * server kept live by the `events` stream, OAuth sign-in in a popup, reconnect,
  * logout, reload, and the config editor.

@@ -1,5 +1,5 @@
 /**
- * The chat page (SPEC §5 "Web UI"): streams `/v1/chat/completions` through the
+ * The chat page (docs/gateway.md#web-ui; events: docs/gateway.md#tool-call-events): streams `/v1/chat/completions` through the
  * gateway; with the tools switch on it sends `execute_mcp_tools: true` and
  * shows every `tool_call_event` as a collapsible block. Reasoning
  * (`reasoning_content` deltas and `<think>` blocks) is collapsible too.

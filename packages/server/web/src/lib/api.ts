@@ -1,6 +1,6 @@
 /**
  * JSON requests to the gateway. Errors come back as the gateway's
- * `{error: {message, type, code?}}` (SPEC §5), turned into `ApiError`.
+ * `{error: {message, type, code?}}` (docs/gateway.md#errors), turned into `ApiError`.
  */
 
 export interface ConfigIssue {
