@@ -48,15 +48,17 @@ const notFound = (request: HttpServerRequest.HttpServerRequest) =>
 
 const serverName = Effect.map(HttpRouter.params, (params) => params.name ?? "")
 
-/** A handler of the server named in the path, answering JSON. */
-const forServer =
-  <A, E>(handler: (ctx: AdminContext.AdminContext, name: string) => Effect.Effect<A, E>) =>
-  (ctx: AdminContext.AdminContext) =>
+/** A handler whose data is answered as JSON. */
+const answer =
+  <A, E extends Refused | ConfigRejected>(effect: Effect.Effect<A, E>): Handler =>
   () =>
-    Effect.map(
-      Effect.flatMap(serverName, (name) => handler(ctx, name)),
-      (body) => json(body)
-    )
+    Effect.map(effect, (body) => json(body))
+
+/** A handler of the server named in the path, answered as JSON. */
+const forServer =
+  <A, E extends Refused | ConfigRejected>(handler: (name: string) => Effect.Effect<A, E>): Handler =>
+  () =>
+    Effect.flatMap(serverName, (name) => Effect.map(handler(name), (body) => json(body)))
 
 const wire = (router: HttpRouter.HttpRouter, ctx: AdminContext.AdminContext) =>
   Effect.gen(function* () {
@@ -92,45 +94,31 @@ const wire = (router: HttpRouter.HttpRouter, ctx: AdminContext.AdminContext) =>
         const body = yield* ConfigRoutes.decodePut(yield* readJson(request, adminBodyLimit))
         return json(yield* ConfigRoutes.putConfig(ctx, body))
       })
+    const callback: Handler = (request) => OAuthCallback.callback(ctx, request.url)
+    const servers = "/admin/api/mcp/servers"
 
     yield* router.add("POST", "/admin/api/session", open(openSession))
     yield* router.add("DELETE", "/admin/api/session", open(closeSession))
+    yield* router.add("GET", servers, admin(answer(ServerRoutes.servers(ctx))))
     yield* router.add(
-      "GET",
-      "/admin/api/mcp/servers",
-      admin(() => Effect.map(ServerRoutes.servers(ctx), json))
+      "POST",
+      `${servers}/:name/reconnect`,
+      admin(forServer((name) => ServerRoutes.reconnect(ctx, name)))
     )
     yield* router.add(
       "POST",
-      "/admin/api/mcp/servers/:name/reconnect",
-      admin(forServer(ServerRoutes.reconnect)(ctx))
+      `${servers}/:name/authenticate`,
+      admin(forServer((name) => ServerRoutes.authenticate(ctx, name)))
     )
     yield* router.add(
       "POST",
-      "/admin/api/mcp/servers/:name/authenticate",
-      admin(forServer(ServerRoutes.authenticate)(ctx))
+      `${servers}/:name/logout`,
+      admin(forServer((name) => ServerRoutes.logout(ctx, name)))
     )
-    yield* router.add(
-      "POST",
-      "/admin/api/mcp/servers/:name/logout",
-      admin(forServer(ServerRoutes.logout)(ctx))
-    )
-    yield* router.add(
-      "GET",
-      OAuthCallback.callbackPath,
-      open((request) => OAuthCallback.callback(ctx, request.url))
-    )
-    yield* router.add(
-      "GET",
-      "/admin/api/mcp/config",
-      admin(() => Effect.map(ConfigRoutes.getConfig(ctx), json))
-    )
+    yield* router.add("GET", OAuthCallback.callbackPath, open(callback))
+    yield* router.add("GET", "/admin/api/mcp/config", admin(answer(ConfigRoutes.getConfig(ctx))))
     yield* router.add("PUT", "/admin/api/mcp/config", admin(putConfig, { readsBody: true }))
-    yield* router.add(
-      "POST",
-      "/admin/api/mcp/reload",
-      admin(() => Effect.map(ConfigRoutes.reload(ctx), json))
-    )
+    yield* router.add("POST", "/admin/api/mcp/reload", admin(answer(ConfigRoutes.reload(ctx))))
     yield* router.add(
       "GET",
       "/admin/api/mcp/events",

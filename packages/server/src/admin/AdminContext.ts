@@ -9,6 +9,7 @@ import { ConfigFile, type ConfigFileShape, emptyConfig } from "@mcpgate/core/Con
 import { OAuthManager, type OAuthManagerShape } from "@mcpgate/oauth/OAuthManager"
 import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
 import { Duration, Effect, FileSystem, PubSub, Ref, Semaphore } from "effect"
+import type { Refused } from "../http/ErrorBody.ts"
 import { Security, type SecurityShape } from "../security/Security.ts"
 import { serverNotFound } from "./AdminResponses.ts"
 
@@ -63,10 +64,7 @@ export const make = Effect.fnUntraced(function* (options: AdminApiOptions) {
 })
 
 /** The configured server of that name, else 404 `server_not_found`. */
-export const lookup = (
-  ctx: AdminContext,
-  name: string
-): Effect.Effect<ServerConfig, ReturnType<typeof serverNotFound>> =>
+export const lookup = (ctx: AdminContext, name: string): Effect.Effect<ServerConfig, Refused> =>
   Effect.flatMap(Ref.get(ctx.applied), (config) => {
     const server = config.mcpServers[name]
     return server === undefined ? Effect.fail(serverNotFound(name)) : Effect.succeed(server)
