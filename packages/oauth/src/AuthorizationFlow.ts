@@ -26,7 +26,7 @@ import { Browser } from "./Browser.ts"
 import { type AuthorizationServerInfo, authOf, supportsS256 } from "./Discovery.ts"
 import { OAuthError } from "./Errors.ts"
 import { listen } from "./internal/CallbackServer.ts"
-import { attempt, checkEndpoint, httpOptions, isLoopbackUrl, toOAuthError } from "./internal/Http.ts"
+import { checkEndpoint, type HttpOptions, isLoopbackUrl, request, toOAuthError } from "./internal/Http.ts"
 import { type ClientSession, clientSecretBasic, grantTypes } from "./Registration.ts"
 
 // ---------------------------------------------------------------------------
@@ -178,12 +178,12 @@ const audienceParameter = (context: GrantContext): Record<string, string> =>
 
 /** Runs a token request; once more when the server hands out a DPoP nonce (RFC 9449 §8). */
 const withDpopRetry =
-  <A>(dpop: oauth.DPoPHandle | undefined, run: (signal: AbortSignal) => Promise<A>) =>
-  async (signal: AbortSignal): Promise<A> => {
+  <A>(dpop: oauth.DPoPHandle | undefined, run: (http: HttpOptions) => Promise<A>) =>
+  async (http: HttpOptions): Promise<A> => {
     try {
-      return await run(signal)
+      return await run(http)
     } catch (error) {
-      if (dpop !== undefined && oauth.isDPoPNonceError(error)) return run(signal)
+      if (dpop !== undefined && oauth.isDPoPNonceError(error)) return run(http)
       throw error
     }
   }
@@ -313,11 +313,11 @@ export const make = Effect.gen(function* () {
     })
     const tokenEndpoint = yield* endpoint(context, "token_endpoint", "token endpoint")
     yield* Effect.logDebug(`${name}: redeeming the authorization code at ${tokenEndpoint.href}`)
-    return yield* attempt(
+    return yield* request(
       name,
       "token",
       `redeeming the authorization code at ${tokenEndpoint.origin}${tokenEndpoint.pathname}`,
-      withDpopRetry(context.dpop, async (signal) => {
+      withDpopRetry(context.dpop, async (http) => {
         const response = await oauth.authorizationCodeGrantRequest(
           as,
           session.client,
@@ -326,7 +326,7 @@ export const make = Effect.gen(function* () {
           pending.redirectUri,
           Redacted.value(pending.codeVerifier),
           {
-            ...httpOptions(signal),
+            ...http,
             additionalParameters: { ...resourceParameter(context), ...audienceParameter(context) },
             ...(context.dpop === undefined ? {} : { DPoP: context.dpop })
           }
@@ -430,17 +430,17 @@ export const make = Effect.gen(function* () {
       "device_authorization_endpoint",
       "device authorization endpoint"
     )
-    const started = yield* attempt(
+    const started = yield* request(
       name,
       "authorization",
       `starting the device authorization at ${deviceEndpoint.origin}${deviceEndpoint.pathname}`,
-      async (signal) => {
+      async (http) => {
         const response = await oauth.deviceAuthorizationRequest(
           as,
           session.client,
           session.auth,
           { ...scopeParameter(context), ...resourceParameter(context), ...audienceParameter(context) },
-          httpOptions(signal)
+          http
         )
         return oauth.processDeviceAuthorizationResponse(as, session.client, response)
       }
@@ -466,18 +466,18 @@ export const make = Effect.gen(function* () {
           "the device code expired before the login was approved; start again"
         )
       }
-      const polled = yield* attempt(
+      const polled = yield* request(
         name,
         "token",
         "polling the token endpoint",
-        withDpopRetry(context.dpop, async (signal) => {
+        withDpopRetry(context.dpop, async (http) => {
           const response = await oauth.deviceCodeGrantRequest(
             as,
             session.client,
             session.auth,
             Redacted.value(deviceCode),
             {
-              ...httpOptions(signal),
+              ...http,
               additionalParameters: resourceParameter(context),
               ...(context.dpop === undefined ? {} : { DPoP: context.dpop })
             }
@@ -521,16 +521,16 @@ export const make = Effect.gen(function* () {
   const tokenRequest = (
     context: GrantContext,
     what: string,
-    run: (signal: AbortSignal, dpop: { DPoP?: oauth.DPoPHandle }) => Promise<oauth.TokenEndpointResponse>
+    run: (http: HttpOptions, dpop: { DPoP?: oauth.DPoPHandle }) => Promise<oauth.TokenEndpointResponse>
   ) =>
     Effect.gen(function* () {
       const tokenEndpoint = yield* endpoint(context, "token_endpoint", "token endpoint")
-      return yield* attempt(
+      return yield* request(
         context.server.name,
         "token",
         `${what} at ${tokenEndpoint.origin}${tokenEndpoint.pathname}`,
-        withDpopRetry(context.dpop, (signal) =>
-          run(signal, context.dpop === undefined ? {} : { DPoP: context.dpop })
+        withDpopRetry(context.dpop, (http) =>
+          run(http, context.dpop === undefined ? {} : { DPoP: context.dpop })
         )
       )
     })
@@ -540,13 +540,13 @@ export const make = Effect.gen(function* () {
   ) {
     const { session } = context
     const as = context.authorizationServer.metadata
-    return yield* tokenRequest(context, "the client credentials grant", async (signal, dpop) => {
+    return yield* tokenRequest(context, "the client credentials grant", async (http, dpop) => {
       const response = await oauth.clientCredentialsGrantRequest(
         as,
         session.client,
         session.auth,
         { ...scopeParameter(context), ...resourceParameter(context), ...audienceParameter(context) },
-        { ...httpOptions(signal), ...dpop }
+        { ...http, ...dpop }
       )
       return oauth.processClientCredentialsResponse(as, session.client, response)
     })
@@ -558,58 +558,58 @@ export const make = Effect.gen(function* () {
   ) {
     const { session } = context
     const as = context.authorizationServer.metadata
-    return yield* tokenRequest(context, "the JWT bearer grant", async (signal, dpop) => {
+    return yield* tokenRequest(context, "the JWT bearer grant", async (http, dpop) => {
       const response = await oauth.genericTokenEndpointRequest(
         as,
         session.client,
         session.auth,
         grantTypes.jwtBearer,
         { assertion: Redacted.value(assertion), ...scopeParameter(context), ...resourceParameter(context) },
-        { ...httpOptions(signal), ...dpop }
+        { ...http, ...dpop }
       )
       return oauth.processGenericTokenEndpointResponse(as, session.client, response)
     })
   })
 
   const tokenExchange = Effect.fn("AuthorizationFlow.tokenExchange")(function* (
-    request: TokenExchangeRequest
+    exchange: TokenExchangeRequest
   ) {
     const target = yield* checkEndpoint(
-      request.server,
-      request.tokenEndpoint,
+      exchange.server,
+      exchange.tokenEndpoint,
       "identity provider token endpoint",
-      request.allowHttp ?? false
+      exchange.allowHttp ?? false
     )
     const as: oauth.AuthorizationServer = {
-      issuer: request.issuer ?? target.origin,
+      issuer: exchange.issuer ?? target.origin,
       token_endpoint: target.href
     }
-    const client: oauth.Client = { client_id: request.clientId }
+    const client: oauth.Client = { client_id: exchange.clientId }
     const auth =
-      request.clientSecret === undefined
+      exchange.clientSecret === undefined
         ? oauth.None()
-        : clientSecretBasic(Redacted.value(request.clientSecret))
-    const response = yield* attempt(
-      request.server,
+        : clientSecretBasic(Redacted.value(exchange.clientSecret))
+    const response = yield* request(
+      exchange.server,
       "token",
       `the token exchange at ${target.origin}${target.pathname}`,
-      async (signal) => {
+      async (http) => {
         const answer = await oauth.genericTokenEndpointRequest(
           as,
           client,
           auth,
           grantTypes.tokenExchange,
           {
-            subject_token: Redacted.value(request.subjectToken),
-            subject_token_type: request.subjectTokenType,
-            ...(request.requestedTokenType === undefined
+            subject_token: Redacted.value(exchange.subjectToken),
+            subject_token_type: exchange.subjectTokenType,
+            ...(exchange.requestedTokenType === undefined
               ? {}
-              : { requested_token_type: request.requestedTokenType }),
-            ...(request.audience === undefined ? {} : { audience: request.audience }),
-            ...(request.resource === undefined ? {} : { resource: request.resource }),
-            ...(request.scope === undefined ? {} : { scope: request.scope })
+              : { requested_token_type: exchange.requestedTokenType }),
+            ...(exchange.audience === undefined ? {} : { audience: exchange.audience }),
+            ...(exchange.resource === undefined ? {} : { resource: exchange.resource }),
+            ...(exchange.scope === undefined ? {} : { scope: exchange.scope })
           },
-          httpOptions(signal)
+          http
         )
         // RFC 8693 §2.2.1: an issued token that is not an access token has token_type "N_A".
         return oauth.processGenericTokenEndpointResponse(as, client, answer, {
@@ -632,14 +632,14 @@ export const make = Effect.gen(function* () {
   ) {
     const { session } = context
     const as = context.authorizationServer.metadata
-    return yield* tokenRequest(context, "refreshing the token", async (signal, dpop) => {
+    return yield* tokenRequest(context, "refreshing the token", async (http, dpop) => {
       const response = await oauth.refreshTokenGrantRequest(
         as,
         session.client,
         session.auth,
         Redacted.value(refreshToken),
         {
-          ...httpOptions(signal),
+          ...http,
           // RFC 8707 §2.2 and the MCP spec: the resource again on refresh.
           additionalParameters: { ...resourceParameter(context), ...scopeParameter(context) },
           ...dpop
@@ -657,18 +657,18 @@ export const make = Effect.gen(function* () {
     const { session } = context
     const as = context.authorizationServer.metadata
     const revocationEndpoint = yield* endpoint(context, "revocation_endpoint", "revocation endpoint")
-    yield* attempt(
+    yield* request(
       context.server.name,
       "revocation",
       `revoking the ${hint.replace("_", " ")} at ${revocationEndpoint.origin}${revocationEndpoint.pathname}`,
-      async (signal) => {
+      async (http) => {
         const response = await oauth.revocationRequest(
           as,
           session.client,
           session.auth,
           Redacted.value(token),
           {
-            ...httpOptions(signal),
+            ...http,
             additionalParameters: { token_type_hint: hint }
           }
         )

@@ -22,7 +22,7 @@ import { canonicalUrl } from "@mcpgate/core/Credential"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import * as oauth from "oauth4webapi"
 import { OAuthError } from "./Errors.ts"
-import { attempt, checkEndpoint, get, requestTimeoutMillis, userAgent } from "./internal/Http.ts"
+import { attempt, checkEndpoint, fetchWith, get } from "./internal/Http.ts"
 import { type ResourceChallenge, resourceChallenge } from "./WwwAuthenticate.ts"
 
 // ---------------------------------------------------------------------------
@@ -278,33 +278,34 @@ export const make = Effect.sync((): DiscoveryShape => {
 
   /** One unauthenticated request to read the server's challenge; any failure just means "no challenge". */
   const probe = (server: ServerConfig, url: string): Effect.Effect<string | undefined> =>
-    Effect.tryPromise(async (signal) => {
-      const response = await fetch(url, {
-        method: "POST",
-        headers: {
-          ...server.headers,
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-          "user-agent": userAgent
-        },
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          id: 0,
-          method: "initialize",
-          params: {
-            protocolVersion: "2025-11-25",
-            capabilities: {},
-            clientInfo: { name: "mcpgate", version: "0.1.0" }
-          }
-        }),
-        redirect: "manual",
-        signal: AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMillis)])
+    fetchWith(server.name, "discovery", "probing the server", new URL(url), {
+      method: "POST",
+      headers: {
+        ...server.headers,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream"
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 0,
+        method: "initialize",
+        params: {
+          protocolVersion: "2025-11-25",
+          capabilities: {},
+          clientInfo: { name: "mcpgate", version: "0.1.0" }
+        }
       })
-      await response.body?.cancel()
-      return response.status === 401 || response.status === 403
-        ? (response.headers.get("www-authenticate") ?? undefined)
-        : undefined
-    }).pipe(Effect.orElseSucceed(() => undefined))
+    }).pipe(
+      Effect.flatMap((response) =>
+        Effect.as(
+          Effect.promise(async () => response.body?.cancel()),
+          response.status === 401 || response.status === 403
+            ? (response.headers.get("www-authenticate") ?? undefined)
+            : undefined
+        )
+      ),
+      Effect.orElseSucceed(() => undefined)
+    )
 
   const readProtectedResource = (
     name: string,

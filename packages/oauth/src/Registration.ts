@@ -19,7 +19,7 @@ import * as jose from "jose"
 import * as oauth from "oauth4webapi"
 import { type AuthorizationServerInfo, authOf } from "./Discovery.ts"
 import { OAuthError } from "./Errors.ts"
-import { attempt, checkEndpoint, clip, httpOptions, isLoopbackUrl } from "./internal/Http.ts"
+import { checkEndpoint, clip, isLoopbackUrl, request } from "./internal/Http.ts"
 
 export const grantTypes = {
   authorizationCode: "authorization_code",
@@ -251,8 +251,8 @@ export const make = Effect.sync((): RegistrationShape => {
       token_endpoint_auth_method: requested,
       application_type: redirectUris.every((uri) => isLoopbackUrl(uri)) ? "native" : "web"
     }
-    const response = yield* attempt(server.name, "registration", `registering at ${endpoint}`, (signal) =>
-      oauth.dynamicClientRegistrationRequest(as, metadata, httpOptions(signal))
+    const response = yield* request(server.name, "registration", `registering at ${endpoint}`, (http) =>
+      oauth.dynamicClientRegistrationRequest(as, metadata, http)
     )
     const client = yield* readRegistrationResponse(server.name, endpoint, response)
     const secret = client.client_secret
@@ -400,14 +400,14 @@ export const make = Effect.sync((): RegistrationShape => {
       if (endpoint === undefined) return true
       yield* checkEndpoint(server.name, endpoint, "token endpoint", authOf(server).allowHttp)
       const { client, auth } = yield* session(server, registration)
-      const answer = yield* attempt(server.name, "token", "checking the stored client", async (signal) => {
+      const answer = yield* request(server.name, "token", "checking the stored client", async (http) => {
         const response = await oauth.genericTokenEndpointRequest(
           as,
           client,
           auth,
           grantTypes.refreshToken,
           { refresh_token: `mcpgate-client-check-${oauth.generateRandomState()}` },
-          httpOptions(signal)
+          http
         )
         return oauth.processGenericTokenEndpointResponse(as, client, response)
       }).pipe(Effect.flip, Effect.option)

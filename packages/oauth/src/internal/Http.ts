@@ -4,6 +4,7 @@
  * exceptions into `OAuthError`s whose messages carry no secret.
  */
 import { Effect } from "effect"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as oauth from "oauth4webapi"
 import { OAuthError, type OAuthErrorReason } from "../Errors.ts"
 
@@ -62,10 +63,22 @@ export const checkEndpoint = (
     )
   })
 
-/** The options every oauth4webapi call gets: our timeout and our own HTTPS policy (checked beforehand). */
-export const httpOptions = (signal: AbortSignal) => ({
+/**
+ * The options every oauth4webapi request gets: the `fetch` of
+ * `FetchHttpClient.Fetch`, our timeout, and our own HTTPS policy (checked
+ * beforehand).
+ */
+export interface HttpOptions {
+  readonly signal: AbortSignal
+  readonly headers: Record<string, string>
+  readonly [oauth.customFetch]: typeof globalThis.fetch
+  readonly [oauth.allowInsecureRequests]: true
+}
+
+const httpOptions = (fetch: typeof globalThis.fetch, signal: AbortSignal): HttpOptions => ({
   signal: AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMillis)]),
   headers: { "user-agent": userAgent },
+  [oauth.customFetch]: fetch,
   // The https/loopback/allowHttp rule is enforced by `checkEndpoint` before any request.
   [oauth.allowInsecureRequests]: true
 })
@@ -172,12 +185,47 @@ export const attempt = <A>(
 ): Effect.Effect<A, OAuthError> =>
   Effect.tryPromise({ try: run, catch: (error) => toOAuthError(server, reason, what, error) })
 
-/** A plain GET with our timeout; the raw `Response` (for metadata documents read with our own schema). */
-export const get = (server: string, url: URL, what: string): Effect.Effect<Response, OAuthError> =>
-  attempt(server, "discovery", `fetching the ${what} ${url.href}`, (signal) =>
-    fetch(url, {
-      headers: { accept: "application/json", "user-agent": userAgent },
-      redirect: "manual",
-      signal: AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMillis)])
-    })
+/**
+ * Runs one request of oauth4webapi (request and processing) with the options
+ * it needs (`HttpOptions`: the `fetch` of `FetchHttpClient.Fetch`, read here
+ * from the calling fiber, so an application or a test can provide its own).
+ * A failure becomes an `OAuthError` as in `attempt`.
+ */
+export const request = <A>(
+  server: string,
+  reason: OAuthErrorReason,
+  what: string,
+  run: (options: HttpOptions) => Promise<A>
+): Effect.Effect<A, OAuthError> =>
+  Effect.flatMap(FetchHttpClient.Fetch, (fetch) =>
+    attempt(server, reason, what, (signal) => run(httpOptions(fetch, signal)))
   )
+
+/**
+ * `fetch` of `FetchHttpClient.Fetch` with our timeout, user agent and no
+ * redirects followed (a metadata document or a challenge is read where it
+ * is asked for). The raw `Response`; failures as in `attempt`.
+ */
+export const fetchWith = (
+  server: string,
+  reason: OAuthErrorReason,
+  what: string,
+  url: URL,
+  init: { readonly method?: string; readonly headers?: Record<string, string>; readonly body?: string }
+): Effect.Effect<Response, OAuthError> =>
+  Effect.flatMap(FetchHttpClient.Fetch, (fetch) =>
+    attempt(server, reason, what, (signal) =>
+      fetch(url, {
+        ...init,
+        headers: { ...init.headers, "user-agent": userAgent },
+        redirect: "manual",
+        signal: AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMillis)])
+      })
+    )
+  )
+
+/** A plain GET of a JSON document; the raw `Response` (for metadata documents read with our own schema). */
+export const get = (server: string, url: URL, what: string): Effect.Effect<Response, OAuthError> =>
+  fetchWith(server, "discovery", `fetching the ${what} ${url.href}`, url, {
+    headers: { accept: "application/json" }
+  })
