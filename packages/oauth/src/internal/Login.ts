@@ -8,7 +8,6 @@ import type { OAuthFlow, ServerConfig } from "@mcpgate/core/Config"
 import { type ClientRegistration, Credential } from "@mcpgate/core/Credential"
 import { Clock, Effect, Redacted } from "effect"
 import type * as oauth from "oauth4webapi"
-import { toTokenSet } from "../AuthorizationFlow.ts"
 import { authOf, type Discovered, offersOfflineAccess } from "../Discovery.ts"
 import type { LoginOptions, LoginResult } from "../OAuthManager.ts"
 import { grantTypes, type ResolveOptions } from "../Registration.ts"
@@ -27,6 +26,7 @@ import {
   save,
   withFields
 } from "./ManagerContext.ts"
+import { toTokenSet } from "./TokenRequest.ts"
 
 /**
  * MCP "Scope Selection Strategy": the caller's scopes, else the challenge's,

@@ -10,7 +10,6 @@
 import type { ServerConfig } from "@mcpgate/core/Config"
 import type { ClientRegistration, Credential, TokenSet } from "@mcpgate/core/Credential"
 import { Cache, Clock, Effect, Equal, Fiber, FiberSet, Hash, Option, Random, type Redacted } from "effect"
-import { toTokenSet } from "../AuthorizationFlow.ts"
 import { authOf } from "../Discovery.ts"
 import { NeedsLogin, OAuthError } from "../Errors.ts"
 import type { UnauthorizedResponse } from "../OAuthManager.ts"
@@ -33,6 +32,7 @@ import {
   withFields,
   withinLockBudget
 } from "./ManagerContext.ts"
+import { toTokenSet } from "./TokenRequest.ts"
 
 /**
  * A refresh asked for: the server, and the token the caller found expiring or
