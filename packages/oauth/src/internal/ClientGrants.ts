@@ -7,8 +7,13 @@
 import { Effect, Redacted } from "effect"
 import * as oauth from "oauth4webapi"
 import type { GrantContext } from "../AuthorizationFlow.ts"
-import { grantTypes } from "../Registration.ts"
-import { audienceParameter, resourceParameter, scopeParameter, tokenRequest } from "./TokenRequest.ts"
+import {
+  audienceParameter,
+  grantTypes,
+  resourceParameter,
+  scopeParameter,
+  tokenRequest
+} from "./TokenRequest.ts"
 
 /**
  * OAuth 2.1 §4.2: tokens for the client itself, with its `scope`, `resource`

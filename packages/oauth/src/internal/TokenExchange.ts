@@ -6,8 +6,9 @@
 import { Effect, Redacted } from "effect"
 import * as oauth from "oauth4webapi"
 import type { TokenExchangeRequest } from "../AuthorizationFlow.ts"
-import { clientSecretBasic, grantTypes } from "../Registration.ts"
+import { clientSecretBasic } from "./ClientAuthentication.ts"
 import { checkEndpoint, request } from "./Http.ts"
+import { grantTypes } from "./TokenRequest.ts"
 
 /**
  * RFC 8693 §2.1 with `client_secret_basic` when a secret is given. An issued

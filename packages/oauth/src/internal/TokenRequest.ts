@@ -13,6 +13,19 @@ import { checkEndpoint, type HttpOptions, request } from "./Http.ts"
 import { authOf } from "./ServerAuth.ts"
 
 /**
+ * The `grant_type` values mcpgate sends: OAuth 2.1 §4.1.3, §4.3.1 and §4.2.1,
+ * RFC 8628 §3.4, RFC 7523 §2.1 and RFC 8693 §2.1.
+ */
+export const grantTypes = {
+  authorizationCode: "authorization_code",
+  refreshToken: "refresh_token",
+  deviceCode: "urn:ietf:params:oauth:grant-type:device_code",
+  clientCredentials: "client_credentials",
+  jwtBearer: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+  tokenExchange: "urn:ietf:params:oauth:grant-type:token-exchange"
+} as const
+
+/**
  * The stored form of a token response (OAuth 2.1 §3.2.3). A refresh that
  * returns no refresh token keeps the old one, and a response without `scope`
  * keeps `previous.scope` (OAuth 2.1 §4.3.3).
