@@ -123,6 +123,7 @@ export interface ExchangedToken {
   readonly expiresIn?: number | undefined
 }
 
+/** The grants; see each method for the RFC section and the errors. */
 export interface AuthorizationFlowShape {
   /**
    * Builds the authorization request (OAuth 2.1 §4.1.1: PKCE S256, `state`,

@@ -96,6 +96,7 @@ export interface DiscoverOptions {
   readonly probe?: boolean | undefined
 }
 
+/** Discovery of an MCP server's authorization server. */
 export interface DiscoveryShape {
   /**
    * Protected resource metadata, then authorization server metadata, with

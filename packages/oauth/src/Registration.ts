@@ -54,6 +54,7 @@ export interface ClientSession {
   readonly auth: oauth.ClientAuth
 }
 
+/** Which OAuth client mcpgate is at an authorization server, and how it authenticates. */
 export interface RegistrationShape {
   /**
    * The registration to use: pre-registered, else the stored one if it fits,

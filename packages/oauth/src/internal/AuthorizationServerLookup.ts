@@ -17,6 +17,7 @@ import { checkEndpoint } from "./Http.ts"
 import { acceptsIssuer, defaultEndpoints, metadataCandidates, onLegacyOrigin } from "./LegacyDiscovery.ts"
 import { authOf, serverUrlOf } from "./ServerAuth.ts"
 
+/** What discovery knows when it looks for an issuer's metadata. */
 export interface ResolveOptions {
   /** The issuers the protected resource metadata lists (a configured document must describe one of them). */
   readonly listedIssuers?: ReadonlyArray<string> | undefined
@@ -151,6 +152,7 @@ export class IssuerKey implements Equal.Equal {
   }
 }
 
+/** Authorization servers by server and issuer. */
 export type AuthorizationServerCache = Cache.Cache<IssuerKey, AuthorizationServerInfo, OAuthError>
 
 const timeToLive = Duration.hours(1)

@@ -87,6 +87,7 @@ export class PrivateKeyRequest implements Equal.Equal {
   }
 }
 
+/** Imported `private_key_jwt` keys (`makePrivateKeys`). */
 export type PrivateKeys = Cache.Cache<PrivateKeyRequest, oauth.CryptoKey, OAuthError>
 
 /**

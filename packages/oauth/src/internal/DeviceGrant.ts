@@ -58,9 +58,7 @@ export const device = Effect.fn("AuthorizationFlow.device")(function* (
   yield* onDeviceCode({
     userCode: started.user_code,
     verificationUri: started.verification_uri,
-    ...(started.verification_uri_complete === undefined
-      ? {}
-      : { verificationUriComplete: started.verification_uri_complete }),
+    verificationUriComplete: started.verification_uri_complete,
     expiresIn: started.expires_in
   })
   const deadline = (yield* Clock.currentTimeMillis) + started.expires_in * 1000

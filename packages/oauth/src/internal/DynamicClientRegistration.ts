@@ -83,7 +83,7 @@ const readRegistrationResponse = (
       {
         retryable: response.status >= 500,
         status: response.status,
-        ...(Option.isSome(error) ? { oauthError: error.value.error } : {})
+        oauthError: Option.getOrUndefined(error)?.error
       }
     )
   })

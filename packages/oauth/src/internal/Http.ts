@@ -11,6 +11,7 @@ import { OAuthError, type OAuthErrorReason } from "../Errors.ts"
 /** Every request to an authorization server or metadata endpoint gives up after this long. */
 export const requestTimeoutMillis = 30_000
 
+/** The `user-agent` of every request mcpgate makes itself. */
 export const userAgent = "mcpgate"
 
 /** `127.0.0.0/8`, `[::1]` and `localhost` (RFC 8252 §7.3, RFC 6761 §6.3). */
@@ -22,15 +23,18 @@ export const isLoopbackHost = (hostname: string): boolean => {
   return v4?.slice(1).every((part) => Number(part) <= 255) === true
 }
 
+/** Whether `url` parses and names a loopback host (`isLoopbackHost`). */
 export const isLoopbackUrl = (url: string | URL): boolean => {
   const parsed = typeof url === "string" ? URL.parse(url) : url
   return parsed !== null && isLoopbackHost(parsed.hostname)
 }
 
 /**
- * Parses an endpoint URL and applies the transport rule (OAuth 2.1 §1.5, SPEC
- * §3): `https`, or `http` on loopback, or `http` anywhere when the server's
- * `auth.allowHttp` says so. Anything else is refused before a request is made.
+ * Parses an endpoint URL and applies the transport rule (OAuth 2.1 §1.5,
+ * docs/oauth.md#plain-http-rule): `https`, or `http` on loopback, or `http`
+ * anywhere when the server's `auth.allowHttp` says so. Anything else is
+ * refused before a request is made: reason "insecure-endpoint" for plain
+ * HTTP, "discovery" for an invalid URL or another scheme.
  */
 export const checkEndpoint = (
   server: string,
@@ -83,17 +87,18 @@ const httpOptions = (fetch: typeof globalThis.fetch, signal: AbortSignal): HttpO
   [oauth.allowInsecureRequests]: true
 })
 
-/** Up to 300 characters of server-supplied text, on one line. */
+/** Up to 300 characters of server-supplied text, on one line (for error messages). */
 export const clip = (text: string): string => {
   const line = text.replace(/\s+/g, " ").trim()
   return line.length > 300 ? `${line.slice(0, 297)}...` : line
 }
 
-interface Failure {
+/** An exception in words, with what an `OAuthError` carries besides. */
+export interface Failure {
   readonly message: string
   readonly retryable: boolean
-  readonly oauthError?: string
-  readonly status?: number
+  readonly oauthError?: string | undefined
+  readonly status?: number | undefined
 }
 
 const responseOf = (cause: unknown): Response | undefined => (cause instanceof Response ? cause : undefined)
@@ -124,7 +129,7 @@ export const describe = (error: unknown): Failure => {
     return {
       message: `${error.status}${code === undefined ? "" : ` ${code}`}${description === undefined ? "" : `: ${clip(description)}`}`,
       retryable: false,
-      ...(code === undefined ? {} : { oauthError: code }),
+      oauthError: code,
       status: error.status
     }
   }
@@ -145,11 +150,8 @@ export const describe = (error: unknown): Failure => {
     }
     if (error.name === "AbortError") return { message: "the request was aborted", retryable: true }
     // fetch's TypeError("fetch failed") keeps the system error (ECONNREFUSED, ENOTFOUND, …) in `cause`.
-    const cause = (error as { readonly cause?: unknown }).cause
-    const code =
-      typeof cause === "object" && cause !== null && "code" in cause
-        ? String((cause as { code: unknown }).code)
-        : ""
+    const cause: unknown = error.cause
+    const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
     if (error instanceof TypeError && /fetch failed|network/i.test(error.message)) {
       return { message: `could not connect${code === "" ? "" : ` (${code})`}`, retryable: true }
     }
@@ -168,14 +170,15 @@ export const toOAuthError = (
   const failure = describe(error)
   return OAuthError.of(server, failure.retryable ? "network" : reason, `${what} failed: ${failure.message}`, {
     retryable: failure.retryable,
-    ...(failure.oauthError === undefined ? {} : { oauthError: failure.oauthError }),
-    ...(failure.status === undefined ? {} : { status: failure.status })
+    oauthError: failure.oauthError,
+    status: failure.status
   })
 }
 
 /**
- * Runs one oauth4webapi step (request and processing) as an Effect. A failure
- * becomes an `OAuthError` with `reason` (or "network" for a transient one).
+ * Runs one step that may throw (processing a response, reading a body) as an
+ * Effect. A failure becomes an `OAuthError` with `reason` (or "network" for a
+ * transient one), described by `describe`.
  */
 export const attempt = <A>(
   server: string,

@@ -7,6 +7,7 @@
 import { Effect } from "effect"
 import { OAuthError } from "../Errors.ts"
 
+/** What one metadata URL gave. */
 export type Lookup<A> =
   | { readonly _tag: "Found"; readonly value: A }
   /** A clear 404: the document is not at this URL. */
@@ -14,8 +15,10 @@ export type Lookup<A> =
   /** Another answer, or no connection: no proof that there is no document. */
   | { readonly _tag: "Unclear" }
 
+/** The document was there. */
 export const found = <A>(value: A): Lookup<A> => ({ _tag: "Found", value })
 
+/** Neither a document nor a clear 404. */
 export const unclear: Lookup<never> = { _tag: "Unclear" }
 
 const absent: Lookup<never> = { _tag: "Absent" }

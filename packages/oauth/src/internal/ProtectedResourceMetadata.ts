@@ -20,6 +20,7 @@ export const ProtectedResourceMetadata = Schema.Struct({
   dpop_signing_alg_values_supported: Schema.optionalKey(Schema.Array(Schema.String)),
   dpop_bound_access_tokens_required: Schema.optionalKey(Schema.Boolean)
 })
+/** A decoded protected resource metadata document. */
 export type ProtectedResourceMetadata = typeof ProtectedResourceMetadata.Type
 
 /** A protected resource metadata document and where it was read. */

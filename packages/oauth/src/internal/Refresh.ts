@@ -125,7 +125,7 @@ const renewMachineToken = (
     const scope = credential.tokens?.scope ?? authOf(server).scopes?.join(" ")
     const context = yield* grantContext(ctx, server, authorizationServer, registration, {
       resource: credential.resource,
-      ...(scope === undefined ? {} : { scope })
+      scope
     })
     const response = yield* ctx.flows.clientCredentials(context)
     const tokens = toTokenSet(response, yield* Clock.currentTimeMillis)
@@ -215,7 +215,7 @@ const refreshLocked = (
     )
     const context = yield* grantContext(ctx, server, authorizationServer, registration, {
       resource: credential.resource,
-      ...(dpop === undefined ? {} : { dpop })
+      dpop
     })
     yield* Effect.logInfo(`${name}: refreshing the access token`)
     // Once the answer is in, storing it is not interrupted (by the lock budget or a
@@ -269,9 +269,7 @@ const refreshLocked = (
               .register({
                 server,
                 authorizationServer,
-                ...(registration.redirectUris[0] === undefined
-                  ? {}
-                  : { redirectUri: registration.redirectUris[0] }),
+                redirectUri: registration.redirectUris[0],
                 grantTypes: Login.grantsFor(auth.flow)
               })
               .pipe(Effect.option)
@@ -295,7 +293,7 @@ const refreshLocked = (
         name,
         "token",
         `the authorization server refused the configured client ${registration.clientId} (${error.oauthError ?? `HTTP ${error.status}`}); check auth.clientId and auth.clientSecret`,
-        { ...(error.oauthError === undefined ? {} : { oauthError: error.oauthError }) }
+        { oauthError: error.oauthError }
       )
     }
     return yield* error

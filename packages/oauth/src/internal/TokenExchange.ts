@@ -8,7 +8,7 @@ import * as oauth from "oauth4webapi"
 import type { TokenExchangeRequest } from "../AuthorizationFlow.ts"
 import { clientSecretBasic } from "./ClientAuthentication.ts"
 import { checkEndpoint, request } from "./Http.ts"
-import { grantTypes } from "./TokenRequest.ts"
+import { grantTypes, parameters } from "./TokenRequest.ts"
 
 /**
  * RFC 8693 §2.1 with `client_secret_basic` when a secret is given. An issued
@@ -43,16 +43,14 @@ export const tokenExchange = Effect.fn("AuthorizationFlow.tokenExchange")(functi
         client,
         auth,
         grantTypes.tokenExchange,
-        {
+        parameters({
           subject_token: Redacted.value(exchange.subjectToken),
           subject_token_type: exchange.subjectTokenType,
-          ...(exchange.requestedTokenType === undefined
-            ? {}
-            : { requested_token_type: exchange.requestedTokenType }),
-          ...(exchange.audience === undefined ? {} : { audience: exchange.audience }),
-          ...(exchange.resource === undefined ? {} : { resource: exchange.resource }),
-          ...(exchange.scope === undefined ? {} : { scope: exchange.scope })
-        },
+          requested_token_type: exchange.requestedTokenType,
+          audience: exchange.audience,
+          resource: exchange.resource,
+          scope: exchange.scope
+        }),
         http
       )
       // RFC 8693 §2.2.1: an issued token that is not an access token has token_type "N_A".
@@ -63,9 +61,7 @@ export const tokenExchange = Effect.fn("AuthorizationFlow.tokenExchange")(functi
   )
   return {
     token: Redacted.make(response.access_token),
-    ...(typeof response.issued_token_type === "string"
-      ? { issuedTokenType: response.issued_token_type }
-      : {}),
-    ...(typeof response.expires_in === "number" ? { expiresIn: response.expires_in } : {})
+    issuedTokenType: typeof response.issued_token_type === "string" ? response.issued_token_type : undefined,
+    expiresIn: typeof response.expires_in === "number" ? response.expires_in : undefined
   }
 })

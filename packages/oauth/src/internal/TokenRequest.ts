@@ -50,17 +50,23 @@ export const toTokenSet = (
   })
 }
 
+/** Form parameters without the absent ones. */
+export const parameters = (values: Readonly<Record<string, string | undefined>>): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== undefined)
+  )
+
 /** RFC 8707 §2: `resource`, unless it is omitted (`auth.resource: "omit"`). */
 export const resourceParameter = (context: GrantContext): Record<string, string> =>
-  context.resource === undefined ? {} : { resource: context.resource }
+  parameters({ resource: context.resource })
 
 /** OAuth 2.1 §3.2.2 `scope`, unless empty (the server decides). */
 export const scopeParameter = (context: GrantContext): Record<string, string> =>
-  context.scope === undefined || context.scope === "" ? {} : { scope: context.scope }
+  parameters({ scope: context.scope === "" ? undefined : context.scope })
 
 /** `auth.audience`, for the servers (Auth0 and the like) that name the API with it. */
 export const audienceParameter = (context: GrantContext): Record<string, string> =>
-  context.audience === undefined ? {} : { audience: context.audience }
+  parameters({ audience: context.audience })
 
 /** Runs a token request; once more when the server hands out a DPoP nonce (RFC 9449 §8). */
 export const withDpopRetry =
