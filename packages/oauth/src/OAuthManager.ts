@@ -29,7 +29,8 @@
  *
  * This file is the contract and a short `make`; the work is in `internal/`:
  * `Refresh`, `Login`, `StepUp`, `WebLogin`, `Status` (with logout), `DpopState`,
- * over the shared `ManagerContext`.
+ * over the shared `ManagerContext`. The rules, with their sources:
+ * docs/oauth.md.
  */
 import type { OAuthFlow, ServerConfig } from "@mcpgate/core/Config"
 import type { RegistrationMethod } from "@mcpgate/core/Credential"
