@@ -1,5 +1,5 @@
 /**
- * Opens the authorization URL for the user (SPEC §3 "CLI redirect").
+ * Opens the authorization URL for the user (docs/oauth.md#cli-redirect).
  *
  * - `layer`: `$BROWSER` when set (the command gets the URL as its last
  *   argument, or in place of `%s`), else the platform opener (`open` on macOS,
@@ -15,6 +15,7 @@ import { Config, Context, Effect, Layer, Option } from "effect"
 import { OAuthError } from "./Errors.ts"
 import { clip, userAgent } from "./internal/Http.ts"
 
+/** How the user is shown the authorization URL. */
 export interface BrowserShape {
   /** Shows `url` to the user. `server` names the server in errors. */
   readonly open: (server: string, url: string) => Effect.Effect<void, OAuthError>
@@ -146,6 +147,7 @@ export const followRedirects = (server: string, url: string): Effect.Effect<void
       )
   })
 
+/** Opens the authorization URL (see the header for the layers). */
 export class Browser extends Context.Service<Browser, BrowserShape>()("@mcpgate/oauth/Browser") {
   /** `$BROWSER` (read through `Config`), else the platform opener. */
   static readonly layer: Layer.Layer<Browser> = Layer.succeed(

@@ -43,6 +43,7 @@ export class NeedsScope extends Schema.TaggedError<NeedsScope>()("NeedsScope", {
   scopes: Schema.Array(Schema.String),
   message: Schema.String
 }) {
+  /** The error for `server`, whose message gives the login command with the `scopes`. */
   static readonly of = (server: string, scopes: ReadonlyArray<string>): NeedsScope =>
     new NeedsScope({
       server,
@@ -51,7 +52,7 @@ export class NeedsScope extends Schema.TaggedError<NeedsScope>()("NeedsScope", {
     })
 }
 
-/** What step failed (or which rule refused to go on). */
+/** What step failed (or which rule refused to go on); listed in docs/oauth.md#errors. */
 export const OAuthErrorReason = Schema.Literals([
   /** Protected resource or authorization server metadata could not be found or read. */
   "discovery",
@@ -92,8 +93,14 @@ export const OAuthErrorReason = Schema.Literals([
   /** The network or the server failed transiently (connection, timeout, 5xx). */
   "network"
 ])
+/** One of `OAuthErrorReason`'s literals. */
 export type OAuthErrorReason = typeof OAuthErrorReason.Type
 
+/**
+ * One step failed, or a rule refused to go on (`reason`). `message` names the
+ * server and says what fixes it; `retryable` says whether a later attempt
+ * may work.
+ */
 export class OAuthError extends Schema.TaggedError<OAuthError>()("OAuthError", {
   server: Schema.String,
   reason: OAuthErrorReason,
@@ -105,11 +112,19 @@ export class OAuthError extends Schema.TaggedError<OAuthError>()("OAuthError", {
   /** The HTTP status of the failing response, when there was one. */
   status: Schema.optionalKey(Schema.Number)
 }) {
+  /**
+   * The error for `server`; `message` gets the `<server>: ` prefix unless it
+   * has it. Absent `extra` fields stay absent.
+   */
   static readonly of = (
     server: string,
     reason: OAuthErrorReason,
     message: string,
-    extra: { readonly retryable?: boolean; readonly oauthError?: string; readonly status?: number } = {}
+    extra: {
+      readonly retryable?: boolean | undefined
+      readonly oauthError?: string | undefined
+      readonly status?: number | undefined
+    } = {}
   ): OAuthError =>
     new OAuthError({
       server,
@@ -121,4 +136,5 @@ export class OAuthError extends Schema.TaggedError<OAuthError>()("OAuthError", {
     })
 }
 
+/** Every error an `OAuthManager` method can fail with. */
 export type AuthFailure = NeedsLogin | NeedsScope | OAuthError

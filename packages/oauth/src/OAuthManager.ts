@@ -29,7 +29,8 @@
  *
  * This file is the contract and a short `make`; the work is in `internal/`:
  * `Refresh`, `Login`, `StepUp`, `WebLogin`, `Status` (with logout), `DpopState`,
- * over the shared `ManagerContext`.
+ * over the shared `ManagerContext`. The rules, with their sources:
+ * docs/oauth.md.
  */
 import type { OAuthFlow, ServerConfig } from "@mcpgate/core/Config"
 import type { RegistrationMethod } from "@mcpgate/core/Credential"
@@ -54,42 +55,52 @@ import { Registration } from "./Registration.ts"
 // Contract
 // ---------------------------------------------------------------------------
 
+/** How `login` runs; the `Interaction` fields override the manager's. */
 export interface LoginOptions extends Interaction {
   /** Overrides `auth.flow` (`--flow`). */
-  readonly flow?: OAuthFlow
+  readonly flow?: OAuthFlow | undefined
   /** Replaces every other scope source (`--scope`). */
-  readonly scopes?: ReadonlyArray<string>
+  readonly scopes?: ReadonlyArray<string> | undefined
   /** Overrides `auth.callbackPort` (`--callback-port`). */
-  readonly callbackPort?: number
+  readonly callbackPort?: number | undefined
   /** The `WWW-Authenticate` of the 401/403 that led to this login, if any. */
-  readonly wwwAuthenticate?: string | null
+  readonly wwwAuthenticate?: string | null | undefined
   /** Device flow: shows the user code and the verification URI. Default: logged. */
-  readonly onDeviceCode?: (info: DeviceCodeInfo) => Effect.Effect<void>
+  readonly onDeviceCode?: ((info: DeviceCodeInfo) => Effect.Effect<void>) | undefined
   /**
    * Instead of a user flow, redeem this assertion with the RFC 7523 JWT bearer
    * grant (workload identity, or the ID-JAG of enterprise-managed authorization).
    */
-  readonly assertion?: Redacted.Redacted<string>
+  readonly assertion?: Redacted.Redacted<string> | undefined
 }
 
+/** What a login obtained; never a secret. */
 export interface LoginResult {
   readonly server: string
   readonly issuer: string
   readonly registrationMethod: RegistrationMethod
   readonly clientId: string
+  /** The granted scopes (RFC 6749 §3.3; the requested ones when the response names none). */
   readonly scopes: ReadonlyArray<string>
+  /** `Bearer` or `DPoP`. */
   readonly tokenType: string
-  readonly expiresAt?: number
+  /** Epoch ms. */
+  readonly expiresAt?: number | undefined
+  /** A refresh token came with it, or the client credentials grant can run again. */
   readonly refreshable: boolean
 }
 
+/** The web UI's login (`beginLogin`). */
 export interface BeginLoginOptions {
   /** Where the authorization server sends the browser back (the web UI's callback route). */
   readonly redirectUri: string
-  readonly scopes?: ReadonlyArray<string>
-  readonly wwwAuthenticate?: string | null
+  /** Replaces every other scope source. */
+  readonly scopes?: ReadonlyArray<string> | undefined
+  /** The `WWW-Authenticate` of the 401/403 that led to this login, if any. */
+  readonly wwwAuthenticate?: string | null | undefined
 }
 
+/** The state `status` reports (docs/oauth.md#step-up for `needs-scope`). */
 export type AuthState = "not-required" | "authenticated" | "expired" | "needs-login" | "needs-scope"
 
 /** What `status` shows about a server's authorization; never a secret. */
@@ -99,16 +110,18 @@ export interface AuthStatus {
   /** One line for people, e.g. `authenticated, expires in 52 min`. */
   readonly summary: string
   readonly refreshable: boolean
-  readonly expiresAt?: number
-  readonly issuer?: string
-  readonly registrationMethod?: RegistrationMethod
-  readonly clientId?: string
-  readonly tokenType?: string
+  /** Epoch ms. */
+  readonly expiresAt?: number | undefined
+  readonly issuer?: string | undefined
+  readonly registrationMethod?: RegistrationMethod | undefined
+  readonly clientId?: string | undefined
+  readonly tokenType?: string | undefined
   readonly scopes: ReadonlyArray<string>
   /** With `needs-scope`: the scopes a step-up would ask for. */
-  readonly neededScopes?: ReadonlyArray<string>
+  readonly neededScopes?: ReadonlyArray<string> | undefined
 }
 
+/** What `logout` did. */
 export interface LogoutResult {
   /** A credential was stored and is now deleted. */
   readonly removed: boolean
@@ -121,19 +134,30 @@ export interface AuthorizationHeaders {
   /** `Bearer <token>` or `DPoP <token>`. */
   readonly authorization: Redacted.Redacted<string>
   /** The DPoP proof (RFC 9449 §4), for DPoP-bound tokens. */
-  readonly dpop?: string
+  readonly dpop?: string | undefined
 }
 
+/** What a 401 from the MCP server said. */
 export interface UnauthorizedResponse {
+  /** Its `WWW-Authenticate` (RFC 6750 §3, RFC 9728 §5.1). */
   readonly wwwAuthenticate: string | null
   /** The token the server refused (so a newer stored one can be told apart). */
-  readonly rejectedToken?: Redacted.Redacted<string>
+  readonly rejectedToken?: Redacted.Redacted<string> | undefined
   /** The `DPoP-Nonce` response header (RFC 9449 §9). */
-  readonly dpopNonce?: string | null
+  readonly dpopNonce?: string | null | undefined
 }
 
+/**
+ * The manager. `NeedsLogin` means only a person can help (`mcpgate login`);
+ * an `OAuthError` names the failed step, and is `retryable` when the
+ * credential was kept for a later attempt (docs/oauth.md#errors).
+ */
 export interface OAuthManagerShape {
-  /** A valid access token, refreshed when less than about a minute is left. */
+  /**
+   * A valid access token, refreshed when less than about a minute is left
+   * (docs/oauth.md#refresh). Fails with `NeedsLogin` when there is no usable
+   * credential or the refresh token was refused.
+   */
   readonly accessToken: (
     server: ServerConfig
   ) => Effect.Effect<Redacted.Redacted<string>, NeedsLogin | OAuthError>
@@ -142,44 +166,69 @@ export interface OAuthManagerShape {
     server: ServerConfig,
     request: { readonly method: string; readonly url: string }
   ) => Effect.Effect<AuthorizationHeaders, NeedsLogin | OAuthError>
-  /** After a 401: the token to retry with (a newer stored one, or a refreshed one). */
+  /**
+   * After a 401: the token to retry with (a newer stored one, the same one
+   * with the server's DPoP nonce, or a refreshed one). Fails with `NeedsLogin`
+   * also when the resource now names another authorization server
+   * (docs/oauth.md#authorization-server-change).
+   */
   readonly onUnauthorized: (
     server: ServerConfig,
     response: UnauthorizedResponse
   ) => Effect.Effect<Redacted.Redacted<string>, NeedsLogin | OAuthError>
-  /** After a 403 `insufficient_scope`: re-authorizes with more scopes when allowed to ask the user. */
+  /**
+   * After a 403 `insufficient_scope` (RFC 6750 §3.1, docs/oauth.md#step-up):
+   * re-authorizes with more scopes when allowed to ask the user, else fails
+   * with `NeedsScope`; reason "insufficient-scope" when a new login would not
+   * help.
+   */
   readonly onInsufficientScope: (
     server: ServerConfig,
     wwwAuthenticate: string | null
   ) => Effect.Effect<Redacted.Redacted<string>, NeedsLogin | NeedsScope | OAuthError>
+  /**
+   * Discover, register, authorize, store (docs/oauth.md#overview). Fails with
+   * an `OAuthError` of the step that failed.
+   */
   readonly login: (server: ServerConfig, options?: LoginOptions) => Effect.Effect<LoginResult, OAuthError>
-  /** The web UI's login: the URL to open; the state is kept here for 10 minutes. */
+  /**
+   * The web UI's login (docs/oauth.md#web-login): the URL to open; the
+   * pending login is kept in `PendingLogins` for 10 minutes.
+   */
   readonly beginLogin: (
     server: ServerConfig,
     options: BeginLoginOptions
   ) => Effect.Effect<{ readonly authorizationUrl: string; readonly state: string }, OAuthError>
   /**
    * The web UI's callback (the full URL the browser came back to). An unknown or
-   * expired `state` fails with `state-mismatch`; any other failure names the
-   * server of the login (`OAuthError.server`).
+   * expired `state` fails with reason "state-mismatch"; any other failure (as
+   * `AuthorizationFlow.complete` fails) names the server of the login
+   * (`OAuthError.server`).
    */
   readonly completeLogin: (callbackUrl: string) => Effect.Effect<LoginResult, OAuthError>
+  /**
+   * Revokes what the server can revoke (RFC 7009), then deletes the
+   * credential (docs/oauth.md#logout-and-revocation). A failed revocation
+   * does not stop it; fails only when the store does (reason "store").
+   */
   readonly logout: (server: ServerConfig) => Effect.Effect<LogoutResult, OAuthError>
+  /** What the credential allows now; never a secret. Fails only when the store does (reason "store"). */
   readonly status: (server: ServerConfig) => Effect.Effect<AuthStatus, OAuthError>
 }
 
+/** How the manager behaves (`OAuthManager.layer(options)`). */
 export interface OAuthManagerOptions {
   /**
    * Whether a 403 step-up may start an interactive login (the CLI, the
    * conformance client). The gateway says no: it reports `NeedsScope`.
    */
-  readonly interactive?: boolean
+  readonly interactive?: boolean | undefined
   /** How interactive logins reach the user (`noBrowser`, printing the URL, …). */
-  readonly interaction?: Interaction
+  readonly interaction?: Interaction | undefined
   /** Refresh when less than this is left (default 60 s)… */
-  readonly refreshMargin?: Duration.Input
+  readonly refreshMargin?: Duration.Input | undefined
   /** …plus a random part of up to this (default 30 s). */
-  readonly refreshJitter?: Duration.Input
+  readonly refreshJitter?: Duration.Input | undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -188,6 +237,7 @@ export interface OAuthManagerOptions {
 
 export { chooseScopes } from "./internal/Login.ts"
 
+/** The manager over the parts in context (see `OAuthManager.layerWith`). */
 export const make = (options: OAuthManagerOptions = {}) =>
   Effect.gen(function* () {
     const store = yield* CredentialStore
@@ -252,6 +302,7 @@ export const make = (options: OAuthManagerOptions = {}) =>
     } satisfies OAuthManagerShape
   })
 
+/** Valid tokens for MCP servers, and the logins, step-ups and logouts that produce them. */
 export class OAuthManager extends Context.Service<OAuthManager, OAuthManagerShape>()(
   "@mcpgate/oauth/OAuthManager"
 ) {

@@ -15,6 +15,7 @@ import { Clock, Context, Effect, Layer, Option, Ref } from "effect"
 import type { PendingAuthorization } from "./AuthorizationFlow.ts"
 import type { Discovered } from "./Discovery.ts"
 
+/** A login between `beginLogin` and `completeLogin`: plain data, as secret as a token. */
 export interface PendingLogin {
   readonly server: ServerConfig
   readonly discovered: Discovered
@@ -27,6 +28,7 @@ export interface PendingLogin {
   readonly expiresAt: number
 }
 
+/** Where pending logins wait for their callback. */
 export interface PendingLoginsShape {
   /** Keeps a login under its `authorization.state` until `expiresAt`. */
   readonly put: (login: PendingLogin) => Effect.Effect<void>
@@ -58,6 +60,7 @@ export const makeMemory: Effect.Effect<PendingLoginsShape> = Effect.gen(function
   } satisfies PendingLoginsShape
 })
 
+/** The web UI's pending logins, found again by their `state`. */
 export class PendingLogins extends Context.Service<PendingLogins, PendingLoginsShape>()(
   "@mcpgate/oauth/PendingLogins"
 ) {

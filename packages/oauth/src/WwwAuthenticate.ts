@@ -18,7 +18,7 @@ export interface Challenge {
   readonly scheme: string
   /** Parameter names lower-cased; the first occurrence of a name wins. */
   readonly params: Readonly<Record<string, string>>
-  readonly token68?: string
+  readonly token68?: string | undefined
 }
 
 const isTchar = (c: string): boolean => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]$/.test(c)
@@ -169,11 +169,13 @@ export const format = (challenges: ReadonlyArray<Challenge>): string =>
 export interface ResourceChallenge {
   /** `bearer` or `dpop`: the scheme the parameters came from. */
   readonly scheme: string
-  readonly error?: string
-  readonly errorDescription?: string
-  readonly scope?: string
+  /** RFC 6750 §3.1, e.g. `invalid_token`, `insufficient_scope`. */
+  readonly error?: string | undefined
+  readonly errorDescription?: string | undefined
+  /** The scopes the resource needs (RFC 6750 §3), space-separated. */
+  readonly scope?: string | undefined
   /** RFC 9728 §5.1. */
-  readonly resourceMetadata?: string
+  readonly resourceMetadata?: string | undefined
   /** RFC 9449 §7.1: the server accepts (or wants) DPoP. */
   readonly dpop: boolean
 }

@@ -11,12 +11,14 @@ import { canonicalUrl } from "@mcpgate/core/Credential"
 import { Deferred, Effect, type Scope } from "effect"
 import { OAuthError } from "../Errors.ts"
 
+/** How the login ended, for the browser's page. */
 export interface CallbackOutcome {
   readonly ok: boolean
   /** Plain text; escaped before it is put in the page. */
   readonly message: string
 }
 
+/** The authorization response the browser brought. */
 export interface CallbackRequest {
   /** The full redirect URL the browser was sent to. */
   readonly url: URL
@@ -24,6 +26,7 @@ export interface CallbackRequest {
   readonly reply: (outcome: CallbackOutcome) => Effect.Effect<void>
 }
 
+/** A listening loopback redirect listener. */
 export interface CallbackServer {
   readonly redirectUri: string
   /** The first request to the callback path that carries the expected `state`. */
@@ -48,11 +51,13 @@ const fnv1a = (text: string): number => {
 export const stableCallbackPort = (server: string, url: string): number =>
   61000 + (fnv1a(`${server}|${canonicalUrl(url)}`) % 4536)
 
+/** Text as HTML character data or attribute value. */
 export const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) =>
     c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&#39;"
   )
 
+/** The page the browser lands on; everything in it escaped, no script. */
 export const page = (outcome: CallbackOutcome): string => {
   const title = outcome.ok ? "mcpgate: signed in" : "mcpgate: sign-in failed"
   return `<!doctype html>

@@ -10,10 +10,11 @@
  * §5), and a refresh with another key is refused.
  */
 import { createHash, randomUUID } from "node:crypto"
-import { Effect, Equal, Hash, Redacted } from "effect"
+import { Effect, Equal, Hash, Redacted, Schema } from "effect"
 import * as jose from "jose"
 import * as oauth from "oauth4webapi"
 
+/** A DPoP key pair (RFC 9449 §2) with what presenting and storing it needs. */
 export interface DpopKey {
   readonly alg: string
   readonly keyPair: oauth.CryptoKeyPair
@@ -98,8 +99,13 @@ export class StoredKey implements Equal.Equal {
   }
 }
 
+/** A stored DPoP key that does not import; the message never quotes it. */
+export class StoredKeyError extends Schema.TaggedError<StoredKeyError>()("StoredKeyError", {
+  message: Schema.String
+}) {}
+
 /** Imports a stored key; fails (without quoting it) when it is not a usable private JWK. */
-export const fromStored = (stored: StoredKey): Effect.Effect<DpopKey, Error> =>
+export const fromStored = (stored: StoredKey): Effect.Effect<DpopKey, StoredKeyError> =>
   Effect.tryPromise({
     try: async () => {
       const jwk = Redacted.value(stored.jwk)
@@ -111,7 +117,7 @@ export const fromStored = (stored: StoredKey): Effect.Effect<DpopKey, Error> =>
       }
       return fromKeyPair(alg, { privateKey, publicKey }, jwk)
     },
-    catch: () => new Error("the stored DPoP key is not a usable private key")
+    catch: () => new StoredKeyError({ message: "the stored DPoP key is not a usable private key" })
   })
 
 /** RFC 9449 §4.2: `htu` is the target URI without query and fragment. */

@@ -4,12 +4,14 @@
  * exceptions into `OAuthError`s whose messages carry no secret.
  */
 import { Effect } from "effect"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as oauth from "oauth4webapi"
 import { OAuthError, type OAuthErrorReason } from "../Errors.ts"
 
 /** Every request to an authorization server or metadata endpoint gives up after this long. */
 export const requestTimeoutMillis = 30_000
 
+/** The `user-agent` of every request mcpgate makes itself. */
 export const userAgent = "mcpgate"
 
 /** `127.0.0.0/8`, `[::1]` and `localhost` (RFC 8252 §7.3, RFC 6761 §6.3). */
@@ -21,15 +23,18 @@ export const isLoopbackHost = (hostname: string): boolean => {
   return v4?.slice(1).every((part) => Number(part) <= 255) === true
 }
 
+/** Whether `url` parses and names a loopback host (`isLoopbackHost`). */
 export const isLoopbackUrl = (url: string | URL): boolean => {
   const parsed = typeof url === "string" ? URL.parse(url) : url
   return parsed !== null && isLoopbackHost(parsed.hostname)
 }
 
 /**
- * Parses an endpoint URL and applies the transport rule (OAuth 2.1 §1.5, SPEC
- * §3): `https`, or `http` on loopback, or `http` anywhere when the server's
- * `auth.allowHttp` says so. Anything else is refused before a request is made.
+ * Parses an endpoint URL and applies the transport rule (OAuth 2.1 §1.5,
+ * docs/oauth.md#plain-http-rule): `https`, or `http` on loopback, or `http`
+ * anywhere when the server's `auth.allowHttp` says so. Anything else is
+ * refused before a request is made: reason "insecure-endpoint" for plain
+ * HTTP, "discovery" for an invalid URL or another scheme.
  */
 export const checkEndpoint = (
   server: string,
@@ -62,25 +67,38 @@ export const checkEndpoint = (
     )
   })
 
-/** The options every oauth4webapi call gets: our timeout and our own HTTPS policy (checked beforehand). */
-export const httpOptions = (signal: AbortSignal) => ({
+/**
+ * The options every oauth4webapi request gets: the `fetch` of
+ * `FetchHttpClient.Fetch`, our timeout, and our own HTTPS policy (checked
+ * beforehand).
+ */
+export interface HttpOptions {
+  readonly signal: AbortSignal
+  readonly headers: Record<string, string>
+  readonly [oauth.customFetch]: typeof globalThis.fetch
+  readonly [oauth.allowInsecureRequests]: true
+}
+
+const httpOptions = (fetch: typeof globalThis.fetch, signal: AbortSignal): HttpOptions => ({
   signal: AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMillis)]),
   headers: { "user-agent": userAgent },
+  [oauth.customFetch]: fetch,
   // The https/loopback/allowHttp rule is enforced by `checkEndpoint` before any request.
   [oauth.allowInsecureRequests]: true
 })
 
-/** Up to 300 characters of server-supplied text, on one line. */
+/** Up to 300 characters of server-supplied text, on one line (for error messages). */
 export const clip = (text: string): string => {
   const line = text.replace(/\s+/g, " ").trim()
   return line.length > 300 ? `${line.slice(0, 297)}...` : line
 }
 
-interface Failure {
+/** An exception in words, with what an `OAuthError` carries besides. */
+export interface Failure {
   readonly message: string
   readonly retryable: boolean
-  readonly oauthError?: string
-  readonly status?: number
+  readonly oauthError?: string | undefined
+  readonly status?: number | undefined
 }
 
 const responseOf = (cause: unknown): Response | undefined => (cause instanceof Response ? cause : undefined)
@@ -111,7 +129,7 @@ export const describe = (error: unknown): Failure => {
     return {
       message: `${error.status}${code === undefined ? "" : ` ${code}`}${description === undefined ? "" : `: ${clip(description)}`}`,
       retryable: false,
-      ...(code === undefined ? {} : { oauthError: code }),
+      oauthError: code,
       status: error.status
     }
   }
@@ -132,11 +150,8 @@ export const describe = (error: unknown): Failure => {
     }
     if (error.name === "AbortError") return { message: "the request was aborted", retryable: true }
     // fetch's TypeError("fetch failed") keeps the system error (ECONNREFUSED, ENOTFOUND, …) in `cause`.
-    const cause = (error as { readonly cause?: unknown }).cause
-    const code =
-      typeof cause === "object" && cause !== null && "code" in cause
-        ? String((cause as { code: unknown }).code)
-        : ""
+    const cause: unknown = error.cause
+    const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
     if (error instanceof TypeError && /fetch failed|network/i.test(error.message)) {
       return { message: `could not connect${code === "" ? "" : ` (${code})`}`, retryable: true }
     }
@@ -155,14 +170,15 @@ export const toOAuthError = (
   const failure = describe(error)
   return OAuthError.of(server, failure.retryable ? "network" : reason, `${what} failed: ${failure.message}`, {
     retryable: failure.retryable,
-    ...(failure.oauthError === undefined ? {} : { oauthError: failure.oauthError }),
-    ...(failure.status === undefined ? {} : { status: failure.status })
+    oauthError: failure.oauthError,
+    status: failure.status
   })
 }
 
 /**
- * Runs one oauth4webapi step (request and processing) as an Effect. A failure
- * becomes an `OAuthError` with `reason` (or "network" for a transient one).
+ * Runs one step that may throw (processing a response, reading a body) as an
+ * Effect. A failure becomes an `OAuthError` with `reason` (or "network" for a
+ * transient one), described by `describe`.
  */
 export const attempt = <A>(
   server: string,
@@ -172,12 +188,47 @@ export const attempt = <A>(
 ): Effect.Effect<A, OAuthError> =>
   Effect.tryPromise({ try: run, catch: (error) => toOAuthError(server, reason, what, error) })
 
-/** A plain GET with our timeout; the raw `Response` (for metadata documents read with our own schema). */
-export const get = (server: string, url: URL, what: string): Effect.Effect<Response, OAuthError> =>
-  attempt(server, "discovery", `fetching the ${what} ${url.href}`, (signal) =>
-    fetch(url, {
-      headers: { accept: "application/json", "user-agent": userAgent },
-      redirect: "manual",
-      signal: AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMillis)])
-    })
+/**
+ * Runs one request of oauth4webapi (request and processing) with the options
+ * it needs (`HttpOptions`: the `fetch` of `FetchHttpClient.Fetch`, read here
+ * from the calling fiber, so an application or a test can provide its own).
+ * A failure becomes an `OAuthError` as in `attempt`.
+ */
+export const request = <A>(
+  server: string,
+  reason: OAuthErrorReason,
+  what: string,
+  run: (options: HttpOptions) => Promise<A>
+): Effect.Effect<A, OAuthError> =>
+  Effect.flatMap(FetchHttpClient.Fetch, (fetch) =>
+    attempt(server, reason, what, (signal) => run(httpOptions(fetch, signal)))
   )
+
+/**
+ * `fetch` of `FetchHttpClient.Fetch` with our timeout, user agent and no
+ * redirects followed (a metadata document or a challenge is read where it
+ * is asked for). The raw `Response`; failures as in `attempt`.
+ */
+export const fetchWith = (
+  server: string,
+  reason: OAuthErrorReason,
+  what: string,
+  url: URL,
+  init: { readonly method?: string; readonly headers?: Record<string, string>; readonly body?: string }
+): Effect.Effect<Response, OAuthError> =>
+  Effect.flatMap(FetchHttpClient.Fetch, (fetch) =>
+    attempt(server, reason, what, (signal) =>
+      fetch(url, {
+        ...init,
+        headers: { ...init.headers, "user-agent": userAgent },
+        redirect: "manual",
+        signal: AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMillis)])
+      })
+    )
+  )
+
+/** A plain GET of a JSON document; the raw `Response` (for metadata documents read with our own schema). */
+export const get = (server: string, url: URL, what: string): Effect.Effect<Response, OAuthError> =>
+  fetchWith(server, "discovery", `fetching the ${what} ${url.href}`, url, {
+    headers: { accept: "application/json" }
+  })

@@ -8,7 +8,7 @@ import type { OAuthFlow, ServerConfig } from "@mcpgate/core/Config"
 import { type ClientRegistration, Credential } from "@mcpgate/core/Credential"
 import { Clock, Effect, Redacted } from "effect"
 import type * as oauth from "oauth4webapi"
-import { toTokenSet } from "../AuthorizationFlow.ts"
+import type { Interaction } from "../AuthorizationFlow.ts"
 import { authOf, type Discovered, offersOfflineAccess } from "../Discovery.ts"
 import type { LoginOptions, LoginResult } from "../OAuthManager.ts"
 import { grantTypes, type ResolveOptions } from "../Registration.ts"
@@ -27,6 +27,7 @@ import {
   save,
   withFields
 } from "./ManagerContext.ts"
+import { toTokenSet } from "./TokenRequest.ts"
 
 /**
  * MCP "Scope Selection Strategy": the caller's scopes, else the challenge's,
@@ -35,10 +36,11 @@ import {
  * it (SEP-2207), so a refresh token comes with the grant.
  */
 export const chooseScopes = (input: {
-  readonly requested?: ReadonlyArray<string>
-  readonly challenge?: string
-  readonly configured?: ReadonlyArray<string>
-  readonly resourceSupported?: ReadonlyArray<string>
+  readonly requested?: ReadonlyArray<string> | undefined
+  /** The challenge's `scope` (space-separated). */
+  readonly challenge?: string | undefined
+  readonly configured?: ReadonlyArray<string> | undefined
+  readonly resourceSupported?: ReadonlyArray<string> | undefined
   readonly authorizationServer: oauth.AuthorizationServer
   readonly withUser: boolean
 }): ReadonlyArray<string> => {
@@ -70,24 +72,28 @@ export const scopesFor = (
 ): ReadonlyArray<string> => {
   const auth = authOf(server)
   return chooseScopes({
-    ...(requested === undefined ? {} : { requested }),
-    ...(discovered.challenge?.scope === undefined ? {} : { challenge: discovered.challenge.scope }),
-    ...(auth.scopes === undefined ? {} : { configured: auth.scopes }),
-    ...(discovered.protectedResource?.metadata.scopes_supported === undefined
-      ? {}
-      : { resourceSupported: discovered.protectedResource.metadata.scopes_supported }),
+    requested,
+    challenge: discovered.challenge?.scope,
+    configured: auth.scopes,
+    resourceSupported: discovered.protectedResource?.metadata.scopes_supported,
     authorizationServer: discovered.authorizationServer.metadata,
     withUser
   })
 }
 
-export const redirectUriFor = (server: ServerConfig, callbackPort: number | undefined) => {
+/**
+ * The CLI's loopback redirect URI (RFC 8252 §7.3, docs/oauth.md#cli-redirect):
+ * `auth.redirectUri`, else `http://127.0.0.1:<port>/callback` on the given,
+ * configured or stable port.
+ */
+export const redirectUriFor = (server: ServerConfig, callbackPort: number | undefined): string => {
   const auth = authOf(server)
   if (auth.redirectUri !== undefined && callbackPort === undefined) return auth.redirectUri
   const port = callbackPort ?? auth.callbackPort ?? stableCallbackPort(server.name, server.url ?? "")
   return `http://127.0.0.1:${port}/callback`
 }
 
+/** The `grant_types` a registration for `flow` needs (RFC 7591 §2). */
 export const grantsFor = (flow: OAuthFlow | "jwt-bearer"): ReadonlyArray<string> =>
   flow === "pkce"
     ? [grantTypes.authorizationCode]
@@ -97,11 +103,20 @@ export const grantsFor = (flow: OAuthFlow | "jwt-bearer"): ReadonlyArray<string>
         ? [grantTypes.clientCredentials]
         : [grantTypes.jwtBearer]
 
+/** The login's own interaction settings, each falling back to the manager's. */
+const interactionFor = (defaults: Interaction | undefined, options: Interaction): Interaction => ({
+  noBrowser: options.noBrowser ?? defaults?.noBrowser,
+  onAuthorizationUrl: options.onAuthorizationUrl ?? defaults?.onAuthorizationUrl,
+  readRedirectUrl: options.readRedirectUrl ?? defaults?.readRedirectUrl,
+  timeout: options.timeout ?? defaults?.timeout
+})
+
 /** DPoP when the resource asks for it and the authorization server can issue it. */
 const wantsDpop = (discovered: Discovered) =>
   discovered.dpop &&
   (discovered.authorizationServer.metadata.dpop_signing_alg_values_supported?.length ?? 0) > 0
 
+/** What a login reports about the credential it stored. */
 export const toResult = (server: ServerConfig, credential: Credential): LoginResult => {
   const registration = credential.registration
   const tokens = credential.tokens
@@ -112,7 +127,7 @@ export const toResult = (server: ServerConfig, credential: Credential): LoginRes
     clientId: registration?.clientId ?? "",
     scopes: splitScopes(tokens?.scope),
     tokenType: tokens?.tokenType ?? "Bearer",
-    ...(tokens?.expiresAt === undefined ? {} : { expiresAt: tokens.expiresAt }),
+    expiresAt: tokens?.expiresAt,
     refreshable: tokens?.refreshToken !== undefined || authOf(server).flow === "client_credentials"
   }
 }
@@ -208,10 +223,7 @@ export const registrationFor = (
       existing?.registration !== undefined && sameIssuer(existing.issuer, authorizationServer.issuer)
         ? existing.registration
         : undefined
-    let registration = yield* ctx.registrations.resolve({
-      ...options,
-      ...(reusable === undefined ? {} : { existing: reusable })
-    })
+    let registration = yield* ctx.registrations.resolve({ ...options, existing: reusable })
     if (
       checkStoredClient &&
       registration === reusable &&
@@ -242,20 +254,13 @@ export const login = (
     const auth = authOf(server)
     const flow: OAuthFlow | "jwt-bearer" =
       options.assertion !== undefined ? "jwt-bearer" : (options.flow ?? auth.flow)
-    const discovered = yield* ctx.discovery.discover(server, {
-      ...(options.wwwAuthenticate === undefined ? {} : { wwwAuthenticate: options.wwwAuthenticate })
-    })
+    const discovered = yield* ctx.discovery.discover(server, { wwwAuthenticate: options.wwwAuthenticate })
     const authorizationServer = discovered.authorizationServer
     const existing = yield* load(ctx, server)
     const withUser = flow === "pkce" || flow === "device"
     const scopes = scopesFor(server, discovered, options.scopes, withUser)
     const redirectUri = flow === "pkce" ? redirectUriFor(server, options.callbackPort) : undefined
-    const resolveOptions = {
-      server,
-      authorizationServer,
-      ...(redirectUri === undefined ? {} : { redirectUri }),
-      grantTypes: grantsFor(flow)
-    }
+    const resolveOptions = { server, authorizationServer, redirectUri, grantTypes: grantsFor(flow) }
     let registration = yield* registrationFor(ctx, existing, resolveOptions, checkStoredClient)
     const dpop = wantsDpop(discovered)
       ? yield* Dpop.generate(authorizationServer.metadata.dpop_signing_alg_values_supported)
@@ -265,17 +270,18 @@ export const login = (
         const context = yield* grantContext(ctx, server, authorizationServer, current, {
           resource: discovered.resource,
           scope: scopes.join(" "),
-          ...(dpop === undefined ? {} : { dpop })
+          dpop
         })
         yield* Effect.logInfo(
           `${name}: logging in (${flow}) at ${authorizationServer.issuer}${scopes.length === 0 ? "" : ` for ${scopes.join(" ")}`}`
         )
         switch (flow) {
           case "pkce":
-            return yield* ctx.flows.authorizationCode(context, redirectUri ?? "", {
-              ...ctx.settings.interaction,
-              ...options
-            })
+            return yield* ctx.flows.authorizationCode(
+              context,
+              redirectUri ?? "",
+              interactionFor(ctx.settings.interaction, options)
+            )
           case "device":
             return yield* ctx.flows.device(
               context,

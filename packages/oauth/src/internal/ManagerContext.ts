@@ -22,8 +22,10 @@ import type * as Dpop from "./Dpop.ts"
 import type { RefreshRequest } from "./Refresh.ts"
 import type { StepUpOutcome, StepUpRequest } from "./StepUp.ts"
 
+/** How getting a token fails. */
 export type TokenFailure = NeedsLogin | OAuthError
 
+/** The manager's options, resolved. */
 export interface Settings {
   /** A 403 step-up may start an interactive login. */
   readonly interactive: boolean
@@ -57,6 +59,7 @@ export interface ManagerState {
   readonly unsaved: Ref.Ref<ReadonlyMap<string, Unsaved>>
 }
 
+/** Scopes a non-interactive step-up could not get. */
 export interface NeededScopes {
   /** What a login would ask for (the granted scopes and the required ones). */
   readonly wanted: ReadonlyArray<string>
@@ -64,12 +67,14 @@ export interface NeededScopes {
   readonly required: ReadonlyArray<string>
 }
 
+/** A refreshed credential whose save failed. */
 export interface Unsaved {
   readonly credential: Credential
   /** The stored tokens the refresh replaced. */
   readonly replaces: TokenSet | undefined
 }
 
+/** The manager's parts, settings and state, given to every internal module. */
 export interface ManagerContext {
   readonly store: CredentialStoreShape
   readonly discovery: DiscoveryShape
@@ -81,13 +86,14 @@ export interface ManagerContext {
   /** Where refreshes run, so that a caller who gives up does not cancel one the others wait for. */
   readonly fibers: FiberSet.FiberSet<unknown, unknown>
   /** Stored DPoP keys, imported once per process (their handles keep the authorization server's nonce). */
-  readonly dpopKeys: Cache.Cache<Dpop.StoredKey, Dpop.DpopKey, Error>
+  readonly dpopKeys: Cache.Cache<Dpop.StoredKey, Dpop.DpopKey, Dpop.StoredKeyError>
   /** One refresh per credential at a time in this process (single-flight). */
   readonly refreshes: Cache.Cache<RefreshRequest, TokenSet, TokenFailure>
   /** One step-up per credential at a time in this process (single-flight). */
   readonly stepUps: Cache.Cache<StepUpRequest, StepUpOutcome, OAuthError>
 }
 
+/** Empty per-process state. */
 export const makeState: Effect.Effect<ManagerState> = Effect.all({
   resourceNonces: Ref.make<ReadonlyMap<string, string>>(new Map()),
   neededScopes: Ref.make<ReadonlyMap<string, NeededScopes>>(new Map()),
@@ -99,6 +105,7 @@ export const makeState: Effect.Effect<ManagerState> = Effect.all({
 // Small helpers
 // ---------------------------------------------------------------------------
 
+/** The store key of a server's credential. */
 export const keyFor = (server: ServerConfig): CredentialKey => ({
   server: server.name,
   url: server.url ?? ""
@@ -107,6 +114,7 @@ export const keyFor = (server: ServerConfig): CredentialKey => ({
 /** The credential's storage key (`keyOf`), which keys the per-process state too. */
 export const keyString = (server: ServerConfig): string => keyOf(keyFor(server))
 
+/** The same secret value. */
 export const sameSecret = (a: Redacted.Redacted<string>, b: Redacted.Redacted<string>): boolean =>
   Redacted.value(a) === Redacted.value(b)
 
@@ -120,6 +128,7 @@ export const sameTokens = (a: TokenSet | undefined, b: TokenSet | undefined): bo
   return refresh && sameSecret(a.accessToken, b.accessToken)
 }
 
+/** The same issuer, compared as URLs. */
 export const sameIssuer = (a: string | undefined, b: string): boolean =>
   a !== undefined && URL.canParse(a) && URL.canParse(b) && new URL(a).href === new URL(b).href
 
@@ -136,6 +145,7 @@ export const deleteEntry = <V>(ref: Ref.Ref<ReadonlyMap<string, V>>, key: string
     return next
   })
 
+/** One entry of a map held in a `Ref`. */
 export const getEntry = <V>(ref: Ref.Ref<ReadonlyMap<string, V>>, key: string) =>
   Effect.map(Ref.get(ref), (map) => map.get(key))
 
@@ -166,6 +176,7 @@ export const withFields = (
   })
 }
 
+/** A store failure as an `OAuthError` of reason "store". */
 export const storeError = (server: string) => (error: CredentialStoreError) =>
   OAuthError.of(server, "store", `the credential store failed: ${error.message}`)
 
@@ -283,17 +294,18 @@ export const grantContext = (
   server: ServerConfig,
   authorizationServer: AuthorizationServerInfo,
   registration: ClientRegistration,
-  extra: { readonly resource?: string | undefined; readonly scope?: string; readonly dpop?: Dpop.DpopKey }
-) =>
-  Effect.map(
-    ctx.registrations.session(server, registration),
-    (session): GrantContext => ({
-      server,
-      authorizationServer,
-      session,
-      audience: authOf(server).audience,
-      ...(extra.resource === undefined ? {} : { resource: extra.resource }),
-      ...(extra.scope === undefined || extra.scope === "" ? {} : { scope: extra.scope }),
-      ...(extra.dpop === undefined ? {} : { dpop: extra.dpop.handle })
-    })
-  )
+  extra: {
+    readonly resource?: string | undefined
+    readonly scope?: string | undefined
+    readonly dpop?: Dpop.DpopKey | undefined
+  }
+): Effect.Effect<GrantContext, OAuthError> =>
+  Effect.map(ctx.registrations.session(server, registration), (session) => ({
+    server,
+    authorizationServer,
+    session,
+    audience: authOf(server).audience,
+    resource: extra.resource,
+    scope: extra.scope,
+    dpop: extra.dpop?.handle
+  }))

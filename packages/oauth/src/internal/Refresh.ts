@@ -10,7 +10,6 @@
 import type { ServerConfig } from "@mcpgate/core/Config"
 import type { ClientRegistration, Credential, TokenSet } from "@mcpgate/core/Credential"
 import { Cache, Clock, Effect, Equal, Fiber, FiberSet, Hash, Option, Random, type Redacted } from "effect"
-import { toTokenSet } from "../AuthorizationFlow.ts"
 import { authOf } from "../Discovery.ts"
 import { NeedsLogin, OAuthError } from "../Errors.ts"
 import type { UnauthorizedResponse } from "../OAuthManager.ts"
@@ -33,6 +32,7 @@ import {
   withFields,
   withinLockBudget
 } from "./ManagerContext.ts"
+import { toTokenSet } from "./TokenRequest.ts"
 
 /**
  * A refresh asked for: the server, and the token the caller found expiring or
@@ -125,7 +125,7 @@ const renewMachineToken = (
     const scope = credential.tokens?.scope ?? authOf(server).scopes?.join(" ")
     const context = yield* grantContext(ctx, server, authorizationServer, registration, {
       resource: credential.resource,
-      ...(scope === undefined ? {} : { scope })
+      scope
     })
     const response = yield* ctx.flows.clientCredentials(context)
     const tokens = toTokenSet(response, yield* Clock.currentTimeMillis)
@@ -215,7 +215,7 @@ const refreshLocked = (
     )
     const context = yield* grantContext(ctx, server, authorizationServer, registration, {
       resource: credential.resource,
-      ...(dpop === undefined ? {} : { dpop })
+      dpop
     })
     yield* Effect.logInfo(`${name}: refreshing the access token`)
     // Once the answer is in, storing it is not interrupted (by the lock budget or a
@@ -269,9 +269,7 @@ const refreshLocked = (
               .register({
                 server,
                 authorizationServer,
-                ...(registration.redirectUris[0] === undefined
-                  ? {}
-                  : { redirectUri: registration.redirectUris[0] }),
+                redirectUri: registration.redirectUris[0],
                 grantTypes: Login.grantsFor(auth.flow)
               })
               .pipe(Effect.option)
@@ -295,7 +293,7 @@ const refreshLocked = (
         name,
         "token",
         `the authorization server refused the configured client ${registration.clientId} (${error.oauthError ?? `HTTP ${error.status}`}); check auth.clientId and auth.clientSecret`,
-        { ...(error.oauthError === undefined ? {} : { oauthError: error.oauthError }) }
+        { oauthError: error.oauthError }
       )
     }
     return yield* error

@@ -30,6 +30,7 @@ const formatIn = (millis: number): string => {
   return `${Math.round(millis / (24 * 60 * 60_000))} days`
 }
 
+/** `OAuthManagerShape.status`: from the stored credential and the scopes a step-up could not get. */
 export const status = (ctx: ManagerContext, server: ServerConfig) =>
   Effect.gen(function* () {
     const name = server.name
@@ -42,12 +43,11 @@ export const status = (ctx: ManagerContext, server: ServerConfig) =>
     const common = {
       server: name,
       refreshable,
-      ...(credential?.issuer === undefined ? {} : { issuer: credential.issuer }),
-      ...(registration === undefined
-        ? {}
-        : { registrationMethod: registration.method, clientId: registration.clientId }),
-      ...(tokens === undefined ? {} : { tokenType: tokens.tokenType }),
-      ...(tokens?.expiresAt === undefined ? {} : { expiresAt: tokens.expiresAt }),
+      issuer: credential?.issuer,
+      registrationMethod: registration?.method,
+      clientId: registration?.clientId,
+      tokenType: tokens?.tokenType,
+      expiresAt: tokens?.expiresAt,
       scopes: splitScopes(tokens?.scope)
     }
     // A scope the server asked for counts as needed until the stored credential has it
@@ -121,6 +121,7 @@ const revoke = (ctx: ManagerContext, server: ServerConfig, credential: Credentia
     return revoked
   })
 
+/** `OAuthManagerShape.logout`: revoke, then delete under the lock, then forget the per-process state. */
 export const logout = (ctx: ManagerContext, server: ServerConfig) =>
   Effect.gen(function* () {
     const key = keyString(server)

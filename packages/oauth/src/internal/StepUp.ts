@@ -38,6 +38,7 @@ export class StepUpRequest implements Equal.Equal {
   }
 }
 
+/** The token a step-up obtained. */
 export interface StepUpOutcome {
   readonly token: Redacted.Redacted<string>
   /** The request whose login ran (a caller that joined another one can tell). */
@@ -68,7 +69,7 @@ export const runStepUp = (ctx: ManagerContext, request: StepUpRequest) =>
       {
         scopes: wanted,
         wwwAuthenticate: request.wwwAuthenticate,
-        ...(authOf(server).flow === "client_credentials" ? { flow: "client_credentials" as const } : {})
+        flow: authOf(server).flow === "client_credentials" ? "client_credentials" : undefined
       },
       false
     )
@@ -86,6 +87,7 @@ const union = (granted: ReadonlyArray<string>, required: ReadonlyArray<string>) 
   ...new Set([...granted.filter((scope) => scope !== "offline_access"), ...required])
 ]
 
+/** `OAuthManagerShape.onInsufficientScope` (see the header). */
 export const onInsufficientScope = (
   ctx: ManagerContext,
   server: ServerConfig,

@@ -13,12 +13,11 @@ import { grantContext, load, type ManagerContext } from "./ManagerContext.ts"
 
 const pendingLoginMillis = 10 * 60 * 1000
 
+/** `OAuthManagerShape.beginLogin`: discover, register (checking a stored client), prepare, keep. */
 export const beginLogin = (ctx: ManagerContext, server: ServerConfig, begin: BeginLoginOptions) =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
-    const discovered = yield* ctx.discovery.discover(server, {
-      ...(begin.wwwAuthenticate === undefined ? {} : { wwwAuthenticate: begin.wwwAuthenticate })
-    })
+    const discovered = yield* ctx.discovery.discover(server, { wwwAuthenticate: begin.wwwAuthenticate })
     const authorizationServer = discovered.authorizationServer
     const registration = yield* Login.registrationFor(ctx, yield* load(ctx, server), {
       server,
@@ -43,6 +42,7 @@ export const beginLogin = (ctx: ManagerContext, server: ServerConfig, begin: Beg
     return { authorizationUrl: authorization.url.href, state: authorization.state }
   })
 
+/** `OAuthManagerShape.completeLogin`: the pending login of the callback's `state`, redeemed and stored. */
 export const completeLogin = (ctx: ManagerContext, callbackUrl: string) =>
   Effect.gen(function* () {
     const url = URL.parse(callbackUrl)
