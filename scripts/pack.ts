@@ -54,9 +54,22 @@ export const publishedPackages = async (): Promise<
 export const tarballName = (manifest: Manifest): string =>
   `${manifest.name.replace(/^@/, "").replace("/", "-")}-${manifest.version}.tgz`
 
-/** Builds the web UI, the CLI bundle and the libraries, then packs each published package into `destination`. */
-export const packAll = async (destination: string): Promise<ReadonlyArray<string>> => {
-  execFileSync(process.execPath, [path.join(root, "scripts/build.ts")], { cwd: root, stdio: "inherit" })
+export interface PackOptions {
+  /**
+   * Build the web UI and the CLI bundle first (default). The tests pass false:
+   * their setup built both, and other tests are running the bundle meanwhile.
+   */
+  readonly buildBundle?: boolean
+}
+
+/** Builds the libraries (and the UI and CLI bundle), then packs each published package into `destination`. */
+export const packAll = async (
+  destination: string,
+  options: PackOptions = {}
+): Promise<ReadonlyArray<string>> => {
+  if (options.buildBundle !== false) {
+    execFileSync(process.execPath, [path.join(root, "scripts/build.ts")], { cwd: root, stdio: "inherit" })
+  }
   await buildPackages()
   await fs.mkdir(destination, { recursive: true })
   const tarballs = []
