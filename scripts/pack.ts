@@ -12,15 +12,18 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { Schema } from "effect"
 import { buildPackages } from "./build-packages.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
-interface Manifest {
-  readonly name: string
-  readonly version: string
-  readonly private?: boolean
-}
+const Manifest = Schema.Struct({
+  name: Schema.String,
+  version: Schema.String,
+  private: Schema.optionalKey(Schema.Boolean)
+})
+type Manifest = typeof Manifest.Type
+const decodeManifest = Schema.decodeUnknownSync(Schema.fromJsonString(Manifest))
 
 /** pnpm as the script was started with (`npm_execpath`), else the one on PATH. */
 const pnpm = (args: ReadonlyArray<string>, cwd: string): void => {
@@ -44,7 +47,7 @@ export const publishedPackages = async (): Promise<
     const directory = path.join(root, "packages", entry.name)
     const text = await fs.readFile(path.join(directory, "package.json"), "utf8").catch(() => undefined)
     if (text === undefined) continue
-    const manifest = JSON.parse(text) as Manifest
+    const manifest = decodeManifest(text)
     if (manifest.private !== true) found.push({ directory, manifest })
   }
   return found
