@@ -111,7 +111,7 @@ export const start: Effect.Effect<ProtectedServer, never, Scope.Scope> = Effect.
       })
       return response.end(JSON.stringify({ error: "invalid_token" }))
     }
-    const body = request.method === "POST" ? JSON.parse(await readBody(request)) : undefined
+    const body: unknown = request.method === "POST" ? JSON.parse(await readBody(request)) : undefined
     const mcp = whoamiServer(issued.clientId)
     const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true })
     response.on("close", () => {

@@ -4,13 +4,13 @@
  * the user's message, then answers with what the tool returned.
  */
 import * as http from "node:http"
-import { Effect, type Scope } from "effect"
+import { Effect, Option, Schema, type Scope } from "effect"
 import { json, listen, readBody } from "./Http.ts"
 
-interface Message {
-  readonly role: string
-  readonly content?: unknown
-}
+const ChatRequest = Schema.Struct({
+  messages: Schema.Array(Schema.Struct({ role: Schema.String, content: Schema.optionalKey(Schema.Unknown) }))
+})
+const decodeChatRequest = Schema.decodeUnknownOption(Schema.fromJsonString(ChatRequest))
 
 const completion = (message: Record<string, unknown>, finishReason: string) => ({
   id: `chatcmpl-${Date.now()}`,
@@ -28,8 +28,9 @@ export const start = (tool: string): Effect.Effect<string, never, Scope.Scope> =
       if (request.method !== "POST" || request.url !== "/v1/chat/completions") {
         return json(response, 404, { error: { message: "not found" } })
       }
-      const body: { readonly messages?: ReadonlyArray<Message> } = JSON.parse(await readBody(request))
-      const toolResult = body.messages?.findLast((message) => message.role === "tool")
+      const body = decodeChatRequest(await readBody(request))
+      if (Option.isNone(body)) return json(response, 400, { error: { message: "not a chat request" } })
+      const toolResult = body.value.messages.findLast((message) => message.role === "tool")
       if (toolResult === undefined) {
         const call = {
           id: "call_1",
