@@ -81,7 +81,8 @@ const exists = (file: string) =>
     () => false
   )
 
-describe("the published packages", () => {
+// The checks after the install are independent of each other: run them side by side.
+describe.concurrent("the published packages", () => {
   let work = ""
   let app = ""
   let tarballs: ReadonlyArray<string> = []
