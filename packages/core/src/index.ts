@@ -1,7 +1,13 @@
-export * as AtomicFile from "./AtomicFile.ts"
+/**
+ * `@mcpgate/core`: the configuration model and file, stored credentials and
+ * their stores, tool naming and the state directory. Each module is a
+ * namespace here (`CredentialStore.CredentialStore` is the service,
+ * `CredentialStore.layerMemory` a layer) and importable on its own
+ * (`@mcpgate/core/CredentialStore`). See README.md.
+ */
 export * as Config from "./Config.ts"
-export * from "./ConfigFile.ts"
+export * as ConfigFile from "./ConfigFile.ts"
 export * as Credential from "./Credential.ts"
-export * from "./CredentialStore.ts"
+export * as CredentialStore from "./CredentialStore.ts"
 export * as Paths from "./Paths.ts"
 export * as ToolNames from "./ToolNames.ts"
