@@ -8,7 +8,6 @@ import * as net from "node:net"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { OAuthManagerOptions } from "@mcpgate/oauth/OAuthManager"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
-import { Effect, Layer, Redacted } from "effect"
 import {
   allIssuedTokens,
   leakedTokens,
@@ -17,7 +16,8 @@ import {
   managerLayer,
   serverConfig,
   startServers
-} from "../../oauth/test/support/Harness.ts"
+} from "@mcpgate/testing/Harness"
+import { Effect, Layer, Redacted } from "effect"
 import {
   AuthorizationRequired,
   AuthorizedFetch,

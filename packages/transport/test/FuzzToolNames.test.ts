@@ -11,11 +11,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as ToolNames from "@mcpgate/core/ToolNames"
+import * as Configs from "@mcpgate/testing/Configs"
 import { Effect, Exit } from "effect"
 import * as fc from "fast-check"
 import { AuthorizedFetch } from "../src/AuthorizedFetch.ts"
 import { make as makeManager } from "../src/McpClientManager.ts"
-import * as Configs from "./support/Configs.ts"
 import * as FaultToolServer from "./support/FaultToolServer.ts"
 
 const longRun = process.env.FUZZ_RUNS !== undefined

@@ -2,6 +2,8 @@ import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { assert, describe, it } from "@effect/vitest"
 import type { McpgateConfig } from "@mcpgate/core/Config"
+import * as Configs from "@mcpgate/testing/Configs"
+import { httpTestServer, silentHttpServer, startHttpTestServer } from "@mcpgate/testing/HttpTestServer"
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js"
 import { Duration, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
 import { AuthorizedFetch } from "../src/AuthorizedFetch.ts"
@@ -13,8 +15,6 @@ import {
   make as makeManager
 } from "../src/McpClientManager.ts"
 import type { ToolProvider } from "../src/ToolProvider.ts"
-import * as Configs from "./support/Configs.ts"
-import { httpTestServer, silentHttpServer, startHttpTestServer } from "./support/HttpTestServer.ts"
 import { eventually, isAlive, living, ourChildrenWith } from "./support/ProcessTable.ts"
 
 const fastOptions: McpClientManagerOptions = {

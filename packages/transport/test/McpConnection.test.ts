@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Configs from "@mcpgate/testing/Configs"
+import { httpTestServer, silentHttpServer } from "@mcpgate/testing/HttpTestServer"
 import { Deferred, Effect, Exit, Fiber, Scope, Stream, SubscriptionRef } from "effect"
 import { AuthorizedFetch } from "../src/AuthorizedFetch.ts"
 import * as McpConnection from "../src/McpConnection.ts"
-import * as Configs from "./support/Configs.ts"
-import { httpTestServer, silentHttpServer } from "./support/HttpTestServer.ts"
 import { eventually, isAlive, ourChildrenWith, processTable } from "./support/ProcessTable.ts"
 
 const options: McpConnection.McpConnectionOptions = { timeoutMs: 5000, termGraceMs: 300, killGraceMs: 300 }
