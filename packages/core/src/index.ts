@@ -1,3 +1,4 @@
+export * as Address from "./Address.ts"
 export * as AtomicFile from "./AtomicFile.ts"
 export * as Config from "./Config.ts"
 export * from "./ConfigFile.ts"
