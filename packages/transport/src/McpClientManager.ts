@@ -33,6 +33,7 @@ import {
 import { AuthorizedFetch } from "./AuthorizedFetch.ts"
 import type { ManagerChange, ServerState, ServerStatus } from "./ConnectionState.ts"
 import { ToolCallError } from "./Errors.ts"
+import * as ProcessGroups from "./internal/ProcessGroups.ts"
 import { structuralEqual } from "./internal/StructuralEqual.ts"
 import { isAllowed } from "./internal/ToolFilter.ts"
 import * as McpConnection from "./McpConnection.ts"
@@ -190,7 +191,8 @@ export const make = Effect.fn("McpClientManager.make")(function* (
   yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
   const version = yield* SubscriptionRef.make(0)
   const lifecycle = yield* Semaphore.make(1)
-  // Created after the pubsub so that, closing in reverse order, connections close first.
+  const processGroups = yield* ProcessGroups.make
+  // Created after the pubsub and the process groups so that, closing in reverse order, connections close first.
   const fibers = yield* FiberMap.make<string>()
 
   const statuses = (): ReadonlyArray<ServerStatus> => Array.from(entries.values(), snapshot)
@@ -239,7 +241,8 @@ export const make = Effect.fn("McpClientManager.make")(function* (
       : { healthCheckIntervalMs: options.healthCheckIntervalMs }),
     ...(options.clientInfo === undefined ? {} : { clientInfo: options.clientInfo }),
     ...(options.onStderr === undefined ? {} : { onStderr: options.onStderr }),
-    onStderrLine
+    onStderrLine,
+    processGroups
   })
 
   /** One connection's life: open, publish, follow its tool list, return when it is gone. */

@@ -32,10 +32,11 @@ import {
   type Tool,
   ToolListChangedNotificationSchema
 } from "@modelcontextprotocol/sdk/types.js"
-import { Deferred, Effect, Exit, Predicate, Queue, Schema, Scope, SubscriptionRef } from "effect"
+import { Deferred, Effect, Exit, FiberSet, Predicate, Queue, Schema, Scope, SubscriptionRef } from "effect"
 import { AuthorizedFetch } from "./AuthorizedFetch.ts"
 import { ToolCallError } from "./Errors.ts"
 import { NegotiatingHttpTransport } from "./internal/NegotiatingHttpTransport.ts"
+import * as ProcessGroups from "./internal/ProcessGroups.ts"
 import { StdioProcessTransport } from "./internal/StdioProcessTransport.ts"
 import type { CallOptions, ToolProvider } from "./ToolProvider.ts"
 
@@ -77,6 +78,8 @@ export interface McpConnectionOptions {
   readonly onStderr?: (server: string, text: string) => void
   /** stdio: receives each line the server writes to stderr. */
   readonly onStderrLine?: (server: string, line: string) => void
+  /** stdio: where the server's process group is registered (default: a registry of this connection's own). */
+  readonly processGroups?: ProcessGroups.ProcessGroups | undefined
   /**
    * Answers the server's form elicitations (MCP 2025-11-25 "Client Features ›
    * Elicitation"). Fields an accepted `content` leaves out are filled with the
@@ -91,8 +94,6 @@ export interface McpConnectionOptions {
 }
 
 export interface McpConnection extends ToolProvider {
-  /** Unique per connection in this process (a reconnect gets a new one). */
-  readonly id: number
   /** The transport actually in use (`auto` resolved). */
   readonly transport: Transport
   readonly serverInfo: Implementation | undefined
@@ -112,8 +113,6 @@ export const defaultClientInfo: Implementation = { name: "mcpgate", version: "0.
 /** The server's request timeout: its own `timeout` (seconds), else the default. */
 export const timeoutMsOf = (server: ServerConfig, defaultTimeoutSeconds: number): number =>
   Math.max(1, Math.round((server.timeout ?? defaultTimeoutSeconds) * 1000))
-
-let nextConnectionId = 1
 
 const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(3))} s`
 
@@ -262,8 +261,11 @@ const openWith = (
       capabilities: onElicitation === undefined ? {} : { elicitation: { form: { applyDefaults: true } } }
     })
     if (onElicitation !== undefined) {
-      client.setRequestHandler(ElicitRequestSchema, (request) =>
-        Effect.runPromise(onElicitation(request.params))
+      // With this fiber's services (logger, tracer …); interrupted when the server cancels
+      // the request or the connection closes.
+      const runElicitation = yield* FiberSet.makeRuntimePromise<never, ElicitResult, never>()
+      client.setRequestHandler(ElicitRequestSchema, (request, extra) =>
+        runElicitation(onElicitation(request.params), { signal: extra.signal })
       )
     }
     let transport: SdkTransport
@@ -277,7 +279,9 @@ const openWith = (
       }
       const onStderr = options.onStderr
       const onStderrLine = options.onStderrLine
+      const groups = options.processGroups ?? (yield* ProcessGroups.make)
       transport = new StdioProcessTransport({
+        groups,
         command: server.command,
         args: server.args,
         // A safe base environment plus this server's own variables: nothing else leaks in.
@@ -574,7 +578,6 @@ const openConnection = Effect.fnUntraced(function* (server: ServerConfig, option
   }
 
   const connection: McpConnection = {
-    id: nextConnectionId++,
     name,
     transport: kind,
     serverInfo: client.getServerVersion(),

@@ -334,6 +334,33 @@ describe("McpClientManager", () => {
     })
   )
 
+  it.live("a gateway process that exits without running its finalizers still kills every server group", () =>
+    Effect.gen(function* () {
+      const config = Configs.gateway([Configs.stdioServer("stubborn", ["--grandchild", "--stubborn"])])
+      const runner = spawn(
+        process.execPath,
+        [
+          new URL("./support/ManagerRunner.ts", import.meta.url).pathname,
+          JSON.stringify(config),
+          "exit-at-once"
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] }
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => runner.kill("SIGKILL")))
+      const exited = Effect.callback<number | null>((resume) => {
+        runner.once("exit", (code) => resume(Effect.succeed(code)))
+      })
+      const lines = createInterface({ input: runner.stdout })
+      const firstLine = yield* Effect.callback<string>((resume) => {
+        lines.once("line", (line) => resume(Effect.succeed(line)))
+      }).pipe(Effect.timeout("15 seconds"))
+      const { pids } = JSON.parse(firstLine) as { pids: Array<number> }
+      assert.strictEqual(yield* exited.pipe(Effect.timeout("10 seconds")), 0)
+      // SIGKILL is delivered at once, but the kernel reaps asynchronously.
+      yield* eventually(() => living().every((entry) => !pids.includes(entry.pgrp)))
+    })
+  )
+
   it.live("list_changed updates the aggregate and publishes a change", () =>
     Effect.gen(function* () {
       const manager = yield* manage(Configs.gateway([Configs.stdioServer("dyn")]))

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Configs from "@mcpgate/testing/Configs"
 import { httpTestServer, silentHttpServer } from "@mcpgate/testing/HttpTestServer"
-import { Deferred, Effect, Exit, Fiber, Scope, Stream, SubscriptionRef } from "effect"
+import { Deferred, Effect, Exit, Fiber, Logger, References, Scope, Stream, SubscriptionRef } from "effect"
 import { AuthorizedFetch } from "../src/AuthorizedFetch.ts"
 import * as McpConnection from "../src/McpConnection.ts"
 import { eventually, isAlive, ourChildrenWith, processTable } from "./support/ProcessTable.ts"
@@ -291,7 +291,7 @@ describe("McpConnection over HTTP", () => {
         Effect.forkScoped
       )
       yield* Effect.promise(() => http.addTool("", { name: "late_tool", inputSchema: { type: "object" } }))
-      const names = yield* Deferred.await(updated).pipe(Effect.timeout("5 seconds"))
+      const names = yield* Deferred.await(updated).pipe(Effect.timeout("3 seconds"))
       assert.includeMembers([...names], ["echo", "late_tool"])
     })
   )
@@ -303,8 +303,64 @@ describe("McpConnection over HTTP", () => {
         healthCheckIntervalMs: 0
       })
       yield* Effect.promise(() => http.close())
-      const lost = yield* connection.closed.pipe(Effect.timeout("5 seconds"))
+      const lost = yield* connection.closed.pipe(Effect.timeout("3 seconds"))
       assert.include(lost.message, "stopped answering")
+    })
+  )
+})
+
+describe("McpConnection elicitation", () => {
+  const accept = { action: "accept", content: { answer: "yes" } } as const
+
+  it.live("answers with the services of the connection's fiber: its logger and log annotations", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const logger = Logger.make((options) => {
+        const annotations = JSON.stringify(options.fiber.getRef(References.CurrentLogAnnotations))
+        lines.push(`${String(options.message)} ${annotations}`)
+      })
+      const connection = yield* connect(Configs.stdioServer("asker"), {
+        onElicitation: (params) => Effect.as(Effect.logInfo(`asked: ${params.message}`), accept)
+      }).pipe(Effect.annotateLogs("connection", "asker"), Effect.provide(Logger.layer([logger])))
+      const result = yield* connection.callTool("elicit", { message: "continue?" })
+      assert.deepStrictEqual(JSON.parse(textOf(result)), accept)
+      assert.deepStrictEqual(
+        lines.filter((line) => line.includes("asked")),
+        [`asked: continue? ${JSON.stringify({ connection: "asker" })}`]
+      )
+    })
+  )
+
+  it.live("an elicitation still open when the connection closes is interrupted", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const { connection, scope } = yield* connectInOwnScope(Configs.stdioServer("asker"), {
+        onElicitation: () =>
+          Deferred.succeed(started, undefined).pipe(
+            Effect.andThen(Effect.never),
+            Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+          )
+      })
+      const call = yield* Effect.forkChild(Effect.exit(connection.callTool("elicit", { message: "wait" })))
+      yield* Deferred.await(started)
+      yield* Scope.close(scope, Exit.void)
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("3 seconds"))
+      yield* Fiber.join(call)
+    })
+  )
+
+  it.live("an elicitation the server cancels is interrupted", () =>
+    Effect.gen(function* () {
+      const interrupted = yield* Deferred.make<void>()
+      const connection = yield* connect(Configs.stdioServer("asker"), {
+        onElicitation: () =>
+          Effect.never.pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined)))
+      })
+      // The server gives up after 200 ms and sends notifications/cancelled (MCP "Utilities › Cancellation").
+      const result = yield* connection.callTool("elicit", { message: "quick?", timeoutMs: 200 })
+      assert.include(textOf(result), "timed out")
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("3 seconds"))
     })
   )
 })
