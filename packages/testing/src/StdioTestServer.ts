@@ -86,6 +86,8 @@ if (flags.has("--mute")) {
         return { content: [{ type: "text", text: String(args.text) }] }
       case "slow": {
         const ms = Number(args.ms ?? 60_000)
+        // Tells a test watching stderr that the call is in flight.
+        process.stderr.write(`slow request ${String(extra.requestId)} started\n`)
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, ms)
           extra.signal.addEventListener("abort", () => {

@@ -1,7 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Configs from "@mcpgate/testing/Configs"
 import { httpTestServer, silentHttpServer } from "@mcpgate/testing/HttpTestServer"
-import { Deferred, Effect, Exit, Fiber, Logger, References, Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Logger,
+  Queue,
+  References,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import { TestClock } from "effect/testing"
 import { AuthorizedFetch } from "../src/AuthorizedFetch.ts"
 import * as McpConnection from "../src/McpConnection.ts"
 import { eventually, isAlive, ourChildrenWith, processTable } from "./support/ProcessTable.ts"
@@ -293,6 +305,23 @@ describe("McpConnection over HTTP", () => {
       yield* Effect.promise(() => http.addTool("", { name: "late_tool", inputSchema: { type: "object" } }))
       const names = yield* Deferred.await(updated).pipe(Effect.timeout("3 seconds"))
       assert.includeMembers([...names], ["echo", "late_tool"])
+    })
+  )
+
+  it.effect("pings the server every healthCheckIntervalMs, on the Effect clock", () =>
+    Effect.gen(function* () {
+      const pings = yield* Queue.unbounded<void>()
+      const http = yield* httpTestServer({ onPing: () => Queue.offerUnsafe(pings, undefined) })
+      yield* connect(Configs.server("pinged", { url: `${http.base()}/mcp` }), {
+        healthCheckIntervalMs: 30_000
+      })
+      yield* TestClock.adjust("29999 millis")
+      assert.strictEqual(yield* Queue.size(pings), 0)
+      yield* TestClock.adjust("1 millis")
+      yield* Queue.take(pings)
+      yield* TestClock.adjust("30 seconds")
+      yield* Queue.take(pings)
+      assert.strictEqual(yield* Queue.size(pings), 0)
     })
   )
 
