@@ -23,9 +23,9 @@ import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import * as McpConnection from "@mcpgate/transport/McpConnection"
 import { Clock, Effect, Layer, Logger, Option, Redacted, Ref, Schedule } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { InvalidArguments, UnknownServer } from "../Errors.ts"
 import { configFileLayer, credentialStoreLayer } from "../Layers.ts"
 import * as Output from "../Output.ts"
-import { InvalidArguments, UnknownServer } from "./ToolsCommand.ts"
 
 // ---------------------------------------------------------------------------
 // Flags shared by `login` and `connect`
