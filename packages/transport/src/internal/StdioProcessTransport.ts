@@ -23,15 +23,15 @@ export interface StdioProcessOptions {
   readonly args: ReadonlyArray<string>
   /** The complete environment of the child (nothing else is inherited). */
   readonly env: Readonly<Record<string, string>>
-  readonly cwd?: string
+  readonly cwd?: string | undefined
   /** How long the child gets to exit after its stdin is closed, before SIGTERM. */
-  readonly termGraceMs?: number
+  readonly termGraceMs?: number | undefined
   /** How long the group gets after SIGTERM, before SIGKILL. */
-  readonly killGraceMs?: number
+  readonly killGraceMs?: number | undefined
   /** Called with each chunk the child writes to stderr. */
-  readonly onStderr?: (text: string) => void
+  readonly onStderr?: ((text: string) => void) | undefined
   /** Called with each line the child writes to stderr (without its line break). */
-  readonly onStderrLine?: (line: string) => void
+  readonly onStderrLine?: ((line: string) => void) | undefined
   /** Where the child's process group is registered while it may be alive. */
   readonly groups: ProcessGroups
 }
