@@ -1,4 +1,4 @@
-/** The errors of the transport package: opening a connection, and calling a tool. */
+/** The errors of the transport package: opening a connection, naming a server, calling a tool. */
 import { Schema } from "effect"
 
 /** Why a connection could not be opened. `needs_auth` means the user has to log in. */
@@ -20,5 +20,11 @@ export class ToolCallError extends Schema.TaggedError<ToolCallError>()("ToolCall
   server: Schema.String,
   tool: Schema.String,
   reason: Schema.Literals(["timeout", "disconnected", "unknown_tool", "transport", "needs_auth"]),
+  message: Schema.String
+}) {}
+
+/** A server name that is not in the config. */
+export class ServerNotFound extends Schema.TaggedError<ServerNotFound>()("ServerNotFound", {
+  server: Schema.String,
   message: Schema.String
 }) {}
