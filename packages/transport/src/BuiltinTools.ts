@@ -1,5 +1,6 @@
 /**
- * The builtin tools (SPEC §4): `fetch` and `web_search`, offered as a tool provider
+ * The builtin tools (docs/connections.md#builtin-tools, #fetch-tool, #web-search-tool):
+ * `fetch` and `web_search`, offered as a tool provider
  * named `builtin` that the client manager lists and routes like any MCP server.
  *
  * Every failure a model can cause or meet (a refused address, a timeout, a 404, a

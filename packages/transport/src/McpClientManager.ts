@@ -1,5 +1,6 @@
 /**
- * Every configured MCP server, supervised (SPEC §4; ARCHITECTURE "transport").
+ * Every configured MCP server, supervised (docs/connections.md#connection-lifecycle,
+ * #reconnect-and-backoff; docs/architecture.md#services-transport).
  *
  * Each enabled server runs in its own fiber of a `FiberMap` keyed by name: connect,
  * serve until the connection is gone, wait (exponential backoff with jitter), again.

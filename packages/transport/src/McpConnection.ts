@@ -1,5 +1,6 @@
 /**
- * One MCP server connection (SPEC §4): stdio, SSE or streamable HTTP through the
+ * One MCP server connection (docs/connections.md#transports, #connection-lifecycle):
+ * stdio, SSE or streamable HTTP through the
  * SDK's `Client`, living in the caller's `Scope`.
  *
  * `make` opens the transport, runs `initialize` and a full (paginated) `tools/list`,

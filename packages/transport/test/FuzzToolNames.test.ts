@@ -1,5 +1,5 @@
 /**
- * Fuzzing the tool-name mapping end to end (SPEC §4): real MCP servers over
+ * Fuzzing the tool-name mapping end to end (docs/connections.md#tool-names): real MCP servers over
  * HTTP list made-up tool names (separators, `__` runs, non-ASCII, very long,
  * names that collide once made safe, the same name on several servers) under
  * made-up server names; through the client manager every exposed name is

@@ -1,6 +1,7 @@
 /**
  * `mcpgate login <server>`, `mcpgate logout <server>` and `mcpgate connect <url>`
- * (SPEC §3 "CLI redirect", §6): the interactive side of `OAuthManager`.
+ * (docs/oauth.md#cli-redirect; docs/cli.md#login, #logout, #connect): the interactive
+ * side of `OAuthManager`.
  *
  * - `login` runs the configured flow (PKCE through the browser, `$BROWSER` when
  *   set; `--no-browser` prints the URL and reads the pasted redirect URL; the

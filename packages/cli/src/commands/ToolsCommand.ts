@@ -1,5 +1,6 @@
 /**
- * `mcpgate tools [server] [--json]` and `mcpgate call <tool> [--args JSON] [--json]` (SPEC §6).
+ * `mcpgate tools [server] [--json]` and `mcpgate call <tool> [--args JSON] [--json]`
+ * (docs/cli.md#tools, docs/cli.md#call).
  */
 import { ToolCallError } from "@mcpgate/transport/Errors"
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
