@@ -3,6 +3,6 @@ import { defineConfig } from "vitest/config"
 // The root test config (run with `--config vitest.workspace.ts`): one project per package.
 export default defineConfig({
   test: {
-    projects: ["packages/*"]
+    projects: ["packages/*", "!packages/testing"]
   }
 })

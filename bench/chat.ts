@@ -79,7 +79,7 @@ export const chat: Benchmark = {
         proxy: `${proxy.ready.url}/v1/chat/completions`
       }
 
-      // The pass-through must be byte for byte (SPEC §5): check once before timing it.
+      // The pass-through must be byte for byte (docs/gateway.md#chat-completions): check once before timing it.
       const expected = expectOk(await http.post(urls.direct, streamBody, { keepBody: true }))
       const got = expectOk(await http.post(urls.gateway, streamBody, { keepBody: true }))
       if (expected.body === undefined || got.body === undefined || !expected.body.equals(got.body)) {

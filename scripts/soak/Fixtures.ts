@@ -8,21 +8,19 @@ import { randomBytes } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import * as AuthServer from "@mcpgate/testing/AuthServer"
+import { stdioTestServerPath } from "@mcpgate/testing/Configs"
+import * as ProtectedMcpServer from "@mcpgate/testing/ProtectedMcpServer"
+import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
 import { Effect, Layer, type Scope } from "effect"
 import type { McpgateConfig, ServerConfig } from "../../packages/core/src/Config.ts"
 import * as ConfigFile from "../../packages/core/src/ConfigFile.ts"
 import { CredentialStore } from "../../packages/core/src/CredentialStore.ts"
 import { Browser } from "../../packages/oauth/src/Browser.ts"
 import { OAuthManager } from "../../packages/oauth/src/OAuthManager.ts"
-import * as AuthServer from "../../packages/oauth/test/support/AuthServer.ts"
-import * as ProtectedMcpServer from "../../packages/oauth/test/support/ProtectedMcpServer.ts"
-import * as ScriptedUpstream from "../../packages/server/test/support/ScriptedUpstream.ts"
 
 /** The stdio MCP server of the transport tests (tools `echo`, `slow`, …). */
-export const stdioServerPath = fileURLToPath(
-  new URL("../../packages/transport/test/support/StdioTestServer.ts", import.meta.url)
-)
+export const stdioServerPath = stdioTestServerPath
 
 /** Public tool names as the gateway exposes them (server `stdio`, server `protected`). */
 export const echoTool = "stdio__echo"

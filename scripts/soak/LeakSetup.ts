@@ -7,11 +7,10 @@
  */
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { allIssuedTokens } from "@mcpgate/testing/AuthServer"
+import { errorTexts, logLines } from "@mcpgate/testing/Harness"
+import { responseBodies } from "@mcpgate/testing/KeptTexts"
 import { afterAll, expect } from "vitest"
-import { allIssuedTokens } from "../../packages/oauth/test/support/AuthServer.ts"
-import { errorTexts, logLines } from "../../packages/oauth/test/support/Harness.ts"
-import { allBodies as adminBodies } from "../../packages/server/test/support/AdminGateway.ts"
-import { allBodies as faultBodies } from "../../packages/server/test/support/FaultGateway.ts"
 
 const directory = process.env.MCPGATE_LEAK_DIR
 
@@ -23,7 +22,7 @@ afterAll(() => {
     JSON.stringify({
       testFile: expect.getState().testPath ?? "",
       tokens: [...allIssuedTokens],
-      texts: [...logLines, ...errorTexts, ...adminBodies, ...faultBodies]
+      texts: [...logLines, ...errorTexts, ...responseBodies]
     })
   )
 })

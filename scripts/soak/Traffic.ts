@@ -203,7 +203,7 @@ const chatPlain = async (client: Client): Promise<Array<Failure>> => {
 let echoCounter = 0
 const echoArguments = () => ({ text: `soak echo ${++echoCounter}` })
 
-/** Statuses `/v1/mcp/execute` gives when the server is away (SPEC §5: 502/503/504), not a bug. */
+/** Statuses `/v1/mcp/execute` gives when the server is away (docs/gateway.md#plain-json-tool-routes: 502/503/504), not a bug. */
 const awayStatuses = new Set([502, 503, 504])
 
 const execute = async (client: Client, tool: string): Promise<Array<Failure>> => {

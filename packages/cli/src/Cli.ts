@@ -1,5 +1,5 @@
 /**
- * The `mcpgate` command tree (SPEC §6).
+ * The `mcpgate` command tree (docs/cli.md#synopsis).
  */
 import { Effect } from "effect"
 import { CliError, Command } from "effect/cli"
@@ -23,7 +23,7 @@ export const root = Command.make("mcpgate").pipe(
 )
 
 /**
- * Runs the CLI and maps failures to SPEC §6 exit codes. Usage errors are rendered by
+ * Runs the CLI and maps failures to exit codes (docs/cli.md#exit-codes). Usage errors are rendered by
  * effect/cli; every other failure is printed here on one line.
  */
 export const run = Command.run(root, { version }).pipe(

@@ -1,5 +1,5 @@
 /**
- * SPEC §6 exit codes: 0 success, 1 failure, 2 usage or config error, 3 authorization needed.
+ * Exit codes (docs/cli.md#exit-codes): 0 success, 1 failure, 2 usage or config error, 3 authorization needed.
  */
 import { Predicate } from "effect"
 import { CliError } from "effect/cli"

@@ -1,6 +1,6 @@
 import { Flag, GlobalFlag } from "effect/cli"
 
-/** `--config PATH`, accepted before or after the subcommand (SPEC §6). */
+/** `--config PATH`, accepted before or after the subcommand (docs/cli.md#global-options). */
 export const ConfigPath = GlobalFlag.Setting("config")({
   flag: Flag.String("config").pipe(
     Flag.withDescription(

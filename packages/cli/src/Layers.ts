@@ -12,7 +12,7 @@ export const configFileLayer = Layer.unwrap(
   Effect.map(ConfigPath, (path) => ConfigFile.layerWith({ path: Option.getOrUndefined(path) }))
 )
 
-/** The credential store chosen by `MCPGATE_TOKEN_STORE` (SPEC §2). */
+/** The credential store chosen by `MCPGATE_TOKEN_STORE` (docs/credentials.md#backends). */
 export const credentialStoreLayer = CredentialStore.layerAuto
 
 /**

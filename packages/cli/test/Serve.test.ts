@@ -2,16 +2,9 @@ import { spawn } from "node:child_process"
 import { once } from "node:events"
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
+import { everythingPath as everything } from "@mcpgate/testing/Configs"
 import { binary, runCli, sandbox } from "./support/Cli.ts"
-
-const everything = fileURLToPath(
-  new URL(
-    "../../transport/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
-    import.meta.url
-  )
-)
 
 /** Live (not zombie) processes whose command line contains `marker`. */
 const processesWith = (marker: string): ReadonlyArray<number> =>

@@ -9,16 +9,9 @@ import { writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { createServer } from "node:net"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
+import { everythingPath as everything } from "@mcpgate/testing/Configs"
 import { binary, sandbox } from "./support/Cli.ts"
-
-const everything = fileURLToPath(
-  new URL(
-    "../../transport/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
-    import.meta.url
-  )
-)
 
 /** A port that was free a moment ago (the gateway must be told it before it starts). */
 const freePort = async (): Promise<number> => {

@@ -1,15 +1,8 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
+import { everythingPath as everything } from "@mcpgate/testing/Configs"
 import { runCli, sandbox } from "./support/Cli.ts"
-
-const everything = fileURLToPath(
-  new URL(
-    "../../transport/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
-    import.meta.url
-  )
-)
 
 const writeConfig = (home: string) => {
   const path = join(home, "mcpgate.json")

@@ -1,5 +1,5 @@
 /**
- * Errors of the configuration file (SPEC §1): every problem names the JSON path
+ * Errors of the configuration file (the rules at the top of docs/configuration.md): every problem names the JSON path
  * and, when it comes from the text, the 1-based line and column.
  */
 import { Schema } from "effect"

@@ -1,5 +1,6 @@
 /**
- * `${env:VAR}` and `${VAR}` references in config string values (SPEC §1).
+ * `${env:VAR}` and `${VAR}` references in config string values (the rules at the top of
+ * docs/configuration.md).
  *
  * `$${` is the escape for a literal `${`, so any string can be written back:
  * `escapeReferences` turns every `${` into `$${` and `interpolate(escapeReferences(s), env)` is `s`.

@@ -1,5 +1,6 @@
 /**
- * The stored credential of one MCP server (SPEC §2) and the versioned document
+ * The stored credential of one MCP server (docs/credentials.md#what-a-credential-holds)
+ * and the versioned document (docs/credentials.md#file-format-and-versions)
  * that holds credentials at rest (the file, or one keychain entry).
  *
  * Secrets (client secret, access and refresh token, DPoP key) are `Redacted` in memory:
@@ -55,7 +56,7 @@ const EpochMillis = Schema.Finite
 /** A private JWK (RFC 7517) with its `alg`: clear text on disk, `Redacted` in memory. */
 const PrivateJwk = Schema.RedactedFromValue(Schema.Record(Schema.String, Schema.String))
 
-/** How the client registration was obtained (SPEC §3, in the MCP spec's priority order). */
+/** How the client registration was obtained (docs/oauth.md#registration, in the MCP spec's priority order). */
 export const RegistrationMethod = Schema.Literals(["pre-registered", "cimd", "dcr"])
 export type RegistrationMethod = typeof RegistrationMethod.Type
 

@@ -1,5 +1,5 @@
 /**
- * Where credentials live (SPEC §2): get / set / delete / list, plus
+ * Where credentials live (docs/credentials.md#backends, #locking): get / set / delete / list, plus
  * `withLock(key, effect)` for a read-modify-write of one credential that is
  * exclusive across the fibers of this process and across processes (the OAuth
  * refresh runs inside it).

@@ -1,6 +1,7 @@
 /**
- * Where mcpgate keeps things (SPEC §1): pure functions of the environment, so
- * tests pass their own.
+ * Where mcpgate keeps things (docs/credentials.md#state-directory; the config file's
+ * lookup order is at the top of docs/configuration.md): pure functions of the
+ * environment, so tests pass their own.
  */
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"

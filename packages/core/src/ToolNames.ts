@@ -1,5 +1,6 @@
 /**
- * The bijection between `(server, tool)` pairs and model-safe tool names (SPEC §4).
+ * The bijection between `(server, tool)` pairs and model-safe tool names
+ * (docs/connections.md#tool-names).
  *
  * A public name is `<server>__<tool>` made safe for OpenAI function names
  * (`^[a-zA-Z0-9_-]{1,64}$`). The rules, all deterministic and independent of the

@@ -5,6 +5,8 @@
  * `CredentialStore.layerMemory` a layer) and importable on its own
  * (`@mcpgate/core/CredentialStore`). See README.md.
  */
+export * as Address from "./Address.ts"
+export * as AtomicFile from "./AtomicFile.ts"
 export * as Config from "./Config.ts"
 export * as ConfigFile from "./ConfigFile.ts"
 export * as Credential from "./Credential.ts"

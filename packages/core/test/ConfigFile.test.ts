@@ -61,9 +61,9 @@ const builtinDefaults = {
   webSearch: { enabled: true, provider: "duckduckgo" }
 } as const
 
-const specEnv: Env = { INTERNAL_TOKEN: "internal-secret", UPSTREAM_KEY: "upstream-secret" }
+const readmeEnv: Env = { INTERNAL_TOKEN: "internal-secret", UPSTREAM_KEY: "upstream-secret" }
 
-const specExpected: McpgateConfig = {
+const readmeExpected: McpgateConfig = {
   mcpServers: {
     everything: {
       name: "everything",
@@ -102,14 +102,16 @@ const specExpected: McpgateConfig = {
 }
 
 describe("ConfigFile examples", () => {
-  it.effect("the SPEC §1 example loads to the expected model", () =>
-    Effect.gen(function* () {
-      const text = yield* Effect.promise(() => readFixture("spec-example.jsonc"))
-      const config = yield* parse(text, "spec-example.jsonc", specEnv)
-      assert.deepStrictEqual(reveal(config), reveal(specExpected))
-      // File order is kept.
-      assert.deepStrictEqual(Object.keys(config.mcpServers), ["everything", "notion", "internal"])
-    })
+  it.effect(
+    "the README's config example (stdio, HTTP with OAuth, SSE with an env reference) loads to the expected model",
+    () =>
+      Effect.gen(function* () {
+        const text = yield* Effect.promise(() => readFixture("readme-example.jsonc"))
+        const config = yield* parse(text, "readme-example.jsonc", readmeEnv)
+        assert.deepStrictEqual(reveal(config), reveal(readmeExpected))
+        // File order is kept.
+        assert.deepStrictEqual(Object.keys(config.mcpServers), ["everything", "notion", "internal"])
+      })
   )
 
   it.effect(
@@ -532,7 +534,7 @@ describe("ConfigFile load, reload and errors", () => {
   it.effect("a missing environment variable fails the load and names the variable and the path", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const text = yield* Effect.promise(() => readFixture("spec-example.jsonc"))
+      const text = yield* Effect.promise(() => readFixture("readme-example.jsonc"))
       yield* write(NodePath.join(dir, "mcpgate.json"), text)
       const error = yield* withConfigFile({ env: { INTERNAL_TOKEN: "t" }, cwd: dir }, (file) =>
         Effect.flip(file.load)
@@ -616,19 +618,19 @@ describe("ConfigFile save", () => {
   it.effect("save writes the canonical shape that loads back to the same model", () =>
     Effect.gen(function* () {
       const { cwd, env, path } = yield* setup
-      const text = yield* Effect.promise(() => readFixture("spec-example.jsonc"))
+      const text = yield* Effect.promise(() => readFixture("readme-example.jsonc"))
       yield* write(path, text)
-      yield* withConfigFile({ env: { ...env, ...specEnv }, cwd }, (file) =>
+      yield* withConfigFile({ env: { ...env, ...readmeEnv }, cwd }, (file) =>
         Effect.gen(function* () {
           const loaded = yield* file.load
           const saved = yield* file.save(loaded.config)
-          assert.deepStrictEqual(reveal(saved.config), reveal(specExpected))
+          assert.deepStrictEqual(reveal(saved.config), reveal(readmeExpected))
           const written = yield* read(path)
           // The saved file holds values, not references, and uses canonical keys.
           assert.include(written, '"Authorization": "Bearer internal-secret"')
           assert.include(written, '"transport": "sse"')
           assert.notInclude(written, "${env:")
-          assert.deepStrictEqual(reveal((yield* file.reload).config), reveal(specExpected))
+          assert.deepStrictEqual(reveal((yield* file.reload).config), reveal(readmeExpected))
         })
       )
     })

@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${env:…}` references are part of the input space
 /**
- * Fuzzing the config parser (SPEC §1): whatever the text, `decodeText` returns a
+ * Fuzzing the config parser (docs/configuration.md): whatever the text, `decodeText` returns a
  * config or a `ConfigError` whose issues point inside the text; it never
  * throws, never pollutes `Object.prototype`, and every config it accepts
  * survives `encodeText` → `decodeText` unchanged.

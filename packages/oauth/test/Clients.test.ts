@@ -1,11 +1,5 @@
 import { createHash } from "node:crypto"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, type Scope } from "effect"
-import * as jose from "jose"
-import { AuthorizationFlow } from "../src/AuthorizationFlow.ts"
-import { Browser } from "../src/Browser.ts"
-import { OAuthManager } from "../src/OAuthManager.ts"
-import * as FakeOAuth from "./support/FakeOAuth.ts"
 import {
   allIssuedTokens,
   errorTexts,
@@ -15,7 +9,13 @@ import {
   logLines,
   managerLayer,
   serverConfig
-} from "./support/Harness.ts"
+} from "@mcpgate/testing/Harness"
+import { Effect, Layer, Redacted, type Scope } from "effect"
+import * as jose from "jose"
+import { AuthorizationFlow } from "../src/AuthorizationFlow.ts"
+import { Browser } from "../src/Browser.ts"
+import { OAuthManager } from "../src/OAuthManager.ts"
+import * as FakeOAuth from "./support/FakeOAuth.ts"
 
 afterAll(() => {
   assert.deepStrictEqual(leakedTokens(allIssuedTokens, [...logLines, ...errorTexts]), [])

@@ -6,9 +6,6 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { Credential, TokenSet } from "@mcpgate/core/Credential"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import { Clock, Effect, Layer, Option, Redacted } from "effect"
-import { Browser } from "../src/Browser.ts"
-import { OAuthManager } from "../src/OAuthManager.ts"
 import {
   allIssuedTokens,
   errorTexts,
@@ -18,8 +15,11 @@ import {
   logLines,
   serverConfig,
   startServers
-} from "./support/Harness.ts"
-import { callTool } from "./support/ProtectedMcpServer.ts"
+} from "@mcpgate/testing/Harness"
+import { callTool } from "@mcpgate/testing/ProtectedMcpServer"
+import { Clock, Effect, Layer, Option, Redacted } from "effect"
+import { Browser } from "../src/Browser.ts"
+import { OAuthManager } from "../src/OAuthManager.ts"
 
 const childScript = path.join(import.meta.dirname, "support", "refresh-child.ts")
 const childOutputs: Array<string> = []

@@ -1,10 +1,6 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Credential, TokenSet } from "@mcpgate/core/Credential"
 import { makeMemory } from "@mcpgate/core/CredentialStore"
-import { Clock, Effect, Layer, Option } from "effect"
-import { Discovery, make as makeDiscovery } from "../src/Discovery.ts"
-import { OAuthManager } from "../src/OAuthManager.ts"
-import * as FakeOAuth from "./support/FakeOAuth.ts"
 import {
   allIssuedTokens,
   errorTexts,
@@ -15,7 +11,11 @@ import {
   managerLayer,
   managerOn,
   serverConfig
-} from "./support/Harness.ts"
+} from "@mcpgate/testing/Harness"
+import { Clock, Effect, Layer, Option } from "effect"
+import { Discovery, make as makeDiscovery } from "../src/Discovery.ts"
+import { OAuthManager } from "../src/OAuthManager.ts"
+import * as FakeOAuth from "./support/FakeOAuth.ts"
 
 afterAll(() => {
   assert.deepStrictEqual(leakedTokens(allIssuedTokens, [...logLines, ...errorTexts]), [])

@@ -12,10 +12,6 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { Credential, TokenSet } from "@mcpgate/core/Credential"
 import { CredentialStore, credentialsFileName, makeMemory } from "@mcpgate/core/CredentialStore"
-import { Clock, Effect, Layer, Option, Redacted } from "effect"
-import * as TestClock from "effect/testing/TestClock"
-import { Browser } from "../src/Browser.ts"
-import { OAuthManager } from "../src/OAuthManager.ts"
 import {
   allIssuedTokens,
   errorTexts,
@@ -28,8 +24,12 @@ import {
   managerOn,
   serverConfig,
   startServers
-} from "./support/Harness.ts"
-import { callTool } from "./support/ProtectedMcpServer.ts"
+} from "@mcpgate/testing/Harness"
+import { callTool } from "@mcpgate/testing/ProtectedMcpServer"
+import { Clock, Effect, Layer, Option, Redacted } from "effect"
+import * as TestClock from "effect/testing/TestClock"
+import { Browser } from "../src/Browser.ts"
+import { OAuthManager } from "../src/OAuthManager.ts"
 
 const childScript = path.join(import.meta.dirname, "support", "FaultRefreshChild.ts")
 const childOutputs: Array<string> = []

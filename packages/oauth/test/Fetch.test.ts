@@ -10,9 +10,6 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { Credential, TokenSet } from "@mcpgate/core/Credential"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import { Clock, Effect, Option } from "effect"
-import * as FetchHttpClient from "effect/http/FetchHttpClient"
-import { OAuthManager } from "../src/OAuthManager.ts"
 import {
   allIssuedTokens,
   errorTexts,
@@ -23,7 +20,10 @@ import {
   managerLayer,
   serverConfig,
   startServers
-} from "./support/Harness.ts"
+} from "@mcpgate/testing/Harness"
+import { Clock, Effect, Option } from "effect"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
+import { OAuthManager } from "../src/OAuthManager.ts"
 
 afterAll(() => {
   assert.deepStrictEqual(leakedTokens(allIssuedTokens, [...logLines, ...errorTexts]), [])

@@ -15,10 +15,10 @@
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
+import { serverConfig } from "@mcpgate/testing/Harness"
 import { Cause, Effect, Exit, References } from "effect"
 import * as fc from "fast-check"
 import { Discovery, make as makeDiscovery } from "../src/Discovery.ts"
-import { serverConfig } from "./support/Harness.ts"
 
 const longRun = process.env.FUZZ_RUNS !== undefined
 const params = (normal: number) => ({

@@ -4,16 +4,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import { ConfigProvider, Deferred, Effect, Fiber, Layer, Option, Redacted } from "effect"
-import { TestClock } from "effect/testing"
-import * as jose from "jose"
-import type { DeviceCodeInfo } from "../src/AuthorizationFlow.ts"
-import { Browser, followRedirects } from "../src/Browser.ts"
-import { stableCallbackPort } from "../src/internal/CallbackServer.ts"
-import { OAuthManager } from "../src/OAuthManager.ts"
-import { approveDevice } from "./support/DeviceUser.ts"
+import { approveDevice } from "@mcpgate/testing/DeviceUser"
 import {
   allIssuedTokens,
+  browserScriptPath,
   errorTexts,
   failureOf,
   leakedTokens,
@@ -23,8 +17,15 @@ import {
   redirectFor,
   serverConfig,
   startServers
-} from "./support/Harness.ts"
-import { callTool } from "./support/ProtectedMcpServer.ts"
+} from "@mcpgate/testing/Harness"
+import { callTool } from "@mcpgate/testing/ProtectedMcpServer"
+import { ConfigProvider, Deferred, Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { TestClock } from "effect/testing"
+import * as jose from "jose"
+import type { DeviceCodeInfo } from "../src/AuthorizationFlow.ts"
+import { Browser, followRedirects } from "../src/Browser.ts"
+import { stableCallbackPort } from "../src/internal/CallbackServer.ts"
+import { OAuthManager } from "../src/OAuthManager.ts"
 
 const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -107,7 +108,7 @@ describe("login with PKCE", () => {
       Effect.provide(
         ConfigProvider.layer(
           ConfigProvider.fromUnknown({
-            BROWSER: `"${process.execPath}" "${path.join(import.meta.dirname, "support", "browser.ts")}"`
+            BROWSER: `"${process.execPath}" "${browserScriptPath}"`
           })
         )
       ),

@@ -8,8 +8,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { Credential, TokenSet } from "@mcpgate/core/Credential"
 import { type CredentialStoreShape, makeMemory } from "@mcpgate/core/CredentialStore"
-import { Clock, Effect, Fiber, Option, Redacted } from "effect"
-import * as AuthServer from "./support/AuthServer.ts"
+import * as AuthServer from "@mcpgate/testing/AuthServer"
 import {
   allIssuedTokens,
   errorTexts,
@@ -22,9 +21,10 @@ import {
   managerOn,
   serverConfig,
   startServers
-} from "./support/Harness.ts"
-import * as ProtectedMcpServer from "./support/ProtectedMcpServer.ts"
-import { callTool } from "./support/ProtectedMcpServer.ts"
+} from "@mcpgate/testing/Harness"
+import * as ProtectedMcpServer from "@mcpgate/testing/ProtectedMcpServer"
+import { callTool } from "@mcpgate/testing/ProtectedMcpServer"
+import { Clock, Effect, Fiber, Option, Redacted } from "effect"
 
 afterAll(() => {
   assert.deepStrictEqual(leakedTokens(allIssuedTokens, [...logLines, ...errorTexts]), [])

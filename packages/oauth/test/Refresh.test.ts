@@ -2,9 +2,6 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { ClientRegistration, Credential, TokenSet } from "@mcpgate/core/Credential"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import { Clock, Effect, Option, Redacted } from "effect"
-import { TestClock } from "effect/testing"
-import { OAuthManager } from "../src/OAuthManager.ts"
 import {
   allIssuedTokens,
   errorTexts,
@@ -15,8 +12,11 @@ import {
   managerLayer,
   serverConfig,
   startServers
-} from "./support/Harness.ts"
-import { callTool } from "./support/ProtectedMcpServer.ts"
+} from "@mcpgate/testing/Harness"
+import { callTool } from "@mcpgate/testing/ProtectedMcpServer"
+import { Clock, Effect, Option, Redacted } from "effect"
+import { TestClock } from "effect/testing"
+import { OAuthManager } from "../src/OAuthManager.ts"
 
 afterAll(() => {
   assert.deepStrictEqual(leakedTokens(allIssuedTokens, [...logLines, ...errorTexts]), [])

@@ -4,9 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { makeMemory } from "@mcpgate/core/CredentialStore"
-import { Effect, Redacted } from "effect"
-import { OAuthManager } from "../src/OAuthManager.ts"
-import * as AuthServer from "./support/AuthServer.ts"
+import * as AuthServer from "@mcpgate/testing/AuthServer"
 import {
   allIssuedTokens,
   errorTexts,
@@ -18,9 +16,11 @@ import {
   managerOn,
   serverConfig,
   startServers
-} from "./support/Harness.ts"
-import * as ProtectedMcpServer from "./support/ProtectedMcpServer.ts"
-import { callTool } from "./support/ProtectedMcpServer.ts"
+} from "@mcpgate/testing/Harness"
+import * as ProtectedMcpServer from "@mcpgate/testing/ProtectedMcpServer"
+import { callTool } from "@mcpgate/testing/ProtectedMcpServer"
+import { Effect, Redacted } from "effect"
+import { OAuthManager } from "../src/OAuthManager.ts"
 
 afterAll(() => {
   assert.deepStrictEqual(leakedTokens(allIssuedTokens, [...logLines, ...errorTexts]), [])

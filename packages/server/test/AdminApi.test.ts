@@ -3,8 +3,9 @@ import * as fs from "node:fs/promises"
 import * as http from "node:http"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import { httpTestServer } from "@mcpgate/testing/HttpTestServer"
 import { Effect } from "effect"
-import { httpTestServer } from "../../transport/test/support/HttpTestServer.ts"
+import { TestClock } from "effect/testing"
 import * as AdminEvents from "./support/AdminEvents.ts"
 import * as AdminGateway from "./support/AdminGateway.ts"
 import { allIssuedTokens, eventually, startServers } from "./support/AdminOAuth.ts"
@@ -770,9 +771,10 @@ describe("the config editor", () => {
 })
 
 describe("GET events", () => {
-  it.live("starts with a snapshot, then reports a reconnect, with heartbeats in between", () =>
+  it.effect("starts with a snapshot, then reports a reconnect, with heartbeats in between", () =>
     Effect.gen(function* () {
-      const { gateway } = yield* setup({ heartbeatMs: 100 })
+      // The default heartbeat (every 15 seconds), on the test clock.
+      const { gateway } = yield* setup()
       const stream = yield* AdminEvents.open(`${gateway.url}/admin/api/mcp/events`, {
         authorization: `Bearer ${gateway.adminToken}`
       })
@@ -801,6 +803,7 @@ describe("GET events", () => {
       assert.strictEqual((connected.data as { toolCount: number }).toolCount, 3)
       const connectingAt = stream.events.findIndex(isStatus("connecting"))
       assert.isTrue(connectingAt > 0 && connectingAt < stream.events.indexOf(connected))
+      yield* TestClock.adjust("15 seconds")
       assert.strictEqual(yield* stream.waitForComment("a heartbeat"), "heartbeat")
       AdminGateway.allBodies.push(stream.raw())
     }).pipe(Effect.scoped)

@@ -5,9 +5,9 @@
  * disconnected by hand.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Configs from "@mcpgate/testing/Configs"
 import type { ServerState } from "@mcpgate/transport/ConnectionState"
 import { Effect } from "effect"
-import * as Configs from "../../transport/test/support/Configs.ts"
 import * as AdminGateway from "./support/AdminGateway.ts"
 
 const configText = `{

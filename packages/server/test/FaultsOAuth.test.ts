@@ -5,17 +5,11 @@
  * and everything must work again once the server is back, without a login.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as AuthServer from "@mcpgate/testing/AuthServer"
+import * as Configs from "@mcpgate/testing/Configs"
+import { allIssuedTokens, leakedTokens, logCapture, logLines, serverConfig } from "@mcpgate/testing/Harness"
+import * as ProtectedMcpServer from "@mcpgate/testing/ProtectedMcpServer"
 import { Effect, Redacted } from "effect"
-import * as AuthServer from "../../oauth/test/support/AuthServer.ts"
-import {
-  allIssuedTokens,
-  leakedTokens,
-  logCapture,
-  logLines,
-  serverConfig
-} from "../../oauth/test/support/Harness.ts"
-import * as ProtectedMcpServer from "../../oauth/test/support/ProtectedMcpServer.ts"
-import * as Configs from "../../transport/test/support/Configs.ts"
 import * as FaultGateway from "./support/FaultGateway.ts"
 
 afterAll(() => {

@@ -8,11 +8,11 @@
 import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import type { ServerConfig } from "@mcpgate/core/Config"
+import * as Configs from "@mcpgate/testing/Configs"
+import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
 import { Duration, Effect } from "effect"
-import * as Configs from "../../transport/test/support/Configs.ts"
 import * as FaultGateway from "./support/FaultGateway.ts"
 import * as FaultMcpServer from "./support/FaultMcpServer.ts"
-import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)

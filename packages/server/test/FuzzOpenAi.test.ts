@@ -10,12 +10,12 @@
  *   FUZZ_RUNS=5000 node_modules/.bin/vitest run --config vitest.workspace.ts packages/server/test/FuzzOpenAi.test.ts
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Configs from "@mcpgate/testing/Configs"
+import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
 import { Effect } from "effect"
 import * as fc from "fast-check"
-import * as Configs from "../../transport/test/support/Configs.ts"
 import * as FaultGateway from "./support/FaultGateway.ts"
 import * as FaultMcpServer from "./support/FaultMcpServer.ts"
-import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
 
 const longRun = process.env.FUZZ_RUNS !== undefined
 const params = (normal: number) => ({

@@ -11,14 +11,14 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import * as Configs from "@mcpgate/testing/Configs"
+import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { Context, Effect, Layer, Predicate, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import OpenAI from "openai"
-import * as Configs from "../../transport/test/support/Configs.ts"
 import * as Gateway from "../src/Gateway.ts"
-import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
 
 const disabledBuiltins = {
   fetch: { enabled: false, allowPrivateNetwork: false },

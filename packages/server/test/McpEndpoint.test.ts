@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import { stdioTestServerPath } from "@mcpgate/testing/Configs"
 import { ToolCallError } from "@mcpgate/transport/Errors"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Duration, Effect, Exit, Scope } from "effect"
-import { stdioTestServerPath } from "../../transport/test/support/Configs.ts"
+import { TestClock } from "effect/testing"
 import { errorText } from "../src/mcp/McpToolServer.ts"
 import { mcpBackend, pixelPng } from "./support/McpBackend.ts"
 import * as McpGateway from "./support/McpGateway.ts"
@@ -300,11 +301,12 @@ describe("McpEndpoint", () => {
     15_000
   )
 
-  it.live(
+  it.effect(
     "closes sessions left idle, but not one whose client is listening",
     () =>
       Effect.gen(function* () {
-        const { gateway } = yield* setup({ endpoint: { idleTimeout: Duration.millis(300) } })
+        // The default idle timeout: 30 minutes, passed on the test clock.
+        const { gateway } = yield* setup()
         const listening = yield* McpGateway.connect(gateway, "listening")
         yield* within(
           gateway.endpoint.awaitSessions((sessions) => sessions[0]?.listening === true),
@@ -314,6 +316,15 @@ describe("McpEndpoint", () => {
         const leavingId = leaving.transport.sessionId ?? ""
         // Closing the client drops its event stream without DELETE: the session is left idle.
         yield* McpGateway.promise(() => leaving.client.close())
+        yield* within(
+          gateway.endpoint.awaitSessions((sessions) =>
+            sessions.some((session) => session.id === leavingId && session.openRequests === 0)
+          ),
+          "the leaving client's requests to end"
+        )
+        yield* TestClock.adjust("29 minutes")
+        assert.lengthOf(yield* gateway.endpoint.sessions, 2)
+        yield* TestClock.adjust("1 minute")
         const left = yield* within(
           gateway.endpoint.awaitSessions((sessions) => !sessions.some((session) => session.id === leavingId)),
           "the idle session to close"

@@ -7,8 +7,8 @@
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
+import { stdioTestServerPath } from "@mcpgate/testing/Configs"
 import { Effect } from "effect"
-import { stdioTestServerPath } from "../../transport/test/support/Configs.ts"
 import { mcpBackend } from "./support/McpBackend.ts"
 import * as McpGateway from "./support/McpGateway.ts"
 

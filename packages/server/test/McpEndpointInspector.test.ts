@@ -3,8 +3,8 @@
  * child process, through the gateway's API-key middleware.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { stdioTestServerPath } from "@mcpgate/testing/Configs"
 import { Effect } from "effect"
-import { stdioTestServerPath } from "../../transport/test/support/Configs.ts"
 import { mcpBackend } from "./support/McpBackend.ts"
 import * as McpGateway from "./support/McpGateway.ts"
 import { runInspector } from "./support/McpInspector.ts"

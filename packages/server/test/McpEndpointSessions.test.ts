@@ -4,8 +4,8 @@
  */
 import * as http from "node:http"
 import { assert, describe, it } from "@effect/vitest"
+import { stdioTestServerPath } from "@mcpgate/testing/Configs"
 import { Duration, Effect } from "effect"
-import { stdioTestServerPath } from "../../transport/test/support/Configs.ts"
 import { mcpBackend } from "./support/McpBackend.ts"
 import * as McpGateway from "./support/McpGateway.ts"
 

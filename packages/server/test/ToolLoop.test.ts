@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
 import { Effect } from "effect"
 import { APIError } from "openai"
 import type {
@@ -9,7 +10,6 @@ import type {
 } from "openai/resources/chat/completions"
 import type { ToolCallEvent } from "../src/openai/ToolLoop.ts"
 import * as InMemoryTools from "./support/InMemoryTools.ts"
-import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
 import * as TestGateway from "./support/TestGateway.ts"
 
 const messages = [{ role: "user" as const, content: "What is the weather in Paris and in Oslo?" }]

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
 import { Effect, Redacted } from "effect"
 import { APIError } from "openai"
 import * as InMemoryTools from "./support/InMemoryTools.ts"
-import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
 import * as TestGateway from "./support/TestGateway.ts"
 
 const noTools = InMemoryTools.make({}).layer

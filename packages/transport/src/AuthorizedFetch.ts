@@ -27,6 +27,7 @@ import type { AuthFailure } from "@mcpgate/oauth/Errors"
 import { type AuthorizationHeaders, type LoginOptions, OAuthManager } from "@mcpgate/oauth/OAuthManager"
 import * as WwwAuthenticate from "@mcpgate/oauth/WwwAuthenticate"
 import { Cause, Context, Data, Effect, Exit, Layer, Option, Redacted, Schema, Semaphore } from "effect"
+import { FetchHttpClient } from "effect/http"
 
 /** The shape of `fetch` the SDK transports accept (`FetchLike` in the SDK). */
 export type Fetch = (input: string | URL, init?: RequestInit) => Promise<Response>
@@ -80,26 +81,35 @@ export const withHeaders =
   }
 
 /**
+ * The network: effect's `FetchHttpClient.Fetch` (`globalThis.fetch` unless an embedding
+ * app or a test provides another), read when the layer is built.
+ *
  * The SDK hands every request the same long-lived abort signal; undici adds a listener
  * to it per request and drops it only when the request is collected, so the list grows
  * and each add gets slower (bench/). A dependent signal per request carries the abort
  * without touching the long-lived one's listener list.
  */
-const globalFetch: Fetch = (input, init) =>
-  globalThis.fetch(
-    input,
-    init?.signal === undefined || init.signal === null
-      ? init
-      : { ...init, signal: AbortSignal.any([init.signal]) }
-  )
+const networkFetch: Effect.Effect<Fetch> = Effect.map(
+  FetchHttpClient.Fetch,
+  (fetch): Fetch =>
+    (input, init) =>
+      fetch(
+        input,
+        init?.signal === undefined || init.signal === null
+          ? init
+          : { ...init, signal: AbortSignal.any([init.signal]) }
+      )
+)
 
 export class AuthorizedFetch extends Context.Service<AuthorizedFetch, AuthorizedFetchShape>()(
   "@mcpgate/transport/AuthorizedFetch"
 ) {
   /** Static configured headers only (no OAuth). */
-  static readonly layer: Layer.Layer<AuthorizedFetch> = Layer.succeed(
+  static readonly layer: Layer.Layer<AuthorizedFetch> = Layer.effect(
     AuthorizedFetch,
-    AuthorizedFetch.of({ forServer: (server) => withHeaders(globalFetch, server.headers) })
+    Effect.map(networkFetch, (network) =>
+      AuthorizedFetch.of({ forServer: (server) => withHeaders(network, server.headers) })
+    )
   )
 }
 
@@ -157,6 +167,7 @@ const toThrowable = (cause: Cause.Cause<FetchFailed | AuthorizationRequired | Au
 export const makeOAuth = (options: OAuthFetchOptions = {}) =>
   Effect.gen(function* () {
     const oauth = yield* OAuthManager
+    const network = yield* networkFetch
     const context = yield* Effect.context<never>()
     /** One interactive login per server at a time; the others wait and use its token. */
     const logins = new Map<string, Semaphore.Semaphore>()
@@ -170,7 +181,7 @@ export const makeOAuth = (options: OAuthFetchOptions = {}) =>
     }
 
     const forServer = (server: ServerConfig): Fetch => {
-      const base = withHeaders(globalFetch, server.headers)
+      const base = withHeaders(network, server.headers)
       if (server.auth === undefined) return base
       const loginOptions = options.login
 

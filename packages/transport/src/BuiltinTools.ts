@@ -1,5 +1,6 @@
 /**
- * The builtin tools (SPEC §4): `fetch` and `web_search`, offered as a tool provider
+ * The builtin tools (docs/connections.md#builtin-tools, #fetch-tool, #web-search-tool):
+ * `fetch` and `web_search`, offered as a tool provider
  * named `builtin` that the client manager lists and routes like any MCP server.
  *
  * Every failure a model can cause or meet (a refused address, a timeout, a 404, a
@@ -11,13 +12,19 @@
  *   rest is not read; the page is converted from what arrived and says it was cut.
  * - `maxChars` (default 20,000) cuts the converted text and says how much there was.
  * - Redirects: at most 5, each hop vetted by the SSRF guard before connecting.
- * - `web_search` reaches its endpoint with plain `fetch`: the endpoint comes from the
- *   user's configuration, not from a model, so the SSRF guard does not apply to it.
+ * - `web_search` reaches its endpoint through effect's `FetchHttpClient.Fetch`
+ *   (`globalThis.fetch` unless the embedding app or a test provides another): the
+ *   endpoint comes from the user's configuration, not from a model, so the SSRF
+ *   guard does not apply to it.
+ * - `fetch` does not take that reference: its connections are pinned to the addresses
+ *   the SSRF guard vetted (internal/SafeFetch.ts), which a `fetch` function cannot
+ *   promise. A provided resolver (`options.resolver`) is how tests steer it.
  */
 import type { IncomingHttpHeaders } from "node:http"
 import type { BuiltinsConfig } from "@mcpgate/core/Config"
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js"
 import { Context, Effect, Layer, Result, Schema } from "effect"
+import { FetchHttpClient } from "effect/http"
 import { ToolCallError } from "./Errors.ts"
 import { contentKind, decodeText, parseContentType, sniffKind } from "./internal/Content.ts"
 import { htmlToMarkdown } from "./internal/HtmlToMarkdown.ts"
@@ -215,10 +222,10 @@ const describeFetchError = (cause: unknown): string => {
 }
 
 /** A request to the user's own search endpoint. */
-const requestText = (provider: string, url: URL, init: RequestInit) =>
+const requestText = (fetch: typeof globalThis.fetch, provider: string, url: URL, init: RequestInit) =>
   Effect.tryPromise({
     try: async (signal): Promise<HttpText> => {
-      const response = await globalThis.fetch(url, { ...init, signal })
+      const response = await fetch(url, { ...init, signal })
       return { status: response.status, statusText: response.statusText, text: await response.text() }
     },
     catch: (cause) =>
@@ -245,6 +252,7 @@ const requestText = (provider: string, url: URL, init: RequestInit) =>
 const maxPages = 3
 
 const searchDuckDuckGo = Effect.fn("BuiltinTools.searchDuckDuckGo")(function* (
+  fetch: typeof globalThis.fetch,
   endpoint: URL,
   query: string,
   maxResults: number
@@ -252,7 +260,7 @@ const searchDuckDuckGo = Effect.fn("BuiltinTools.searchDuckDuckGo")(function* (
   const results = new Map<string, SearchResult>()
   let form: URLSearchParams | undefined = new URLSearchParams({ q: query })
   for (let page = 0; page < maxPages && form !== undefined && results.size < maxResults; page++) {
-    const response = yield* requestText("DuckDuckGo", endpoint, {
+    const response = yield* requestText(fetch, "DuckDuckGo", endpoint, {
       method: "POST",
       body: form,
       headers: { "user-agent": userAgent, accept: "text/html", "accept-language": "en-US,en;q=0.8" }
@@ -281,13 +289,14 @@ const searxngUrl = (endpoint: URL, query: string, page: number): URL => {
 }
 
 const searchSearxng = Effect.fn("BuiltinTools.searchSearxng")(function* (
+  fetch: typeof globalThis.fetch,
   endpoint: URL,
   query: string,
   maxResults: number
 ) {
   const results = new Map<string, SearchResult>()
   for (let page = 1; page <= maxPages && results.size < maxResults; page++) {
-    const response = yield* requestText("SearXNG", searxngUrl(endpoint, query, page), {
+    const response = yield* requestText(fetch, "SearXNG", searxngUrl(endpoint, query, page), {
       headers: { "user-agent": userAgent, accept: "application/json" }
     })
     const json = yield* Effect.try({
@@ -311,6 +320,7 @@ export const make = Effect.fn("BuiltinTools.make")(function* (
   options: BuiltinToolsOptions = {}
 ) {
   const resolver = options.resolver ?? systemResolver
+  const fetch = yield* FetchHttpClient.Fetch
   const defaultTimeoutMs = options.fetchTimeoutMs ?? defaultFetchTimeoutMs
   const maxBytes = options.maxBytes ?? defaultMaxBytes
   const trusted = new Set(options.testOnlyTrustedAddresses ?? [])
@@ -411,8 +421,8 @@ export const make = Effect.fn("BuiltinTools.make")(function* (
 
     return yield* (
       provider === "searxng"
-        ? searchSearxng(endpointUrl, query, maxResults)
-        : searchDuckDuckGo(endpointUrl, query, maxResults)
+        ? searchSearxng(fetch, endpointUrl, query, maxResults)
+        : searchDuckDuckGo(fetch, endpointUrl, query, maxResults)
     ).pipe(
       Effect.timeoutOrElse({
         duration: timeoutMs,

@@ -1,5 +1,5 @@
 /**
- * The state model of server connections (SPEC §4), as the client manager reports it
+ * The state model of server connections (docs/connections.md#states), as the client manager reports it
  * to the CLI (`status`), the admin API and the UI's event stream.
  */
 import type { Transport, TransportSetting } from "@mcpgate/core/Config"

@@ -1,8 +1,9 @@
 /**
- * Turns an MCP `CallToolResult` into what a model can read (SPEC §4 "Results keep
- * the server's `isError` and its text; structured content is kept").
+ * Turns an MCP `CallToolResult` into what a model can read (docs/connections.md#results:
+ * results keep the server's `isError` and its text; structured content is kept).
  *
- * The original showed failed results to the model as "Error: None" (SPEC §7): here an
+ * The original showed failed results to the model as "Error: None"
+ * (docs/lessons.md#tool-results): here an
  * error result keeps the server's own words, and binary content is summarised instead
  * of being dropped or pasted as base64.
  */

@@ -8,7 +8,7 @@ import * as net from "node:net"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import type { OAuthManagerOptions } from "@mcpgate/oauth/OAuthManager"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
-import { Effect, Layer, Redacted } from "effect"
+import * as Configs from "@mcpgate/testing/Configs"
 import {
   allIssuedTokens,
   leakedTokens,
@@ -17,7 +17,9 @@ import {
   managerLayer,
   serverConfig,
   startServers
-} from "../../oauth/test/support/Harness.ts"
+} from "@mcpgate/testing/Harness"
+import { Effect, Layer, Redacted } from "effect"
+import { FetchHttpClient } from "effect/http"
 import {
   AuthorizationRequired,
   AuthorizedFetch,
@@ -219,5 +221,29 @@ describe("AuthorizedFetch.layerOAuth", () => {
       // The scope came from the challenge (plus offline_access for a refresh token).
       assert.strictEqual(mcp.lastClaims?.scope, "mcp:read")
     }).pipe(Effect.provide(fetchLayer({ interactive: true }, { login: {} })))
+  )
+})
+
+describe("AuthorizedFetch: the network", () => {
+  it.effect("goes through the FetchHttpClient.Fetch the layer was built with, configured headers added", () =>
+    Effect.gen(function* () {
+      const seen: Array<{ readonly url: string; readonly team: string | null }> = []
+      // Stands in for the public internet: an embedding app's own fetch.
+      const fetch: typeof globalThis.fetch = async (input, init) => {
+        seen.push({ url: String(input), team: new Headers(init?.headers).get("x-team") })
+        return new Response("{}", { headers: { "content-type": "application/json" } })
+      }
+      const { forServer } = yield* AuthorizedFetch.pipe(
+        Effect.provide(AuthorizedFetch.layer),
+        Effect.provideService(FetchHttpClient.Fetch, fetch)
+      )
+      const server = Configs.server("remote", {
+        url: "https://mcp.example/mcp",
+        headers: { "x-team": "core" }
+      })
+      const response = yield* Effect.promise(() => forServer(server)("https://mcp.example/mcp"))
+      assert.strictEqual(response.status, 200)
+      assert.deepStrictEqual(seen, [{ url: "https://mcp.example/mcp", team: "core" }])
+    })
   )
 })

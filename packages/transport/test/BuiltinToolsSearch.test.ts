@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { BuiltinsConfig } from "@mcpgate/core/Config"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Effect } from "effect"
+import { FetchHttpClient } from "effect/http"
 import { BuiltinTools } from "../src/BuiltinTools.ts"
 import { decodeDuckDuckGoLink, parseDuckDuckGo } from "../src/internal/SearchResults.ts"
 import { localServer } from "./fixtures/LocalServer.ts"
@@ -262,6 +263,28 @@ describe("builtin web_search: SearXNG", () => {
       assert.strictEqual(textOf(empty), "invalid arguments for web_search: the query is empty")
       const absent = yield* search(config("duckduckgo", "http://127.0.0.1:9/html/"), {})
       assert.match(textOf(absent), /^invalid arguments for web_search: Missing key\n {2}at \["query"\]/)
+    })
+  )
+})
+
+describe("builtin web_search: the network", () => {
+  it.effect("reaches the endpoint through the FetchHttpClient.Fetch it was built with", () =>
+    Effect.gen(function* () {
+      const requests: Array<string> = []
+      // Stands in for the public internet: an embedding app's own fetch.
+      const fetch: typeof globalThis.fetch = async (input) => {
+        requests.push(input instanceof Request ? input.url : String(input))
+        return new Response(searxng, { headers: { "content-type": "application/json" } })
+      }
+      const result = yield* search(config("searxng", "https://search.example/"), {
+        query: "model context protocol",
+        maxResults: 2
+      }).pipe(Effect.provideService(FetchHttpClient.Fetch, fetch))
+      assert.notStrictEqual(result.isError, true, textOf(result))
+      assert.include(textOf(result), 'Search results for "model context protocol"')
+      assert.deepStrictEqual(requests, [
+        "https://search.example/search?q=model+context+protocol&format=json&pageno=1"
+      ])
     })
   )
 })

@@ -1,5 +1,5 @@
 /**
- * Fuzzing the tool-name mapping end to end (SPEC §4): real MCP servers over
+ * Fuzzing the tool-name mapping end to end (docs/connections.md#tool-names): real MCP servers over
  * HTTP list made-up tool names (separators, `__` runs, non-ASCII, very long,
  * names that collide once made safe, the same name on several servers) under
  * made-up server names; through the client manager every exposed name is
@@ -11,11 +11,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as ToolNames from "@mcpgate/core/ToolNames"
+import * as Configs from "@mcpgate/testing/Configs"
 import { Effect, Exit } from "effect"
 import * as fc from "fast-check"
 import { AuthorizedFetch } from "../src/AuthorizedFetch.ts"
 import { make as makeManager } from "../src/McpClientManager.ts"
-import * as Configs from "./support/Configs.ts"
 import * as FaultToolServer from "./support/FaultToolServer.ts"
 
 const longRun = process.env.FUZZ_RUNS !== undefined

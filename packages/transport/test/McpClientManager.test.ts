@@ -2,8 +2,11 @@ import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { assert, describe, it } from "@effect/vitest"
 import type { AuthConfig, McpgateConfig } from "@mcpgate/core/Config"
+import * as Configs from "@mcpgate/testing/Configs"
+import { httpTestServer, silentHttpServer, startHttpTestServer } from "@mcpgate/testing/HttpTestServer"
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js"
-import { Duration, Effect, Exit, Fiber, Redacted, Schedule, Scope, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Redacted, Schedule, Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { AuthorizedFetch } from "../src/AuthorizedFetch.ts"
 import type { ManagerChange, ServerState, ServerStatus } from "../src/ConnectionState.ts"
 import {
@@ -13,8 +16,6 @@ import {
   make as makeManager
 } from "../src/McpClientManager.ts"
 import type { ToolProvider } from "../src/ToolProvider.ts"
-import * as Configs from "./support/Configs.ts"
-import { httpTestServer, silentHttpServer, startHttpTestServer } from "./support/HttpTestServer.ts"
 import { eventually, isAlive, living, ourChildrenWith } from "./support/ProcessTable.ts"
 
 const fastOptions: McpClientManagerOptions = {
@@ -172,80 +173,134 @@ describe("McpClientManager", () => {
     })
   )
 
-  it.live("starts at once; servers that never answer initialize time out without holding up the others", () =>
+  it.effect(
+    "starts at once; servers that never answer initialize time out without holding up the others",
+    () =>
+      Effect.gen(function* () {
+        const silent = yield* silentHttpServer
+        const manager = yield* manage(
+          Configs.gateway([
+            Configs.stdioServer("mute", ["--mute"], { timeout: 0.5 }),
+            Configs.server("silent", { transport: "streamable-http", url: silent.url, timeout: 0.5 }),
+            Configs.stdioServer("good")
+          ]),
+          { backoff: { initialMs: 10_000, maxMs: 10_000 } }
+        )
+        const initial = yield* manager.status
+        assert.deepStrictEqual(
+          initial.map((status) => status.state),
+          ["connecting", "connecting", "connecting"]
+        )
+        // The good server connects while the others are still waiting for their initialize
+        // (on the test clock, their 0.5 s cannot pass until the test says so).
+        const good = yield* awaitServer(manager, "good", inState("connected"))
+        assert.isAbove(good.toolCount, 0)
+        assert.deepStrictEqual(
+          (yield* manager.status).map((status) => status.state),
+          ["connecting", "connecting", "connected"]
+        )
+        yield* TestClock.adjust("500 millis")
+        const settled = yield* manager.awaitSettled
+        const now = yield* Clock.currentTimeMillis
+        for (const name of ["mute", "silent"]) {
+          const status = statusOf(settled, name)
+          assert.strictEqual(status.state, "error")
+          assert.include(status.lastError ?? "", "did not answer within 0.5 s")
+          assert.strictEqual(status.attempts, 1)
+          assert.isAtLeast(status.nextRetryAt ?? 0, now + 8000)
+        }
+        assert.strictEqual(statusOf(yield* manager.status, "good").state, "connected")
+      })
+  )
+
+  it.effect(
+    "a stdio server killed mid-call: typed error, reconnects after the backoff delay, leaves no orphan",
+    () =>
+      Effect.gen(function* () {
+        const started = yield* Deferred.make<void>()
+        const manager = yield* manage(Configs.gateway([Configs.stdioServer("victim")]), {
+          backoff: { initialMs: 1000, maxMs: 60_000 },
+          onStderr: (_server, text) => {
+            if (text.includes("slow request")) Deferred.doneUnsafe(started, Exit.void)
+          }
+        })
+        const first = yield* awaitServer(manager, "victim", inState("connected"))
+        const pid = first.pid
+        assert.isNumber(pid)
+        const changes = yield* manager.subscribe
+        const history = yield* changes.pipe(
+          Stream.filter((change) => change._tag === "StatusChanged" && change.status.name === "victim"),
+          Stream.map((change) => (change._tag === "StatusChanged" ? change.status : statusOf([], "victim"))),
+          Stream.takeUntil(
+            (status) => status.state === "connected" && status.pid !== undefined && status.pid !== pid
+          ),
+          Stream.runCollect,
+          Effect.forkScoped
+        )
+        const call = yield* Effect.forkChild(Effect.flip(manager.call("victim__slow", { ms: 30_000 })))
+        yield* Deferred.await(started)
+        process.kill(pid as number, "SIGKILL")
+        const error = yield* Fiber.join(call)
+        assert.strictEqual(error._tag, "ToolCallError")
+        assert.strictEqual(error.reason, "disconnected")
+
+        // Lost after being connected: the first backoff step (1 s ±20%) before connecting again.
+        const lost = yield* awaitServer(manager, "victim", inState("disconnected"))
+        assert.include(lost.lastError ?? "", "SIGKILL")
+        const delay = (lost.nextRetryAt ?? 0) - (yield* Clock.currentTimeMillis)
+        assert.isAtLeast(delay, 800)
+        assert.isAtMost(delay, 1200)
+        yield* TestClock.adjust(delay - 1)
+        assert.strictEqual(statusOf(yield* manager.status, "victim").state, "disconnected")
+        yield* TestClock.adjust(1)
+
+        const states = Array.from(yield* Fiber.join(history))
+        const second = states[states.length - 1]
+        assert.notStrictEqual(second?.pid, pid)
+        assert.isFalse(isAlive(pid as number))
+        assert.deepStrictEqual(
+          states.map((status) => status.state).filter((state, index, all) => state !== all[index - 1]),
+          ["disconnected", "connecting", "connected"]
+        )
+        assert.strictEqual(textOf(yield* manager.call("victim__echo", { text: "back" })), "back")
+        assert.lengthOf(ourChildrenWith(Configs.stdioTestServerPath), 1)
+      })
+  )
+
+  it.effect("retries a server that cannot start with exponential backoff: 1 s, 2 s, 4 s, then the cap", () =>
     Effect.gen(function* () {
-      const silent = yield* silentHttpServer
-      const started = Date.now()
       const manager = yield* manage(
-        Configs.gateway([
-          Configs.stdioServer("mute", ["--mute"], { timeout: 0.5 }),
-          Configs.server("silent", { transport: "streamable-http", url: silent.url, timeout: 0.5 }),
-          Configs.stdioServer("good")
-        ]),
-        { backoff: { initialMs: 10_000, maxMs: 10_000 } }
+        Configs.gateway([Configs.server("ghost", { command: "/nonexistent/mcpgate-test-server" })]),
+        { backoff: { initialMs: 1000, maxMs: 4000 } }
       )
-      assert.isBelow(Date.now() - started, 300)
-      const initial = yield* manager.status
-      assert.deepStrictEqual(
-        initial.map((status) => status.state),
-        ["connecting", "connecting", "connecting"]
-      )
-      // The good server connects while the others are still waiting for their initialize.
-      const good = yield* awaitServer(manager, "good", inState("connected"))
-      assert.isAbove(good.toolCount, 0)
-      const settled = yield* manager.awaitSettled.pipe(Effect.timeout("10 seconds"))
-      for (const name of ["mute", "silent"]) {
-        const status = statusOf(settled, name)
-        assert.strictEqual(status.state, "error")
-        assert.include(status.lastError ?? "", "did not answer within 0.5 s")
-        assert.strictEqual(status.attempts, 1)
+      const delays: Array<number> = []
+      for (let attempt = 1; attempt <= 4; attempt++) {
+        const failed = yield* awaitServer(
+          manager,
+          "ghost",
+          (status) => status.attempts === attempt && status.nextRetryAt !== undefined
+        )
+        assert.strictEqual(failed.state, "error")
+        assert.include(failed.lastError ?? "", "could not start")
+        const delay = (failed.nextRetryAt ?? 0) - (yield* Clock.currentTimeMillis)
+        delays.push(delay)
+        // Nothing happens a moment before the delay is up.
+        yield* TestClock.adjust(delay - 1)
+        const waiting = statusOf(yield* manager.status, "ghost")
+        assert.strictEqual(waiting.state, "error")
+        assert.strictEqual(waiting.attempts, attempt)
+        yield* TestClock.adjust(1)
       }
-      const withRetry = yield* awaitServer(manager, "mute", (status) => status.nextRetryAt !== undefined)
-      assert.isAbove(withRetry.nextRetryAt ?? 0, Date.now() + 5000)
-      assert.strictEqual(statusOf(yield* manager.status, "good").state, "connected")
+      const nominal = [1000, 2000, 4000, 4000]
+      delays.forEach((delay, index) => {
+        const expected = nominal[index] ?? 0
+        assert.isAtLeast(delay, expected * 0.8, `attempt ${index + 1}: ${delay}`)
+        assert.isAtMost(delay, expected * 1.2, `attempt ${index + 1}: ${delay}`)
+      })
     })
   )
 
-  it.live("a stdio server killed mid-call: typed error, reconnects with backoff, leaves no orphan", () =>
-    Effect.gen(function* () {
-      const manager = yield* manage(Configs.gateway([Configs.stdioServer("victim")]))
-      const first = yield* awaitServer(manager, "victim", inState("connected"))
-      const pid = first.pid
-      assert.isNumber(pid)
-      const changes = yield* manager.subscribe
-      const history = yield* changes.pipe(
-        Stream.filter((change) => change._tag === "StatusChanged" && change.status.name === "victim"),
-        Stream.map((change) => (change._tag === "StatusChanged" ? change.status : statusOf([], "victim"))),
-        Stream.takeUntil(
-          (status) => status.state === "connected" && status.pid !== undefined && status.pid !== pid
-        ),
-        Stream.runCollect,
-        Effect.forkScoped
-      )
-      const call = yield* Effect.forkChild(Effect.flip(manager.call("victim__slow", { ms: 30_000 })))
-      yield* Effect.sleep("100 millis")
-      process.kill(pid as number, "SIGKILL")
-      const error = yield* Fiber.join(call)
-      assert.strictEqual(error._tag, "ToolCallError")
-      assert.strictEqual(error.reason, "disconnected")
-
-      const states = Array.from(yield* Fiber.join(history).pipe(Effect.timeout("10 seconds")))
-      const second = states[states.length - 1]
-      assert.notStrictEqual(second?.pid, pid)
-      assert.isFalse(isAlive(pid as number))
-      const lost = states.find((status) => status.state === "disconnected")
-      assert.include(lost?.lastError ?? "", "SIGKILL")
-      assert.isNumber(lost?.nextRetryAt)
-      assert.deepStrictEqual(
-        states.map((status) => status.state).filter((state, index, all) => state !== all[index - 1]),
-        ["disconnected", "connecting", "connected"]
-      )
-      assert.strictEqual(textOf(yield* manager.call("victim__echo", { text: "back" })), "back")
-      assert.lengthOf(ourChildrenWith(Configs.stdioTestServerPath), 1)
-    })
-  )
-
-  it.live("an HTTP server that goes away and comes back on the same port is reconnected by itself", () =>
+  it.effect("an HTTP server that goes away and comes back on the same port is reconnected by itself", () =>
     Effect.gen(function* () {
       const first = yield* Effect.promise(() => startHttpTestServer())
       const port = first.port
@@ -253,15 +308,11 @@ describe("McpClientManager", () => {
         Configs.gateway([
           Configs.server("remote", { url: `${first.base()}/mcp`, transport: "streamable-http" })
         ]),
-        { healthCheckIntervalMs: 0 }
+        { healthCheckIntervalMs: 0, backoff: { initialMs: 1000, maxMs: 60_000 } }
       )
       yield* awaitServer(manager, "remote", inState("connected"))
       yield* Effect.promise(() => first.close())
-      const away = yield* awaitServer(
-        manager,
-        "remote",
-        (status) => status.state !== "connected" && status.state !== "connecting"
-      )
+      const away = yield* awaitServer(manager, "remote", inState("disconnected"))
       assert.include(away.lastError ?? "", "stopped answering")
       const call = yield* Effect.flip(manager.call("remote__echo", { text: "anyone?" }))
       assert.strictEqual(call.reason, "disconnected")
@@ -271,6 +322,8 @@ describe("McpClientManager", () => {
         Effect.promise(() => startHttpTestServer({ port })),
         (server) => Effect.promise(() => server.close())
       )
+      // The retry waits for its backoff delay, then finds the server back.
+      yield* TestClock.adjust((away.nextRetryAt ?? 0) - (yield* Clock.currentTimeMillis))
       yield* awaitServer(manager, "remote", inState("connected"))
       assert.strictEqual(second.sessions(), 1)
       assert.strictEqual(
@@ -304,34 +357,69 @@ describe("McpClientManager", () => {
     })
   )
 
-  it.live("SIGTERM to the gateway process stops every server it started", () =>
-    Effect.gen(function* () {
-      const config = Configs.gateway([
-        Configs.stdioServer("one"),
-        Configs.stdioServer("two", ["--grandchild", "--stubborn"])
-      ])
-      const runner = spawn(
-        process.execPath,
-        [new URL("./support/ManagerRunner.ts", import.meta.url).pathname, JSON.stringify(config)],
-        { stdio: ["ignore", "pipe", "inherit"] }
-      )
-      yield* Effect.addFinalizer(() => Effect.sync(() => runner.kill("SIGKILL")))
-      const lines = createInterface({ input: runner.stdout })
-      const firstLine = yield* Effect.callback<string>((resume) => {
-        lines.once("line", (line) => resume(Effect.succeed(line)))
-      }).pipe(Effect.timeout("15 seconds"))
-      const { pids } = JSON.parse(firstLine) as { pids: Array<number> }
-      assert.lengthOf(pids, 2)
-      const group = () => living().filter((entry) => pids.includes(entry.pgrp))
-      assert.isAbove(group().length, 2)
-      const exited = Effect.callback<number | null>((resume) => {
-        runner.once("exit", (code) => resume(Effect.succeed(code)))
-      })
-      runner.kill("SIGTERM")
-      const code = yield* exited.pipe(Effect.timeout("10 seconds"))
-      assert.strictEqual(code, 0)
-      assert.deepStrictEqual(group(), [])
-    })
+  it.live(
+    "SIGTERM to the gateway process stops every server it started",
+    () =>
+      Effect.gen(function* () {
+        const config = Configs.gateway([
+          Configs.stdioServer("one"),
+          Configs.stdioServer("two", ["--grandchild", "--stubborn"])
+        ])
+        const runner = spawn(
+          process.execPath,
+          [new URL("./support/ManagerRunner.ts", import.meta.url).pathname, JSON.stringify(config)],
+          { stdio: ["ignore", "pipe", "inherit"] }
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => runner.kill("SIGKILL")))
+        const lines = createInterface({ input: runner.stdout })
+        const firstLine = yield* Effect.callback<string>((resume) => {
+          lines.once("line", (line) => resume(Effect.succeed(line)))
+        }).pipe(Effect.timeout("15 seconds"))
+        const { pids } = JSON.parse(firstLine) as { pids: Array<number> }
+        assert.lengthOf(pids, 2)
+        const group = () => living().filter((entry) => pids.includes(entry.pgrp))
+        assert.isAbove(group().length, 2)
+        const exited = Effect.callback<number | null>((resume) => {
+          runner.once("exit", (code) => resume(Effect.succeed(code)))
+        })
+        runner.kill("SIGTERM")
+        const code = yield* exited.pipe(Effect.timeout("10 seconds"))
+        assert.strictEqual(code, 0)
+        assert.deepStrictEqual(group(), [])
+      }),
+    // A second node process starts and connects its servers: slow on a loaded machine.
+    20_000
+  )
+
+  it.live(
+    "a gateway process that exits without running its finalizers still kills every server group",
+    () =>
+      Effect.gen(function* () {
+        const config = Configs.gateway([Configs.stdioServer("stubborn", ["--grandchild", "--stubborn"])])
+        const runner = spawn(
+          process.execPath,
+          [
+            new URL("./support/ManagerRunner.ts", import.meta.url).pathname,
+            JSON.stringify(config),
+            "exit-at-once"
+          ],
+          { stdio: ["ignore", "pipe", "inherit"] }
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => runner.kill("SIGKILL")))
+        const exited = Effect.callback<number | null>((resume) => {
+          runner.once("exit", (code) => resume(Effect.succeed(code)))
+        })
+        const lines = createInterface({ input: runner.stdout })
+        const firstLine = yield* Effect.callback<string>((resume) => {
+          lines.once("line", (line) => resume(Effect.succeed(line)))
+        }).pipe(Effect.timeout("15 seconds"))
+        const { pids } = JSON.parse(firstLine) as { pids: Array<number> }
+        assert.strictEqual(yield* exited.pipe(Effect.timeout("10 seconds")), 0)
+        // SIGKILL is delivered at once, but the kernel reaps asynchronously.
+        yield* eventually(() => living().every((entry) => !pids.includes(entry.pgrp)))
+      }),
+    // A second node process starts and connects its servers: slow on a loaded machine.
+    20_000
   )
 
   it.live("list_changed updates the aggregate and publishes a change", () =>

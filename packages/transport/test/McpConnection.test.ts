@@ -1,9 +1,21 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Scope, Stream, SubscriptionRef } from "effect"
+import * as Configs from "@mcpgate/testing/Configs"
+import { httpTestServer, silentHttpServer } from "@mcpgate/testing/HttpTestServer"
+import {
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Logger,
+  Queue,
+  References,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import { TestClock } from "effect/testing"
 import { AuthorizedFetch } from "../src/AuthorizedFetch.ts"
 import * as McpConnection from "../src/McpConnection.ts"
-import * as Configs from "./support/Configs.ts"
-import { httpTestServer, silentHttpServer } from "./support/HttpTestServer.ts"
 import { eventually, isAlive, ourChildrenWith, processTable } from "./support/ProcessTable.ts"
 
 const options: McpConnection.McpConnectionOptions = { timeoutMs: 5000, termGraceMs: 300, killGraceMs: 300 }
@@ -291,8 +303,25 @@ describe("McpConnection over HTTP", () => {
         Effect.forkScoped
       )
       yield* Effect.promise(() => http.addTool("", { name: "late_tool", inputSchema: { type: "object" } }))
-      const names = yield* Deferred.await(updated).pipe(Effect.timeout("5 seconds"))
+      const names = yield* Deferred.await(updated).pipe(Effect.timeout("3 seconds"))
       assert.includeMembers([...names], ["echo", "late_tool"])
+    })
+  )
+
+  it.effect("pings the server every healthCheckIntervalMs, on the Effect clock", () =>
+    Effect.gen(function* () {
+      const pings = yield* Queue.unbounded<void>()
+      const http = yield* httpTestServer({ onPing: () => Queue.offerUnsafe(pings, undefined) })
+      yield* connect(Configs.server("pinged", { url: `${http.base()}/mcp` }), {
+        healthCheckIntervalMs: 30_000
+      })
+      yield* TestClock.adjust("29999 millis")
+      assert.strictEqual(yield* Queue.size(pings), 0)
+      yield* TestClock.adjust("1 millis")
+      yield* Queue.take(pings)
+      yield* TestClock.adjust("30 seconds")
+      yield* Queue.take(pings)
+      assert.strictEqual(yield* Queue.size(pings), 0)
     })
   )
 
@@ -303,8 +332,64 @@ describe("McpConnection over HTTP", () => {
         healthCheckIntervalMs: 0
       })
       yield* Effect.promise(() => http.close())
-      const lost = yield* connection.closed.pipe(Effect.timeout("5 seconds"))
+      const lost = yield* connection.closed.pipe(Effect.timeout("3 seconds"))
       assert.include(lost.message, "stopped answering")
+    })
+  )
+})
+
+describe("McpConnection elicitation", () => {
+  const accept = { action: "accept", content: { answer: "yes" } } as const
+
+  it.live("answers with the services of the connection's fiber: its logger and log annotations", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const logger = Logger.make((options) => {
+        const annotations = JSON.stringify(options.fiber.getRef(References.CurrentLogAnnotations))
+        lines.push(`${String(options.message)} ${annotations}`)
+      })
+      const connection = yield* connect(Configs.stdioServer("asker"), {
+        onElicitation: (params) => Effect.as(Effect.logInfo(`asked: ${params.message}`), accept)
+      }).pipe(Effect.annotateLogs("connection", "asker"), Effect.provide(Logger.layer([logger])))
+      const result = yield* connection.callTool("elicit", { message: "continue?" })
+      assert.deepStrictEqual(JSON.parse(textOf(result)), accept)
+      assert.deepStrictEqual(
+        lines.filter((line) => line.includes("asked")),
+        [`asked: continue? ${JSON.stringify({ connection: "asker" })}`]
+      )
+    })
+  )
+
+  it.live("an elicitation still open when the connection closes is interrupted", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const { connection, scope } = yield* connectInOwnScope(Configs.stdioServer("asker"), {
+        onElicitation: () =>
+          Deferred.succeed(started, undefined).pipe(
+            Effect.andThen(Effect.never),
+            Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+          )
+      })
+      const call = yield* Effect.forkChild(Effect.exit(connection.callTool("elicit", { message: "wait" })))
+      yield* Deferred.await(started)
+      yield* Scope.close(scope, Exit.void)
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("3 seconds"))
+      yield* Fiber.join(call)
+    })
+  )
+
+  it.live("an elicitation the server cancels is interrupted", () =>
+    Effect.gen(function* () {
+      const interrupted = yield* Deferred.make<void>()
+      const connection = yield* connect(Configs.stdioServer("asker"), {
+        onElicitation: () =>
+          Effect.never.pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined)))
+      })
+      // The server gives up after 200 ms and sends notifications/cancelled (MCP "Utilities › Cancellation").
+      const result = yield* connection.callTool("elicit", { message: "quick?", timeoutMs: 200 })
+      assert.include(textOf(result), "timed out")
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("3 seconds"))
     })
   )
 })

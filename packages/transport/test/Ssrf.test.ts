@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import { classifyAddress } from "@mcpgate/core/Address"
 import { Effect } from "effect"
 import {
-  classifyAddress,
   HostNotFound,
   pinnedLookup,
   type ResolvedAddress,

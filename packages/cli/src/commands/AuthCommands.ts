@@ -1,6 +1,7 @@
 /**
  * `mcpgate login <server>`, `mcpgate logout <server>` and `mcpgate connect <url>`
- * (SPEC §3 "CLI redirect", §6): the interactive side of `OAuthManager`.
+ * (docs/oauth.md#cli-redirect; docs/cli.md#login, #logout, #connect): the interactive
+ * side of `OAuthManager`.
  *
  * - `login` runs the configured flow (PKCE through the browser, `$BROWSER` when
  *   set; `--no-browser` prints the URL and reads the pasted redirect URL; the
@@ -23,9 +24,9 @@ import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import * as McpConnection from "@mcpgate/transport/McpConnection"
 import { Clock, Effect, Layer, Logger, Option, type Redacted, Ref, Schedule } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { InvalidArguments, UnknownServer } from "../Errors.ts"
 import { configFileLayer, credentialStoreLayer } from "../Layers.ts"
 import * as Output from "../Output.ts"
-import { InvalidArguments, UnknownServer } from "./ToolsCommand.ts"
 
 // ---------------------------------------------------------------------------
 // Flags shared by `login` and `connect`

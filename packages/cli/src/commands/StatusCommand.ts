@@ -1,6 +1,6 @@
 /**
  * `mcpgate status [--json]`: every configured server with its transport and stored
- * credential metadata (SPEC §6). Never prints a secret.
+ * credential metadata (docs/cli.md#status). Never prints a secret.
  */
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"

@@ -1,10 +1,12 @@
 /**
- * `mcpgate tools [server] [--json]` and `mcpgate call <tool> [--args JSON] [--json]` (SPEC §6).
+ * `mcpgate tools [server] [--json]` and `mcpgate call <tool> [--args JSON] [--json]`
+ * (docs/cli.md#tools, docs/cli.md#call).
  */
 import { ToolCallError } from "@mcpgate/transport/Errors"
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { InvalidArguments, ToolReportedError, UnknownServer } from "../Errors.ts"
 import { managerLayer } from "../Layers.ts"
 import * as Output from "../Output.ts"
 
@@ -75,20 +77,6 @@ export const tools = Command.make(
     )
   }, Effect.provide(managerLayer))
 ).pipe(Command.withDescription("List the tools of every connected server (names as models see them)"))
-
-export class UnknownServer extends Schema.TaggedError<UnknownServer>()("UnknownServer", {
-  server: Schema.String,
-  message: Schema.String
-}) {}
-
-export class InvalidArguments extends Schema.TaggedError<InvalidArguments>()("InvalidArguments", {
-  message: Schema.String
-}) {}
-
-/** A tool's own error result: printed like any result, exit code 1. */
-export class ToolReportedError extends Schema.TaggedError<ToolReportedError>()("ToolReportedError", {
-  message: Schema.String
-}) {}
 
 const parseArguments = (text: string) =>
   Effect.try({

@@ -1,5 +1,5 @@
 /**
- * For the CLI's OAuth tests: the oauth package's real authorization server
+ * For the CLI's OAuth tests: the shared real authorization server
  * (oidc-provider) in front of its protected MCP server, both in the test
  * process on 127.0.0.1, and the `mcpgate` binary run as a child process whose
  * output can be watched while it runs (a device code to approve, a URL to
@@ -9,25 +9,25 @@
 import { spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import * as AuthServer from "@mcpgate/testing/AuthServer"
+import { browserScriptPath } from "@mcpgate/testing/Harness"
+import * as ProtectedMcpServer from "@mcpgate/testing/ProtectedMcpServer"
 import { Deferred, Effect, type Scope } from "effect"
-import * as AuthServer from "../../../oauth/test/support/AuthServer.ts"
-import * as ProtectedMcpServer from "../../../oauth/test/support/ProtectedMcpServer.ts"
 import { binary } from "./Cli.ts"
 
-export { allIssuedTokens } from "../../../oauth/test/support/AuthServer.ts"
-export { approveDevice } from "../../../oauth/test/support/DeviceUser.ts"
+export { allIssuedTokens } from "@mcpgate/testing/AuthServer"
+export { approveDevice } from "@mcpgate/testing/DeviceUser"
+/** The redirect a user would copy from the browser's address bar (without requesting it). */
+export { redirectFor } from "@mcpgate/testing/Harness"
 /**
  * A loopback port free right now, for `--callback-port`: the default one (a hash
  * of the server's name and URL) can be held by any socket of the tests running
  * beside these.
  */
-export { freePort } from "../../../server/test/support/AdminGateway.ts"
-/** The redirect a user would copy from the browser's address bar (without requesting it). */
-export { redirectFor } from "../../../server/test/support/AdminOAuth.ts"
+export { freePort } from "@mcpgate/testing/Loopback"
 
 /** A `$BROWSER` that follows the authorization server's redirects back to the CLI's loopback callback. */
-export const browserCommand = `"${process.execPath}" "${fileURLToPath(new URL("../../../oauth/test/support/browser.ts", import.meta.url))}"`
+export const browserCommand = `"${process.execPath}" "${browserScriptPath}"`
 
 export interface Servers {
   readonly as: AuthServer.AuthServer

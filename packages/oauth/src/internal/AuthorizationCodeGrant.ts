@@ -7,6 +7,7 @@
  * redirect listener (RFC 8252 §7.3), the browser, or a pasted redirect URL
  * (docs/oauth.md#authorization-code-with-pkce, #cli-redirect).
  */
+import { isLoopbackUrl } from "@mcpgate/core/Address"
 import { Duration, Effect, Fiber, Redacted } from "effect"
 import * as oauth from "oauth4webapi"
 import type { GrantContext, Interaction, PendingAuthorization } from "../AuthorizationFlow.ts"
@@ -14,7 +15,7 @@ import type { BrowserShape } from "../Browser.ts"
 import { OAuthError } from "../Errors.ts"
 import { supportsS256 } from "./AuthorizationServerMetadata.ts"
 import { listen } from "./CallbackServer.ts"
-import { isLoopbackUrl, request, toOAuthError } from "./Http.ts"
+import { request, toOAuthError } from "./Http.ts"
 import {
   audienceParameter,
   endpoint,

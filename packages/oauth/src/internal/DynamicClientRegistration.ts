@@ -4,6 +4,7 @@
  * check whether the authorization server still knows a registered client
  * (it may forget it, e.g. after a database reset).
  */
+import { isLoopbackUrl } from "@mcpgate/core/Address"
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { ClientRegistration } from "@mcpgate/core/Credential"
 import { Clock, Effect, Option, Redacted, Schema } from "effect"
@@ -12,7 +13,7 @@ import type { AuthorizationServerInfo } from "../Discovery.ts"
 import { OAuthError } from "../Errors.ts"
 import type { ResolveOptions } from "../Registration.ts"
 import { type PrivateKeys, session } from "./ClientAuthentication.ts"
-import { checkEndpoint, clip, isLoopbackUrl, request } from "./Http.ts"
+import { checkEndpoint, clip, request } from "./Http.ts"
 import { authOf } from "./ServerAuth.ts"
 import { grantTypes } from "./TokenRequest.ts"
 

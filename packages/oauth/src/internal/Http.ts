@@ -3,6 +3,7 @@
  * endpoints, a timeout on every request, and the translation of oauth4webapi's
  * exceptions into `OAuthError`s whose messages carry no secret.
  */
+import { isLoopbackHost } from "@mcpgate/core/Address"
 import { Effect } from "effect"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as oauth from "oauth4webapi"
@@ -13,21 +14,6 @@ export const requestTimeoutMillis = 30_000
 
 /** The `user-agent` of every request mcpgate makes itself. */
 export const userAgent = "mcpgate"
-
-/** `127.0.0.0/8`, `[::1]` and `localhost` (RFC 8252 §7.3, RFC 6761 §6.3). */
-export const isLoopbackHost = (hostname: string): boolean => {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, "")
-  if (host === "localhost" || host.endsWith(".localhost")) return true
-  if (host === "::1" || host === "0:0:0:0:0:0:0:1") return true
-  const v4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host)
-  return v4?.slice(1).every((part) => Number(part) <= 255) === true
-}
-
-/** Whether `url` parses and names a loopback host (`isLoopbackHost`). */
-export const isLoopbackUrl = (url: string | URL): boolean => {
-  const parsed = typeof url === "string" ? URL.parse(url) : url
-  return parsed !== null && isLoopbackHost(parsed.hostname)
-}
 
 /**
  * Parses an endpoint URL and applies the transport rule (OAuth 2.1 §1.5,

@@ -7,10 +7,10 @@
  */
 import { createHash, randomUUID } from "node:crypto"
 import * as http from "node:http"
+import { allIssuedTokens } from "@mcpgate/testing/AuthServer"
+import * as Loopback from "@mcpgate/testing/Loopback"
 import { Effect, type Scope } from "effect"
 import * as jose from "jose"
-import * as Loopback from "../../../core/test/support/Loopback.ts"
-import { allIssuedTokens } from "./AuthServer.ts"
 
 export interface FakeOptions {
   /** Where the protected resource metadata is: path-inserted, root, a custom path, or nowhere. */

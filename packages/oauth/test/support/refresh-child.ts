@@ -9,10 +9,10 @@
 import { createHash } from "node:crypto"
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import { callTool } from "@mcpgate/testing/ProtectedMcpServer"
 import { Effect, Layer, Redacted } from "effect"
 import { Browser } from "../../src/Browser.ts"
 import { OAuthManager } from "../../src/OAuthManager.ts"
-import { callTool } from "./ProtectedMcpServer.ts"
 
 const [directory = "", serverJson = "{}"] = process.argv.slice(2)
 const server = JSON.parse(serverJson) as ServerConfig

@@ -7,9 +7,10 @@
  * writes every response itself: middleware (API keys, logging) sees a real status,
  * nothing writes headers twice, and HTTP/2 works the same.
  */
+
+import { isLoopbackHost } from "@mcpgate/core/Address"
 import { Effect, Option, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
-import { isLoopbackHost } from "../security/Addresses.ts"
 
 /** JSON-RPC error codes the SDK's transport uses, so clients see the same answers. */
 export const jsonRpcCodes = {

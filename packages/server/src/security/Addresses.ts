@@ -4,19 +4,11 @@
  * names accepted while the API has no keys (docs/gateway.md#public-url).
  */
 import { isIP } from "node:net"
+import { isLoopbackHost } from "@mcpgate/core/Address"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 
 const unbracket = (host: string): string =>
   host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host
-
-/** `localhost`, 127.0.0.0/8, `::1` (also bracketed) and IPv4-mapped loopback. */
-export const isLoopbackHost = (host: string): boolean => {
-  const name = unbracket(host.trim().toLowerCase()).replace(/\.$/, "")
-  if (name === "localhost" || name.endsWith(".localhost")) return true
-  if (name === "::1" || name === "0:0:0:0:0:0:0:1") return true
-  const v4 = name.startsWith("::ffff:") ? name.slice("::ffff:".length) : name
-  return isIP(v4) === 4 && v4.startsWith("127.")
-}
 
 /** `0.0.0.0` and `::`: every interface, so a browser cannot use it as an origin. */
 const isWildcardHost = (host: string): boolean => {

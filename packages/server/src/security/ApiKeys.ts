@@ -5,10 +5,11 @@
  * foreign `Host` (DNS rebinding) or `Origin` (a web page driving the local
  * gateway) is refused.
  */
+import { isLoopbackHost } from "@mcpgate/core/Address"
 import { Effect, Ref } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { Refused } from "../http/ErrorBody.ts"
-import { type Addresses, hostnameOf, isLoopbackHost } from "./Addresses.ts"
+import { type Addresses, hostnameOf } from "./Addresses.ts"
 import { bearerToken, type Digest, digest, matchesAny } from "./Tokens.ts"
 
 export interface ApiKeysState {

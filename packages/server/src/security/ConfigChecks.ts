@@ -4,9 +4,10 @@
  * that is also the admin token. Checked before binding, at start and on every
  * save or reload of the config.
  */
+import { isLoopbackHost } from "@mcpgate/core/Address"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { Effect, Redacted, Schema } from "effect"
-import { exposedPublicHost, isLoopbackHost } from "./Addresses.ts"
+import { exposedPublicHost } from "./Addresses.ts"
 
 /** Listening on a non-loopback address without API keys would open `/v1/*` and `/mcp` to the network. */
 export class InsecureBind extends Schema.TaggedError<InsecureBind>()("InsecureBind", {

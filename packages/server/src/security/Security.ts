@@ -7,13 +7,15 @@
  * ./AdminSessions.ts, ./ConfigChecks.ts, ./Addresses.ts; body limits in
  * ./BodyLimits.ts.
  */
+
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { isLoopbackHost } from "@mcpgate/core/Address"
 import type { ConfigEditor as ConfigEditorSetting, McpgateConfig } from "@mcpgate/core/Config"
 import type { Env } from "@mcpgate/core/ConfigFile"
 import { Context, Effect, Layer, Redacted, Ref } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Refused, toResponse } from "../http/ErrorBody.ts"
-import { type Addresses, addresses, exposedPublicHost, isLoopbackHost } from "./Addresses.ts"
+import { type Addresses, addresses, exposedPublicHost } from "./Addresses.ts"
 import { type AdminAccess, authorizeAdmin, checkToken, sessionCookie } from "./AdminAuth.ts"
 import * as AdminSessions from "./AdminSessions.ts"
 import * as AdminToken from "./AdminToken.ts"

@@ -11,8 +11,6 @@
  */
 import * as fs from "node:fs/promises"
 import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -21,6 +19,9 @@ import { ConfigFile, type Env } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
+import { responseBodies } from "@mcpgate/testing/KeptTexts"
+import * as Loopback from "@mcpgate/testing/Loopback"
+import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
 import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
 import { Clock, Context, Effect, Layer, Redacted, type Scope } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
@@ -31,7 +32,6 @@ import { ToolLoop } from "../../src/openai/ToolLoop.ts"
 import { Upstream } from "../../src/openai/Upstream.ts"
 import * as Security from "../../src/security/Security.ts"
 import * as AdminOAuthFetch from "./AdminOAuthFetch.ts"
-import * as ScriptedUpstream from "./ScriptedUpstream.ts"
 
 /** A fresh directory under the OS temp dir, removed when the scope closes. */
 export const tempHome: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
@@ -40,13 +40,7 @@ export const tempHome: Effect.Effect<string, never, Scope.Scope> = Effect.acquir
 )
 
 /** A port that was free a moment ago (the gateway's origin must be known before it binds). */
-export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+export const freePort = Loopback.freePort
 
 export interface AdminGatewayOptions {
   /** The config file's text (written to `<home>/mcpgate.json`). */
@@ -115,8 +109,8 @@ export interface AdminGateway {
   readonly request: (pathname: string, options?: RequestOptions) => Effect.Effect<Response>
 }
 
-/** Every response body of every gateway of this process. */
-export const allBodies: Array<string> = []
+/** Every response body of every gateway of this process (kept for the suite-wide token scan too). */
+export const allBodies: Array<string> = responseBodies
 
 export const start = (options: AdminGatewayOptions): Effect.Effect<AdminGateway, unknown, Scope.Scope> =>
   Effect.gen(function* () {

@@ -1,15 +1,16 @@
 /**
- * OAuth pieces for the admin API tests, on the oauth package's test servers:
+ * OAuth pieces for the admin API tests, on the shared test servers (@mcpgate/testing):
  * a real authorization server (oidc-provider, auto-consent) in front of a real
  * protected MCP server, and a headless "browser" that follows the
  * authorization URL through the consent redirects up to the redirect back to
  * the gateway.
  */
-import { Effect, type Scope } from "effect"
-import * as AuthServer from "../../../oauth/test/support/AuthServer.ts"
-import * as ProtectedMcpServer from "../../../oauth/test/support/ProtectedMcpServer.ts"
 
-export { allIssuedTokens } from "../../../oauth/test/support/AuthServer.ts"
+import * as AuthServer from "@mcpgate/testing/AuthServer"
+import * as ProtectedMcpServer from "@mcpgate/testing/ProtectedMcpServer"
+import { Effect, type Scope } from "effect"
+
+export { allIssuedTokens } from "@mcpgate/testing/AuthServer"
 
 export interface OAuthServers {
   readonly as: AuthServer.AuthServer
@@ -25,7 +26,7 @@ export const startServers: Effect.Effect<OAuthServers, never, Scope.Scope> = Eff
   return { as, mcp }
 })
 
-export { redirectFor } from "../../../oauth/test/support/Harness.ts"
+export { redirectFor } from "@mcpgate/testing/Harness"
 
 /** Polls `condition` every few milliseconds of real time (for what happens in another server). */
 export const eventually = (condition: () => boolean, what: string, timeoutMillis = 10_000) =>

@@ -16,6 +16,7 @@ import { Credential, TokenSet } from "@mcpgate/core/Credential"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
+import { responseBodies } from "@mcpgate/testing/KeptTexts"
 import { Clock, Context, Effect, Layer, Option, type Scope } from "effect"
 import { HttpServer } from "effect/http"
 import * as Gateway from "../../src/Gateway.ts"
@@ -45,8 +46,8 @@ export interface FaultGateway {
   readonly serverState: (name: string) => Promise<{ readonly state: string; readonly pid?: number }>
 }
 
-/** Every response body of every fault gateway of this process. */
-export const allBodies: Array<string> = []
+/** Every response body of every fault gateway of this process (kept for the suite-wide token scan too). */
+export const allBodies: Array<string> = responseBodies
 
 const parse = (text: string): unknown => {
   try {

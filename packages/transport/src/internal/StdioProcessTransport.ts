@@ -8,29 +8,32 @@
  * it the leader of a new process group, and every signal goes to the group.
  *
  * Shutdown follows MCP 2025-11-25 "Lifecycle › Shutdown › stdio": close the child's
- * stdin, wait, SIGTERM, wait, SIGKILL. A process `exit` hook SIGKILLs every group
- * still alive if the gateway exits without running its finalizers.
+ * stdin, wait, SIGTERM, wait, SIGKILL. Each group is registered in the `ProcessGroups`
+ * of the scope that owns the connection, whose `exit` hook SIGKILLs it if the gateway
+ * exits without running its finalizers.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
 import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import { detached, groupAlive, type ProcessGroups, signalGroup } from "./ProcessGroups.ts"
 
 export interface StdioProcessOptions {
   readonly command: string
   readonly args: ReadonlyArray<string>
   /** The complete environment of the child (nothing else is inherited). */
   readonly env: Readonly<Record<string, string>>
-  readonly cwd?: string
+  readonly cwd?: string | undefined
   /** How long the child gets to exit after its stdin is closed, before SIGTERM. */
-  readonly termGraceMs?: number
+  readonly termGraceMs?: number | undefined
   /** How long the group gets after SIGTERM, before SIGKILL. */
-  readonly killGraceMs?: number
+  readonly killGraceMs?: number | undefined
   /** Called with each chunk the child writes to stderr. */
-  readonly onStderr?: (text: string) => void
+  readonly onStderr?: ((text: string) => void) | undefined
   /** Called with each line the child writes to stderr (without its line break). */
-  readonly onStderrLine?: (line: string) => void
+  readonly onStderrLine?: ((line: string) => void) | undefined
+  /** Where the child's process group is registered while it may be alive. */
+  readonly groups: ProcessGroups
 }
 
 export interface ProcessExit {
@@ -38,64 +41,9 @@ export interface ProcessExit {
   readonly signal: NodeJS.Signals | null
 }
 
-const useProcessGroups = process.platform !== "win32"
 const stderrTailLimit = 4096
 /** A stderr "line" longer than this is passed on in pieces. */
 const stderrLineLimit = 4096
-
-/** Leaders of the process groups we started and have not seen die yet. */
-const liveGroups = new Set<number>()
-let exitHookInstalled = false
-
-const signalGroup = (pid: number, signal: NodeJS.Signals | 0): boolean => {
-  try {
-    process.kill(useProcessGroups ? -pid : pid, signal)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Whether some process of the group is running on Linux: a zombie does not count (it is dead, just not reaped yet). */
-const linuxGroupRunning = (pgid: number): boolean => {
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, "utf8")
-    } catch {
-      continue
-    }
-    // Fields after the command name: state ppid pgrp … (proc(5)).
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true
-  }
-  return false
-}
-
-/**
- * Whether any process of the group led by `pid` is still alive. Orphans whose init
- * does not reap them stay zombies forever (some containers): those are not alive.
- */
-export const groupAlive = (pid: number): boolean => {
-  if (!signalGroup(pid, 0)) return false
-  if (process.platform !== "linux" || !useProcessGroups) return true
-  try {
-    return linuxGroupRunning(pid)
-  } catch {
-    return true
-  }
-}
-
-const installExitHook = (): void => {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  // `exit` listeners must be synchronous; `process.kill` is.
-  process.once("exit", () => {
-    for (const pid of liveGroups) signalGroup(pid, "SIGKILL")
-    liveGroups.clear()
-  })
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
@@ -145,19 +93,18 @@ export class StdioProcessTransport implements Transport {
 
   start(): Promise<void> {
     if (this.#child !== undefined) return Promise.reject(new Error("StdioProcessTransport already started"))
-    installExitHook()
     return new Promise((resolve, reject) => {
       const child = spawn(this.#options.command, [...this.#options.args], {
         env: { ...this.#options.env },
         stdio: ["pipe", "pipe", "pipe"],
         shell: false,
-        detached: useProcessGroups,
+        detached,
         windowsHide: true,
         ...(this.#options.cwd === undefined ? {} : { cwd: this.#options.cwd })
       })
       this.#child = child
       child.once("spawn", () => {
-        if (child.pid !== undefined) liveGroups.add(child.pid)
+        if (child.pid !== undefined) this.#options.groups.add(child.pid)
         resolve()
       })
       child.once("error", (error) => {
@@ -285,7 +232,7 @@ export class StdioProcessTransport implements Transport {
       }
     }
     this.#groupGone = !groupAlive(pid)
-    if (this.#groupGone) liveGroups.delete(pid)
+    if (this.#groupGone) this.#options.groups.remove(pid)
     this.#notifyClosed()
   }
 
@@ -296,6 +243,6 @@ export class StdioProcessTransport implements Transport {
     if (pid === undefined || this.#groupGone) return
     signalGroup(pid, "SIGKILL")
     this.#groupGone = true
-    liveGroups.delete(pid)
+    this.#options.groups.remove(pid)
   }
 }

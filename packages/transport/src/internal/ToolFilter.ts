@@ -1,5 +1,6 @@
 /**
- * `tools.allow` / `tools.deny` (SPEC §1): globs over a server's ORIGINAL tool names.
+ * `tools.allow` / `tools.deny` (docs/connections.md#tool-lists,
+ * docs/configuration.md#mcpServers-name-tools): globs over a server's ORIGINAL tool names.
  * `*` matches any run of characters (including none), `?` exactly one; everything
  * else is literal. Deny wins; without `allow` everything not denied is exposed; an
  * empty `allow` exposes nothing.

@@ -8,7 +8,9 @@
  *   --crash-on-start  exit with code 3 after writing to stderr, before answering anything
  *
  * Tools: `echo {text}`, `slow {ms}`, `pids`, `env`, `fail`, `add_tool {name}` (adds a
- * tool at runtime and sends notifications/tools/list_changed).
+ * tool at runtime and sends notifications/tools/list_changed), `elicit {message, timeoutMs?}`
+ * (asks the client with a form elicitation, gives up after `timeoutMs`, and answers
+ * with the elicitation's result as JSON).
  */
 import { spawn } from "node:child_process"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
@@ -60,6 +62,15 @@ if (flags.has("--mute")) {
       name: "add_tool",
       description: "Adds a tool and notifies the client",
       inputSchema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] }
+    },
+    {
+      name: "elicit",
+      description: "Asks the client (form elicitation) and answers with its result",
+      inputSchema: {
+        type: "object",
+        properties: { message: { type: "string" }, timeoutMs: { type: "number" } },
+        required: ["message"]
+      }
     }
   ]
 
@@ -75,6 +86,8 @@ if (flags.has("--mute")) {
         return { content: [{ type: "text", text: String(args.text) }] }
       case "slow": {
         const ms = Number(args.ms ?? 60_000)
+        // Tells a test watching stderr that the call is in flight.
+        process.stderr.write(`slow request ${String(extra.requestId)} started\n`)
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, ms)
           extra.signal.addEventListener("abort", () => {
@@ -103,6 +116,21 @@ if (flags.has("--mute")) {
         })
         await server.sendToolListChanged()
         return { content: [{ type: "text", text: "added" }] }
+      }
+      case "elicit": {
+        // The SDK (1.32) ignores notifications/cancelled for request id 0: use that id up first.
+        await server.ping()
+        const answer = await server
+          .elicitInput(
+            {
+              mode: "form",
+              message: String(args.message),
+              requestedSchema: { type: "object", properties: { answer: { type: "string" } } }
+            },
+            args.timeoutMs === undefined ? {} : { timeout: Number(args.timeoutMs) }
+          )
+          .catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }))
+        return { content: [{ type: "text", text: JSON.stringify(answer) }] }
       }
       default:
         throw new Error(`no tool named ${request.params.name}`)

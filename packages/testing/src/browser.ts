@@ -3,8 +3,9 @@
  * last argument, it follows the redirects (the test authorization server approves
  * without a page to click) until the loopback callback has answered.
  */
+
+import { followRedirects } from "@mcpgate/oauth/Browser"
 import { Effect } from "effect"
-import { followRedirects } from "../../src/Browser.ts"
 
 const url = process.argv.at(-1) ?? ""
 Effect.runPromise(followRedirects("browser", url)).then(

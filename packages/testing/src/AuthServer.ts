@@ -15,7 +15,7 @@ import * as http from "node:http"
 import { Effect, type Scope } from "effect"
 import * as jose from "jose"
 import Provider, { type KoaContext } from "oidc-provider"
-import * as Loopback from "../../../core/test/support/Loopback.ts"
+import * as Loopback from "./Loopback.ts"
 
 export interface TokenRequest {
   readonly grantType: string

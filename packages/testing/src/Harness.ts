@@ -4,11 +4,12 @@
  * every log line so tests can prove no token was ever logged.
  */
 import { createHash } from "node:crypto"
+import { fileURLToPath } from "node:url"
 import type { AuthConfig, ServerConfig } from "@mcpgate/core/Config"
 import { CredentialStore, type CredentialStoreShape } from "@mcpgate/core/CredentialStore"
+import { Browser } from "@mcpgate/oauth/Browser"
+import { OAuthManager, type OAuthManagerOptions } from "@mcpgate/oauth/OAuthManager"
 import { Cause, Context, Effect, Layer, Logger, Redacted, References, type Scope } from "effect"
-import { Browser } from "../../src/Browser.ts"
-import { OAuthManager, type OAuthManagerOptions } from "../../src/OAuthManager.ts"
 import * as AuthServer from "./AuthServer.ts"
 import * as ProtectedMcpServer from "./ProtectedMcpServer.ts"
 
@@ -16,6 +17,9 @@ import * as ProtectedMcpServer from "./ProtectedMcpServer.ts"
 export const logLines: Array<string> = []
 
 export { allIssuedTokens } from "./AuthServer.ts"
+
+/** A `$BROWSER` stand-in (browser.ts) that follows the authorization URL through the redirects. */
+export const browserScriptPath = fileURLToPath(new URL("./browser.ts", import.meta.url))
 
 const captureLogger = Logger.make((options) => {
   const text = [

@@ -1,4 +1,4 @@
-/** Normalized configs for the transport tests (what `ConfigFile` would produce). */
+/** Normalized configs for the transport and gateway tests (what `ConfigFile` would produce). */
 import { fileURLToPath } from "node:url"
 import type { McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
 
@@ -7,7 +7,7 @@ export const stdioTestServerPath = fileURLToPath(new URL("./StdioTestServer.ts",
 
 /** server-everything's entry file; its default transport is stdio. */
 export const everythingPath = fileURLToPath(
-  new URL("../../node_modules/@modelcontextprotocol/server-everything/dist/index.js", import.meta.url)
+  new URL("../node_modules/@modelcontextprotocol/server-everything/dist/index.js", import.meta.url)
 )
 
 type ServerFields = Partial<Omit<ServerConfig, "name">>

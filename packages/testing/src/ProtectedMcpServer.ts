@@ -14,7 +14,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { Effect, type Scope } from "effect"
 import * as jose from "jose"
-import * as Loopback from "../../../core/test/support/Loopback.ts"
+import * as Loopback from "./Loopback.ts"
 
 export interface ProtectedMcpServerOptions {
   readonly issuer: () => string

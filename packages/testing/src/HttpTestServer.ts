@@ -17,7 +17,12 @@ import type { Socket } from "node:net"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
-import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from "@modelcontextprotocol/sdk/types.js"
+import {
+  CallToolRequestSchema,
+  ListToolsRequestSchema,
+  PingRequestSchema,
+  type Tool
+} from "@modelcontextprotocol/sdk/types.js"
 import { Effect } from "effect"
 
 export interface HttpTestServerOptions {
@@ -35,6 +40,8 @@ export interface HttpTestServerOptions {
   readonly streamable?: boolean
   /** Serve HTTP+SSE at `<prefix>/sse` (default true). */
   readonly sse?: boolean
+  /** Called whenever a client's `ping` is answered. */
+  readonly onPing?: () => void
 }
 
 export interface HttpTestServer {
@@ -100,6 +107,10 @@ export const startHttpTestServer = async (options: HttpTestServerOptions = {}): 
       { name: `http-test${prefix}`, version: "1.0.0" },
       { capabilities: { tools: { listChanged: true } } }
     )
+    server.setRequestHandler(PingRequestSchema, async () => {
+      options.onPing?.()
+      return {}
+    })
     server.setRequestHandler(ListToolsRequestSchema, async (request) => {
       const pageSize = options.pageSize
       if (pageSize === undefined) return { tools: host.tools }

@@ -4,6 +4,7 @@
  */
 import type * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import * as net from "node:net"
 import { Effect, type Scope } from "effect"
 
 /** Listens on a free loopback port and returns it. */
@@ -20,3 +21,12 @@ export const listen = (server: http.Server): Effect.Effect<number, never, Scope.
     )
     return port
   })
+
+/** A port that was free a moment ago (for a server whose origin must be known before it binds). */
+export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const port = (server.address() as AddressInfo).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
