@@ -36,7 +36,7 @@ export const checkOrigin = (security: SecurityShape, request: HttpServerRequest.
   return origin === undefined || security.addresses.allowedOrigins.has(origin)
     ? Effect.void
     : Effect.fail(
-        AdminErrors.crossOrigin.make(
+        AdminErrors.crossOriginSignIn.make(
           `cross-origin request refused: the admin API answers only pages of ${security.addresses.origin}`
         )
       )

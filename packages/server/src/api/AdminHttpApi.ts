@@ -42,6 +42,12 @@ export const AdminErrors = {
     "cross_origin",
     "a page of another origin (`Origin`, or `Sec-Fetch-Site: cross-site`)"
   ),
+  crossOriginSignIn: errorCode(
+    ApiErrors.Forbidden,
+    "permission_error",
+    "cross_origin",
+    "an `Origin` of another page than the gateway's own"
+  ),
   csrfCheckFailed: errorCode(
     ApiErrors.Forbidden,
     "permission_error",
@@ -105,7 +111,7 @@ export const AdminErrors = {
   oauthMisconfigured: errorCode(
     ApiErrors.BadRequest,
     "oauth_error",
-    "<configuration | insecure-endpoint | pkce-unsupported>",
+    "<configuration, insecure-endpoint or pkce-unsupported>",
     "the OAuth configuration or the authorization server's metadata is at fault (docs/oauth.md)"
   ),
   oauthFailed: errorCode(
@@ -185,8 +191,8 @@ export class AdminAccess extends HttpApiMiddleware.Service<AdminAccess>()("@mcpg
 export class AdminOrigin extends HttpApiMiddleware.Service<AdminOrigin>()("@mcpgate/server/api/AdminOrigin", {
   error: ApiErrors.ForbiddenJson
 }) {
-  static readonly auth = "none before the body: a present `Origin` must be the gateway's own"
-  static readonly codes = [AdminErrors.crossOrigin]
+  static readonly auth = "none: a present `Origin` must be the gateway's own (`POST` carries the admin token)"
+  static readonly codes = [AdminErrors.crossOriginSignIn]
 }
 
 /**

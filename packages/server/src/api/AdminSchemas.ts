@@ -34,17 +34,17 @@ const statusFields = {
   name: ServerName,
   transport: TransportName,
   state: ServerState,
-  attempts: Schema.Number.annotate({ description: "failed attempts since the last success" }),
-  toolCount: Schema.Number.annotate({ description: "tools offered (0 while not connected)" }),
+  attempts: Schema.Int.annotate({ description: "failed attempts since the last success" }),
+  toolCount: Schema.Int.annotate({ description: "tools offered (0 while not connected)" }),
   lastError: Schema.optionalKey(Schema.String)
 }
 
 const timeFields = {
   lastConnectedAt: Schema.optionalKey(
-    Schema.Number.annotate({ description: "epoch ms of the last successful connection" })
+    Schema.Finite.annotate({ description: "epoch ms of the last successful connection" })
   ),
   nextRetryAt: Schema.optionalKey(
-    Schema.Number.annotate({ description: "epoch ms of the next automatic attempt" })
+    Schema.Finite.annotate({ description: "epoch ms of the next automatic attempt" })
   ),
   serverInfo: Schema.optionalKey(ServerInfo)
 }
@@ -65,7 +65,7 @@ export type ServerStatus = typeof ServerStatus.Type
 export const PublicServerStatus = Schema.Struct({
   ...statusFields,
   ...timeFields,
-  pid: Schema.optionalKey(Schema.Number.annotate({ description: "stdio: the process id while connected" }))
+  pid: Schema.optionalKey(Schema.Int.annotate({ description: "stdio: the process id while connected" }))
 }).annotate({ identifier: "PublicServerStatus" })
 export type PublicServerStatus = typeof PublicServerStatus.Type
 
@@ -106,7 +106,7 @@ export const Auth = Schema.Struct({
   }),
   refreshable: Schema.Boolean,
   scopes: Schema.Array(Schema.String),
-  expiresAt: Schema.optionalKey(Schema.Number.annotate({ description: "epoch ms" })),
+  expiresAt: Schema.optionalKey(Schema.Finite.annotate({ description: "epoch ms" })),
   issuer: Schema.optionalKey(Schema.String),
   registrationMethod: Schema.optionalKey(Schema.String),
   clientId: Schema.optionalKey(Schema.String),
@@ -196,7 +196,7 @@ export type SessionRequest = typeof SessionRequest.Type
 export const OkAnswer = Schema.Struct({ ok: Schema.Literal(true) }).annotate({ identifier: "OkAnswer" })
 
 /** A server's tool list changed. */
-export const ToolsChanged = Schema.Struct({ server: ServerName, toolCount: Schema.Number }).annotate({
+export const ToolsChanged = Schema.Struct({ server: ServerName, toolCount: Schema.Int }).annotate({
   identifier: "ToolsChanged"
 })
 

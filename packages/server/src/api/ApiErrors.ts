@@ -20,8 +20,8 @@ import { HttpApiSchema } from "effect/http-api"
 export const ConfigIssue = Schema.Struct({
   path: Schema.String.annotate({ description: "the key's JSON path, e.g. `mcpServers.alpha.url`" }),
   message: Schema.String,
-  line: Schema.optionalKey(Schema.Number),
-  column: Schema.optionalKey(Schema.Number)
+  line: Schema.optionalKey(Schema.Int),
+  column: Schema.optionalKey(Schema.Int)
 }).annotate({ identifier: "ConfigIssue" })
 export type ConfigIssue = typeof ConfigIssue.Type
 
@@ -129,7 +129,7 @@ export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaTyp
 /** Sends `retryAfter` (seconds) as `Retry-After`. */
 export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()(
   "TooManyRequests",
-  { ...errorFields, retryAfter: Schema.Number },
+  { ...errorFields, retryAfter: Schema.Int.annotate({ description: "seconds until the next try" }) },
   { httpApiStatus: 429 }
 ) {
   static readonly status = 429;
