@@ -10,7 +10,10 @@
  * - `events` (./EventRoutes.ts): the event stream.
  *
  * The middleware is in ./AdminMiddleware.ts; `adminResponses`
- * (./AdminResponses.ts) puts the admin headers on every answer. Mount with
+ * (./AdminResponses.ts) puts the admin headers on every answer. The routes
+ * with a body use `handleRaw`: `AdminBody` has read and checked it, and the
+ * handler decodes it with the group's schema, so that a wrong body is the API's
+ * 400 `invalid_body` (the builder would answer an empty 400). Mount with
  * `AdminApi.routes`; it needs `Security`, `McpClientManager`, `OAuthManager`
  * and `ConfigFile`.
  */
@@ -35,7 +38,6 @@ const session = HttpApiBuilder.group(
   "session",
   Effect.fnUntraced(function* (group) {
     const ctx = yield* AdminContext
-    // The body was read by `AdminBody`; the handler decodes it (./SessionRoutes.ts).
     return group
       .handleRaw("open", ({ request }) => SessionRoutes.openSession(ctx, request))
       .handle("close", ({ request }) => SessionRoutes.closeSession(ctx, request))

@@ -251,7 +251,7 @@ export interface ErrorCode<E> extends DocumentedCode {
   readonly make: (message: string, code?: string) => E
 }
 
-/** A code answered by the security layer (./security/), whose errors carry more than a message. */
+/** A code the security layer answers (../security/): its errors carry more than a message. */
 export const documentedCode = (
   self: { readonly status: number },
   type: string,
