@@ -74,13 +74,13 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
 /**
  * Every route. `/v1/*` (and `/mcp`) sit behind the API-key middleware
  * (docs/gateway.md#api-keys): the original left `/v1/mcp/*` open, which made the
- * fetch tool an SSRF relay (docs/lessons.md#open-tool-routes).
+ * fetch tool an SSRF relay (docs/lessons.md#open-tool-routes). `/v1/mcp/*`
+ * declares it in its group (api/McpJsonHttpApi.ts).
  */
 export const routes = Layer.mergeAll(
   healthRoute,
-  Layer.mergeAll(OpenAiApi.routes, McpJsonApi.routes, McpEndpoint.routes).pipe(
-    Layer.provide(Security.apiKeyMiddleware.layer)
-  ),
+  Layer.mergeAll(OpenAiApi.routes, McpEndpoint.routes).pipe(Layer.provide(Security.apiKeyMiddleware.layer)),
+  McpJsonApi.routes,
   AdminApi.routes,
   Web.routes,
   notFoundRoute

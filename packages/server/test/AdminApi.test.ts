@@ -6,6 +6,8 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { httpTestServer } from "@mcpgate/testing/HttpTestServer"
 import { Effect } from "effect"
 import { TestClock } from "effect/testing"
+import { ConfigAnswer, ServersAnswer } from "../src/api/AdminSchemas.ts"
+import { adminEvent, decode, errorOf, statusEvent } from "./support/AdminApiClient.ts"
 import * as AdminEvents from "./support/AdminEvents.ts"
 import * as AdminGateway from "./support/AdminGateway.ts"
 import { allIssuedTokens, eventually, startServers } from "./support/AdminOAuth.ts"
@@ -22,19 +24,6 @@ afterAll(() => {
       assert.notInclude(body, secret, "a secret appeared in a response body")
   }
 })
-
-interface ErrorJson {
-  readonly error: { readonly message: string; readonly type: string; readonly code?: string }
-}
-
-const errorOf = (response: AdminGateway.Response): ErrorJson["error"] => {
-  const body = response.json as ErrorJson | undefined
-  if (body?.error === undefined)
-    throw new Error(`expected a JSON error, got ${response.status} ${response.text}`)
-  assert.isString(body.error.message)
-  assert.isString(body.error.type)
-  return body.error
-}
 
 const configText = (mcpBase: string, protectedUrl: string) => `// The admin API test config.
 {
@@ -154,7 +143,7 @@ describe("the admin auth matrix", () => {
         ] as const) {
           const response = yield* hit(gateway, route, token === undefined ? {} : { token })
           assert.strictEqual(response.status, 401, `${what} with ${label}: ${response.text}`)
-          const error = errorOf(response)
+          const error = yield* errorOf(response)
           assert.strictEqual(error.type, "authentication_error")
           assert.strictEqual(error.code, "invalid_admin_token")
           assert.match(response.headers.get("www-authenticate") ?? "", /^Bearer /)
@@ -181,7 +170,7 @@ describe("the admin auth matrix", () => {
           if (!isWrite(route)) continue
           const bare = yield* hit(gateway, route, { headers: { cookie } })
           assert.strictEqual(bare.status, 403, `${what} with the cookie and no CSRF header`)
-          assert.strictEqual(errorOf(bare).code, "csrf_check_failed")
+          assert.strictEqual((yield* errorOf(bare)).code, "csrf_check_failed")
           const sameOrigin = yield* hit(gateway, route, { headers: { cookie, origin: gateway.url } })
           assert.isTrue(
             acceptedBy(route, sameOrigin.status),
@@ -233,7 +222,7 @@ describe("the admin auth matrix", () => {
         ]) {
           const refused = yield* reconnect(origin)
           assert.strictEqual(refused.status, 403, origin)
-          const error = errorOf(refused)
+          const error = yield* errorOf(refused)
           assert.strictEqual(error.type, "permission_error")
           assert.strictEqual(error.code, "cross_origin")
         }
@@ -261,7 +250,7 @@ describe("the admin auth matrix", () => {
       assert.strictEqual(anonymous.status, 401)
       const missing = yield* gateway.request("/admin/api/mcp/nothing-here", { token: gateway.adminToken })
       assert.strictEqual(missing.status, 404)
-      assert.strictEqual(errorOf(missing).type, "not_found_error")
+      assert.strictEqual((yield* errorOf(missing)).type, "not_found_error")
       const wrongMethod = yield* gateway.request("/admin/api/mcp/config", {
         method: "DELETE",
         token: gateway.adminToken
@@ -273,7 +262,7 @@ describe("the admin auth matrix", () => {
           token: gateway.adminToken
         })
         assert.strictEqual(unknown.status, 404, action)
-        assert.deepStrictEqual(errorOf(unknown), {
+        assert.deepStrictEqual(yield* errorOf(unknown), {
           message: 'no server named "ghost" in the config',
           type: "not_found_error",
           code: "server_not_found"
@@ -342,7 +331,7 @@ describe("API keys on /v1 and /mcp", () => {
               401,
               `${what} with ${token === undefined ? "no key" : "a wrong key"}`
             )
-            const error = errorOf(response)
+            const error = yield* errorOf(response)
             assert.strictEqual(error.type, "authentication_error")
             assert.strictEqual(error.code, "invalid_api_key")
             assert.match(response.headers.get("www-authenticate") ?? "", /^Bearer\b/)
@@ -382,7 +371,7 @@ describe("API keys on /v1 and /mcp", () => {
         body: { jsonrpc: "2.0", id: 1, method: "ping" }
       })
       assert.strictEqual(foreign.status, 403)
-      assert.strictEqual(errorOf(foreign).code, "forbidden_origin")
+      assert.strictEqual((yield* errorOf(foreign)).code, "forbidden_origin")
       // fetch cannot set Host: a raw request can, as a rebound browser would.
       const port = Number(new URL(gateway.url).port)
       const withHost = (host: string) =>
@@ -440,13 +429,13 @@ describe("request bodies", () => {
             })
           const malformed = yield* send('{"text": ')
           assert.strictEqual(malformed.status, 400, what)
-          assert.strictEqual(errorOf(malformed).code, "invalid_json")
+          assert.strictEqual((yield* errorOf(malformed)).code, "invalid_json")
           const mistyped = yield* send('{"text": "x"}', "text/plain")
           assert.strictEqual(mistyped.status, 415, what)
-          assert.strictEqual(errorOf(mistyped).code, "unsupported_media_type")
+          assert.strictEqual((yield* errorOf(mistyped)).code, "unsupported_media_type")
           const oversized = yield* send(big)
           assert.strictEqual(oversized.status, 413, what)
-          assert.strictEqual(errorOf(oversized).code, "body_too_large")
+          assert.strictEqual((yield* errorOf(oversized)).code, "body_too_large")
           assertAdminHeaders(oversized)
           // Invalid UTF-8 is malformed too.
           const binary = yield* gateway.request(route.path, {
@@ -485,7 +474,7 @@ describe("request bodies", () => {
             headers: { "content-type": "application/json" }
           })
           assert.strictEqual(response.status, 400, JSON.stringify(body))
-          assert.strictEqual(errorOf(response).code, "invalid_body")
+          assert.strictEqual((yield* errorOf(response)).code, "invalid_body")
         }
         const still = yield* gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken })
         assert.strictEqual(still.status, 200)
@@ -493,24 +482,6 @@ describe("request bodies", () => {
       })
   )
 })
-
-interface ServersJson {
-  readonly servers: ReadonlyArray<{
-    readonly name: string
-    readonly transport: string
-    readonly enabled: boolean
-    readonly state: string
-    readonly toolCount: number
-    readonly lastConnectedAt?: number
-    readonly tools: ReadonlyArray<{
-      readonly publicName: string
-      readonly name: string
-      readonly description?: string
-      readonly inputSchema: unknown
-    }>
-    readonly auth: { readonly state: string; readonly summary: string }
-  }>
-}
 
 describe("GET servers", () => {
   it.live("lists every configured server with state, tools and auth metadata", () =>
@@ -522,7 +493,7 @@ describe("GET servers", () => {
       const response = yield* gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken })
       assert.strictEqual(response.status, 200)
       assert.match(response.headers.get("content-type") ?? "", /^application\/json/)
-      const body = response.json as ServersJson
+      const body = yield* decode(ServersAnswer)(response)
       assert.deepStrictEqual(
         body.servers.map((server) => server.name),
         ["alpha", "notes"]
@@ -559,7 +530,7 @@ describe("the config editor", () => {
       const { gateway, text } = yield* setup()
       const response = yield* gateway.request("/admin/api/mcp/config", { token: gateway.adminToken })
       assert.strictEqual(response.status, 200)
-      const body = response.json as { path: string; text: string; exists: boolean; hash: string }
+      const body = yield* decode(ConfigAnswer)(response)
       assert.strictEqual(body.text, text)
       assert.strictEqual(body.path, gateway.configPath)
       assert.isTrue(body.exists)
@@ -583,20 +554,11 @@ describe("the config editor", () => {
         body: { text: broken }
       })
       assert.strictEqual(response.status, 400, response.text)
-      const error = (
-        response.json as {
-          error: {
-            message: string
-            type: string
-            code: string
-            issues: ReadonlyArray<{ path: string; message: string; line: number; column: number }>
-          }
-        }
-      ).error
+      const error = yield* errorOf(response)
       assert.strictEqual(error.type, "invalid_request_error")
       assert.strictEqual(error.code, "invalid_config")
       assert.include(error.message, "mcpServers.alpha.comand")
-      const issue = error.issues[0]
+      const issue = error.issues?.[0]
       assert.strictEqual(issue?.path, "mcpServers.alpha.comand")
       assert.strictEqual(issue?.line, brokenLine)
       assert.strictEqual(issue?.column, (broken.split("\n")[brokenLine - 1]?.indexOf('"comand"') ?? -2) + 1)
@@ -607,8 +569,7 @@ describe("the config editor", () => {
         body: { text: '{\n  "mcpServers": {\n    "a": { "url": \n  }\n}' }
       })
       assert.strictEqual(syntax.status, 400)
-      const syntaxIssue = (syntax.json as { error: { issues: ReadonlyArray<{ line?: number }> } }).error
-        .issues[0]
+      const syntaxIssue = (yield* errorOf(syntax)).issues?.[0]
       assert.strictEqual(syntaxIssue?.line, 4)
       // A missing variable is an issue naming it.
       const missingVariable = yield* gateway.request("/admin/api/mcp/config", {
@@ -637,7 +598,7 @@ describe("the config editor", () => {
         body: { text: clashing }
       })
       assert.strictEqual(response.status, 400)
-      assert.strictEqual(errorOf(response).code, "invalid_config")
+      assert.strictEqual((yield* errorOf(response)).code, "invalid_config")
       assert.include(response.text, "server.apiKeys")
       assert.strictEqual(yield* Effect.promise(() => fs.readFile(gateway.configPath, "utf8")), text)
     })
@@ -646,10 +607,9 @@ describe("the config editor", () => {
   it.live("a valid config is saved with a backup and applied: the new server appears", () =>
     Effect.gen(function* () {
       const { gateway, text, mcp } = yield* setup()
-      const current = (yield* gateway.request("/admin/api/mcp/config", { token: gateway.adminToken }))
-        .json as {
-        hash: string
-      }
+      const current = yield* decode(ConfigAnswer)(
+        yield* gateway.request("/admin/api/mcp/config", { token: gateway.adminToken })
+      )
       const next = text.replace(
         '"mcpServers": {',
         `"mcpServers": {\n    // added from the editor\n    "gamma": { "url": "${mcp.base("/s1")}/mcp", "transport": "streamable-http" },`
@@ -673,8 +633,9 @@ describe("the config editor", () => {
       yield* gateway.manager
         .awaitStatus((all) => all.some((status) => status.name === "gamma" && status.state === "connected"))
         .pipe(Effect.timeout("10 seconds"))
-      const servers = (yield* gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken }))
-        .json as ServersJson
+      const servers = yield* decode(ServersAnswer)(
+        yield* gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken })
+      )
       const gamma = servers.servers.find((server) => server.name === "gamma")
       assert.strictEqual(gamma?.state, "connected")
       assert.deepStrictEqual(
@@ -688,7 +649,7 @@ describe("the config editor", () => {
         body: { text, baseHash: current.hash }
       })
       assert.strictEqual(stale.status, 409)
-      assert.strictEqual(errorOf(stale).code, "config_changed")
+      assert.strictEqual((yield* errorOf(stale)).code, "config_changed")
       assert.strictEqual(yield* Effect.promise(() => fs.readFile(gateway.configPath, "utf8")), next)
       // A setting that only a restart applies says so.
       const moved = yield* gateway.request("/admin/api/mcp/config", {
@@ -741,12 +702,13 @@ describe("the config editor", () => {
         token: gateway.adminToken
       })
       assert.strictEqual(broken.status, 400)
-      const issues = (broken.json as { error: { issues: ReadonlyArray<{ line?: number }> } }).error.issues
+      const issues = (yield* errorOf(broken)).issues ?? []
       assert.isAbove(issues.length, 0)
       assert.isNumber(issues[0]?.line)
       // The running servers are untouched by the refused reload.
-      const servers = (yield* gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken }))
-        .json as ServersJson
+      const servers = yield* decode(ServersAnswer)(
+        yield* gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken })
+      )
       assert.deepStrictEqual(
         servers.servers.map((server) => server.name),
         ["delta", "alpha", "notes"]
@@ -781,26 +743,24 @@ describe("GET events", () => {
       assert.strictEqual(stream.status, 200)
       assert.match(stream.headers.get("content-type") ?? "", /^text\/event-stream/)
       assert.strictEqual(stream.headers.get("cache-control"), "no-store")
-      const first = yield* stream.next(() => true, "the first event")
+      const first = yield* adminEvent(yield* stream.next(() => true, "the first event"))
       assert.strictEqual(first.event, "snapshot")
-      const snapshot = first.data as ServersJson
+      const snapshot = first.event === "snapshot" ? first.data : undefined
       assert.deepStrictEqual(
-        snapshot.servers.map((server) => server.name),
+        snapshot?.servers.map((server) => server.name),
         ["alpha", "notes"]
       )
-      assert.strictEqual(snapshot.servers[0]?.state, "connected")
+      assert.strictEqual(snapshot?.servers[0]?.state, "connected")
       const reconnect = yield* gateway.request("/admin/api/mcp/servers/alpha/reconnect", {
         method: "POST",
         token: gateway.adminToken
       })
       assert.strictEqual(reconnect.status, 200)
-      const isStatus = (state: string) => (event: AdminEvents.SseEvent) =>
-        event.event === "status" &&
-        (event.data as { name: string; state: string }).name === "alpha" &&
-        (event.data as { state: string }).state === state
+      const isStatus = (state: "connecting" | "connected") => statusEvent("alpha", state)
       yield* stream.next(isStatus("connecting"), "alpha connecting")
       const connected = yield* stream.next(isStatus("connected"), "alpha connected again")
-      assert.strictEqual((connected.data as { toolCount: number }).toolCount, 3)
+      const status = yield* adminEvent(connected)
+      assert.strictEqual(status.event === "status" ? status.data.toolCount : undefined, 3)
       const connectingAt = stream.events.findIndex(isStatus("connecting"))
       assert.isTrue(connectingAt > 0 && connectingAt < stream.events.indexOf(connected))
       yield* TestClock.adjust("15 seconds")

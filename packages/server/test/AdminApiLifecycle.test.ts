@@ -8,6 +8,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Configs from "@mcpgate/testing/Configs"
 import type { ServerState } from "@mcpgate/transport/ConnectionState"
 import { Effect } from "effect"
+import { ServersAnswer } from "../src/api/AdminSchemas.ts"
+import { decode, errorOf } from "./support/AdminApiClient.ts"
 import * as AdminGateway from "./support/AdminGateway.ts"
 
 const configText = `{
@@ -45,15 +47,14 @@ describe("admin API: server lifecycle", () => {
         token: gateway.adminToken
       })
       assert.strictEqual(response.status, 409, response.text)
-      const body = response.json as { error: { message: string; type: string; code: string } }
-      assert.strictEqual(body.error.code, "no_credential")
-      assert.include(body.error.message, '"everything"')
-      assert.include(body.error.message, "no credential")
+      const error = yield* errorOf(response)
+      assert.strictEqual(error.code, "no_credential")
+      assert.include(error.message, '"everything"')
+      assert.include(error.message, "no credential")
       assert.strictEqual(yield* stateOf(gateway, "everything"), "connected")
-      const tools = (yield* gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken }))
-        .json as {
-        servers: ReadonlyArray<{ name: string; state: string; tools: ReadonlyArray<unknown> }>
-      }
+      const tools = yield* decode(ServersAnswer)(
+        yield* gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken })
+      )
       const everything = tools.servers.find((server) => server.name === "everything")
       assert.strictEqual(everything?.state, "connected")
       assert.isAbove(everything?.tools.length ?? 0, 0)

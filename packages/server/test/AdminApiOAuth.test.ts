@@ -2,6 +2,8 @@ import * as http from "node:http"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Clock, Effect } from "effect"
 import { callbackPath } from "../src/admin/OAuthCallback.ts"
+import { AuthenticateAnswer, ServersAnswer } from "../src/api/AdminSchemas.ts"
+import { adminEvent, decode, errorOf, statusEvent } from "./support/AdminApiClient.ts"
 import * as AdminEvents from "./support/AdminEvents.ts"
 import * as AdminGateway from "./support/AdminGateway.ts"
 import { allIssuedTokens, redirectFor, startServers } from "./support/AdminOAuth.ts"
@@ -48,29 +50,15 @@ const authenticate = (gateway: AdminGateway.AdminGateway, server = "notes") =>
       token: gateway.adminToken
     })
     assert.strictEqual(response.status, 200, response.text)
-    const { authUrl } = response.json as { authUrl: string }
+    const { authUrl } = yield* decode(AuthenticateAnswer)(response)
     return authUrl
   })
 
-interface ServerJson {
-  readonly name: string
-  readonly state: string
-  readonly tools: ReadonlyArray<{ readonly publicName: string }>
-  readonly auth: {
-    readonly state: string
-    readonly summary: string
-    readonly registrationMethod?: string
-    readonly issuer?: string
-    readonly scopes: ReadonlyArray<string>
-  }
-}
-
 const serverNamed = (gateway: AdminGateway.AdminGateway, name: string) =>
-  Effect.map(gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken }), (response) => {
-    const server = (response.json as { servers: ReadonlyArray<ServerJson> }).servers.find(
-      (entry) => entry.name === name
-    )
-    if (server === undefined) throw new Error(`no server ${name} in ${response.text}`)
+  Effect.gen(function* () {
+    const response = yield* gateway.request("/admin/api/mcp/servers", { token: gateway.adminToken })
+    const server = (yield* decode(ServersAnswer)(response)).servers.find((entry) => entry.name === name)
+    if (server === undefined) return yield* Effect.die(`no server ${name} in ${response.text}`)
     return server
   })
 
@@ -139,13 +127,7 @@ describe("the web OAuth flow", () => {
 
         const completion = yield* stream.next((event) => event.event === "oauth", "the login event")
         assert.deepStrictEqual(completion.data, { server: "notes", ok: true })
-        yield* stream.next(
-          (event) =>
-            event.event === "status" &&
-            (event.data as { name: string }).name === "notes" &&
-            (event.data as { state: string }).state === "connected",
-          "notes connected"
-        )
+        yield* stream.next(statusEvent("notes", "connected"), "notes connected")
         AdminGateway.allBodies.push(stream.raw())
 
         const notes = yield* serverNamed(gateway, "notes")
@@ -196,7 +178,7 @@ describe("the web OAuth flow", () => {
         token: gateway.adminToken
       })
       assert.strictEqual(again.status, 409, again.text)
-      assert.strictEqual((again.json as { error: { code: string } }).error.code, "no_credential")
+      assert.strictEqual((yield* errorOf(again)).code, "no_credential")
     })
   )
 
@@ -211,9 +193,9 @@ describe("the web OAuth flow", () => {
       })
       adminTokens.push(gateway.adminToken)
       const gatewayPort = Number(new URL(gateway.url).port)
-      const authUrl = yield* Effect.promise(
+      const answer = yield* Effect.promise(
         () =>
-          new Promise<string>((resolve, reject) => {
+          new Promise<AdminGateway.Response>((resolve, reject) => {
             const request = http.request(
               {
                 host: "127.0.0.1",
@@ -233,7 +215,12 @@ describe("the web OAuth flow", () => {
                 })
                 response.on("end", () => {
                   AdminGateway.allBodies.push(body)
-                  resolve((JSON.parse(body) as { authUrl: string }).authUrl)
+                  resolve({
+                    status: response.statusCode ?? 0,
+                    headers: new Headers(),
+                    text: body,
+                    json: JSON.parse(body)
+                  })
                 })
               }
             )
@@ -241,6 +228,7 @@ describe("the web OAuth flow", () => {
             request.end()
           })
       )
+      const { authUrl } = yield* decode(AuthenticateAnswer)(answer)
       assert.strictEqual(
         new URL(authUrl).searchParams.get("redirect_uri"),
         `${publicUrl}/admin/api/mcp/oauth/callback`
@@ -264,7 +252,7 @@ describe("the web OAuth flow", () => {
         token: gateway.adminToken
       })
       assert.strictEqual(response.status, 400)
-      const error = (response.json as { error: { code: string; message: string } }).error
+      const error = yield* errorOf(response)
       assert.strictEqual(error.code, "public_url_required")
       assert.include(error.message, "server.publicUrl")
     })
@@ -299,7 +287,7 @@ describe("the web OAuth flow", () => {
         token: gateway.adminToken
       })
       assert.strictEqual(response.status, 400)
-      assert.strictEqual((response.json as { error: { code: string } }).error.code, "oauth_not_configured")
+      assert.strictEqual((yield* errorOf(response)).code, "oauth_not_configured")
     })
   )
 })
@@ -346,9 +334,12 @@ describe("the OAuth callback page", () => {
         assertSafePage(page, gateway.url)
         assert.include(page.text, "access_denied")
         assert.include(page.text, '"server":"notes","ok":false')
-        const failed = yield* stream.next((event) => event.event === "oauth", "the failed login event")
-        assert.strictEqual((failed.data as { server: string; ok: boolean }).server, "notes")
-        assert.isFalse((failed.data as { ok: boolean }).ok)
+        const failed = yield* adminEvent(
+          yield* stream.next((event) => event.event === "oauth", "the failed login event")
+        )
+        assert.strictEqual(failed.event, "oauth")
+        assert.strictEqual(failed.event === "oauth" ? failed.data.server : undefined, "notes")
+        assert.isFalse(failed.event === "oauth" && failed.data.ok)
         AdminGateway.allBodies.push(stream.raw())
         assert.strictEqual((yield* serverNamed(gateway, "notes")).state, "needs_auth")
       }).pipe(Effect.scoped)

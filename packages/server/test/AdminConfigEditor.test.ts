@@ -6,11 +6,9 @@
 import * as fs from "node:fs/promises"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { ConfigAnswer } from "../src/api/AdminSchemas.ts"
+import { decode, errorOf } from "./support/AdminApiClient.ts"
 import * as AdminGateway from "./support/AdminGateway.ts"
-
-interface ErrorJson {
-  readonly error: { readonly message: string; readonly type: string; readonly code: string }
-}
 
 const file = (server: string, extra = "") => `{
   "mcpServers": {
@@ -25,18 +23,18 @@ const put = (gateway: AdminGateway.AdminGateway, text: string) =>
   gateway.request("/admin/api/mcp/config", { method: "PUT", token: gateway.adminToken, body: { text } })
 
 const editorOf = (gateway: AdminGateway.AdminGateway) =>
-  Effect.map(
-    gateway.request("/admin/api/mcp/config", { token: gateway.adminToken }),
-    (response) => (response.json as { editor: string }).editor
+  Effect.flatMap(gateway.request("/admin/api/mcp/config", { token: gateway.adminToken }), (response) =>
+    Effect.map(decode(ConfigAnswer)(response), (config) => config.editor)
   )
 
-const refusedWith = (response: AdminGateway.Response, code: string) => {
-  assert.strictEqual(response.status, 403, response.text)
-  const error = (response.json as ErrorJson).error
-  assert.strictEqual(error.type, "permission_error")
-  assert.strictEqual(error.code, code)
-  return error.message
-}
+const refusedWith = (response: AdminGateway.Response, code: string) =>
+  Effect.gen(function* () {
+    assert.strictEqual(response.status, 403, response.text)
+    const error = yield* errorOf(response)
+    assert.strictEqual(error.type, "permission_error")
+    assert.strictEqual(error.code, code)
+    return error.message
+  })
 
 describe("server.configEditor", () => {
   it.live('"full" (the default on loopback) may add and change stdio commands', () =>
@@ -63,7 +61,7 @@ describe("server.configEditor", () => {
       }
       for (const [what, text] of Object.entries(attempts)) {
         assert.notStrictEqual(text, original, what)
-        const message = refusedWith(yield* put(gateway, text), "config_commands_locked")
+        const message = yield* refusedWith(yield* put(gateway, text), "config_commands_locked")
         assert.match(message, /server "(tool|more)"/, what)
         assert.include(message, '"no-commands"', what)
         assert.include(message, "programs on the host", what)
@@ -72,7 +70,7 @@ describe("server.configEditor", () => {
       assert.strictEqual(yield* Effect.promise(() => fs.readFile(gateway.configPath, "utf8")), original)
       // Unlocking the editor through the editor is refused too.
       const unlock = original.replace('"no-commands"', '"full"')
-      refusedWith(yield* put(gateway, unlock), "config_commands_locked")
+      yield* refusedWith(yield* put(gateway, unlock), "config_commands_locked")
 
       // Anything else may change: timeouts, tool filters, enabling, removing a server.
       const allowed = original
@@ -94,7 +92,7 @@ describe("server.configEditor", () => {
         const gateway = yield* AdminGateway.start({ configText: file(server), securityHost })
         assert.strictEqual(yield* editorOf(gateway), "no-commands", server)
         const added = yield* put(gateway, file(server, `, "more": { "command": "true", "enabled": false }`))
-        const message = refusedWith(added, "config_commands_locked")
+        const message = yield* refusedWith(added, "config_commands_locked")
         assert.include(message, 'server "more"')
       }
     }).pipe(Effect.scoped)
@@ -105,7 +103,7 @@ describe("server.configEditor", () => {
       const original = file(`"configEditor": "read-only"`)
       const gateway = yield* AdminGateway.start({ configText: original })
       assert.strictEqual(yield* editorOf(gateway), "read-only")
-      const message = refusedWith(yield* put(gateway, original), "config_read_only")
+      const message = yield* refusedWith(yield* put(gateway, original), "config_read_only")
       assert.include(message, "read-only")
       const reload = yield* gateway.request("/admin/api/mcp/reload", {
         method: "POST",

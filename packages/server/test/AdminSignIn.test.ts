@@ -6,6 +6,7 @@
 import * as http from "node:http"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect } from "effect"
+import { errorOf } from "./support/AdminApiClient.ts"
 import * as AdminGateway from "./support/AdminGateway.ts"
 
 const configText = `{ "mcpServers": {}, "builtins": { "fetch": { "enabled": false }, "webSearch": { "enabled": false } } }`
@@ -45,7 +46,7 @@ describe("admin sign-in rate limit", () => {
         assert.strictEqual(response.status, 429, response.text)
         const retryAfter = Number(response.headers.get("retry-after"))
         assert.isTrue(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, String(retryAfter))
-        const error = (response.json as { error: { type: string; code: string; message: string } }).error
+        const error = yield* errorOf(response)
         assert.strictEqual(error.code, "too_many_failed_sign_ins")
         assert.include(error.message, "try again in")
       }

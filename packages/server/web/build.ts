@@ -101,6 +101,18 @@ export const buildWeb = async (directory: string = distDirectory): Promise<void>
     logLevel: "warning"
   })
 
+  // The UI takes only types from the server's src/api/ (lib/adminApi.ts): effect or server code at
+  // runtime would make the admin page's script several times heavier (docs/http-api.md#clients).
+  const foreign = Object.keys(result.metafile.inputs).filter(
+    (input) => input.includes("node_modules/effect/") || input.startsWith("../src/")
+  )
+  if (foreign.length > 0) {
+    await fs.rm(staging, { recursive: true, force: true })
+    throw new Error(
+      `the web UI bundles ${foreign.length} files of effect or the server (${foreign.slice(0, 3).join(", ")} …): import their types with "import type"`
+    )
+  }
+
   const outputs = Object.entries(result.metafile.outputs)
   const publicName = (output: string) => `/assets/${path.basename(output)}`
   const outputFor = (entry: string) => {

@@ -8,17 +8,13 @@ import type { McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
 import { ConfigFile, type ConfigFileShape, emptyConfig } from "@mcpgate/core/ConfigFile"
 import { OAuthManager, type OAuthManagerShape } from "@mcpgate/oauth/OAuthManager"
 import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
-import { Duration, Effect, FileSystem, PubSub, Ref, Semaphore } from "effect"
-import type { Refused } from "../http/ErrorBody.ts"
+import { Context, Duration, Effect, FileSystem, Layer, PubSub, Ref, Semaphore } from "effect"
+import { AdminErrors } from "../api/AdminHttpApi.ts"
+import type { OAuthCompletion } from "../api/AdminSchemas.ts"
+import type { NotFound } from "../api/ApiErrors.ts"
 import { Security, type SecurityShape } from "../security/Security.ts"
-import { serverNotFound } from "./AdminResponses.ts"
 
-/** A login finished in the browser, as `GET events` reports it. */
-export interface OAuthCompletion {
-  readonly server: string
-  readonly ok: boolean
-  readonly error?: string
-}
+export type { OAuthCompletion } from "../api/AdminSchemas.ts"
 
 export interface AdminApiOptions {
   /** Time between SSE heartbeats (default 15 seconds). */
@@ -27,7 +23,7 @@ export interface AdminApiOptions {
   readonly onEventStream?: (change: "opened" | "closed") => void
 }
 
-export interface AdminContext {
+export interface AdminContextShape {
   readonly security: SecurityShape
   readonly manager: McpClientManagerShape
   readonly oauth: OAuthManagerShape
@@ -43,13 +39,13 @@ export interface AdminContext {
   readonly onEventStream: (change: "opened" | "closed") => Effect.Effect<void>
 }
 
-export const make = Effect.fnUntraced(function* (options: AdminApiOptions) {
+const make = Effect.fnUntraced(function* (options: AdminApiOptions) {
   const configFile = yield* ConfigFile
   const initial = yield* configFile.current.pipe(
     Effect.map((loaded) => loaded.config),
     Effect.orElseSucceed(() => emptyConfig)
   )
-  return {
+  return AdminContext.of({
     security: yield* Security,
     manager: yield* McpClientManager,
     oauth: yield* OAuthManager,
@@ -60,11 +56,21 @@ export const make = Effect.fnUntraced(function* (options: AdminApiOptions) {
     configLock: yield* Semaphore.make(1),
     heartbeat: Duration.millis(options.heartbeatMs ?? 15_000),
     onEventStream: (change) => Effect.sync(() => options.onEventStream?.(change))
-  } satisfies AdminContext
+  })
 })
 
+export class AdminContext extends Context.Service<AdminContext, AdminContextShape>()(
+  "@mcpgate/server/admin/AdminContext"
+) {
+  /** Needs `Security`, `McpClientManager`, `OAuthManager`, `ConfigFile` and a `FileSystem`. */
+  static readonly layer = (options: AdminApiOptions) => Layer.effect(AdminContext, make(options))
+}
+
+export const serverNotFound = (name: string): NotFound =>
+  AdminErrors.serverNotFound.make(`no server named "${name}" in the config`)
+
 /** The configured server of that name, else 404 `server_not_found`. */
-export const lookup = (ctx: AdminContext, name: string): Effect.Effect<ServerConfig, Refused> =>
+export const lookup = (ctx: AdminContextShape, name: string): Effect.Effect<ServerConfig, NotFound> =>
   Effect.flatMap(Ref.get(ctx.applied), (config) => {
     const server = config.mcpServers[name]
     return server === undefined ? Effect.fail(serverNotFound(name)) : Effect.succeed(server)

@@ -1,5 +1,5 @@
 /**
- * The config editor (docs/gateway.md#config-editor): `GET config` answers the
+ * The config editor (docs/http-api.md#config-editor): `GET config` answers the
  * file's text as on disk (its `${env:…}` references, never their values);
  * `PUT config` validates a new text, checks it against the security rules and
  * `server.configEditor`, writes it atomically with a backup and applies it;
@@ -10,34 +10,33 @@ import { isNotFound } from "@mcpgate/core/AtomicFile"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { toFileShape } from "@mcpgate/core/ConfigFile"
 import { Effect, Option, Predicate, Ref, Schema } from "effect"
-import { Refused } from "../http/ErrorBody.ts"
+import { AdminErrors } from "../api/AdminHttpApi.ts"
+import { type AppliedAnswer, type ConfigAnswer, PutConfigRequest } from "../api/AdminSchemas.ts"
 import * as ConfigEditorMode from "../security/ConfigEditorMode.ts"
-import type { AdminContext } from "./AdminContext.ts"
-import { badBody, ConfigRejected, fromConfigError } from "./AdminResponses.ts"
+import type { AdminContextShape } from "./AdminContext.ts"
+import { RequestBody } from "./AdminMiddleware.ts"
+import { configRejected, fromConfigError } from "./AdminResponses.ts"
 
-/** The body of `PUT config`: the whole file, and the `hash` of the text it was edited from. */
-export const PutConfigRequest = Schema.Struct({
-  text: Schema.String,
-  baseHash: Schema.optionalKey(Schema.String)
-})
-export type PutConfigRequest = typeof PutConfigRequest.Type
-
-const decodeText = Schema.decodeUnknownEffect(Schema.Struct({ text: Schema.String }))
+const decodeText = Schema.decodeUnknownEffect(Schema.Struct({ text: PutConfigRequest.fields.text }))
 const decodeBaseHash = Schema.decodeUnknownEffect(
-  Schema.Struct({ baseHash: Schema.optionalKey(Schema.String) })
+  Schema.Struct({ baseHash: PutConfigRequest.fields.baseHash })
 )
 
 /** The body as `PUT config` needs it, else 400 `invalid_body` saying which field is wrong. */
-export const decodePut = (body: unknown): Effect.Effect<PutConfigRequest, Refused> =>
-  Effect.gen(function* () {
-    const { text } = yield* decodeText(body).pipe(
-      Effect.mapError(() => badBody('expected a JSON object {"text": "<the config file>"}'))
+const putRequest = Effect.gen(function* () {
+  const body = yield* RequestBody
+  const { text } = yield* decodeText(body).pipe(
+    Effect.mapError(() =>
+      AdminErrors.invalidBody.make('expected a JSON object {"text": "<the config file>"}')
     )
-    const { baseHash } = yield* decodeBaseHash(body).pipe(
-      Effect.mapError(() => badBody('"baseHash" must be the "hash" that GET config returned'))
+  )
+  const { baseHash } = yield* decodeBaseHash(body).pipe(
+    Effect.mapError(() =>
+      AdminErrors.invalidBody.make('"baseHash" must be the "hash" that GET config returned')
     )
-    return baseHash === undefined ? { text } : { text, baseHash }
-  })
+  )
+  return baseHash === undefined ? { text } : { text, baseHash }
+})
 
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex")
 
@@ -56,23 +55,17 @@ const restartSettings = (config: McpgateConfig) => {
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
 
 /** The file's text, or none when it does not exist. */
-const readConfigText = (ctx: AdminContext) =>
+const readConfigText = (ctx: AdminContextShape) =>
   ctx.fs.readFile(ctx.configFile.path).pipe(
     Effect.map((bytes) => Option.some(utf8.decode(bytes))),
     Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<string>())),
-    Effect.mapError(
-      () =>
-        new Refused({
-          status: 500,
-          type: "server_error",
-          code: "config_unreadable",
-          message: `cannot read the config file ${ctx.configFile.path}`
-        })
+    Effect.mapError(() =>
+      AdminErrors.configUnreadable.make(`cannot read the config file ${ctx.configFile.path}`)
     )
   )
 
 /** The config in the file now (what its owner wrote), else the one running. */
-const fileConfig = (ctx: AdminContext) =>
+const fileConfig = (ctx: AdminContextShape) =>
   Effect.gen(function* () {
     const text = yield* readConfigText(ctx).pipe(Effect.orElseSucceed(() => Option.none<string>()))
     const parsed = Option.isSome(text)
@@ -82,27 +75,27 @@ const fileConfig = (ctx: AdminContext) =>
   })
 
 const editorRefused = (refusal: ConfigEditorMode.EditorRefusal) =>
-  new Refused({ status: 403, type: "permission_error", code: refusal.code, message: refusal.message })
+  (refusal.code === "config_read_only" ? AdminErrors.configReadOnly : AdminErrors.configCommandsLocked).make(
+    refusal.message
+  )
 
 /** `server.configEditor` (security/ConfigEditorMode.ts): 403 for what the mode does not allow. */
-const editorCheck = (ctx: AdminContext, current: McpgateConfig, next: McpgateConfig) => {
+const editorCheck = (ctx: AdminContextShape, current: McpgateConfig, next: McpgateConfig) => {
   const refusal = ConfigEditorMode.check(ctx.security.configEditor, current, next)
   return refusal === undefined ? Effect.void : Effect.fail(editorRefused(refusal))
 }
 
-const securityCheck = (ctx: AdminContext, config: McpgateConfig) =>
-  ctx.security.check(config).pipe(
-    Effect.mapError(
-      (error) =>
-        new ConfigRejected({
-          message: error.message,
-          issues: [{ path: error.path, message: error.message }]
-        })
+const securityCheck = (ctx: AdminContextShape, config: McpgateConfig) =>
+  ctx.security
+    .check(config)
+    .pipe(
+      Effect.mapError((error) =>
+        configRejected(error.message, [{ path: error.path, message: error.message }])
+      )
     )
-  )
 
 /** Applied to the manager and the API keys; `restartRequired` when a setting only a restart applies changed. */
-const applyConfig = (ctx: AdminContext, config: McpgateConfig) =>
+const applyConfig = (ctx: AdminContextShape, config: McpgateConfig) =>
   Effect.gen(function* () {
     const previous = yield* Ref.get(ctx.applied)
     yield* ctx.manager.reload(config)
@@ -113,8 +106,8 @@ const applyConfig = (ctx: AdminContext, config: McpgateConfig) =>
   })
 
 /** `GET config` → `{path, editor, exists, text, hash}`. */
-export const getConfig = (ctx: AdminContext) =>
-  Effect.map(readConfigText(ctx), (text) => {
+export const getConfig = (ctx: AdminContextShape) =>
+  Effect.map(readConfigText(ctx), (text): ConfigAnswer => {
     const content = Option.getOrElse(text, () => "")
     return {
       path: ctx.configFile.path,
@@ -126,8 +119,9 @@ export const getConfig = (ctx: AdminContext) =>
   })
 
 /** `PUT config` `{text, baseHash?}` → `{ok, path, restartRequired}`. */
-export const putConfig = (ctx: AdminContext, body: PutConfigRequest) =>
+export const putConfig = (ctx: AdminContextShape) =>
   Effect.gen(function* () {
+    const body = yield* putRequest
     if (ctx.security.configEditor === "read-only") return yield* editorRefused(ConfigEditorMode.readOnly)
     return yield* Effect.gen(function* () {
       const config = yield* ctx.configFile.parse(body.text).pipe(Effect.mapError(fromConfigError))
@@ -136,38 +130,27 @@ export const putConfig = (ctx: AdminContext, body: PutConfigRequest) =>
       if (body.baseHash !== undefined) {
         const current = Option.getOrElse(yield* readConfigText(ctx), () => "")
         if (sha256(current) !== body.baseHash) {
-          return yield* new Refused({
-            status: 409,
-            type: "conflict_error",
-            code: "config_changed",
-            message: "the config file changed on disk since it was loaded; reload it and apply the edit again"
-          })
+          return yield* AdminErrors.configChanged.make(
+            "the config file changed on disk since it was loaded; reload it and apply the edit again"
+          )
         }
       }
       const saved = yield* ctx.configFile.saveText(body.text).pipe(
         Effect.catchTags({
           ConfigError: (error) => Effect.fail(fromConfigError(error)),
-          ConfigWriteError: (error) =>
-            Effect.fail(
-              new Refused({
-                status: 500,
-                type: "server_error",
-                code: "config_write_failed",
-                message: error.message
-              })
-            )
+          ConfigWriteError: (error) => Effect.fail(AdminErrors.configWriteFailed.make(error.message))
         })
       )
       const { restartRequired } = yield* applyConfig(ctx, saved.config)
-      return { ok: true, path: saved.path, restartRequired }
+      return { ok: true, path: saved.path, restartRequired } satisfies AppliedAnswer
     }).pipe(ctx.configLock.withPermits(1))
   })
 
 /** `POST reload` → `{ok, path, restartRequired}`. */
-export const reload = (ctx: AdminContext) =>
+export const reload = (ctx: AdminContextShape) =>
   Effect.gen(function* () {
     const loaded = yield* ctx.configFile.reload.pipe(Effect.mapError(fromConfigError))
     yield* securityCheck(ctx, loaded.config)
     const { restartRequired } = yield* applyConfig(ctx, loaded.config)
-    return { ok: true, path: loaded.path, restartRequired }
+    return { ok: true, path: loaded.path, restartRequired } satisfies AppliedAnswer
   }).pipe(ctx.configLock.withPermits(1))

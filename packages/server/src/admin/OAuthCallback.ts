@@ -1,5 +1,5 @@
 /**
- * `GET /admin/api/mcp/oauth/callback` (docs/gateway.md#web-oauth-callback): where
+ * `GET /admin/api/mcp/oauth/callback` (docs/http-api.md#web-oauth-callback): where
  * the authorization server sends the browser after a web login. Public, bound to
  * the `state` that `OAuthManager` keeps (its `PendingLogins`) for 10 minutes;
  * answers a small escaped page (./CallbackPage.ts) and reports the outcome on
@@ -7,7 +7,7 @@
  */
 import type { OAuthError } from "@mcpgate/oauth/Errors"
 import { Effect, PubSub } from "effect"
-import type { AdminContext } from "./AdminContext.ts"
+import type { AdminContextShape } from "./AdminContext.ts"
 import * as CallbackPage from "./CallbackPage.ts"
 
 /** The path of the web OAuth callback; the redirect URI is `<publicUrl>` followed by it. */
@@ -28,7 +28,7 @@ const reportedBy = (params: URLSearchParams): ReadonlyArray<string> => {
  * know is unknown or expired, and then no server can be named; any other
  * failure names the server whose login it was.
  */
-const failed = (ctx: AdminContext, error: OAuthError, reported: ReadonlyArray<string>, origin: string) =>
+const failed = (ctx: AdminContextShape, error: OAuthError, reported: ReadonlyArray<string>, origin: string) =>
   Effect.gen(function* () {
     const expired = error.reason === "state-mismatch"
     const server = expired ? undefined : error.server
@@ -51,7 +51,7 @@ const failed = (ctx: AdminContext, error: OAuthError, reported: ReadonlyArray<st
   })
 
 /** The callback, given the URL the browser came back to (path and query). */
-export const callback = (ctx: AdminContext, requestUrl: string) =>
+export const callback = (ctx: AdminContextShape, requestUrl: string) =>
   Effect.gen(function* () {
     const url = new URL(requestUrl, "http://callback.invalid")
     const reported = reportedBy(url.searchParams)

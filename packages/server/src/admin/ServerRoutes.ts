@@ -1,51 +1,44 @@
 /**
- * The admin API's servers (docs/gateway.md#admin-api): `GET servers`, and
+ * The admin API's servers (docs/http-api.md#servers): `GET servers`, and
  * `POST servers/{name}/reconnect | authenticate | logout`. Each handler is a
- * function of the server's name that answers data or a `Refused`.
+ * function of the server's name that answers data or a typed error.
  */
 import { Effect } from "effect"
-import { Refused } from "../http/ErrorBody.ts"
-import { type AdminContext, lookup } from "./AdminContext.ts"
-import { oauthRefusal, serverNotFound } from "./AdminResponses.ts"
+import { AdminErrors } from "../api/AdminHttpApi.ts"
+import { type AdminContextShape, lookup, serverNotFound } from "./AdminContext.ts"
+import { oauthRefusal } from "./AdminResponses.ts"
 import { callbackPath } from "./OAuthCallback.ts"
 import { serversPayload, statusView } from "./ServerViews.ts"
 
 /** `GET servers` → `{servers, builtinTools}`. */
-export const servers = (ctx: AdminContext) => serversPayload(ctx)
+export const servers = (ctx: AdminContextShape) => serversPayload(ctx)
 
 /** `POST servers/{name}/reconnect` → `{ok, server}`: reconnects now with a fresh backoff. */
-export const reconnect = (ctx: AdminContext, name: string) =>
+export const reconnect = (ctx: AdminContextShape, name: string) =>
   Effect.gen(function* () {
     const server = yield* lookup(ctx, name)
     // The server may be removed between the lookup and the action.
     yield* ctx.manager.reconnect(server.name).pipe(Effect.mapError(() => serverNotFound(server.name)))
     return {
-      ok: true,
+      ok: true as const,
       server: statusView(yield* ctx.manager.serverStatus(server.name).pipe(Effect.orDie))
     }
   })
 
 /** `POST servers/{name}/authenticate` → `{authUrl}`: the authorization URL for the UI's popup. */
-export const authenticate = (ctx: AdminContext, name: string) =>
+export const authenticate = (ctx: AdminContextShape, name: string) =>
   Effect.gen(function* () {
     const server = yield* lookup(ctx, name)
     if (server.auth === undefined) {
-      return yield* new Refused({
-        status: 400,
-        type: "invalid_request_error",
-        code: "oauth_not_configured",
-        message: `server "${server.name}" does not use OAuth: add "auth": {"type": "oauth2"} to its entry in the config`
-      })
+      return yield* AdminErrors.oauthNotConfigured.make(
+        `server "${server.name}" does not use OAuth: add "auth": {"type": "oauth2"} to its entry in the config`
+      )
     }
     const base = ctx.security.addresses.publicUrl
     if (base === undefined) {
-      return yield* new Refused({
-        status: 400,
-        type: "invalid_request_error",
-        code: "public_url_required",
-        message:
-          'the gateway listens on every interface and "server.publicUrl" is not set, so there is no redirect URI a browser could reach; set "server.publicUrl"'
-      })
+      return yield* AdminErrors.publicUrlRequired.make(
+        'the gateway listens on every interface and "server.publicUrl" is not set, so there is no redirect URI a browser could reach; set "server.publicUrl"'
+      )
     }
     // Built from the configuration only, never from the request's Host (docs/gateway.md#public-url).
     const begun = yield* ctx.oauth
@@ -54,18 +47,16 @@ export const authenticate = (ctx: AdminContext, name: string) =>
     const protocol = URL.parse(begun.authorizationUrl)?.protocol
     if (protocol !== "https:" && protocol !== "http:") {
       // The UI opens this URL: a javascript: or data: URL from the metadata must never reach it.
-      return yield* new Refused({
-        status: 502,
-        type: "oauth_error",
-        code: "authorization",
-        message: `${server.name}: the authorization server gave an authorization URL that is not http(s)`
-      })
+      return yield* AdminErrors.oauthFailed.make(
+        `${server.name}: the authorization server gave an authorization URL that is not http(s)`,
+        "authorization"
+      )
     }
     return { authUrl: begun.authorizationUrl }
   })
 
 /** `POST servers/{name}/logout` → `{ok, removed, revoked}`: revokes, deletes and disconnects. */
-export const logout = (ctx: AdminContext, name: string) =>
+export const logout = (ctx: AdminContextShape, name: string) =>
   Effect.gen(function* () {
     const server = yield* lookup(ctx, name)
     // Only an HTTP server can hold a credential; a stdio server is never logged in.
@@ -75,16 +66,12 @@ export const logout = (ctx: AdminContext, name: string) =>
         : yield* ctx.oauth.logout(server).pipe(Effect.mapError(oauthRefusal))
     if (!result.removed) {
       // Nothing was logged out, so the connection stays as it is.
-      return yield* new Refused({
-        status: 409,
-        type: "conflict_error",
-        code: "no_credential",
-        message:
-          server.url === undefined
-            ? `server "${server.name}" has no credential to log out of: it is a stdio server and does not use OAuth; nothing was changed`
-            : `server "${server.name}" has no credential to log out of (it is not logged in); nothing was changed`
-      })
+      return yield* AdminErrors.noCredential.make(
+        server.url === undefined
+          ? `server "${server.name}" has no credential to log out of: it is a stdio server and does not use OAuth; nothing was changed`
+          : `server "${server.name}" has no credential to log out of (it is not logged in); nothing was changed`
+      )
     }
     yield* ctx.manager.disconnect(server.name).pipe(Effect.ignore)
-    return { ok: true, removed: result.removed, revoked: result.revoked }
+    return { ok: true as const, removed: result.removed, revoked: result.revoked }
   })

@@ -1,27 +1,16 @@
 /**
- * The servers as the admin API shows them (docs/gateway.md#admin-api): status,
+ * The servers as the admin API shows them (docs/http-api.md#servers): status,
  * tools and authorization state, built field by field so that nothing a
- * service may add later (a token, a host detail) reaches a response unseen.
+ * service may add later (a token, a host detail) reaches a response unseen;
+ * the answer schemas (../api/AdminSchemas.ts) drop anything undeclared too.
  */
 import type { ServerConfig } from "@mcpgate/core/Config"
 import type { AuthStatus } from "@mcpgate/oauth/OAuthManager"
 import type { ManagerChange, ServerStatus } from "@mcpgate/transport/ConnectionState"
 import type { AggregatedTool } from "@mcpgate/transport/McpClientManager"
 import { Effect, Ref } from "effect"
-import type { AdminContext } from "./AdminContext.ts"
-
-export interface AuthView {
-  readonly state: AuthStatus["state"] | "unknown"
-  readonly summary: string
-  readonly refreshable: boolean
-  readonly scopes: ReadonlyArray<string>
-  readonly expiresAt?: number
-  readonly issuer?: string
-  readonly registrationMethod?: string
-  readonly clientId?: string
-  readonly tokenType?: string
-  readonly neededScopes?: ReadonlyArray<string>
-}
+import type { AdminEvent, Auth as AuthView, ServersAnswer, Tool } from "../api/AdminSchemas.ts"
+import type { AdminContextShape } from "./AdminContext.ts"
 
 const authView = (status: AuthStatus): AuthView => ({
   state: status.state,
@@ -43,7 +32,7 @@ const notRequired: AuthView = {
   scopes: []
 }
 
-export const toolView = (tool: AggregatedTool) => ({
+export const toolView = (tool: AggregatedTool): Tool => ({
   publicName: tool.publicName,
   name: tool.tool.name,
   ...(tool.tool.title === undefined
@@ -75,7 +64,7 @@ const displayUrl = (url: string | undefined): string | undefined => {
   return parsed === null ? undefined : `${parsed.origin}${parsed.pathname}`
 }
 
-const authOf = (ctx: AdminContext, server: ServerConfig | undefined) =>
+const authOf = (ctx: AdminContextShape, server: ServerConfig | undefined) =>
   server?.url === undefined
     ? Effect.succeed(notRequired)
     : ctx.oauth.status(server).pipe(
@@ -91,7 +80,7 @@ const authOf = (ctx: AdminContext, server: ServerConfig | undefined) =>
       )
 
 /** `GET servers`: every configured server, and the builtin tools apart. */
-export const serversPayload = (ctx: AdminContext) =>
+export const serversPayload = (ctx: AdminContextShape): Effect.Effect<ServersAnswer> =>
   Effect.gen(function* () {
     const config = yield* Ref.get(ctx.applied)
     const statuses = yield* ctx.manager.status
@@ -120,7 +109,7 @@ export const serversPayload = (ctx: AdminContext) =>
   })
 
 /** A manager change as the event stream names it, and its data. */
-export const changeEvent = (change: ManagerChange): { readonly event: string; readonly data: unknown } => {
+export const changeEvent = (change: ManagerChange): AdminEvent => {
   switch (change._tag) {
     case "StatusChanged":
       return { event: "status", data: statusView(change.status) }

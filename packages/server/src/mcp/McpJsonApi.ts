@@ -1,42 +1,44 @@
 /**
  * `GET /v1/mcp/tools`, `GET /v1/mcp/servers` and `POST /v1/mcp/execute`
- * (docs/gateway.md#plain-json-tool-routes): the aggregated tools as plain JSON
- * for clients that do not speak MCP.
+ * (docs/http-api.md#plain-json-tool-routes): the handlers of the group in
+ * ../api/McpJsonHttpApi.ts, and its API-key middleware.
  *
  * Each handler is a function of its decoded input that answers data or a
- * `Refused`; the routes below only read and decode the request and write the
- * answer.
+ * typed error; the builder encodes both with the group's schemas. The execute
+ * body is read here, not by the builder: it is JSON whatever its
+ * `Content-Type`, at most `maxExecuteBodyBytes`.
  */
 import type { ServerStatus } from "@mcpgate/transport/ConnectionState"
 import type { ToolCallError } from "@mcpgate/transport/Errors"
 import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
-import { Effect, Option, Schema } from "effect"
-import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
-import { Refused, toResponse } from "../http/ErrorBody.ts"
+import { Effect, Layer, Option, Schema } from "effect"
+import { HttpServer, type HttpServerRequest, HttpServerRequest as ServerRequest } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import * as ApiErrors from "../api/ApiErrors.ts"
+import {
+  ApiKey,
+  type ExecuteAnswer,
+  ExecuteRequest,
+  McpJsonErrors,
+  McpJsonHttpApi,
+  type ToolsAnswer
+} from "../api/McpJsonHttpApi.ts"
 import * as Json from "../http/Json.ts"
 import { readBody } from "../security/BodyLimits.ts"
+import { refusedAs } from "../security/Refusals.ts"
 import { Security } from "../security/Security.ts"
 
-/** `arguments` as an object; absent means `{}`. */
-export const ExecuteRequest = Schema.Struct({
-  tool_name: Schema.String,
-  arguments: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
-})
-export type ExecuteRequest = typeof ExecuteRequest.Type
+export { ExecuteRequest } from "../api/McpJsonHttpApi.ts"
 
 export const maxExecuteBodyBytes = 1024 * 1024
 
-const invalid = (message: string, code = "invalid_request") =>
-  new Refused({ status: 400, type: "invalid_request_error", code, message })
-
-// `needs_auth` is a conflict with the server's state, not 401: clients read a 401
-// here as a wrong gateway key (RFC 9110 §15.5.10).
-const statusForReason = {
-  unknown_tool: 404,
-  needs_auth: 409,
-  disconnected: 503,
-  timeout: 504,
-  transport: 502
+/** Why a call could not run, by its reason; `needs_auth` is a 409, not a 401 (see McpJsonErrors). */
+const codeForReason = {
+  unknown_tool: McpJsonErrors.unknownTool,
+  needs_auth: McpJsonErrors.needsAuth,
+  disconnected: McpJsonErrors.disconnected,
+  timeout: McpJsonErrors.timeout,
+  transport: McpJsonErrors.transport
 } as const
 
 /**
@@ -57,7 +59,7 @@ const publicStatus = (status: ServerStatus) => ({
 })
 
 /** `GET /v1/mcp/tools`. */
-export const listTools = (manager: McpClientManagerShape) =>
+export const listTools = (manager: McpClientManagerShape): Effect.Effect<ToolsAnswer> =>
   Effect.map(manager.tools, (tools) => ({
     tools: tools.map(({ publicName, server, tool }) => ({
       name: publicName,
@@ -76,15 +78,11 @@ export const listServers = (manager: McpClientManagerShape) =>
 
 /** A call that could not be carried out, with the reason as `code`; a login need says where to log in. */
 const toolRefusal = (error: ToolCallError, adminUrl: string | undefined) =>
-  new Refused({
-    status: statusForReason[error.reason],
-    type: "tool_error",
-    code: error.reason,
-    message:
-      error.reason === "needs_auth"
-        ? `${error.message}, or sign in from the admin UI${adminUrl === undefined ? "" : ` (${adminUrl})`}`
-        : error.message
-  })
+  codeForReason[error.reason].make(
+    error.reason === "needs_auth"
+      ? `${error.message}, or sign in from the admin UI${adminUrl === undefined ? "" : ` (${adminUrl})`}`
+      : error.message
+  )
 
 /**
  * `POST /v1/mcp/execute`: the tool's own result (its `isError` included), or why
@@ -94,7 +92,14 @@ export const execute = (
   manager: McpClientManagerShape,
   request: ExecuteRequest,
   adminUrl: string | undefined
-) =>
+): Effect.Effect<
+  ExecuteAnswer,
+  | ApiErrors.NotFound
+  | ApiErrors.Conflict
+  | ApiErrors.BadGateway
+  | ApiErrors.ServiceUnavailable
+  | ApiErrors.GatewayTimeout
+> =>
   manager.call(request.tool_name, request.arguments ?? {}).pipe(
     Effect.map((result) => ({
       tool_name: request.tool_name,
@@ -110,32 +115,57 @@ const decodeExecute = Schema.decodeUnknownOption(ExecuteRequest)
 /** The execute body: at most `maxExecuteBodyBytes` of JSON `{tool_name, arguments?}`. */
 const readExecuteRequest = (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function* () {
-    const body = Json.parseBytes(yield* readBody(request, maxExecuteBodyBytes))
-    if (body._tag === "None") {
-      return yield* invalid("the body must be JSON: {tool_name, arguments}", "invalid_json")
+    const bytes = yield* readBody(request, maxExecuteBodyBytes).pipe(
+      Effect.catch(refusedAs([ApiErrors.PayloadTooLarge, ApiErrors.BadRequest]))
+    )
+    const body = Json.parseBytes(bytes)
+    if (Option.isNone(body)) {
+      return yield* McpJsonErrors.invalidJson.make("the body must be JSON: {tool_name, arguments}")
     }
     const decoded = decodeExecute(body.value)
-    if (decoded._tag === "None") return yield* invalid("expected {tool_name: string, arguments?: object}")
+    if (Option.isNone(decoded)) {
+      return yield* McpJsonErrors.invalidRequest.make("expected {tool_name: string, arguments?: object}")
+    }
     return decoded.value
   })
 
-const answer = <A, R>(effect: Effect.Effect<A, Refused, R>) =>
-  effect.pipe(
-    Effect.map((body) => HttpServerResponse.jsonUnsafe(body)),
-    Effect.catchTag("Refused", (refused) => Effect.succeed(toResponse(refused)))
-  )
-
-/** The routes; they need `McpClientManager`, and take the admin page's address from `Security` when it is there. */
-export const routes = HttpRouter.use((router) =>
-  Effect.gen(function* () {
-    const manager = yield* McpClientManager
-    const security = yield* Effect.serviceOption(Security)
-    const publicUrl = Option.getOrUndefined(security)?.addresses.publicUrl
-    const adminUrl = publicUrl === undefined ? undefined : `${publicUrl}/admin`
-    yield* router.add("GET", "/v1/mcp/tools", answer(listTools(manager)))
-    yield* router.add("GET", "/v1/mcp/servers", answer(listServers(manager)))
-    yield* router.add("POST", "/v1/mcp/execute", (request) =>
-      answer(Effect.flatMap(readExecuteRequest(request), (decoded) => execute(manager, decoded, adminUrl)))
+/** `security.authorizeApi` in front of every route of the group. */
+const apiKeyLayer = Layer.effect(
+  ApiKey,
+  Effect.map(Security, (security) =>
+    ApiKey.of((httpEffect) =>
+      Effect.flatMap(ServerRequest.HttpServerRequest, (request) =>
+        security
+          .authorizeApi(request)
+          .pipe(
+            Effect.catch(refusedAs([ApiErrors.Unauthorized, ApiErrors.Forbidden])),
+            Effect.andThen(httpEffect)
+          )
+      )
     )
+  )
+)
+
+const handlers = HttpApiBuilder.group(
+  McpJsonHttpApi,
+  "mcp",
+  Effect.fnUntraced(function* (group) {
+    const manager = yield* McpClientManager
+    const publicUrl = (yield* Security).addresses.publicUrl
+    const adminUrl = publicUrl === undefined ? undefined : `${publicUrl}/admin`
+    return group
+      .handle("tools", () => listTools(manager))
+      .handle("servers", () => listServers(manager))
+      .handleRaw("execute", ({ request }) =>
+        Effect.flatMap(readExecuteRequest(request), (decoded) => execute(manager, decoded, adminUrl))
+      )
   })
+)
+
+/** The routes, behind `server.apiKeys`; they need `McpClientManager` and `Security`. */
+export const routes = HttpApiBuilder.layer(McpJsonHttpApi).pipe(
+  Layer.provide(handlers),
+  Layer.provide(apiKeyLayer),
+  // The builder's platform services; these routes serve no files.
+  Layer.provide(HttpServer.layerServices)
 )

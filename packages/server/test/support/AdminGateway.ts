@@ -2,7 +2,8 @@
  * The admin API and the security layer served for real on 127.0.0.1: a
  * config file in a temporary `MCPGATE_HOME`, `ConfigFile` over it, a live
  * `McpClientManager` (with an OAuth-aware `AuthorizedFetch`), an `OAuthManager`
- * over a memory credential store, `Security`, the admin routes, the real
+ * over a memory credential store, `Security`, the admin routes, the plain JSON
+ * tool routes (`/v1/mcp/*`, behind their own API-key middleware), the real
  * OpenAI routes (`/v1/models`, forwarded to a scripted upstream) and a
  * stand-in `/mcp`, both behind `Security.apiKeyMiddleware`.
  *
@@ -26,6 +27,7 @@ import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport
 import { Clock, Context, Effect, Layer, Redacted, type Scope } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import * as AdminApi from "../../src/admin/AdminApi.ts"
+import * as McpJsonApi from "../../src/mcp/McpJsonApi.ts"
 import { ModelTools } from "../../src/openai/ModelTools.ts"
 import * as OpenAiApi from "../../src/openai/OpenAiApi.ts"
 import { ToolLoop } from "../../src/openai/ToolLoop.ts"
@@ -163,6 +165,7 @@ export const start = (options: AdminGatewayOptions): Effect.Effect<AdminGateway,
           eventStreams[change] += 1
         }
       }),
+      McpJsonApi.routes,
       Layer.mergeAll(OpenAiApi.routes, mcpStandIn).pipe(Layer.provide(Security.apiKeyMiddleware.layer))
     )
     const served = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(

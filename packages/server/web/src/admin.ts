@@ -1,82 +1,17 @@
 /**
- * The admin page (docs/gateway.md#web-ui; its API: docs/gateway.md#admin-api): sign-in with the admin token (traded for
+ * The admin page (docs/gateway.md#web-ui; its API: docs/http-api.md#admin-api): sign-in with the admin token (traded for
  * an HttpOnly session cookie; the page never stores the token), one card per
  * server kept live by the `events` stream, OAuth sign-in in a popup, reconnect,
  * logout, reload, and the config editor.
  */
-import { ApiError, type ConfigIssue, messageOf, requestJson } from "./lib/api.ts"
+import type { Auth, Server, ServerStatus, ServersAnswer, Tool } from "../../src/api/AdminSchemas.ts"
+import * as AdminApi from "./lib/adminApi.ts"
+import { ApiError, type ConfigIssue, messageOf } from "./lib/api.ts"
 import { announce, byId, formatIn, h, plural, setAttribute, setText } from "./lib/dom.ts"
 import { renderMarkdown } from "./lib/markdown.ts"
 
-// ---------------------------------------------------------------------------
-// What the admin API answers (src/admin/)
-
-interface Tool {
-  readonly publicName: string
-  readonly name: string
-  readonly title?: string
-  readonly description?: string
-  readonly inputSchema?: unknown
-}
-
-type AuthState = "not-required" | "authenticated" | "expired" | "needs-login" | "needs-scope" | "unknown"
-
-interface Auth {
-  readonly state: AuthState
-  readonly summary: string
-  readonly refreshable: boolean
-  readonly scopes: ReadonlyArray<string>
-  readonly expiresAt?: number
-  readonly issuer?: string
-  readonly registrationMethod?: string
-  readonly neededScopes?: ReadonlyArray<string>
-}
-
-interface Status {
-  readonly name: string
-  readonly transport: string
-  readonly state: string
-  readonly attempts: number
-  readonly toolCount: number
-  readonly lastError?: string
-  /** stdio: what the server last wrote to stderr when it failed. */
-  readonly stderr?: string
-  readonly lastConnectedAt?: number
-  readonly nextRetryAt?: number
-  readonly serverInfo?: { readonly name: string; readonly version: string; readonly title?: string }
-}
-
-interface Server extends Status {
-  readonly enabled: boolean
-  readonly url?: string
-  readonly tools: ReadonlyArray<Tool>
-  readonly auth: Auth
-}
-
-interface ServersPayload {
-  readonly servers: ReadonlyArray<Server>
-  readonly builtinTools: ReadonlyArray<Tool>
-}
-
-interface ConfigPayload {
-  readonly path: string
-  /** `server.configEditor` in force: what a save may change. */
-  readonly editor: "full" | "no-commands" | "read-only"
-  readonly exists: boolean
-  readonly text: string
-  readonly hash: string
-}
-
-// ---------------------------------------------------------------------------
-// Requests
-
-const api = "/admin/api"
-
-/** Writes carry the CSRF header the cookie session requires (src/security/). */
-const write = <A>(method: string, path: string, body?: unknown) =>
-  requestJson<A>(`${api}${path}`, { method, headers: { "x-mcpgate-csrf": "1" }, body: body ?? {} })
-
-const serverPath = (name: string, action: string) => `/mcp/servers/${encodeURIComponent(name)}/${action}`
+/** A card's server: a configured one, or the builtin tools shown as one. */
+type CardServer = Omit<Server, "transport"> & { readonly transport: Server["transport"] | "builtin" }
 
 // ---------------------------------------------------------------------------
 // Page elements
@@ -155,7 +90,8 @@ signInForm.addEventListener("submit", (event) => {
   }
   signInSubmit.disabled = true
   setText(signInError, "")
-  requestJson(`${api}/session`, { method: "POST", body: { token } })
+  AdminApi.session
+    .open(token)
     .then(async () => {
       tokenInput.value = ""
       await start()
@@ -178,7 +114,8 @@ signInForm.addEventListener("submit", (event) => {
 })
 
 signOutButton.addEventListener("click", () => {
-  requestJson(`${api}/session`, { method: "DELETE", headers: { "x-mcpgate-csrf": "1" }, body: {} })
+  AdminApi.session
+    .close()
     .catch(() => undefined)
     .finally(() => {
       cards.clear()
@@ -222,7 +159,7 @@ const authLabel = (auth: Auth, now: number): string | undefined => {
   }
 }
 
-const authTone = (state: AuthState): string =>
+const authTone = (state: Auth["state"]): string =>
   state === "authenticated"
     ? "ok"
     : state === "expired" || state === "needs-login" || state === "needs-scope"
@@ -252,7 +189,7 @@ const summaryOf = (description: string | undefined): string => {
 
 class ServerCard {
   readonly element: HTMLLIElement
-  private server: Server
+  private server: CardServer
   private readonly builtin: boolean
   private readonly stateBadge: HTMLElement
   private readonly authBadge: HTMLElement
@@ -268,7 +205,7 @@ class ServerCard {
   private readonly logout: HTMLButtonElement
   private toolsKey = ""
 
-  constructor(server: Server, builtin = false) {
+  constructor(server: CardServer, builtin = false) {
     this.server = server
     this.builtin = builtin
     const id = `server-${nextId++}`
@@ -326,13 +263,13 @@ class ServerCard {
     return this.server.name
   }
 
-  update(server: Server): void {
+  update(server: CardServer): void {
     this.server = server
     this.render()
   }
 
   /** A `status` event: connection fields only; tools and auth come with the next refresh. */
-  patch(status: Status): void {
+  patch(status: ServerStatus): void {
     this.server = { ...this.server, ...status }
     this.render()
   }
@@ -452,7 +389,7 @@ class ServerCard {
     const popup = window.open("", `mcpgate-login-${name}`, "popup=yes,width=540,height=720")
     void this.busy(this.signIn, async () => {
       try {
-        const { authUrl } = await write<{ authUrl: string }>("POST", serverPath(name, "authenticate"))
+        const { authUrl } = await AdminApi.servers.authenticate(name)
         const url = new URL(authUrl)
         if (url.protocol !== "https:" && url.protocol !== "http:")
           throw new Error("the authorization URL is not http(s)")
@@ -475,7 +412,7 @@ class ServerCard {
   private doReconnect(): void {
     void this.busy(this.reconnect, async () => {
       this.showNotice("Reconnecting…")
-      const result = await write<{ server: Status }>("POST", serverPath(this.server.name, "reconnect"))
+      const result = await AdminApi.servers.reconnect(this.server.name)
       this.patch(result.server)
       this.showNotice("")
       void refresh()
@@ -484,10 +421,7 @@ class ServerCard {
 
   private doLogout(): void {
     void this.busy(this.logout, async () => {
-      const result = await write<{ removed: boolean; revoked: boolean }>(
-        "POST",
-        serverPath(this.server.name, "logout")
-      )
+      const result = await AdminApi.servers.logout(this.server.name)
       this.showNotice(
         result.revoked
           ? "Logged out; the token was revoked."
@@ -510,7 +444,7 @@ class ServerCard {
 const cards = new Map<string, ServerCard>()
 const builtinName = "\u0000builtin"
 
-const renderServers = (payload: ServersPayload) => {
+const renderServers = (payload: ServersAnswer) => {
   const names = new Set<string>()
   const ordered: Array<ServerCard> = []
   for (const server of payload.servers) {
@@ -524,7 +458,7 @@ const renderServers = (payload: ServersPayload) => {
   }
   if (payload.builtinTools.length > 0) {
     names.add(builtinName)
-    const builtin: Server = {
+    const builtin: CardServer = {
       name: "builtin",
       transport: "builtin",
       state: "connected",
@@ -564,7 +498,7 @@ const renderServers = (payload: ServersPayload) => {
   )
 }
 
-const refreshServers = async () => renderServers(await requestJson<ServersPayload>(`${api}/mcp/servers`))
+const refreshServers = async () => renderServers(await AdminApi.servers.list())
 
 let refreshTimer: number | undefined
 let refreshWaiters: Array<() => void> = []
@@ -645,13 +579,11 @@ const announced = new Map<string, string>()
 const connectEvents = () => {
   events?.close()
   setLive("connecting")
-  const source = new EventSource(`${api}/mcp/events`)
+  const source = new EventSource(AdminApi.eventsUrl)
   events = source
-  const parse = (event: Event): unknown => JSON.parse((event as MessageEvent<string>).data)
   source.addEventListener("open", () => setLive("live"))
-  source.addEventListener("snapshot", (event) => renderServers(parse(event) as ServersPayload))
-  source.addEventListener("status", (event) => {
-    const status = parse(event) as Status
+  AdminApi.onEvent(source, "snapshot", renderServers)
+  AdminApi.onEvent(source, "status", (status) => {
     cards.get(status.name)?.patch(status)
     // Settled states only, once each: a server that keeps retrying is not read out every time.
     if (status.state !== "connecting" && announced.get(status.name) !== status.state) {
@@ -660,9 +592,8 @@ const connectEvents = () => {
     }
     void refresh()
   })
-  for (const name of ["tools", "removed"]) source.addEventListener(name, () => void refresh())
-  source.addEventListener("oauth", (event) => {
-    const completion = parse(event) as { server: string; ok: boolean; error?: string }
+  for (const name of ["tools", "removed"] as const) AdminApi.onEvent(source, name, () => void refresh())
+  AdminApi.onEvent(source, "oauth", (completion) => {
     cards.get(completion.server)?.loginFinished(completion.ok, completion.error)
     announce(announcer, `${completion.server}: ${completion.ok ? "signed in" : "sign-in failed"}`)
     void refresh()
@@ -699,7 +630,8 @@ window.addEventListener("message", (event: MessageEvent<unknown>) => {
 
 reloadButton.addEventListener("click", () => {
   reloadButton.disabled = true
-  write<{ restartRequired: boolean }>("POST", "/mcp/reload")
+  AdminApi.config
+    .reload()
     .then(async (result) => {
       announce(
         announcer,
@@ -829,7 +761,7 @@ const showIssues = (issues: ReadonlyArray<ConfigIssue>, heading: string) => {
 }
 
 const loadConfig = async () => {
-  const config = await requestJson<ConfigPayload>(`${api}/mcp/config`)
+  const config = await AdminApi.config.get()
   setText(configPath, config.path)
   baseHash = config.hash
   savedText = config.text
@@ -855,13 +787,9 @@ const saveConfig = async () => {
   setText(configStatus, "Checking…")
   const text = configText.value
   try {
-    const result = await requestJson<{ restartRequired: boolean }>(`${api}/mcp/config`, {
-      method: "PUT",
-      headers: { "x-mcpgate-csrf": "1" },
-      body: baseHash === undefined ? { text } : { text, baseHash }
-    })
+    const result = await AdminApi.config.put(baseHash === undefined ? { text } : { text, baseHash })
     clearIssues()
-    const fresh = await requestJson<ConfigPayload>(`${api}/mcp/config`)
+    const fresh = await AdminApi.config.get()
     baseHash = fresh.hash
     savedText = fresh.text
     if (configText.value === text && fresh.text !== text) configText.value = fresh.text
@@ -928,9 +856,9 @@ configRevert.addEventListener("click", () => {
 // Start
 
 const start = async () => {
-  let payload: ServersPayload
+  let payload: ServersAnswer
   try {
-    payload = await requestJson<ServersPayload>(`${api}/mcp/servers`)
+    payload = await AdminApi.servers.list()
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return showSignIn()
     loading.hidden = false

@@ -5,6 +5,7 @@
  * (`reasoning_content` deltas and `<think>` blocks) is collapsible too.
  * Answers are Markdown, sanitised, rendered block by block (lib/markdown.ts).
  */
+import type { ToolsAnswer } from "../../src/api/McpJsonHttpApi.ts"
 import { ApiError, errorFrom, messageOf, requestJson } from "./lib/api.ts"
 import { byId, formatDuration, h, plural, prettyJson, setText } from "./lib/dom.ts"
 import { StreamingMarkdown, ThinkSplitter } from "./lib/markdown.ts"
@@ -103,10 +104,8 @@ const loadModels = async () => {
     return
   }
   try {
-    const tools = await requestJson<{ tools?: ReadonlyArray<unknown> }>("/v1/mcp/tools", {
-      headers: apiHeaders()
-    })
-    setText(toolsStatus, plural(tools.tools?.length ?? 0, "tool"))
+    const tools = await requestJson<ToolsAnswer>("/v1/mcp/tools", { headers: apiHeaders() })
+    setText(toolsStatus, plural(tools.tools.length, "tool"))
   } catch {
     setText(toolsStatus, "")
   }

@@ -1,14 +1,10 @@
 /**
  * JSON requests to the gateway. Errors come back as the gateway's
- * `{error: {message, type, code?}}` (docs/gateway.md#errors), turned into `ApiError`.
+ * `{error: {message, type, code?}}` (docs/http-api.md#errors), turned into `ApiError`.
  */
+import type { ConfigIssue } from "../../../src/api/ApiErrors.ts"
 
-export interface ConfigIssue {
-  readonly path: string
-  readonly message: string
-  readonly line?: number
-  readonly column?: number
-}
+export type { ConfigIssue } from "../../../src/api/ApiErrors.ts"
 
 export class ApiError extends Error {
   readonly status: number

@@ -1,0 +1,229 @@
+/**
+ * What the admin API takes and answers (docs/http-api.md#admin-api): the
+ * servers with their status, tools and authorization state, the config
+ * editor's text, and the events of the event stream. Built field by field, so
+ * nothing a service adds later (a token, a host detail) reaches an answer
+ * unseen: the builder encodes every answer with these schemas, which drop
+ * undeclared keys.
+ */
+import { Schema } from "effect"
+
+export const ServerName = Schema.String.annotate({ description: "the server's name in the config" })
+
+export const ServerState = Schema.Literals([
+  "disabled",
+  "disconnected",
+  "connecting",
+  "connected",
+  "needs_auth",
+  "error"
+]).annotate({ description: "see docs/connections.md#states" })
+
+export const TransportName = Schema.Literals(["stdio", "sse", "streamable-http", "auto"]).annotate({
+  description: "the transport in use while connected, else the configured one"
+})
+
+/** What the server said about itself in `initialize`. */
+export const ServerInfo = Schema.Struct({
+  name: Schema.String,
+  version: Schema.String,
+  title: Schema.optionalKey(Schema.String)
+}).annotate({ identifier: "ServerInfo" })
+
+const statusFields = {
+  name: ServerName,
+  transport: TransportName,
+  state: ServerState,
+  attempts: Schema.Int.annotate({ description: "failed attempts since the last success" }),
+  toolCount: Schema.Int.annotate({ description: "tools offered (0 while not connected)" }),
+  lastError: Schema.optionalKey(Schema.String)
+}
+
+const timeFields = {
+  lastConnectedAt: Schema.optionalKey(
+    Schema.Finite.annotate({ description: "epoch ms of the last successful connection" })
+  ),
+  nextRetryAt: Schema.optionalKey(
+    Schema.Finite.annotate({ description: "epoch ms of the next automatic attempt" })
+  ),
+  serverInfo: Schema.optionalKey(ServerInfo)
+}
+
+/** A server's connection status as admins see it (a stdio server's `stderr` included). */
+export const ServerStatus = Schema.Struct({
+  ...statusFields,
+  stderr: Schema.optionalKey(
+    Schema.String.annotate({
+      description: "stdio: the last lines the process wrote to stderr when it failed"
+    })
+  ),
+  ...timeFields
+}).annotate({ identifier: "ServerStatus" })
+export type ServerStatus = typeof ServerStatus.Type
+
+/** A server's status as API-key holders see it: its `pid`, never its stderr (a detail of the host). */
+export const PublicServerStatus = Schema.Struct({
+  ...statusFields,
+  ...timeFields,
+  pid: Schema.optionalKey(Schema.Int.annotate({ description: "stdio: the process id while connected" }))
+}).annotate({ identifier: "PublicServerStatus" })
+export type PublicServerStatus = typeof PublicServerStatus.Type
+
+/**
+ * JSON passed through as an MCP server gave it (a tool's input schema, its
+ * annotations, a result's structured content): not validated here.
+ */
+export const OpaqueJson: Schema.Codec<unknown> = Schema.Any.annotate({
+  description: "JSON as the MCP server gave it"
+})
+
+/** A tool as the admin page lists it. */
+export const Tool = Schema.Struct({
+  publicName: Schema.String.annotate({
+    description: "the name models and clients see (docs/connections.md#tool-names)"
+  }),
+  name: Schema.String.annotate({ description: "the server's own name for it" }),
+  title: Schema.optionalKey(Schema.String),
+  description: Schema.optionalKey(Schema.String),
+  inputSchema: OpaqueJson.annotate({ description: "the JSON Schema of its arguments" })
+}).annotate({ identifier: "Tool" })
+export type Tool = typeof Tool.Type
+
+export const AuthState = Schema.Literals([
+  "not-required",
+  "authenticated",
+  "expired",
+  "needs-login",
+  "needs-scope",
+  "unknown"
+]).annotate({ description: "`unknown` when it could not be read (`summary` says why)" })
+
+/** A server's authorization, never a token (docs/oauth.md). */
+export const Auth = Schema.Struct({
+  state: AuthState,
+  summary: Schema.String.annotate({
+    description: "one line for people, e.g. `authenticated, expires in 52 min`"
+  }),
+  refreshable: Schema.Boolean,
+  scopes: Schema.Array(Schema.String),
+  expiresAt: Schema.optionalKey(Schema.Finite.annotate({ description: "epoch ms" })),
+  issuer: Schema.optionalKey(Schema.String),
+  registrationMethod: Schema.optionalKey(Schema.String),
+  clientId: Schema.optionalKey(Schema.String),
+  tokenType: Schema.optionalKey(Schema.String),
+  neededScopes: Schema.optionalKey(
+    Schema.Array(Schema.String).annotate({ description: "with `needs-scope`: what a step-up asks for" })
+  )
+}).annotate({ identifier: "Auth" })
+export type Auth = typeof Auth.Type
+
+/** A configured server: its status, where it is, its tools and its authorization. */
+export const Server = Schema.Struct({
+  ...ServerStatus.fields,
+  enabled: Schema.Boolean,
+  url: Schema.optionalKey(
+    Schema.String.annotate({ description: "origin and path only (a query may hold a key)" })
+  ),
+  tools: Schema.Array(Tool),
+  auth: Auth
+}).annotate({ identifier: "Server" })
+export type Server = typeof Server.Type
+
+/** `GET servers`: every configured server, and the builtin tools apart. */
+export const ServersAnswer = Schema.Struct({
+  servers: Schema.Array(Server),
+  builtinTools: Schema.Array(Tool)
+}).annotate({ identifier: "ServersAnswer" })
+export type ServersAnswer = typeof ServersAnswer.Type
+
+export const ReconnectAnswer = Schema.Struct({
+  ok: Schema.Literal(true),
+  server: ServerStatus
+}).annotate({ identifier: "ReconnectAnswer" })
+
+export const AuthenticateAnswer = Schema.Struct({
+  authUrl: Schema.String.annotate({ description: "the authorization URL (http or https) to open in a popup" })
+}).annotate({ identifier: "AuthenticateAnswer" })
+
+export const LogoutAnswer = Schema.Struct({
+  ok: Schema.Literal(true),
+  removed: Schema.Boolean.annotate({ description: "a stored credential was deleted" }),
+  revoked: Schema.Boolean.annotate({
+    description: "the authorization server accepted the revocation (RFC 7009)"
+  })
+}).annotate({ identifier: "LogoutAnswer" })
+
+export const ConfigEditor = Schema.Literals(["full", "no-commands", "read-only"]).annotate({
+  description: "`server.configEditor` in force: what a save may change"
+})
+
+/** `GET config`: the file as on disk (`${env:…}` references, never their values). */
+export const ConfigAnswer = Schema.Struct({
+  path: Schema.String,
+  editor: ConfigEditor,
+  exists: Schema.Boolean,
+  text: Schema.String,
+  hash: Schema.String.annotate({ description: "hex SHA-256 of `text`: the `baseHash` of a later save" })
+}).annotate({ identifier: "ConfigAnswer" })
+export type ConfigAnswer = typeof ConfigAnswer.Type
+
+/** The body of `PUT config`: the whole file, and the `hash` of the text it was edited from. */
+export const PutConfigRequest = Schema.Struct({
+  text: Schema.String.annotate({ description: "the whole config file" }),
+  baseHash: Schema.optionalKey(
+    Schema.String.annotate({ description: "the `hash` GET config gave; a save over a changed file is a 409" })
+  )
+}).annotate({ identifier: "PutConfigRequest" })
+export type PutConfigRequest = typeof PutConfigRequest.Type
+
+/** A save or reload that was applied. */
+export const AppliedAnswer = Schema.Struct({
+  ok: Schema.Literal(true),
+  path: Schema.String,
+  restartRequired: Schema.Boolean.annotate({
+    description:
+      "a setting only a restart applies changed (listener, admin token, upstream, builtins, maxToolCalls)"
+  })
+}).annotate({ identifier: "AppliedAnswer" })
+export type AppliedAnswer = typeof AppliedAnswer.Type
+
+/** The body of `POST session`. */
+export const SessionRequest = Schema.Struct({
+  token: Schema.String.annotate({ description: "the admin token" })
+}).annotate({ identifier: "SessionRequest" })
+export type SessionRequest = typeof SessionRequest.Type
+
+export const OkAnswer = Schema.Struct({ ok: Schema.Literal(true) }).annotate({ identifier: "OkAnswer" })
+
+/** A server's tool list changed. */
+export const ToolsChanged = Schema.Struct({ server: ServerName, toolCount: Schema.Int }).annotate({
+  identifier: "ToolsChanged"
+})
+
+/** A server left the config. */
+export const ServerRemoved = Schema.Struct({ server: ServerName }).annotate({ identifier: "ServerRemoved" })
+
+/** A web login finished in the browser. */
+export const OAuthCompletion = Schema.Struct({
+  server: ServerName,
+  ok: Schema.Boolean,
+  error: Schema.optionalKey(Schema.String)
+}).annotate({ identifier: "OAuthCompletion" })
+export type OAuthCompletion = typeof OAuthCompletion.Type
+
+/** One named SSE event whose `data` is one line of JSON. */
+const event = <const Name extends string, S extends Schema.Top>(name: Name, data: S) =>
+  Schema.Struct({
+    event: Schema.Literal(name),
+    data: Schema.fromJsonString(Schema.toCodecJson(data))
+  })
+
+/** The events of `GET events`, by name. */
+export const AdminEvent = Schema.Union([
+  event("snapshot", ServersAnswer).annotate({ description: "first: what GET servers answers" }),
+  event("status", ServerStatus).annotate({ description: "a server's status changed" }),
+  event("tools", ToolsChanged).annotate({ description: "a server's tools changed" }),
+  event("removed", ServerRemoved).annotate({ description: "a server was removed from the config" }),
+  event("oauth", OAuthCompletion).annotate({ description: "a web login finished" })
+]).annotate({ identifier: "AdminEvent" })
+export type AdminEvent = typeof AdminEvent.Type
