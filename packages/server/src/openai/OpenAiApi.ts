@@ -11,9 +11,10 @@
  * Mount with `OpenAiApi.routes` beside the other `HttpRouter.add` layers; it
  * needs `Upstream` and `ToolLoop`. API keys are checked by a middleware around it.
  */
-import { ByteSize, Effect, Option, Result, Schema } from "effect"
+import { ByteSize, Effect, Option, Result, Schema, type Stream } from "effect"
 import {
   HttpIncomingMessage,
+  HttpMethod,
   HttpRouter,
   type HttpServerError,
   type HttpServerRequest,
@@ -60,9 +61,9 @@ export const routes = HttpRouter.use((router) =>
 
     const passThrough = (
       request: HttpServerRequest.HttpServerRequest,
-      method: "GET" | "POST",
+      method: HttpMethod.HttpMethod,
       path: string,
-      body?: Uint8Array
+      body?: Uint8Array | Stream.Stream<Uint8Array, unknown>
     ) =>
       Effect.map(
         upstream.forward({
@@ -138,7 +139,23 @@ export const routes = HttpRouter.use((router) =>
         Effect.catchDefect(ErrorBody.internalError)
       )
 
+    // Everything else under /v1 (embeddings, audio, images, files …) goes to the upstream
+    // untouched, bodies streamed both ways (docs/gateway.md#other-routes).
+    const other = (request: HttpServerRequest.HttpServerRequest) => {
+      const path = new URL(request.url, "http://gateway").pathname
+      if (path.startsWith("/v1/mcp/") || !HttpMethod.isHttpMethod(request.method)) {
+        return Effect.succeed(
+          ErrorBody.response(404, { message: `no route for ${request.method} ${path}`, type: "not_found" })
+        )
+      }
+      return passThrough(request, request.method, path.slice("/v1".length), request.stream).pipe(
+        Effect.catch((error) => Effect.succeed(UpstreamErrorBody.upstreamResponse(error))),
+        Effect.catchDefect(ErrorBody.internalError)
+      )
+    }
+
     yield* router.add("POST", "/v1/chat/completions", chatCompletions)
     yield* router.add("GET", "/v1/models", models)
+    yield* router.add("*", "/v1/*", other)
   })
 )

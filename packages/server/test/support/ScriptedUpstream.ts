@@ -154,6 +154,37 @@ const eventsOf = (turn: Turn, id: string, model: unknown, includeUsage: boolean)
   return events.map((data) => `data: ${data}\n\n`)
 }
 
+/** The other OpenAI routes, answered with what was asked (for the byte-for-byte forwarding tests). */
+const echoed = /^\/v1\/(embeddings|completions|audio\/|images\/|files|models\/)/
+
+const echo = async (
+  req: Http.IncomingMessage,
+  res: Http.ServerResponse,
+  recorded: RecordedRequest,
+  write: (data: string) => Promise<void>,
+  end: (data: string) => void
+) => {
+  const body = recorded.json as { stream?: unknown } | undefined
+  if (recorded.path === "/v1/completions" && body?.stream === true) {
+    res.writeHead(200, { "content-type": "text/event-stream", "x-scripted": "echo" })
+    for (const text of ["Once", " upon", " a time"]) {
+      await write(`data: ${JSON.stringify({ object: "text_completion", choices: [{ index: 0, text }] })}\n\n`)
+    }
+    return end("data: [DONE]\n\n")
+  }
+  res.writeHead(200, { "content-type": "application/json", "x-scripted": "echo" })
+  end(
+    JSON.stringify({
+      object: "echo",
+      method: req.method,
+      url: req.url,
+      contentType: req.headers["content-type"] ?? null,
+      bodyLength: recorded.body.length,
+      bodyBase64: recorded.body.toString("base64")
+    })
+  )
+}
+
 export const make = (script: Script): Effect.Effect<ScriptedUpstream, never, Scope.Scope> =>
   Effect.gen(function* () {
     const requests: Array<RecordedRequest> = []
@@ -193,6 +224,7 @@ export const make = (script: Script): Effect.Effect<ScriptedUpstream, never, Sco
           })
         )
       }
+      if (echoed.test(recorded.path)) return echo(req, res, recorded, write, end)
       if (req.method !== "POST" || recorded.path !== "/v1/chat/completions") {
         res.writeHead(404, { "content-type": "application/json" })
         return end(JSON.stringify({ error: { message: "not found", type: "invalid_request_error" } }))
