@@ -19,7 +19,7 @@ import * as McpEndpoint from "./mcp/McpEndpoint.ts"
 import * as McpJsonApi from "./mcp/McpJsonApi.ts"
 import { ModelTools } from "./openai/ModelTools.ts"
 import * as OpenAiApi from "./openai/OpenAiApi.ts"
-import { ToolLoop } from "./openai/ToolLoop.ts"
+import { ToolLoop, type ToolLoopOptions } from "./openai/ToolLoop.ts"
 import { Upstream } from "./openai/Upstream.ts"
 import type * as AdminToken from "./security/AdminToken.ts"
 import * as Security from "./security/Security.ts"
@@ -98,9 +98,20 @@ export const managerLayer = (config: McpgateConfig) =>
  */
 export const oauthLayer = OAuthManager.layer({ interactive: false }).pipe(Layer.provide(Browser.layer))
 
+/** The tool loop's settings from the config (docs/configuration.md). */
+export const toolLoopOptions = (config: McpgateConfig): ToolLoopOptions => ({
+  maxToolCalls: config.maxToolCalls,
+  maxTools: config.maxTools,
+  toolSearch: config.toolSearch,
+  maxToolResultChars: config.maxToolResultChars,
+  serverMaxToolResultChars: Object.fromEntries(
+    Object.values(config.mcpServers).map((server) => [server.name, server.maxToolResultChars])
+  )
+})
+
 /** Everything the routes need, over one manager; needs a `CredentialStore`. */
 export const services = (options: GatewayOptions) =>
-  ToolLoop.layer({ maxToolCalls: options.config.maxToolCalls }).pipe(
+  ToolLoop.layer(toolLoopOptions(options.config)).pipe(
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
     Layer.provide(ModelTools.layerMcp),
     Layer.provideMerge(managerLayer(options.config)),

@@ -23,6 +23,8 @@ import {
 import * as ErrorBody from "../http/ErrorBody.ts"
 import * as Json from "../http/Json.ts"
 import { ChatRequest, isJsonObject, type JsonObject } from "./ChatFormat.ts"
+import * as ChatStream from "./ChatStream.ts"
+import { hasMcpTools, type InvalidToolRequest } from "./McpToolSelection.ts"
 import { ToolLoop } from "./ToolLoop.ts"
 import { Upstream } from "./Upstream.ts"
 import * as UpstreamErrorBody from "./UpstreamErrorBody.ts"
@@ -45,6 +47,10 @@ const readBody = (request: HttpServerRequest.HttpServerRequest) =>
   )
 
 const textEncoder = new TextEncoder()
+
+/** A request's `mcp` tools (or too many tools) refused: docs/gateway.md#mcp-tools-per-request. */
+export const invalidTools = (error: InvalidToolRequest) =>
+  Effect.succeed(invalidRequest(400, error.code, error.message))
 
 const decodeChatRequest = Schema.decodeUnknownResult(ChatRequest)
 
@@ -82,13 +88,17 @@ export const routes = HttpRouter.use((router) =>
 
     const runLoop = (body: JsonObject) =>
       body.stream === true
-        ? Effect.map(loop.stream(body), (frames) =>
-            HttpServerResponse.stream(frames, {
-              contentType: "text/event-stream",
-              headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
-            })
+        ? Effect.flatMap(loop.stream(body), (items) =>
+            Effect.map(ChatStream.toSse(items, body), (frames) =>
+              HttpServerResponse.stream(frames, {
+                contentType: "text/event-stream",
+                headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+              })
+            )
           )
-        : Effect.map(loop.complete(body), (completion) => HttpServerResponse.jsonUnsafe(completion))
+        : Effect.map(loop.complete(body), (result) =>
+            HttpServerResponse.jsonUnsafe({ ...result.completion, mcp_tool_events: result.events })
+          )
 
     const chatCompletions = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function* () {
@@ -106,15 +116,15 @@ export const routes = HttpRouter.use((router) =>
           )
         }
         const body = parsed.value
-        if (body.execute_mcp_tools === true) {
+        if (body.execute_mcp_tools === true || hasMcpTools(body.tools)) {
           if (body.n !== undefined && body.n !== null && body.n !== 1) {
             return invalidRequest(
               400,
               "unsupported_n",
-              '"execute_mcp_tools" runs one conversation: "n" must be 1'
+              'the gateway runs MCP tools for one conversation: "n" must be 1'
             )
           }
-          return yield* runLoop(body)
+          return yield* runLoop(body).pipe(Effect.catchTag("InvalidToolRequest", invalidTools))
         }
         if (!("execute_mcp_tools" in body)) {
           return yield* passThrough(request, "POST", "/chat/completions", bytes)

@@ -41,6 +41,10 @@ export interface Turn {
   readonly chunkDelayMs?: number
   /** Send the first chunk, then nothing until the client goes away. */
   readonly hang?: boolean
+  /** Stream the content, then end the body without a `finish_reason` or `[DONE]`. */
+  readonly truncate?: boolean
+  /** vLLM's `continuous_usage_stats`: every chunk carries the usage so far; the last one is the total. */
+  readonly continuousUsage?: boolean
 }
 
 export interface RecordedRequest {
@@ -122,6 +126,18 @@ const completionOf = (turn: Turn, id: string, model: unknown) => ({
 
 /** The SSE events of a streamed turn, each `data: …\n\n`. */
 const eventsOf = (turn: Turn, id: string, model: unknown, includeUsage: boolean): Array<string> => {
+  let sent = 0
+  const usageSoFar = () => {
+    const total = turn.usage
+    if (total === undefined) return null
+    sent++
+    // Grows chunk by chunk; `usageOf` gives the last chunk the turn's total.
+    return {
+      prompt_tokens: total.prompt_tokens,
+      completion_tokens: sent,
+      total_tokens: total.prompt_tokens + sent
+    }
+  }
   const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
     JSON.stringify({
       id,
@@ -129,7 +145,11 @@ const eventsOf = (turn: Turn, id: string, model: unknown, includeUsage: boolean)
       created,
       model,
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-      ...(includeUsage ? { usage: null } : {})
+      ...(turn.continuousUsage === true
+        ? { usage: finish === null ? usageSoFar() : (turn.usage ?? null) }
+        : includeUsage
+          ? { usage: null }
+          : {})
     })
   const events = [chunk({ role: "assistant", content: "" })]
   for (const piece of pieces(turn.reasoning ?? "", 6)) events.push(chunk({ reasoning_content: piece }))
@@ -144,8 +164,9 @@ const eventsOf = (turn: Turn, id: string, model: unknown, includeUsage: boolean)
       events.push(chunk({ tool_calls: [{ index, function: { arguments: piece } }] }))
     }
   })
+  if (turn.truncate === true) return events.map((data) => `data: ${data}\n\n`)
   events.push(chunk({}, finishOf(turn)))
-  if (includeUsage && turn.usage !== undefined) {
+  if (includeUsage && turn.usage !== undefined && turn.continuousUsage !== true) {
     events.push(
       JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage: turn.usage })
     )

@@ -14,13 +14,12 @@ import { HttpRouter, HttpServer } from "effect/http"
 import OpenAI from "openai"
 import type { ModelTools } from "../../src/openai/ModelTools.ts"
 import * as OpenAiApi from "../../src/openai/OpenAiApi.ts"
-import { ToolLoop } from "../../src/openai/ToolLoop.ts"
+import { ToolLoop, type ToolLoopOptions } from "../../src/openai/ToolLoop.ts"
 import { Upstream } from "../../src/openai/Upstream.ts"
 
-export interface TestGatewayOptions {
+export interface TestGatewayOptions extends Partial<ToolLoopOptions> {
   readonly upstream: UpstreamConfig | undefined
   readonly tools: Layer.Layer<ModelTools>
-  readonly maxToolCalls?: number
 }
 
 export interface TestGateway {
@@ -34,7 +33,8 @@ export interface TestGateway {
 
 export const start = (options: TestGatewayOptions): Effect.Effect<TestGateway, unknown, Scope.Scope> =>
   Effect.gen(function* () {
-    const services = ToolLoop.layer({ maxToolCalls: options.maxToolCalls ?? 10 }).pipe(
+    const { upstream: _upstream, tools: _tools, ...loopOptions } = options
+    const services = ToolLoop.layer({ ...loopOptions, maxToolCalls: options.maxToolCalls ?? 10 }).pipe(
       Layer.provideMerge(Upstream.layer(options.upstream)),
       Layer.provide(options.tools),
       Layer.provide(NodeHttpClient.layerUndici)
