@@ -19,6 +19,8 @@ import * as McpEndpoint from "./mcp/McpEndpoint.ts"
 import * as McpJsonApi from "./mcp/McpJsonApi.ts"
 import { ModelTools } from "./openai/ModelTools.ts"
 import * as OpenAiApi from "./openai/OpenAiApi.ts"
+import { ResponseStore } from "./openai/ResponseStore.ts"
+import * as ResponsesApi from "./openai/ResponsesApi.ts"
 import { ToolLoop, type ToolLoopOptions } from "./openai/ToolLoop.ts"
 import { Upstream } from "./openai/Upstream.ts"
 import type * as AdminToken from "./security/AdminToken.ts"
@@ -78,7 +80,7 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
  */
 export const routes = Layer.mergeAll(
   healthRoute,
-  Layer.mergeAll(OpenAiApi.routes, McpJsonApi.routes, McpEndpoint.routes).pipe(
+  Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes, McpJsonApi.routes, McpEndpoint.routes).pipe(
     Layer.provide(Security.apiKeyMiddleware.layer)
   ),
   AdminApi.routes,
@@ -113,7 +115,8 @@ export const toolLoopOptions = (config: McpgateConfig): ToolLoopOptions => ({
 export const services = (options: GatewayOptions) =>
   ToolLoop.layer(toolLoopOptions(options.config)).pipe(
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
-    Layer.provide(ModelTools.layerMcp),
+    Layer.provideMerge(ModelTools.layerMcp),
+    Layer.provideMerge(ResponseStore.layerMemory()),
     Layer.provideMerge(managerLayer(options.config)),
     Layer.provide(AuthorizedFetch.layerOAuth),
     Layer.provideMerge(oauthLayer)

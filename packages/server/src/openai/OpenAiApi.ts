@@ -32,15 +32,15 @@ import * as UpstreamErrorBody from "./UpstreamErrorBody.ts"
 /** Request bodies above this are refused with 413 (prompts with images stay well below). */
 export const maxBodyBytes = 10 * 1024 * 1024
 
-const invalidRequest = (status: number, code: string, message: string) =>
+export const invalidRequest = (status: number, code: string, message: string) =>
   ErrorBody.response(status, { message, type: "invalid_request_error", code })
 
-const bodyError = (error: HttpServerError.HttpServerError) =>
+export const bodyError = (error: HttpServerError.HttpServerError) =>
   error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
     ? invalidRequest(413, "body_too_large", `the request body is larger than ${maxBodyBytes} bytes`)
     : invalidRequest(400, "unreadable_body", `the request body could not be read: ${error.message}`)
 
-const readBody = (request: HttpServerRequest.HttpServerRequest) =>
+export const readBody = (request: HttpServerRequest.HttpServerRequest) =>
   request.arrayBuffer.pipe(
     Effect.map((buffer) => new Uint8Array(buffer)),
     Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes))

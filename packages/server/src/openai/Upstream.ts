@@ -86,6 +86,8 @@ export interface ForwardResponse {
 export interface UpstreamShape {
   /** The configured base URL (for messages), if any. */
   readonly baseUrl: string | undefined
+  /** How `/v1/responses` reaches it (`server.upstream.responses`, docs/gateway.md#responses). */
+  readonly responses: "auto" | "native" | "translate"
   /** Sends a request unchanged (but for credentials) and returns the answer unread, whatever its status. */
   readonly forward: (
     request: ForwardRequest
@@ -234,6 +236,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
   if (config === undefined) {
     return Upstream.of({
       baseUrl: undefined,
+      responses: "native",
       forward: () => Effect.fail(notConfigured),
       chat: () => Effect.fail(notConfigured),
       chatStream: () => Effect.fail(notConfigured)
@@ -320,7 +323,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
     return Sse.decode(bodyStream(response, chatUrl))
   })
 
-  return Upstream.of({ baseUrl, forward, chat, chatStream })
+  return Upstream.of({ baseUrl, responses: config.responses ?? "auto", forward, chat, chatStream })
 })
 
 export class Upstream extends Context.Service<Upstream, UpstreamShape>()("@mcpgate/server/Upstream") {

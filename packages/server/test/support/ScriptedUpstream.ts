@@ -14,6 +14,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { Scope } from "effect"
 import { Effect } from "effect"
+import * as ScriptedResponses from "./ScriptedResponses.ts"
 
 export interface ScriptedToolCall {
   readonly id: string
@@ -206,7 +207,15 @@ const echo = async (
   )
 }
 
-export const make = (script: Script): Effect.Effect<ScriptedUpstream, never, Scope.Scope> =>
+export interface ScriptedOptions {
+  /** Also answer `POST /v1/responses` from the script (an upstream with its own Responses API). */
+  readonly responses?: boolean
+}
+
+export const make = (
+  script: Script,
+  scripted: ScriptedOptions = {}
+): Effect.Effect<ScriptedUpstream, never, Scope.Scope> =>
   Effect.gen(function* () {
     const requests: Array<RecordedRequest> = []
     const closeWaiters: Array<(request: RecordedRequest) => void> = []
@@ -246,6 +255,22 @@ export const make = (script: Script): Effect.Effect<ScriptedUpstream, never, Sco
         )
       }
       if (echoed.test(recorded.path)) return echo(req, res, recorded, write, end)
+      if (scripted.responses === true && req.method === "POST" && recorded.path === "/v1/responses") {
+        const body = (recorded.json ?? {}) as Record<string, unknown>
+        const turn = turnFor(body)
+        const id = `resp_scripted_${chatIndex}`
+        if (turn.error !== undefined) {
+          res.writeHead(turn.error.status, { "content-type": "application/json" })
+          return end(JSON.stringify(turn.error.body))
+        }
+        if (body.stream !== true) {
+          res.writeHead(200, { "content-type": "application/json", "x-request-id": id })
+          return end(JSON.stringify(ScriptedResponses.responseOf(turn, id, body.model)))
+        }
+        res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "x-request-id": id })
+        for (const event of ScriptedResponses.eventsOf(turn, id, body.model)) await write(event)
+        return res.end()
+      }
       if (req.method !== "POST" || recorded.path !== "/v1/chat/completions") {
         res.writeHead(404, { "content-type": "application/json" })
         return end(JSON.stringify({ error: { message: "not found", type: "invalid_request_error" } }))
