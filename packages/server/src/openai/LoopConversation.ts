@@ -17,7 +17,7 @@ import {
 } from "./ChatFormat.ts"
 import * as McpToolSelection from "./McpToolSelection.ts"
 import type { ModelToolsShape, ToolDefinition } from "./ModelTools.ts"
-import type { PendingTurnsShape } from "./PendingTurns.ts"
+import type { PendingTurn, PendingTurnsShape } from "./PendingTurns.ts"
 import { type CallTarget, type Emit, runCalls } from "./ToolCalls.ts"
 import * as ToolSearch from "./ToolSearch.ts"
 
@@ -166,7 +166,11 @@ export const assistantMessage = (
   ...(Predicate.isString(reasoning) && reasoning.length > 0 ? { reasoning_content: reasoning } : {})
 })
 
-/** Runs a turn's calls and appends the assistant message and the `tool` messages, in call order. */
+/**
+ * Runs a turn's calls and appends the assistant message and the `tool`
+ * messages, in call order. The turn is kept under its call ids too: a
+ * Responses client may send its `mcp_call` items back without their output.
+ */
 export const runRound = (
   ctx: LoopContext,
   conversation: Conversation,
@@ -174,8 +178,12 @@ export const runRound = (
   calls: ReadonlyArray<ToolCall>,
   emit: Emit
 ) =>
-  Effect.map(runCalls(conversation.target, calls, emit, ctx.concurrency), (results) => {
+  Effect.flatMap(runCalls(conversation.target, calls, emit, ctx.concurrency), (results) => {
     conversation.messages.push(message, ...results)
+    return ctx.pending.save(
+      calls.map((call) => call.id),
+      { assistant: message, results }
+    )
   })
 
 /**
@@ -196,37 +204,43 @@ export const runMixedTurn = (
     const results = yield* runCalls(conversation.target, mcpCalls, emit, ctx.concurrency)
     conversation.messages.push(message, ...results)
     yield* ctx.pending.save(
-      clientCalls.map((call) => call.id),
+      calls.map((call) => call.id),
       { assistant: message, results }
     )
     return clientCalls
   })
 
+const isToolMessage = (message: unknown) => isJsonObject(message) && message.role === "tool"
+
 const callIds = (message: unknown): Array<string> =>
   toolCallsOf(message, () => "").flatMap((call) => (call.id === "" ? [] : [call.id]))
 
+/** The kept turn of any of these call ids (only the client's ids are keys). */
+const findPending = (ctx: LoopContext, ids: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    for (const id of ids) {
+      const found = yield* ctx.pending.find(id)
+      if (Option.isSome(found)) return found
+    }
+    return Option.none<PendingTurn>()
+  })
+
 /**
  * Puts back what `runMixedTurn` kept: an assistant message that carries only
- * the client's calls becomes the whole turn again, and the MCP results follow
- * the client's own.
+ * the client's calls becomes the whole turn again, and the MCP results the
+ * history lacks (a standard client never had them, or sent the `mcp_call`
+ * items back without their output) follow the client's own.
  */
 const restorePending = (ctx: LoopContext, messages: Array<unknown>) =>
   Effect.gen(function* () {
     for (let index = 0; index < messages.length; index++) {
       const message = messages[index]
       if (!isJsonObject(message) || message.role !== "assistant") continue
-      const ids = callIds(message)
-      const found = ids.length === 0 ? Option.none() : yield* ctx.pending.find(ids[0] ?? "")
+      const found = yield* findPending(ctx, callIds(message))
       if (Option.isNone(found)) continue
       const turn = found.value
-      if (callIds(turn.assistant).every((id) => ids.includes(id))) continue
       let end = index + 1
-      while (
-        end < messages.length &&
-        isJsonObject(messages[end]) &&
-        (messages[end] as JsonObject).role === "tool"
-      )
-        end++
+      while (end < messages.length && isToolMessage(messages[end])) end++
       const present = new Set(
         messages.slice(index + 1, end).map((m) => (isJsonObject(m) ? m.tool_call_id : undefined))
       )

@@ -1,11 +1,12 @@
 /**
- * The MCP half of mixed turns (docs/gateway.md#mixed-turns). When one model
- * turn calls both MCP tools and the client's own, the gateway runs the MCP
- * calls and gives the client only its own calls; the whole turn (the assistant
- * message with every call, and the MCP results) waits here, under each of the
- * client's call ids, until the conversation comes back with the client's
- * results. Bounded in count and age: a client that never comes back costs
- * nothing for long.
+ * The turns whose MCP calls the gateway ran (docs/gateway.md#mixed-turns).
+ * When one model turn calls both MCP tools and the client's own, the gateway
+ * runs the MCP calls and gives the client only its own calls; the whole turn
+ * (the assistant message with every call, and the MCP results) waits here,
+ * under each of its call ids, until the conversation comes back with the
+ * client's results. Turns of MCP calls only are kept too: a Responses client
+ * may send `mcp_call` items back without their output. Bounded in count and
+ * age: a client that never comes back costs nothing for long.
  */
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import type { JsonObject } from "./ChatFormat.ts"
@@ -19,8 +20,8 @@ export interface PendingTurn {
 }
 
 export interface PendingTurnsShape {
-  readonly save: (clientCallIds: ReadonlyArray<string>, turn: PendingTurn) => Effect.Effect<void>
-  readonly find: (clientCallId: string) => Effect.Effect<Option.Option<PendingTurn>>
+  readonly save: (callIds: ReadonlyArray<string>, turn: PendingTurn) => Effect.Effect<void>
+  readonly find: (callId: string) => Effect.Effect<Option.Option<PendingTurn>>
 }
 
 export interface PendingTurnsOptions {

@@ -128,14 +128,16 @@ const messagesOf = (input: unknown, publicName: PublicName): Array<JsonObject> =
           String(item.arguments ?? "")
         )
         const error = item.error
-        const errorText = isJsonObject(error) ? String(error.message ?? JSON.stringify(error)) : error
-        messages.push({
-          role: "tool",
-          tool_call_id: id,
-          content: Predicate.isString(item.output)
-            ? item.output
-            : `Error: ${String(errorText ?? "no output")}`
-        })
+        // Clients may send the item back without its output (the Agents SDK does): the
+        // loop then finds the result the gateway kept (./PendingTurns.ts).
+        if (Predicate.isString(item.output)) {
+          messages.push({ role: "tool", tool_call_id: id, content: item.output })
+        } else if (error !== undefined && error !== null) {
+          const text = isJsonObject(error)
+            ? textOf(error.content) || String(error.message ?? "")
+            : String(error)
+          messages.push({ role: "tool", tool_call_id: id, content: `Error: ${text}` })
+        }
         break
       }
       case "reasoning":
