@@ -9,6 +9,7 @@
 import { Predicate } from "effect"
 import { firstChoice, isJsonObject, type JsonObject, toolCallsOf } from "./ChatFormat.ts"
 import type { ToolDefinition } from "./ModelTools.ts"
+import { responsesName } from "./ResponsesRequest.ts"
 import type { ToolCallEvent } from "./ToolCalls.ts"
 import type { LoopResult } from "./ToolLoop.ts"
 import * as ToolSearch from "./ToolSearch.ts"
@@ -116,14 +117,24 @@ export const messageItem = (id: string, text: string, status: string): JsonObjec
   content: [outputText(text)]
 })
 
-export const functionCallItem = (callId: string, name: string, args: string): JsonObject => ({
-  id: `fc_${callId}`,
-  type: "function_call",
-  call_id: callId,
-  name,
-  arguments: args,
-  status: "completed"
-})
+/** A call of the client's function `chatName` (a namespaced one is named back as such). */
+export const functionCallItem = (
+  meta: ResponseMeta,
+  callId: string,
+  chatName: string,
+  args: string
+): JsonObject => {
+  const { name, namespace } = responsesName(meta.request)(chatName)
+  return {
+    id: `fc_${callId}`,
+    type: "function_call",
+    call_id: callId,
+    name,
+    ...(namespace === undefined ? {} : { namespace }),
+    arguments: args,
+    status: "completed"
+  }
+}
 
 /** An `mcp_call` item; `event` is the call's last event (its output, or why it failed). */
 export const mcpCallItem = (
@@ -150,7 +161,7 @@ export const mcpCallItem = (
 }
 
 /** The output items of the messages this request produced. */
-const itemsOf = (result: LoopResult): Array<JsonObject> => {
+const itemsOf = (meta: ResponseMeta, result: LoopResult): Array<JsonObject> => {
   const index = toolIndex(result.tools)
   const lastEvent = new Map(result.events.map((event) => [event.id, event]))
   const items = listItems(result.tools)
@@ -167,7 +178,7 @@ const itemsOf = (result: LoopResult): Array<JsonObject> => {
       const tool = index.get(call.name)
       items.push(
         tool === undefined || !lastEvent.has(call.id)
-          ? functionCallItem(call.id, call.name, call.arguments)
+          ? functionCallItem(meta, call.id, call.name, call.arguments)
           : mcpCallItem(call.id, tool, call.name, call.arguments, lastEvent.get(call.id))
       )
     }
@@ -186,7 +197,7 @@ export const textOfItems = (items: ReadonlyArray<JsonObject>): string =>
 export const fromResult = (meta: ResponseMeta, result: LoopResult): JsonObject => {
   const finish = firstChoice(result.completion)?.finish_reason
   const incomplete = finish === "length"
-  const output = itemsOf(result)
+  const output = itemsOf(meta, result)
   return {
     ...base(meta, incomplete ? "incomplete" : "completed"),
     incomplete_details: incomplete ? { reason: "max_output_tokens" } : null,

@@ -110,9 +110,15 @@ const messagesOf = (input: unknown, publicName: PublicName): Array<JsonObject> =
         }
         break
       }
-      case "function_call":
-        addCall(String(item.call_id ?? item.id ?? ""), String(item.name ?? ""), String(item.arguments ?? ""))
+      case "function_call": {
+        const name = String(item.name ?? "")
+        addCall(
+          String(item.call_id ?? item.id ?? ""),
+          Predicate.isString(item.namespace) ? flatName(item.namespace, name) : name,
+          String(item.arguments ?? "")
+        )
         break
+      }
       case "function_call_output":
         messages.push({
           role: "tool",
@@ -159,27 +165,63 @@ const messagesOf = (input: unknown, publicName: PublicName): Array<JsonObject> =
   return messages
 }
 
+/** A namespaced function (`{"type": "namespace"}` tools) as one chat function name. */
+const flatName = (namespace: string, name: string) => `${namespace}__${name}`
+
+const functionTool = (tool: JsonObject, name: string) => ({
+  type: "function",
+  function: {
+    name,
+    ...(Predicate.isString(tool.description) ? { description: tool.description } : {}),
+    parameters: isJsonObject(tool.parameters) ? tool.parameters : { type: "object", properties: {} },
+    ...(Predicate.isBoolean(tool.strict) ? { strict: tool.strict } : {})
+  }
+})
+
+const unsupportedTool = (tool: unknown) =>
+  refuse(
+    "unsupported_tool",
+    `tools of type "${isJsonObject(tool) ? String(tool.type) : typeof tool}" cannot be translated to chat completions (function, namespace and mcp tools can): ${nativeHint}`
+  )
+
 const toolsOf = (tools: unknown): Array<unknown> | undefined => {
   if (!Array.isArray(tools)) return undefined
-  return tools.map((tool: unknown) => {
-    if (isJsonObject(tool) && tool.type === "mcp") return tool
-    if (!isJsonObject(tool) || tool.type !== "function" || !Predicate.isString(tool.name)) {
-      const type = isJsonObject(tool) ? String(tool.type) : typeof tool
-      throw refuse(
-        "unsupported_tool",
-        `tools of type "${type}" cannot be translated to chat completions (function and mcp tools can): ${nativeHint}`
-      )
+  return tools.flatMap((tool: unknown): Array<unknown> => {
+    if (isJsonObject(tool) && tool.type === "mcp") return [tool]
+    if (isJsonObject(tool) && tool.type === "function" && Predicate.isString(tool.name)) {
+      return [functionTool(tool, tool.name)]
     }
-    return {
-      type: "function",
-      function: {
-        name: tool.name,
-        ...(Predicate.isString(tool.description) ? { description: tool.description } : {}),
-        parameters: isJsonObject(tool.parameters) ? tool.parameters : { type: "object", properties: {} },
-        ...(Predicate.isBoolean(tool.strict) ? { strict: tool.strict } : {})
+    if (
+      isJsonObject(tool) &&
+      tool.type === "namespace" &&
+      Predicate.isString(tool.name) &&
+      Array.isArray(tool.tools)
+    ) {
+      const namespace = tool.name
+      return tool.tools.map((inner: unknown) => {
+        if (!isJsonObject(inner) || inner.type !== "function" || !Predicate.isString(inner.name)) {
+          throw unsupportedTool(inner)
+        }
+        return functionTool(inner, flatName(namespace, inner.name))
+      })
+    }
+    throw unsupportedTool(tool)
+  })
+}
+
+/** The Responses name (and namespace) of a chat function name this request's tools define. */
+export const responsesName = (request: JsonObject) => {
+  const namespaced = new Map<string, { readonly namespace: string; readonly name: string }>()
+  for (const tool of Array.isArray(request.tools) ? request.tools : []) {
+    if (!isJsonObject(tool) || tool.type !== "namespace" || !Predicate.isString(tool.name)) continue
+    for (const inner of Array.isArray(tool.tools) ? tool.tools : []) {
+      if (isJsonObject(inner) && Predicate.isString(inner.name)) {
+        namespaced.set(flatName(tool.name, inner.name), { namespace: tool.name, name: inner.name })
       }
     }
-  })
+  }
+  return (chatName: string): { readonly name: string; readonly namespace?: string } =>
+    namespaced.get(chatName) ?? { name: chatName }
 }
 
 const toolChoiceOf = (choice: unknown): unknown => {

@@ -202,7 +202,7 @@ class Renderer {
         const events: Array<Uint8Array> = []
         this.close(events)
         for (const call of item.calls) {
-          const done = ResponsesOutput.functionCallItem(call.id, call.name, call.arguments)
+          const done = ResponsesOutput.functionCallItem(this.meta, call.id, call.name, call.arguments)
           const index = this.add({ ...done, arguments: "", status: "in_progress" }, events)
           const at = { item_id: done.id, output_index: index }
           events.push(this.event("response.function_call_arguments.delta", { ...at, delta: call.arguments }))
