@@ -169,6 +169,32 @@ describe("Responses API, chat-only upstream (translated)", () => {
       })
   )
 
+  it.live("after a failed translated request, auto finds out again", () =>
+    Effect.gen(function* () {
+      const { upstream, gateway } = yield* start(
+        [
+          { error: { status: 500, body: { error: { message: "model crashed", type: "server_error" } } } },
+          { content: "Back again." }
+        ],
+        false
+      )
+      const failed = yield* TestGateway.promise(() =>
+        gateway.client.responses.create({ model: "m", input: "hi" })
+      ).pipe(Effect.flip)
+      assert.strictEqual((failed as APIError).status, 500)
+      const response = yield* TestGateway.promise(() =>
+        gateway.client.responses.create({ model: "m", input: "hi" })
+      )
+      assert.strictEqual(response.output_text, "Back again.")
+      assert.deepStrictEqual(paths(upstream), [
+        "/v1/responses",
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/chat/completions"
+      ])
+    })
+  )
+
   it.live("responses.stream: created, text deltas, reasoning, completed with usage", () =>
     Effect.gen(function* () {
       const { gateway } = yield* start(
@@ -232,6 +258,12 @@ describe("Responses API, chat-only upstream (translated)", () => {
         ])
         const kept = yield* TestGateway.promise(() => gateway.client.responses.retrieve(second.id))
         assert.strictEqual(kept.output_text, "It is noon.")
+        yield* TestGateway.promise(() => gateway.client.responses.delete(first.id))
+        const gone = yield* TestGateway.promise(() => gateway.client.responses.retrieve(first.id)).pipe(
+          Effect.flip
+        )
+        // Not kept any more: asked of the upstream, which has no such route.
+        assert.strictEqual((gone as APIError).status, 404)
 
         const unstored = yield* TestGateway.promise(() =>
           gateway.client.responses.create({ model: "m", input: "x", store: false })

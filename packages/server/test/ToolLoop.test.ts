@@ -579,6 +579,48 @@ describe("ToolLoop, streaming", () => {
     })
   )
 
+  it.live("a streamed mixed turn: MCP events, then only the client's call, one tool_calls finish", () =>
+    Effect.gen(function* () {
+      const upstream = yield* ScriptedUpstream.make([
+        {
+          content: "Checking.",
+          toolCalls: [
+            { id: "call_mcp", name: "weather__forecast", arguments: '{"city":"Rome"}' },
+            { id: "call_client", name: "get_location", arguments: "{}" }
+          ]
+        }
+      ])
+      const tools = weatherTools()
+      const gateway = yield* TestGateway.start({
+        upstream: { baseUrl: upstream.baseUrl },
+        tools: tools.layer
+      })
+      const chunks = yield* streamed(gateway, {
+        model: "m",
+        messages,
+        stream: true,
+        tools: [{ type: "function", function: { name: "get_location", parameters: { type: "object" } } }]
+      })
+      const all = deltas(chunks)
+      assert.strictEqual(all.map((delta) => delta.content ?? "").join(""), "Checking.")
+      const calls = all.flatMap((delta) => delta.tool_calls ?? [])
+      assert.deepStrictEqual(
+        calls.map((call) => call.id),
+        ["call_client"]
+      )
+      const events = all.flatMap((delta) => (delta.tool_call_event ? [delta.tool_call_event] : []))
+      assert.deepStrictEqual(
+        events.map((event) => [event.id, event.status]),
+        [
+          ["call_mcp", "started"],
+          ["call_mcp", "completed"]
+        ]
+      )
+      assert.deepStrictEqual(finishReasons(chunks), ["tool_calls"])
+      assert.deepStrictEqual(tools.calls, [{ name: "weather__forecast", args: { city: "Rome" } }])
+    })
+  )
+
   it.live("after maxToolCalls streamed rounds, the final call has tool_choice none", () =>
     Effect.gen(function* () {
       const upstream = yield* ScriptedUpstream.make((body, index) =>

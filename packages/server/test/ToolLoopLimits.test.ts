@@ -4,9 +4,11 @@
  * tools run, a cut-off upstream stream, and usage counted once per upstream call.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as ConfigFile from "@mcpgate/core/ConfigFile"
 import { Effect } from "effect"
 import { APIError } from "openai"
 import type { ChatCompletion } from "openai/resources/chat/completions"
+import * as Gateway from "../src/Gateway.ts"
 import type { ToolCallEvent } from "../src/openai/ToolLoop.ts"
 import * as InMemoryTools from "./support/InMemoryTools.ts"
 import * as ScriptedUpstream from "./support/ScriptedUpstream.ts"
@@ -181,6 +183,31 @@ describe("maxToolResultChars", () => {
       const small = completion.mcp_tool_events.find((e) => e.id === "call_page" && e.status === "completed")
       assert.strictEqual(small?.result, "a".repeat(250))
       assert.isUndefined(small?.result_truncated)
+    })
+  )
+})
+
+describe("the settings, from the config file", () => {
+  it.effect("maxToolResultChars (top level and per server), maxTools, toolSearch, upstream.responses", () =>
+    Effect.gen(function* () {
+      const config = yield* ConfigFile.parse(
+        JSON.stringify({
+          maxToolResultChars: 5000,
+          maxTools: 40,
+          toolSearch: false,
+          mcpServers: { docs: { url: "https://docs.example.com/mcp", maxToolResultChars: 20000 } },
+          server: { upstream: { baseUrl: "http://127.0.0.1:11434/v1", responses: "translate" } }
+        }),
+        "mcpgate.json"
+      )
+      const options = Gateway.toolLoopOptions(config)
+      assert.strictEqual(options.maxToolResultChars, 5000)
+      assert.deepStrictEqual(options.serverMaxToolResultChars, { docs: 20000 })
+      assert.strictEqual(options.maxTools, 40)
+      assert.strictEqual(options.toolSearch, false)
+      assert.strictEqual(config.server.upstream?.responses, "translate")
+      const wrong = yield* Effect.flip(ConfigFile.parse('{ "toolSearch": "always" }', "mcpgate.json"))
+      assert.include(wrong.message, "toolSearch")
     })
   )
 })

@@ -229,7 +229,11 @@ const runRounds = (
       }
       if (calls.some((call) => !conversation.mcpNames.has(call.name))) {
         const mixed = calls.some((call) => conversation.mcpNames.has(call.name))
-        if (mixed) yield* sendIntermediateFinish(send, state)
+        if (mixed) {
+          // Its content goes out now, before the events; the finish is made up at the end.
+          yield* sendIntermediateFinish(send, state)
+          state.finish = undefined
+        }
         const clientCalls = mixed
           ? yield* withKeepAlive(ctx, send, runMixedTurn(ctx, conversation, message, calls, emitTo(send)))
           : calls
