@@ -3,7 +3,7 @@
  * composes them (`NodeHttpServer.layer`, `NodeHttpClient.layerUndici`), with only
  * the routes a benchmark asks for. argv[2] is JSON:
  *
- *   { "routes": ["openai" | "mcp-api" | "mcp-endpoint", …],
+ *   { "routes": ["openai" | "responses" | "mcp-api" | "mcp-endpoint", …],
  *     "upstream"?: "http://127.0.0.1:<port>/v1",   // server.upstream.baseUrl
  *     "mcpUrl"?: "http://127.0.0.1:<port>/mcp" }   // one streamable-HTTP MCP server named "bench"
  *
@@ -18,6 +18,8 @@ import { HttpRouter, HttpServer } from "effect/http"
 import type { McpgateConfig } from "../../packages/core/src/Config.ts"
 import { ModelTools } from "../../packages/server/src/openai/ModelTools.ts"
 import * as OpenAiApi from "../../packages/server/src/openai/OpenAiApi.ts"
+import { ResponseStore } from "../../packages/server/src/openai/ResponseStore.ts"
+import * as ResponsesApi from "../../packages/server/src/openai/ResponsesApi.ts"
 import { ToolLoop } from "../../packages/server/src/openai/ToolLoop.ts"
 import { Upstream } from "../../packages/server/src/openai/Upstream.ts"
 import { AuthorizedFetch } from "../../packages/transport/src/AuthorizedFetch.ts"
@@ -25,7 +27,7 @@ import { McpClientManager } from "../../packages/transport/src/McpClientManager.
 import { announceReady } from "./Child.ts"
 import { NodeHttpClient, NodeHttpServer } from "./Platform.ts"
 
-type RouteName = "openai" | "mcp-api" | "mcp-endpoint"
+type RouteName = "openai" | "responses" | "mcp-api" | "mcp-endpoint"
 
 interface Options {
   readonly routes: ReadonlyArray<RouteName>
@@ -33,7 +35,11 @@ interface Options {
   readonly mcpUrl?: string
 }
 
-type RouteLayer = Layer.Layer<never, unknown, HttpRouter.HttpRouter | McpClientManager | Upstream | ToolLoop>
+type RouteLayer = Layer.Layer<
+  never,
+  unknown,
+  HttpRouter.HttpRouter | McpClientManager | Upstream | ToolLoop | ModelTools | ResponseStore
+>
 
 const options = JSON.parse(process.argv[2] ?? "{}") as Options
 
@@ -61,7 +67,10 @@ const config: McpgateConfig = {
   server: {
     host: "127.0.0.1",
     port: 0,
-    ...(options.upstream === undefined ? {} : { upstream: { baseUrl: options.upstream } })
+    // The bench upstream has no Responses API: translate without probing.
+    ...(options.upstream === undefined
+      ? {}
+      : { upstream: { baseUrl: options.upstream, responses: "translate" } })
   }
 }
 
@@ -94,6 +103,10 @@ for (const route of options.routes) {
     routeLayers.push(OpenAiApi.routes)
     continue
   }
+  if (route === "responses") {
+    routeLayers.push(ResponsesApi.routes)
+    continue
+  }
   const loaded = await (route === "mcp-api"
     ? optionalRoutes("mcp/McpJsonApi.ts", "McpJsonApi")
     : optionalRoutes("mcp/McpEndpoint.ts", "McpEndpoint"))
@@ -108,7 +121,8 @@ if (unavailable.length > 0 || first === undefined) {
   const manager = McpClientManager.layer(config).pipe(Layer.provide(AuthorizedFetch.layer))
   const openAi = ToolLoop.layer({ maxToolCalls: config.maxToolCalls }).pipe(
     Layer.provideMerge(Upstream.layer(config.server.upstream)),
-    Layer.provide(ModelTools.layerEmpty),
+    Layer.provideMerge(ModelTools.layerEmpty),
+    Layer.provideMerge(ResponseStore.layerMemory()),
     Layer.provide(NodeHttpClient.layerUndici)
   )
   const app = HttpRouter.serve(Layer.mergeAll(first, ...rest), {

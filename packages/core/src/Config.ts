@@ -144,6 +144,9 @@ const serverFields = {
     doc: "Seconds per request to this server (default: the top-level `defaultTimeout`)."
   }),
   tools: Declare.optionalObject(ToolsObject, { doc: "Which tools are exposed." }),
+  maxToolResultChars: Declare.optional(Values.PositiveInt, {
+    doc: "Characters of one tool result the model reads (default: the top-level `maxToolResultChars`)."
+  }),
   auth: Declare.optionalObject(AuthObject, { doc: "OAuth 2.1 (HTTP servers)." })
 } as const
 
@@ -267,7 +270,10 @@ export const UpstreamObject = Declare.object({
       example: '"baseUrl": "http://127.0.0.1:11434/v1"',
       doc: "Its base URL, with the `/v1` path."
     }),
-    apiKey: Declare.optional(Values.Text, { secret: true, doc: "Sent as a bearer token." })
+    apiKey: Declare.optional(Values.Text, { secret: true, doc: "Sent as a bearer token." }),
+    responses: Declare.optional(Values.UpstreamResponses, {
+      doc: "How `/v1/responses` reaches it: `auto` (default: its own Responses API when it has one, else translated to chat completions), `native` (always its own) or `translate` (always chat completions)."
+    })
   }
 })
 
@@ -322,6 +328,15 @@ export const RootObject = Declare.object({
       aliases: ["max_tool_calls"],
       alwaysWritten: true,
       doc: "Tool-loop rounds (model turns) per request, not individual calls."
+    }),
+    maxToolResultChars: Declare.optional(Values.PositiveInt, {
+      doc: "Characters of one tool result the model reads (default 100000); a longer one is cut, with a note saying how much was left out. Servers may set their own."
+    }),
+    maxTools: Declare.optional(Values.PositiveInt, {
+      doc: "Tools one request may offer the model (default 128, OpenAI's own limit)."
+    }),
+    toolSearch: Declare.optional(Values.ToolSearch, {
+      doc: "Over `maxTools`: `auto` (default) gives the model `builtin__search_tools` to find the tools it needs; `false` refuses the request with a 400 saying how to narrow it."
     }),
     defaultTimeout: Declare.withDefault(Values.Seconds, 30, {
       aliases: ["default_timeout"],

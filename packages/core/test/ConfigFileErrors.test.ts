@@ -111,7 +111,7 @@ const rows: ReadonlyArray<Row> = [
     title: "root key with no close match lists the valid keys",
     text: '{ "frobnicate": 1 }',
     path: "frobnicate",
-    says: "unknown key (expected one of: mcpServers, maxToolCalls, defaultTimeout, builtins, server)"
+    says: "unknown key (expected one of: mcpServers, maxToolCalls, maxToolResultChars, maxTools, toolSearch, defaultTimeout, builtins, server)"
   },
   {
     title: "server entry at the top level",

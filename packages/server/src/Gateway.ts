@@ -19,7 +19,9 @@ import * as McpEndpoint from "./mcp/McpEndpoint.ts"
 import * as McpJsonApi from "./mcp/McpJsonApi.ts"
 import { ModelTools } from "./openai/ModelTools.ts"
 import * as OpenAiApi from "./openai/OpenAiApi.ts"
-import { ToolLoop } from "./openai/ToolLoop.ts"
+import { ResponseStore } from "./openai/ResponseStore.ts"
+import * as ResponsesApi from "./openai/ResponsesApi.ts"
+import { ToolLoop, type ToolLoopOptions } from "./openai/ToolLoop.ts"
 import { Upstream } from "./openai/Upstream.ts"
 import type * as AdminToken from "./security/AdminToken.ts"
 import * as Security from "./security/Security.ts"
@@ -79,7 +81,9 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
  */
 export const routes = Layer.mergeAll(
   healthRoute,
-  Layer.mergeAll(OpenAiApi.routes, McpEndpoint.routes).pipe(Layer.provide(Security.apiKeyMiddleware.layer)),
+  Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes, McpEndpoint.routes).pipe(
+    Layer.provide(Security.apiKeyMiddleware.layer)
+  ),
   McpJsonApi.routes,
   AdminApi.routes,
   Web.routes,
@@ -98,11 +102,23 @@ export const managerLayer = (config: McpgateConfig) =>
  */
 export const oauthLayer = OAuthManager.layer({ interactive: false }).pipe(Layer.provide(Browser.layer))
 
+/** The tool loop's settings from the config (docs/configuration.md). */
+export const toolLoopOptions = (config: McpgateConfig): ToolLoopOptions => ({
+  maxToolCalls: config.maxToolCalls,
+  maxTools: config.maxTools,
+  toolSearch: config.toolSearch,
+  maxToolResultChars: config.maxToolResultChars,
+  serverMaxToolResultChars: Object.fromEntries(
+    Object.values(config.mcpServers).map((server) => [server.name, server.maxToolResultChars])
+  )
+})
+
 /** Everything the routes need, over one manager; needs a `CredentialStore`. */
 export const services = (options: GatewayOptions) =>
-  ToolLoop.layer({ maxToolCalls: options.config.maxToolCalls }).pipe(
+  ToolLoop.layer(toolLoopOptions(options.config)).pipe(
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
-    Layer.provide(ModelTools.layerMcp),
+    Layer.provideMerge(ModelTools.layerMcp),
+    Layer.provideMerge(ResponseStore.layerMemory()),
     Layer.provideMerge(managerLayer(options.config)),
     Layer.provide(AuthorizedFetch.layerOAuth),
     Layer.provideMerge(oauthLayer)

@@ -173,7 +173,7 @@ describe("Gateway", () => {
           authorization: ""
         })
         assert.strictEqual(withoutKey.status, 401)
-        for (const path of ["/v1/mcp/tools", "/v1/mcp/servers", "/v1/models"]) {
+        for (const path of ["/v1/mcp/tools", "/v1/mcp/servers", "/v1/models", "/v1/models/x", "/v1/files"]) {
           const response = yield* Effect.promise(() => fetch(`${url}${path}`))
           assert.strictEqual(response.status, 401, path)
         }

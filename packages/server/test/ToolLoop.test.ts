@@ -196,10 +196,11 @@ describe("ToolLoop, non-streaming", () => {
   )
 
   it.live(
-    "a turn mixing MCP and client tools goes back whole; the MCP call runs when the client answers",
+    "a mixed turn: the MCP call runs at once, the client gets only its own call, the model later sees the whole turn",
     () =>
       Effect.gen(function* () {
         const mixed: ScriptedUpstream.Turn = {
+          content: "Checking.",
           toolCalls: [
             { id: "call_mcp", name: "weather__forecast", arguments: '{"city":"Rome"}' },
             { id: "call_client", name: "get_location", arguments: "{}" }
@@ -220,33 +221,85 @@ describe("ToolLoop, non-streaming", () => {
         }
         const first = yield* complete(gateway, { model: "m", messages, tools: [clientTool] })
         const message = first.choices[0]?.message
-        assert.strictEqual(message?.tool_calls?.length, 2)
-        assert.deepStrictEqual(tools.calls, [])
-
-        const second = yield* complete(gateway, {
-          model: "m",
-          tools: [clientTool],
-          messages: [
-            ...messages,
-            { role: "assistant", content: null, tool_calls: message?.tool_calls ?? [] },
-            { role: "tool", tool_call_id: "call_client", content: "Rome" }
-          ]
-        })
-        assert.strictEqual(second.choices[0]?.message.content, "Rome is sunny, and you are in Rome.")
-        assert.deepStrictEqual(tools.calls, [{ name: "weather__forecast", args: { city: "Rome" } }])
-        const sent = upstream.chatBodies()[1]?.messages as Array<Record<string, unknown>>
-        assert.deepStrictEqual(sent.slice(2), [
-          { role: "tool", tool_call_id: "call_client", content: "Rome" },
-          { role: "tool", tool_call_id: "call_mcp", content: "sunny in Rome" }
+        assert.strictEqual(first.choices[0]?.finish_reason, "tool_calls")
+        assert.deepStrictEqual(message?.tool_calls, [
+          { id: "call_client", type: "function", function: { name: "get_location", arguments: "{}" } }
         ])
+        assert.deepStrictEqual(tools.calls, [{ name: "weather__forecast", args: { city: "Rome" } }])
         assert.deepStrictEqual(
-          second.mcp_tool_events.map((event) => [event.id, event.status]),
+          first.mcp_tool_events.map((event) => [event.id, event.status]),
           [
             ["call_mcp", "started"],
             ["call_mcp", "completed"]
           ]
         )
+
+        // A standard client answers the calls it saw, and only those.
+        const second = yield* complete(gateway, {
+          model: "m",
+          tools: [clientTool],
+          messages: [
+            ...messages,
+            { role: "assistant", content: "Checking.", tool_calls: message?.tool_calls ?? [] },
+            { role: "tool", tool_call_id: "call_client", content: "Rome" }
+          ]
+        })
+        assert.strictEqual(second.choices[0]?.message.content, "Rome is sunny, and you are in Rome.")
+        assert.strictEqual(tools.calls.length, 1, "the MCP call ran once")
+        const sent = upstream.chatBodies()[1]?.messages as Array<Record<string, unknown>>
+        assert.deepStrictEqual(sent.slice(1), [
+          {
+            role: "assistant",
+            content: "Checking.",
+            tool_calls: [
+              {
+                id: "call_mcp",
+                type: "function",
+                function: { name: "weather__forecast", arguments: '{"city":"Rome"}' }
+              },
+              { id: "call_client", type: "function", function: { name: "get_location", arguments: "{}" } }
+            ]
+          },
+          { role: "tool", tool_call_id: "call_client", content: "Rome" },
+          { role: "tool", tool_call_id: "call_mcp", content: "sunny in Rome" }
+        ])
+        assert.deepStrictEqual(second.mcp_tool_events, [])
       })
+  )
+
+  it.live("a client that sends back MCP calls it saw without results gets them run first", () =>
+    Effect.gen(function* () {
+      const upstream = yield* ScriptedUpstream.make([{ content: "Rome is sunny." }])
+      const tools = weatherTools()
+      const gateway = yield* TestGateway.start({
+        upstream: { baseUrl: upstream.baseUrl },
+        tools: tools.layer
+      })
+      const second = yield* complete(gateway, {
+        model: "m",
+        messages: [
+          ...messages,
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [
+              {
+                id: "call_old",
+                type: "function",
+                function: { name: "weather__forecast", arguments: '{"city":"Rome"}' }
+              }
+            ]
+          }
+        ]
+      })
+      assert.strictEqual(second.choices[0]?.message.content, "Rome is sunny.")
+      const sent = upstream.chatBodies()[0]?.messages as Array<Record<string, unknown>>
+      assert.deepStrictEqual(sent.at(-1), {
+        role: "tool",
+        tool_call_id: "call_old",
+        content: "sunny in Rome"
+      })
+    })
   )
 
   it.live("stops after maxToolCalls rounds with a final tool_choice none call", () =>
@@ -523,6 +576,48 @@ describe("ToolLoop, streaming", () => {
       )
       assert.deepStrictEqual(finishReasons(chunks), ["tool_calls"])
       assert.strictEqual(upstream.chatBodies().length, 1)
+    })
+  )
+
+  it.live("a streamed mixed turn: MCP events, then only the client's call, one tool_calls finish", () =>
+    Effect.gen(function* () {
+      const upstream = yield* ScriptedUpstream.make([
+        {
+          content: "Checking.",
+          toolCalls: [
+            { id: "call_mcp", name: "weather__forecast", arguments: '{"city":"Rome"}' },
+            { id: "call_client", name: "get_location", arguments: "{}" }
+          ]
+        }
+      ])
+      const tools = weatherTools()
+      const gateway = yield* TestGateway.start({
+        upstream: { baseUrl: upstream.baseUrl },
+        tools: tools.layer
+      })
+      const chunks = yield* streamed(gateway, {
+        model: "m",
+        messages,
+        stream: true,
+        tools: [{ type: "function", function: { name: "get_location", parameters: { type: "object" } } }]
+      })
+      const all = deltas(chunks)
+      assert.strictEqual(all.map((delta) => delta.content ?? "").join(""), "Checking.")
+      const calls = all.flatMap((delta) => delta.tool_calls ?? [])
+      assert.deepStrictEqual(
+        calls.map((call) => call.id),
+        ["call_client"]
+      )
+      const events = all.flatMap((delta) => (delta.tool_call_event ? [delta.tool_call_event] : []))
+      assert.deepStrictEqual(
+        events.map((event) => [event.id, event.status]),
+        [
+          ["call_mcp", "started"],
+          ["call_mcp", "completed"]
+        ]
+      )
+      assert.deepStrictEqual(finishReasons(chunks), ["tool_calls"])
+      assert.deepStrictEqual(tools.calls, [{ name: "weather__forecast", args: { city: "Rome" } }])
     })
   )
 

@@ -14,6 +14,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { Scope } from "effect"
 import { Effect } from "effect"
+import * as ScriptedResponses from "./ScriptedResponses.ts"
 
 export interface ScriptedToolCall {
   readonly id: string
@@ -41,6 +42,10 @@ export interface Turn {
   readonly chunkDelayMs?: number
   /** Send the first chunk, then nothing until the client goes away. */
   readonly hang?: boolean
+  /** Stream the content, then end the body without a `finish_reason` or `[DONE]`. */
+  readonly truncate?: boolean
+  /** vLLM's `continuous_usage_stats`: every chunk carries the usage so far; the last one is the total. */
+  readonly continuousUsage?: boolean
 }
 
 export interface RecordedRequest {
@@ -122,6 +127,18 @@ const completionOf = (turn: Turn, id: string, model: unknown) => ({
 
 /** The SSE events of a streamed turn, each `data: …\n\n`. */
 const eventsOf = (turn: Turn, id: string, model: unknown, includeUsage: boolean): Array<string> => {
+  let sent = 0
+  const usageSoFar = () => {
+    const total = turn.usage
+    if (total === undefined) return null
+    sent++
+    // Grows chunk by chunk; `usageOf` gives the last chunk the turn's total.
+    return {
+      prompt_tokens: total.prompt_tokens,
+      completion_tokens: sent,
+      total_tokens: total.prompt_tokens + sent
+    }
+  }
   const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
     JSON.stringify({
       id,
@@ -129,7 +146,11 @@ const eventsOf = (turn: Turn, id: string, model: unknown, includeUsage: boolean)
       created,
       model,
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-      ...(includeUsage ? { usage: null } : {})
+      ...(turn.continuousUsage === true
+        ? { usage: finish === null ? usageSoFar() : (turn.usage ?? null) }
+        : includeUsage
+          ? { usage: null }
+          : {})
     })
   const events = [chunk({ role: "assistant", content: "" })]
   for (const piece of pieces(turn.reasoning ?? "", 6)) events.push(chunk({ reasoning_content: piece }))
@@ -144,8 +165,9 @@ const eventsOf = (turn: Turn, id: string, model: unknown, includeUsage: boolean)
       events.push(chunk({ tool_calls: [{ index, function: { arguments: piece } }] }))
     }
   })
+  if (turn.truncate === true) return events.map((data) => `data: ${data}\n\n`)
   events.push(chunk({}, finishOf(turn)))
-  if (includeUsage && turn.usage !== undefined) {
+  if (includeUsage && turn.usage !== undefined && turn.continuousUsage !== true) {
     events.push(
       JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage: turn.usage })
     )
@@ -154,7 +176,46 @@ const eventsOf = (turn: Turn, id: string, model: unknown, includeUsage: boolean)
   return events.map((data) => `data: ${data}\n\n`)
 }
 
-export const make = (script: Script): Effect.Effect<ScriptedUpstream, never, Scope.Scope> =>
+/** The other OpenAI routes, answered with what was asked (for the byte-for-byte forwarding tests). */
+const echoed = /^\/v1\/(embeddings|completions|audio\/|images\/|files|models\/)/
+
+const echo = async (
+  req: Http.IncomingMessage,
+  res: Http.ServerResponse,
+  recorded: RecordedRequest,
+  write: (data: string) => Promise<void>,
+  end: (data: string) => void
+) => {
+  const body = recorded.json as { stream?: unknown } | undefined
+  if (recorded.path === "/v1/completions" && body?.stream === true) {
+    res.writeHead(200, { "content-type": "text/event-stream", "x-scripted": "echo" })
+    for (const text of ["Once", " upon", " a time"]) {
+      await write(`data: ${JSON.stringify({ object: "text_completion", choices: [{ index: 0, text }] })}\n\n`)
+    }
+    return end("data: [DONE]\n\n")
+  }
+  res.writeHead(200, { "content-type": "application/json", "x-scripted": "echo" })
+  end(
+    JSON.stringify({
+      object: "echo",
+      method: req.method,
+      url: req.url,
+      contentType: req.headers["content-type"] ?? null,
+      bodyLength: recorded.body.length,
+      bodyBase64: recorded.body.toString("base64")
+    })
+  )
+}
+
+export interface ScriptedOptions {
+  /** Also answer `POST /v1/responses` from the script (an upstream with its own Responses API). */
+  readonly responses?: boolean
+}
+
+export const make = (
+  script: Script,
+  scripted: ScriptedOptions = {}
+): Effect.Effect<ScriptedUpstream, never, Scope.Scope> =>
   Effect.gen(function* () {
     const requests: Array<RecordedRequest> = []
     const closeWaiters: Array<(request: RecordedRequest) => void> = []
@@ -192,6 +253,23 @@ export const make = (script: Script): Effect.Effect<ScriptedUpstream, never, Sco
             data: [{ id: "scripted-model", object: "model", created, owned_by: "scripted" }]
           })
         )
+      }
+      if (echoed.test(recorded.path)) return echo(req, res, recorded, write, end)
+      if (scripted.responses === true && req.method === "POST" && recorded.path === "/v1/responses") {
+        const body = (recorded.json ?? {}) as Record<string, unknown>
+        const turn = turnFor(body)
+        const id = `resp_scripted_${chatIndex}`
+        if (turn.error !== undefined) {
+          res.writeHead(turn.error.status, { "content-type": "application/json" })
+          return end(JSON.stringify(turn.error.body))
+        }
+        if (body.stream !== true) {
+          res.writeHead(200, { "content-type": "application/json", "x-request-id": id })
+          return end(JSON.stringify(ScriptedResponses.responseOf(turn, id, body.model)))
+        }
+        res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "x-request-id": id })
+        for (const event of ScriptedResponses.eventsOf(turn, id, body.model)) await write(event)
+        return res.end()
       }
       if (req.method !== "POST" || recorded.path !== "/v1/chat/completions") {
         res.writeHead(404, { "content-type": "application/json" })

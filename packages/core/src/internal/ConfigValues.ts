@@ -113,3 +113,5 @@ export const SigningAlgorithm = Schema.String.check(
 )
 export const SearchProvider = Schema.Literals(["duckduckgo", "searxng"])
 export const ConfigEditor = Schema.Literals(["full", "no-commands", "read-only"])
+export const UpstreamResponses = Schema.Literals(["auto", "native", "translate"])
+export const ToolSearch = Schema.Literals(["auto", false])

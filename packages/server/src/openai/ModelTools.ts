@@ -16,9 +16,15 @@ import { isJsonObject } from "./ChatFormat.ts"
 export interface ToolDefinition {
   /** The public name, `^[a-zA-Z0-9_-]{1,64}$` (docs/connections.md#tool-names). */
   readonly name: string
-  readonly description?: string
+  /** The configured server it comes from (`builtin` for the gateway's own tools). */
+  readonly server: string
+  /** The server's own name for it (what `allowed_tools` and `mcp_call` items name). */
+  readonly tool: string
+  readonly description?: string | undefined
   /** A JSON Schema object for the arguments. */
   readonly parameters: Readonly<Record<string, unknown>>
+  /** The server's MCP annotations (`readOnlyHint` …), if any. */
+  readonly annotations?: Readonly<Record<string, unknown>> | undefined
 }
 
 /** A tool's own answer: `isError` is the server's flag, `text` its words (docs/connections.md#results). */
@@ -53,6 +59,8 @@ export type ModelToolError = ToolNotFound | ToolNeedsLogin | ToolCallFailed
 export interface ModelToolsShape {
   /** The tools to offer, read once per chat request. */
   readonly tools: Effect.Effect<ReadonlyArray<ToolDefinition>>
+  /** The configured server names a request may pick (`server_label`), `builtin` included. */
+  readonly servers: Effect.Effect<ReadonlyArray<string>>
   /**
    * Calls one tool. Interruption (the client went away) must stop the call:
    * implementations pass it on (an `AbortSignal`, a `notifications/cancelled`).
@@ -60,18 +68,28 @@ export interface ModelToolsShape {
   readonly call: (name: string, args: unknown) => Effect.Effect<ToolOutcome, ModelToolError>
 }
 
+/** The `server_label` of the gateway's own tools (`builtin__fetch` …). */
+export const builtinLabel = "builtin"
+
 const asArguments = (args: unknown): Readonly<Record<string, unknown>> => (isJsonObject(args) ? args : {})
 
 /** The tools of the MCP servers (and the builtins), called through the manager. */
 const makeMcp = Effect.map(McpClientManager, (manager) =>
   ModelTools.of({
     tools: Effect.map(manager.tools, (tools) =>
-      tools.map(({ publicName, tool }) => ({
+      tools.map(({ publicName, server, tool }) => ({
         name: publicName,
-        ...(tool.description === undefined ? {} : { description: tool.description }),
-        parameters: tool.inputSchema
+        server,
+        tool: tool.name,
+        description: tool.description,
+        parameters: tool.inputSchema,
+        annotations: tool.annotations
       }))
     ),
+    servers: Effect.map(manager.status, (statuses) => [
+      ...statuses.map((status) => status.name).filter((name) => name !== builtinLabel),
+      builtinLabel
+    ]),
     call: (name, args) =>
       manager.call(name, asArguments(args)).pipe(
         Effect.map((result) => ({
@@ -104,6 +122,7 @@ export class ModelTools extends Context.Service<ModelTools, ModelToolsShape>()("
   static readonly layerEmpty: Layer.Layer<ModelTools> = Layer.succeed(ModelTools)(
     ModelTools.of({
       tools: Effect.succeed([]),
+      servers: Effect.succeed([builtinLabel]),
       call: (name) => Effect.fail(new ToolNotFound({ name, message: `no MCP tool is named ${name}` }))
     })
   )

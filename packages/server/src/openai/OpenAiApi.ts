@@ -11,9 +11,10 @@
  * Mount with `OpenAiApi.routes` beside the other `HttpRouter.add` layers; it
  * needs `Upstream` and `ToolLoop`. API keys are checked by a middleware around it.
  */
-import { ByteSize, Effect, Option, Result, Schema } from "effect"
+import { ByteSize, Effect, Option, Result, Schema, type Stream } from "effect"
 import {
   HttpIncomingMessage,
+  HttpMethod,
   HttpRouter,
   type HttpServerError,
   type HttpServerRequest,
@@ -22,6 +23,8 @@ import {
 import * as ErrorBody from "../http/ErrorBody.ts"
 import * as Json from "../http/Json.ts"
 import { ChatRequest, isJsonObject, type JsonObject } from "./ChatFormat.ts"
+import * as ChatStream from "./ChatStream.ts"
+import { hasMcpTools, type InvalidToolRequest } from "./McpToolSelection.ts"
 import { ToolLoop } from "./ToolLoop.ts"
 import { Upstream } from "./Upstream.ts"
 import * as UpstreamErrorBody from "./UpstreamErrorBody.ts"
@@ -29,21 +32,25 @@ import * as UpstreamErrorBody from "./UpstreamErrorBody.ts"
 /** Request bodies above this are refused with 413 (prompts with images stay well below). */
 export const maxBodyBytes = 10 * 1024 * 1024
 
-const invalidRequest = (status: number, code: string, message: string) =>
+export const invalidRequest = (status: number, code: string, message: string) =>
   ErrorBody.response(status, { message, type: "invalid_request_error", code })
 
-const bodyError = (error: HttpServerError.HttpServerError) =>
+export const bodyError = (error: HttpServerError.HttpServerError) =>
   error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
     ? invalidRequest(413, "body_too_large", `the request body is larger than ${maxBodyBytes} bytes`)
     : invalidRequest(400, "unreadable_body", `the request body could not be read: ${error.message}`)
 
-const readBody = (request: HttpServerRequest.HttpServerRequest) =>
+export const readBody = (request: HttpServerRequest.HttpServerRequest) =>
   request.arrayBuffer.pipe(
     Effect.map((buffer) => new Uint8Array(buffer)),
     Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes))
   )
 
 const textEncoder = new TextEncoder()
+
+/** A request's `mcp` tools (or too many tools) refused: docs/gateway.md#mcp-tools-per-request. */
+export const invalidTools = (error: InvalidToolRequest) =>
+  Effect.succeed(invalidRequest(400, error.code, error.message))
 
 const decodeChatRequest = Schema.decodeUnknownResult(ChatRequest)
 
@@ -60,9 +67,9 @@ export const routes = HttpRouter.use((router) =>
 
     const passThrough = (
       request: HttpServerRequest.HttpServerRequest,
-      method: "GET" | "POST",
+      method: HttpMethod.HttpMethod,
       path: string,
-      body?: Uint8Array
+      body?: Uint8Array | Stream.Stream<Uint8Array, unknown>
     ) =>
       Effect.map(
         upstream.forward({
@@ -81,13 +88,17 @@ export const routes = HttpRouter.use((router) =>
 
     const runLoop = (body: JsonObject) =>
       body.stream === true
-        ? Effect.map(loop.stream(body), (frames) =>
-            HttpServerResponse.stream(frames, {
-              contentType: "text/event-stream",
-              headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
-            })
+        ? Effect.flatMap(loop.stream(body), (items) =>
+            Effect.map(ChatStream.toSse(items, body), (frames) =>
+              HttpServerResponse.stream(frames, {
+                contentType: "text/event-stream",
+                headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+              })
+            )
           )
-        : Effect.map(loop.complete(body), (completion) => HttpServerResponse.jsonUnsafe(completion))
+        : Effect.map(loop.complete(body), (result) =>
+            HttpServerResponse.jsonUnsafe({ ...result.completion, mcp_tool_events: result.events })
+          )
 
     const chatCompletions = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function* () {
@@ -105,15 +116,15 @@ export const routes = HttpRouter.use((router) =>
           )
         }
         const body = parsed.value
-        if (body.execute_mcp_tools === true) {
+        if (body.execute_mcp_tools === true || hasMcpTools(body.tools)) {
           if (body.n !== undefined && body.n !== null && body.n !== 1) {
             return invalidRequest(
               400,
               "unsupported_n",
-              '"execute_mcp_tools" runs one conversation: "n" must be 1'
+              'the gateway runs MCP tools for one conversation: "n" must be 1'
             )
           }
-          return yield* runLoop(body)
+          return yield* runLoop(body).pipe(Effect.catchTag("InvalidToolRequest", invalidTools))
         }
         if (!("execute_mcp_tools" in body)) {
           return yield* passThrough(request, "POST", "/chat/completions", bytes)
@@ -138,7 +149,23 @@ export const routes = HttpRouter.use((router) =>
         Effect.catchDefect(ErrorBody.internalError)
       )
 
+    // Everything else under /v1 (embeddings, audio, images, files …) goes to the upstream
+    // untouched, bodies streamed both ways (docs/gateway.md#other-routes).
+    const other = (request: HttpServerRequest.HttpServerRequest) => {
+      const path = new URL(request.url, "http://gateway").pathname
+      if (path.startsWith("/v1/mcp/") || !HttpMethod.isHttpMethod(request.method)) {
+        return Effect.succeed(
+          ErrorBody.response(404, { message: `no route for ${request.method} ${path}`, type: "not_found" })
+        )
+      }
+      return passThrough(request, request.method, path.slice("/v1".length), request.stream).pipe(
+        Effect.catch((error) => Effect.succeed(UpstreamErrorBody.upstreamResponse(error))),
+        Effect.catchDefect(ErrorBody.internalError)
+      )
+    }
+
     yield* router.add("POST", "/v1/chat/completions", chatCompletions)
     yield* router.add("GET", "/v1/models", models)
+    yield* router.add("*", "/v1/*", other)
   })
 )

@@ -6,8 +6,18 @@
  * the model as text. Shared by every API that runs tools for a model.
  */
 import { Clock, Effect } from "effect"
-import { isJsonObject, type ToolCall } from "./ChatFormat.ts"
-import type { ModelToolError, ModelToolsShape } from "./ModelTools.ts"
+import { isJsonObject, type JsonObject, type ToolCall } from "./ChatFormat.ts"
+import type { ModelToolError, ToolOutcome } from "./ModelTools.ts"
+
+/** What runs a conversation's calls: the MCP tools (and the gateway's own), with each one's result limit. */
+export interface CallTarget {
+  readonly call: (name: string, args: JsonObject) => Effect.Effect<ToolOutcome, ModelToolError>
+  /** `maxToolResultChars` for the tool's server (docs/gateway.md#tool-results). */
+  readonly resultLimit: (name: string) => number
+}
+
+/** Events (and the UI they feed) carry at most this much of a result. */
+export const eventResultChars = 4000
 
 /** One step of one MCP call, as the client sees it (streamed, and in `mcp_tool_events`). */
 export interface ToolCallEvent {
@@ -16,8 +26,10 @@ export interface ToolCallEvent {
   /** The arguments as the model wrote them (JSON text). */
   readonly arguments: string
   readonly status: "started" | "completed" | "failed"
-  /** The tool's own text (or why the call could not run); absent on `started`. */
+  /** The tool's own text (or why the call could not run), its first 4000 characters; absent on `started`. */
   readonly result?: string
+  /** Set when `result` is only the start of a longer text. */
+  readonly result_truncated?: boolean
   readonly duration_ms?: number
 }
 
@@ -62,7 +74,23 @@ const describeFailure = (name: string, error: ModelToolError): string => {
   }
 }
 
-const execute = (tools: ModelToolsShape, call: ToolCall): Effect.Effect<CallOutcome> => {
+/** The first `limit` characters, never splitting a surrogate pair. */
+const head = (text: string, limit: number) => {
+  const end = limit > 0 && /[\uD800-\uDBFF]/.test(text.charAt(limit - 1)) ? limit - 1 : limit
+  return text.slice(0, end)
+}
+
+/** A result longer than `limit` reaches the model cut, with a note saying how much was left out. */
+export const cutForModel = (text: string, limit: number): string => {
+  if (text.length <= limit) return text
+  const kept = head(text, limit)
+  return (
+    `${kept}\n\n[mcpgate: the tool's result was cut here: ${text.length - kept.length} of ` +
+    `${text.length} characters were left out (maxToolResultChars is ${limit}).]`
+  )
+}
+
+const execute = (tools: CallTarget, call: ToolCall): Effect.Effect<CallOutcome> => {
   const parsed = call.arguments.trim() === "" ? { ok: true as const, value: {} } : parseJson(call.arguments)
   if (!parsed.ok || !isJsonObject(parsed.value)) {
     return Effect.succeed(
@@ -93,25 +121,27 @@ const execute = (tools: ModelToolsShape, call: ToolCall): Effect.Effect<CallOutc
 }
 
 /** Runs one call, reporting it started and ended; the text for the model's `tool` message. */
-const runCall = (tools: ModelToolsShape, call: ToolCall, emit: Emit) =>
+const runCall = (tools: CallTarget, call: ToolCall, emit: Emit) =>
   Effect.gen(function* () {
     const base = { id: call.id, name: call.name, arguments: call.arguments }
     yield* emit({ ...base, status: "started" })
     const start = yield* Clock.currentTimeMillis
     const outcome = yield* execute(tools, call)
     const end = yield* Clock.currentTimeMillis
+    const truncated = outcome.result.length > eventResultChars
     yield* emit({
       ...base,
       status: outcome.failed ? "failed" : "completed",
-      result: outcome.result,
+      result: truncated ? head(outcome.result, eventResultChars) : outcome.result,
+      ...(truncated ? { result_truncated: true } : {}),
       duration_ms: end - start
     })
-    return outcome.text
+    return cutForModel(outcome.text, tools.resultLimit(call.name))
   })
 
 /** Runs calls concurrently (at most `concurrency` at a time); the `tool` messages, in call order. */
 export const runCalls = (
-  tools: ModelToolsShape,
+  tools: CallTarget,
   calls: ReadonlyArray<ToolCall>,
   emit: Emit,
   concurrency: number

@@ -15,7 +15,14 @@
 import type { UpstreamConfig } from "@mcpgate/core/Config"
 import type { Scope } from "effect"
 import { Context, Effect, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
-import { type Headers, HttpBody, HttpClient, type HttpClientError, HttpClientRequest } from "effect/http"
+import {
+  type Headers,
+  HttpBody,
+  HttpClient,
+  type HttpClientError,
+  HttpClientRequest,
+  HttpMethod
+} from "effect/http"
 import type { HttpClientResponse } from "effect/http/HttpClientResponse"
 import * as Sse from "../http/Sse.ts"
 
@@ -58,12 +65,13 @@ export type UpstreamError =
   | UpstreamProtocolError
 
 export interface ForwardRequest {
-  readonly method: "GET" | "POST"
+  readonly method: HttpMethod.HttpMethod
   /** Below the base URL, query included: `/chat/completions`, `/models`. */
   readonly path: string
   /** The client's headers; hop-by-hop ones and its credentials are dropped here. */
   readonly headers: Headers.Headers
-  readonly body?: Uint8Array
+  /** Bytes read already, or the client's body streamed on as it arrives (uploads). */
+  readonly body?: Uint8Array | Stream.Stream<Uint8Array, unknown> | undefined
 }
 
 export interface ForwardResponse {
@@ -78,6 +86,8 @@ export interface ForwardResponse {
 export interface UpstreamShape {
   /** The configured base URL (for messages), if any. */
   readonly baseUrl: string | undefined
+  /** How `/v1/responses` reaches it (`server.upstream.responses`, docs/gateway.md#responses). */
+  readonly responses: "auto" | "native" | "translate"
   /** Sends a request unchanged (but for credentials) and returns the answer unread, whatever its status. */
   readonly forward: (
     request: ForwardRequest
@@ -204,6 +214,19 @@ const statusError = (response: HttpClientResponse, url: string) =>
     )
   })
 
+const requestBody = (
+  body: Uint8Array | Stream.Stream<Uint8Array, unknown>,
+  contentType: string,
+  length: string | undefined
+) =>
+  body instanceof Uint8Array
+    ? HttpBody.uint8Array(body, contentType)
+    : HttpBody.stream(
+        body,
+        contentType,
+        length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined
+      )
+
 const isSuccess = (status: number) => status >= 200 && status < 300
 
 /** The service for a given `server.upstream` (or none); needs an `HttpClient` (see the module comment). */
@@ -213,6 +236,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
   if (config === undefined) {
     return Upstream.of({
       baseUrl: undefined,
+      responses: "native",
       forward: () => Effect.fail(notConfigured),
       chat: () => Effect.fail(notConfigured),
       chatStream: () => Effect.fail(notConfigured)
@@ -236,7 +260,9 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
     const contentType = request.headers["content-type"] ?? "application/json"
     const outgoing = HttpClientRequest.make(request.method)(url, {
       headers,
-      ...(request.body === undefined ? {} : { body: HttpBody.uint8Array(request.body, contentType) })
+      ...(request.body === undefined || !HttpMethod.hasBody(request.method)
+        ? {}
+        : { body: requestBody(request.body, contentType, request.headers["content-length"]) })
     })
     return Effect.map(execute(outgoing, url), (response): ForwardResponse => {
       const length = response.headers["content-length"]
@@ -297,7 +323,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
     return Sse.decode(bodyStream(response, chatUrl))
   })
 
-  return Upstream.of({ baseUrl, forward, chat, chatStream })
+  return Upstream.of({ baseUrl, responses: config.responses ?? "auto", forward, chat, chatStream })
 })
 
 export class Upstream extends Context.Service<Upstream, UpstreamShape>()("@mcpgate/server/Upstream") {

@@ -15,6 +15,7 @@ import {
 export interface InMemoryTool {
   readonly description?: string
   readonly parameters?: Record<string, unknown>
+  readonly annotations?: Record<string, unknown>
   /** The configured server name when the tool's server needs a login. */
   readonly needsLogin?: string
   readonly run?: (args: unknown, signal: AbortSignal) => Promise<ToolOutcome> | ToolOutcome
@@ -34,7 +35,10 @@ export interface InMemoryTools {
 
 const objectSchema = { type: "object", properties: {} }
 
-export const make = (tools: Record<string, InMemoryTool>): InMemoryTools => {
+const serverOf = (name: string) => (name.includes("__") ? name.slice(0, name.indexOf("__")) : "builtin")
+
+/** `servers`: configured servers beyond those the tools name (e.g. one without tools). */
+export const make = (tools: Record<string, InMemoryTool>, servers?: ReadonlyArray<string>): InMemoryTools => {
   const calls: Array<{ name: string; args: unknown }> = []
   const completed: Array<string> = []
   const interrupted: Array<string> = []
@@ -53,13 +57,20 @@ export const make = (tools: Record<string, InMemoryTool>): InMemoryTools => {
     })
 
   const executor = ModelTools.of({
+    // A name `<server>__<tool>` is that server's tool, as the manager names them.
     tools: Effect.sync(() =>
       Object.entries(tools).map(([name, tool]) => ({
         name,
-        ...(tool.description === undefined ? {} : { description: tool.description }),
-        parameters: tool.parameters ?? objectSchema
+        server: serverOf(name),
+        tool: name.includes("__") ? name.slice(name.indexOf("__") + 2) : name,
+        description: tool.description,
+        parameters: tool.parameters ?? objectSchema,
+        annotations: tool.annotations
       }))
     ),
+    servers: Effect.sync(() => [
+      ...new Set([...Object.keys(tools).map(serverOf), ...(servers ?? []), "builtin"])
+    ]),
     call: (name, args) => {
       const tool = tools[name]
       if (tool === undefined) return Effect.fail(new ToolNotFound({ name, message: `no tool ${name}` }))

@@ -14,13 +14,14 @@ import { HttpRouter, HttpServer } from "effect/http"
 import OpenAI from "openai"
 import type { ModelTools } from "../../src/openai/ModelTools.ts"
 import * as OpenAiApi from "../../src/openai/OpenAiApi.ts"
-import { ToolLoop } from "../../src/openai/ToolLoop.ts"
+import { ResponseStore } from "../../src/openai/ResponseStore.ts"
+import * as ResponsesApi from "../../src/openai/ResponsesApi.ts"
+import { ToolLoop, type ToolLoopOptions } from "../../src/openai/ToolLoop.ts"
 import { Upstream } from "../../src/openai/Upstream.ts"
 
-export interface TestGatewayOptions {
+export interface TestGatewayOptions extends Partial<ToolLoopOptions> {
   readonly upstream: UpstreamConfig | undefined
   readonly tools: Layer.Layer<ModelTools>
-  readonly maxToolCalls?: number
 }
 
 export interface TestGateway {
@@ -34,12 +35,17 @@ export interface TestGateway {
 
 export const start = (options: TestGatewayOptions): Effect.Effect<TestGateway, unknown, Scope.Scope> =>
   Effect.gen(function* () {
-    const services = ToolLoop.layer({ maxToolCalls: options.maxToolCalls ?? 10 }).pipe(
+    const { upstream: _upstream, tools: _tools, ...loopOptions } = options
+    const services = ToolLoop.layer({ ...loopOptions, maxToolCalls: options.maxToolCalls ?? 10 }).pipe(
       Layer.provideMerge(Upstream.layer(options.upstream)),
-      Layer.provide(options.tools),
+      Layer.provideMerge(options.tools),
+      Layer.provideMerge(ResponseStore.layerMemory()),
       Layer.provide(NodeHttpClient.layerUndici)
     )
-    const app = HttpRouter.serve(OpenAiApi.routes, { disableLogger: true, disableListenLog: true }).pipe(
+    const app = HttpRouter.serve(Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes), {
+      disableLogger: true,
+      disableListenLog: true
+    }).pipe(
       Layer.provide(services),
       Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
     )
