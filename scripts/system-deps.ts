@@ -1,6 +1,7 @@
 /**
  * Makes sure the system programs the test suite drives are present: a real Secret
- * Service (gnome-keyring on a private D-Bus) and Debian's Chromium. As root (or
+ * Service (gnome-keyring on a private D-Bus), Debian's Chromium, and the PostgreSQL,
+ * HAProxy and Prometheus the store and observability tests start. As root (or
  * with password-less sudo) on Debian it installs what is missing; elsewhere it
  * prints the command to run once and fails.
  */
@@ -11,11 +12,15 @@ const required = [
   { binary: "gnome-keyring-daemon", pkg: "gnome-keyring" },
   { binary: "dbus-daemon", pkg: "dbus-daemon" },
   { binary: "secret-tool", pkg: "libsecret-tools" },
-  { binary: "chromium", pkg: "chromium" }
+  { binary: "chromium", pkg: "chromium" },
+  { binary: "pg_ctlcluster", pkg: "postgresql" },
+  { binary: "haproxy", pkg: "haproxy" },
+  { binary: "prometheus", pkg: "prometheus" }
 ]
 
 const onPath = (binary: string) =>
-  (process.env.PATH ?? "").split(":").some((dir) => {
+  // /usr/sbin too: HAProxy lives there, and a normal user's PATH may not have it.
+  [...(process.env.PATH ?? "").split(":"), "/usr/sbin"].some((dir) => {
     try {
       accessSync(`${dir}/${binary}`, constants.X_OK)
       return true
