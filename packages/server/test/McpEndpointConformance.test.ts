@@ -29,7 +29,7 @@ const runScenario = (url: string, scenario: string) =>
     const child = execFile(
       process.execPath,
       [conformanceCli, "server", "--url", url, "--scenario", scenario],
-      { encoding: "utf8", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } },
+      { encoding: "utf8", timeout: 90_000, env: { ...process.env, NO_COLOR: "1" } },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
         resume(Effect.succeed({ code, output: stdout + stderr }))
@@ -61,6 +61,7 @@ describe("McpEndpoint against the MCP conformance suite", () => {
           assert.match(output, /Passed: (\d+)\/\1, 0 failed/, `${scenario}:\n${output}`)
         }
       }),
-    30_000
+    // Generous: each scenario is a Node process, and CI machines are slow when busy.
+    120_000
   )
 })
