@@ -12,8 +12,23 @@ export const configFileLayer = Layer.unwrap(
   Effect.map(ConfigPath, (path) => ConfigFile.layerWith({ path: Option.getOrUndefined(path) }))
 )
 
-/** The credential store chosen by `MCPGATE_TOKEN_STORE` (docs/credentials.md#backends). */
-export const credentialStoreLayer = CredentialStore.layerAuto
+/**
+ * The credential store: with `store: {"type": "postgres"}` in the config the
+ * shared Postgres store (docs/store.md), loaded only then so that the local
+ * default carries no database driver; else the one `MCPGATE_TOKEN_STORE`
+ * chooses (docs/credentials.md#backends). A config that does not load leaves
+ * the local store: the command reports the config error itself.
+ */
+export const credentialStoreLayer = Layer.unwrap(
+  Effect.gen(function* () {
+    const file = yield* ConfigFile
+    const loaded = yield* Effect.option(file.load)
+    const store = Option.getOrUndefined(loaded)?.config.store
+    if (store?.type !== "postgres" || store.url === undefined) return CredentialStore.layerAuto
+    const Postgres = yield* Effect.promise(() => import("@mcpgate/store/PostgresCredentialStore"))
+    return Postgres.layerPostgres({ url: store.url })
+  })
+).pipe(Layer.provide(configFileLayer))
 
 /**
  * A client manager over the loaded config (every enabled server connecting at

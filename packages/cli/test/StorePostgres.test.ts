@@ -1,0 +1,86 @@
+/**
+ * `store: {"type": "postgres"}` in the config puts every command (status,
+ * login, serve) on the shared Postgres store (docs/store.md), against a real
+ * PostgreSQL started for the file.
+ */
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { Credential, TokenSet } from "@mcpgate/core/Credential"
+import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import * as Encryption from "@mcpgate/core/Encryption"
+import { layerPostgres } from "@mcpgate/store/PostgresCredentialStore"
+import * as Postgres from "@mcpgate/testing/Postgres"
+import { Effect, Exit, Redacted, Scope } from "effect"
+import { runCli, sandbox } from "./support/Cli.ts"
+
+const key = Buffer.alloc(32, 3).toString("base64")
+const access = "at-pg-5e4d3c2b1a-secret-access"
+
+let server: Postgres.PostgresServer
+const serverScope = Effect.runSync(Scope.make())
+beforeAll(async () => {
+  server = await Effect.runPromise(Scope.provide(Postgres.start(), serverScope))
+}, 120_000)
+afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)), 60_000)
+
+const writeConfig = (home: string) =>
+  writeFileSync(
+    join(home, "mcpgate.json"),
+    JSON.stringify({
+      mcpServers: { notion: { url: "https://mcp.notion.test/mcp", auth: { type: "oauth2" } } },
+      store: { type: "postgres", url: "${env:DATABASE_URL}" }
+    })
+  )
+
+describe("store: postgres", () => {
+  it("status reads credentials from the database and shows no secret", async () => {
+    const { env, home } = sandbox()
+    writeConfig(home)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const store = yield* CredentialStore
+        yield* store.set(
+          new Credential({
+            server: "notion",
+            url: "https://mcp.notion.test/mcp",
+            tokens: new TokenSet({
+              accessToken: Redacted.make(access),
+              tokenType: "Bearer",
+              expiresAt: Date.now() + 3_600_000
+            }),
+            updatedAt: Date.now()
+          })
+        )
+      }).pipe(
+        Effect.provide(
+          layerPostgres({
+            url: Redacted.make(server.url),
+            keyring: Effect.runSync(Encryption.parseKeys(key))
+          })
+        )
+      )
+    )
+    const result = await runCli(["status", "--json"], {
+      env: { ...env, DATABASE_URL: server.url, MCPGATE_ENCRYPTION_KEY: key }
+    })
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.notInclude(result.stdout + result.stderr, access)
+    assert.notInclude(result.stdout + result.stderr, server.url)
+    const status = JSON.parse(result.stdout) as {
+      credentialStore: { backend: string }
+      servers: ReadonlyArray<{ name: string; auth: string }>
+    }
+    assert.strictEqual(status.credentialStore.backend, "postgres")
+    assert.strictEqual(status.servers.find((entry) => entry.name === "notion")?.auth, "authenticated")
+  }, 60_000)
+
+  it("without MCPGATE_ENCRYPTION_KEY the command refuses, naming the variable", async () => {
+    const { env, home } = sandbox()
+    writeConfig(home)
+    const result = await runCli(["status", "--json"], { env: { ...env, DATABASE_URL: server.url } })
+    assert.notStrictEqual(result.code, 0)
+    assert.include(result.stderr + result.stdout, "MCPGATE_ENCRYPTION_KEY")
+    assert.notInclude(result.stdout + result.stderr, server.url)
+  }, 60_000)
+})
