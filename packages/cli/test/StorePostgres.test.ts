@@ -83,4 +83,84 @@ describe("store: postgres", () => {
     assert.include(result.stderr + result.stdout, "MCPGATE_ENCRYPTION_KEY")
     assert.notInclude(result.stdout + result.stderr, server.url)
   }, 60_000)
+
+  it("store migrate, import, status and rotate-key on a fresh database", async () => {
+    const { env, home } = sandbox()
+    writeConfig(home)
+    const url = await Effect.runPromise(Postgres.createDatabase(server, `cli${process.pid}`))
+    const keyB = Buffer.alloc(32, 4).toString("base64")
+    const run = (args: ReadonlyArray<string>, keys: string) =>
+      runCli(args, { env: { ...env, DATABASE_URL: url, MCPGATE_ENCRYPTION_KEY: keys } })
+
+    const migrated = await run(["store", "migrate", "--json"], key)
+    assert.strictEqual(migrated.code, 0, migrated.stderr)
+    assert.deepStrictEqual(JSON.parse(migrated.stdout).ran, [1])
+    const again = await run(["store", "migrate", "--json"], key)
+    assert.deepStrictEqual(JSON.parse(again.stdout).ran, [])
+
+    // A local (file) credential is imported; a second import keeps the stored one.
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const store = yield* CredentialStore
+        yield* store.set(
+          new Credential({
+            server: "notion",
+            url: "https://mcp.notion.test/mcp",
+            tokens: new TokenSet({ accessToken: Redacted.make(access), tokenType: "Bearer" }),
+            updatedAt: 1
+          })
+        )
+      }).pipe(Effect.provide(CredentialStore.layerFile({ directory: home })))
+    )
+    const imported = await run(["store", "import", "--json"], key)
+    assert.strictEqual(imported.code, 0, imported.stderr)
+    assert.deepStrictEqual(JSON.parse(imported.stdout), {
+      imported: ["notion|https://mcp.notion.test/mcp"],
+      skipped: []
+    })
+    const twice = await run(["store", "import", "--json"], key)
+    assert.deepStrictEqual(JSON.parse(twice.stdout).skipped, ["notion|https://mcp.notion.test/mcp"])
+
+    const idA = Effect.runSync(Encryption.parseKeys(key)).current.id
+    const idB = Effect.runSync(Encryption.parseKeys(keyB)).current.id
+    const before = JSON.parse((await run(["store", "status", "--json"], key)).stdout)
+    assert.deepStrictEqual(before.keyIds, { [idA]: 1 })
+    assert.strictEqual(before.schema.current, 1)
+
+    // Rotation: the new key first, the old one after it; then the old one can go.
+    const rotated = await run(["store", "rotate-key", "--json"], `${keyB},${key}`)
+    assert.strictEqual(rotated.code, 0, rotated.stderr)
+    assert.deepStrictEqual(JSON.parse(rotated.stdout), { keyId: idB, resealed: 1 })
+    const after = JSON.parse((await run(["store", "status", "--json"], keyB)).stdout)
+    assert.deepStrictEqual(after.keyIds, { [idB]: 1 })
+    const shown = await run(["status", "--json"], keyB)
+    assert.strictEqual(shown.code, 0, shown.stderr)
+    assert.strictEqual(
+      JSON.parse(shown.stdout).servers.find((entry: { name: string }) => entry.name === "notion")?.auth,
+      "authenticated"
+    )
+    for (const result of [migrated, imported, rotated, shown]) {
+      assert.notInclude(result.stdout + result.stderr, access)
+      assert.notInclude(result.stdout + result.stderr, url)
+    }
+    const dump = await Effect.runPromise(
+      server.tool("pg_dump", [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(server.port),
+        "-U",
+        "mcpgate",
+        `cli${process.pid}`
+      ])
+    )
+    assert.notInclude(dump, access)
+  }, 120_000)
+
+  it("store commands on a local store say how to configure Postgres", async () => {
+    const { env } = sandbox()
+    const result = await runCli(["store", "status"], { env })
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, '"type": "postgres"')
+  }, 60_000)
 })
