@@ -7,6 +7,7 @@
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
+import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
 import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { BuiltinTools } from "@mcpgate/transport/BuiltinTools"
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   readonly host: string
   /** Runs once the server listens, e.g. to announce the URL and a new admin token. */
   readonly onListening?: (info: ListeningInfo) => Effect.Effect<void>
+  /** Where web logins wait for their callback (default: this process); a shared store lets any replica complete them. */
+  readonly pendingLogins?: Layer.Layer<PendingLogins> | undefined
 }
 
 export interface ListeningInfo {
@@ -100,7 +103,10 @@ export const managerLayer = (config: McpgateConfig) =>
  * OAuth for the gateway: never interactive (a step-up is reported, not opened in a
  * browser on the server's machine); logins come from the CLI or the web UI.
  */
-export const oauthLayer = OAuthManager.layer({ interactive: false }).pipe(Layer.provide(Browser.layer))
+export const oauthLayerWith = (pendingLogins?: Layer.Layer<PendingLogins> | undefined) =>
+  OAuthManager.layer({ interactive: false }, pendingLogins).pipe(Layer.provide(Browser.layer))
+
+export const oauthLayer = oauthLayerWith()
 
 /** The tool loop's settings from the config (docs/configuration.md). */
 export const toolLoopOptions = (config: McpgateConfig): ToolLoopOptions => ({
@@ -121,7 +127,7 @@ export const services = (options: GatewayOptions) =>
     Layer.provideMerge(ResponseStore.layerMemory()),
     Layer.provideMerge(managerLayer(options.config)),
     Layer.provide(AuthorizedFetch.layerOAuth),
-    Layer.provideMerge(oauthLayer)
+    Layer.provideMerge(oauthLayerWith(options.pendingLogins))
   )
 
 /** The security rules for the address actually bound (port 0 becomes the real port). */

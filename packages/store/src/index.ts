@@ -5,5 +5,7 @@
  */
 export * as Migrations from "./Migrations.ts"
 export * as PostgresCredentialStore from "./PostgresCredentialStore.ts"
+export * as StoreAdmin from "./StoreAdmin.ts"
 export * as StoreDatabase from "./StoreDatabase.ts"
 export * as StoreError from "./StoreError.ts"
+export * as StoreRecords from "./StoreRecords.ts"

@@ -33,6 +33,8 @@ import {
   slow
 } from "../../core/test/support/CredentialStoreBehaviour.ts"
 import { layerPostgres } from "../src/PostgresCredentialStore.ts"
+import * as StoreDatabase from "../src/StoreDatabase.ts"
+import * as StoreRecords from "../src/StoreRecords.ts"
 
 const key = Buffer.alloc(32, 7).toString("base64")
 const keyring = Encryption.parseKeys(key)
@@ -258,6 +260,44 @@ layer(Layer.empty, { excludeTestServices: true, timeout: "120 seconds" })(
           }).pipe(Effect.provide(storeLayer(server.url)))
         }).pipe(Effect.scoped),
       60_000
+    )
+
+    it.effect(
+      "records: taken once, by whichever replica asks first; expired ones are gone; sealed in a dump",
+      () =>
+        Effect.gen(function* () {
+          const url = yield* freshDatabase
+          const ring = yield* keyring
+          const replica = () =>
+            Effect.gen(function* () {
+              const database = yield* Layer.build(StoreDatabase.layer(Redacted.make(url)))
+              yield* StoreDatabase.migrate.pipe(Effect.provideContext(database))
+              return yield* StoreRecords.make("pending-login", ring).pipe(Effect.provideContext(database))
+            })
+          const a = yield* replica()
+          const b = yield* replica()
+          const verifier = "PKCE-VERIFIER-2b7e9c-secret"
+          yield* a.put("state-1", `{"verifier":"${verifier}"}`, Date.now() + 600_000)
+          yield* a.put("state-old", "{}", Date.now() - 1_000)
+          const database = url.slice(url.lastIndexOf("/") + 1)
+          const dump = yield* server.tool("pg_dump", [
+            "-h",
+            "127.0.0.1",
+            "-p",
+            String(server.port),
+            "-U",
+            "mcpgate",
+            database
+          ])
+          assert.include(dump, "state-1")
+          assert.notInclude(dump, verifier)
+          const both = yield* Effect.all([b.take("state-1"), a.take("state-1")], { concurrency: 2 })
+          assert.strictEqual(both.filter(Option.isSome).length, 1, "one replica redeems it, not both")
+          assert.include(Option.getOrThrow(both.find(Option.isSome) ?? Option.none()), verifier)
+          assert.isTrue(Option.isNone(yield* b.take("state-old")))
+          assert.isTrue(Option.isNone(yield* b.take("unknown")))
+        }).pipe(Effect.scoped),
+      slow
     )
   }
 )
