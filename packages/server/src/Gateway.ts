@@ -5,13 +5,15 @@
  * provides the Node ones).
  */
 import type { McpgateConfig } from "@mcpgate/core/Config"
+import { keyOf } from "@mcpgate/core/Credential"
+import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
 import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
 import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { BuiltinTools } from "@mcpgate/transport/BuiltinTools"
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
 import * as AdminApi from "./admin/AdminApi.ts"
@@ -165,6 +167,36 @@ const announce = (options: GatewayOptions) =>
   )
 
 /**
+ * With a shared store (docs/store.md#cache): a server waiting for a login
+ * reconnects as soon as any replica has stored its credential, so a login on
+ * one replica applies on all of them. Nothing to do for a local store.
+ */
+const reconnectOnCredentialChange = (options: GatewayOptions) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const changes = yield* Effect.serviceOption(CredentialChanges)
+      if (Option.isNone(changes)) return
+      const manager = yield* McpClientManager
+      const serverOf = new Map(
+        Object.values(options.config.mcpServers).flatMap((server) =>
+          server.url === undefined
+            ? []
+            : [[keyOf({ server: server.name, url: server.url }), server.name] as const]
+        )
+      )
+      const onChange = (key: string) => {
+        const name = serverOf.get(key)
+        if (name === undefined) return Effect.void
+        return manager.serverStatus(name).pipe(
+          Effect.flatMap((status) => (status.state === "needs_auth" ? manager.reconnect(name) : Effect.void)),
+          Effect.ignore
+        )
+      }
+      yield* Effect.forkScoped(Stream.runForEach(changes.value.changes, onChange))
+    })
+  )
+
+/**
  * Serves every route on the provided `HttpServer`; needs a `CredentialStore`, the
  * `ConfigFile` (admin config editor) and an `HttpClient` (the upstream).
  */
@@ -174,7 +206,8 @@ export const layer = (options: GatewayOptions) =>
     McpEndpoint.McpEndpoint.layerCloseFirst.pipe(
       Layer.provide(HttpRouter.serve(routes, { disableListenLog: true, disableLogger: true }))
     ),
-    announce(options)
+    announce(options),
+    reconnectOnCredentialChange(options)
   ).pipe(
     Layer.provide(mcpEndpointLayer(options)),
     Layer.provide(services(options)),

@@ -21,6 +21,7 @@ import {
   keyOf,
   parseDocument
 } from "@mcpgate/core/Credential"
+import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
 import {
   CredentialStore,
   CredentialStoreError,
@@ -28,7 +29,20 @@ import {
   type LockOptions
 } from "@mcpgate/core/CredentialStore"
 import * as Encryption from "@mcpgate/core/Encryption"
-import { Duration, Effect, Layer, Option, Queue, Redacted, Ref, Schedule, Schema } from "effect"
+import {
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  PubSub,
+  Queue,
+  Redacted,
+  Ref,
+  Schedule,
+  Schema,
+  Stream
+} from "effect"
 import type { SqlError } from "effect/sql/SqlError"
 import * as AdvisoryLock from "./internal/AdvisoryLock.ts"
 import * as Migrations from "./Migrations.ts"
@@ -132,7 +146,8 @@ export const makePostgres = Effect.fnUntraced(function* (
     toCredentialStoreError(fromSqlError(database, what)(error))
   const lockName = (key: string) => `credential:${sharedPrincipal}:${key}`
 
-  yield* Effect.forkScoped(listenForChanges(sql, cache))
+  const changed = yield* PubSub.sliding<string>(1024)
+  yield* Effect.forkScoped(listenForChanges(sql, cache, changed))
 
   const readRow = (key: string) =>
     sql<{ readonly sealed: string }>`
@@ -200,7 +215,7 @@ export const makePostgres = Effect.fnUntraced(function* (
     return [...credentials].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
   })
 
-  return {
+  const store = {
     backend: "postgres",
     description: `postgres ${database} (secrets encrypted with key ${keyring.current.id})`,
     lockTimeout,
@@ -224,6 +239,7 @@ export const makePostgres = Effect.fnUntraced(function* (
       )
     }
   } satisfies CredentialStoreShape
+  return { store, changes: Stream.fromPubSub(changed) }
 })
 
 /**
@@ -231,7 +247,11 @@ export const makePostgres = Effect.fnUntraced(function* (
  * notice names; when the connection fails, stop using the cache until LISTEN
  * works again (retried every half second), then start from an empty cache.
  */
-const listenForChanges = (sql: StoreDatabase.Sql, cache: Ref.Ref<CacheState>) =>
+const listenForChanges = (
+  sql: StoreDatabase.Sql,
+  cache: Ref.Ref<CacheState>,
+  changed: PubSub.PubSub<string>
+) =>
   Effect.scoped(
     Effect.gen(function* () {
       const notices = yield* sql.listen(Migrations.changeChannel)
@@ -250,6 +270,9 @@ const listenForChanges = (sql: StoreDatabase.Sql, cache: Ref.Ref<CacheState>) =>
           else if (Option.isNone(change)) entries.clear()
           return { ...state, generation: state.generation + 1, entries }
         })
+        if (Option.isSome(change) && change.value.principal === sharedPrincipal) {
+          yield* PubSub.publish(changed, change.value.key)
+        }
       }
     })
   ).pipe(
@@ -268,9 +291,10 @@ const listenForChanges = (sql: StoreDatabase.Sql, cache: Ref.Ref<CacheState>) =>
  * newer schema), and needs `MCPGATE_ENCRYPTION_KEY` (a Postgres store without
  * a key refuses to start).
  */
-export const layerPostgres = (options: PostgresOptions): Layer.Layer<CredentialStore, CredentialStoreError> =>
-  Layer.effect(
-    CredentialStore,
+export const layerPostgres = (
+  options: PostgresOptions
+): Layer.Layer<CredentialStore | CredentialChanges, CredentialStoreError> =>
+  Layer.effectContext(
     Effect.gen(function* () {
       const keyring =
         options.keyring ??
@@ -278,7 +302,10 @@ export const layerPostgres = (options: PostgresOptions): Layer.Layer<CredentialS
       const sql = yield* PgClient
       const database = describeDatabase(Redacted.value(options.url))
       yield* StoreDatabase.migrate.pipe(Effect.mapError(toCredentialStoreError))
-      return yield* makePostgres(sql, keyring, database, options)
+      const made = yield* makePostgres(sql, keyring, database, options)
+      return Context.make(CredentialStore, made.store).pipe(
+        Context.add(CredentialChanges, { changes: made.changes })
+      )
     })
   ).pipe(
     Layer.provide(

@@ -8,7 +8,8 @@
 
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { afterAll, assert, beforeAll, layer } from "@effect/vitest"
-import { Credential, TokenSet } from "@mcpgate/core/Credential"
+import { Credential, keyOf, TokenSet } from "@mcpgate/core/Credential"
+import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
 import { CredentialStore, type CredentialStoreError } from "@mcpgate/core/CredentialStore"
 import * as Encryption from "@mcpgate/core/Encryption"
 import * as Postgres from "@mcpgate/testing/Postgres"
@@ -23,7 +24,8 @@ import {
   Option,
   Redacted,
   Schedule,
-  Scope
+  Scope,
+  Stream
 } from "effect"
 import {
   assertNoSecret,
@@ -67,7 +69,8 @@ const twoStores = <A, E>(
   body: (
     a: CredentialStore["Service"],
     b: CredentialStore["Service"],
-    url: string
+    url: string,
+    bChanges: Stream.Stream<string>
   ) => Effect.Effect<A, E, Scope.Scope>,
   options: object = {}
 ) =>
@@ -75,7 +78,12 @@ const twoStores = <A, E>(
     const url = yield* freshDatabase
     const a = yield* Layer.build(storeLayer(url, options))
     const b = yield* Layer.build(storeLayer(url, options))
-    return yield* body(Context.get(a, CredentialStore), Context.get(b, CredentialStore), url)
+    return yield* body(
+      Context.get(a, CredentialStore),
+      Context.get(b, CredentialStore),
+      url,
+      Context.get(b, CredentialChanges).changes
+    )
   }).pipe(Effect.scoped)
 
 const accessOf = (credential: Option.Option<Credential>) =>
@@ -165,10 +173,17 @@ layer(Layer.empty, { excludeTestServices: true, timeout: "120 seconds" })(
     it.effect(
       "a change on one replica reaches the other's cache within 2 s; a cached read needs no database",
       () =>
-        twoStores((a, b, url) =>
+        twoStores((a, b, url, bChanges) =>
           Effect.gen(function* () {
             const credential = fullCredential()
+            // b reads only after it has heard of the write: no notice is left to empty its cache.
+            const heard = yield* Effect.forkChild(Stream.runHead(bChanges))
+            yield* Effect.sleep("100 millis")
             yield* a.set(withAccess(credential, "first"))
+            assert.deepStrictEqual(
+              yield* Fiber.join(heard).pipe(Effect.timeout("5 seconds")),
+              Option.some(keyOf(credential))
+            )
             assert.strictEqual(accessOf(yield* b.get(credential)), "first")
             // While another session holds the table exclusively, only a cached read can answer.
             const blocker = yield* Layer.build(
