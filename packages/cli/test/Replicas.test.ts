@@ -28,6 +28,7 @@ let as: AuthServer.AuthServer
 let mcp: ProtectedMcpServer.ProtectedMcpServer
 let replicas: ReadonlyArray<string> = []
 let balancer = ""
+let database: Postgres.PostgresServer
 
 const run = <A>(effect: Effect.Effect<A, unknown, Scope.Scope>) =>
   Effect.runPromise(Scope.provide(effect, scope))
@@ -70,8 +71,33 @@ const notesState = async (base: string) => {
   return body.servers.find((server) => server.name === "notes")?.state
 }
 
+/** `POST /v1/mcp/execute` through HAProxy: the status and the JSON answer. */
+const execute = async (tool: string) => {
+  const response = await fetch(`${balancer}/v1/mcp/execute`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ tool_name: tool })
+  })
+  const body = (await response.json()) as {
+    is_error?: boolean
+    content?: string
+    error?: { message?: string }
+  }
+  return { status: response.status, body }
+}
+
+/** The public name of the `whoami` tool of `notes`. */
+const whoamiTool = async () => {
+  const tools = (await (await fetch(`${balancer}/v1/mcp/tools`)).json()) as {
+    tools: ReadonlyArray<{ name: string }>
+  }
+  const name = tools.tools.find((tool) => tool.name.endsWith("whoami"))?.name
+  assert.isDefined(name)
+  return name ?? ""
+}
+
 beforeAll(async () => {
-  const database = await run(Postgres.start())
+  database = await run(Postgres.start())
   let resource = ""
   as = await run(AuthServer.start({ resource: () => resource, accessTokenTtl: 5 }))
   mcp = await run(ProtectedMcpServer.start({ issuer: () => as.issuer }))
@@ -157,20 +183,8 @@ describe("replicas behind HAProxy on one Postgres store", () => {
   }, 60_000)
 
   it("concurrent calls through HAProxy on an expiring token cause exactly one refresh", async () => {
-    const tools = (await (await fetch(`${balancer}/v1/mcp/tools`)).json()) as {
-      tools: ReadonlyArray<{ name: string }>
-    }
-    const whoami = tools.tools.find((tool) => tool.name.endsWith("whoami"))?.name
-    assert.isDefined(whoami)
-    const call = async () => {
-      const response = await fetch(`${balancer}/v1/mcp/execute`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ tool_name: whoami })
-      })
-      const body = (await response.json()) as { is_error?: boolean; content?: string }
-      return { status: response.status, body }
-    }
+    const whoami = await whoamiTool()
+    const call = () => execute(whoami)
     const warm = await call()
     assert.strictEqual(warm.status, 200, JSON.stringify(warm.body))
     // Past half the 5-second life of the token: every replica wants a new one now.
@@ -185,4 +199,32 @@ describe("replicas behind HAProxy on one Postgres store", () => {
     )
     assert.deepStrictEqual(failed, [], "no refresh was refused (a rotated refresh token used twice)")
   }, 60_000)
+
+  it("with Postgres stopped, calls fail with a JSON error, and work again once it is back", async () => {
+    const whoami = await whoamiTool()
+    assert.strictEqual((await execute(whoami)).status, 200)
+    await Effect.runPromise(database.stop)
+    try {
+      // The replicas notice the lost connection; from then on a call that needs the store says so.
+      let outage: Awaited<ReturnType<typeof execute>> | undefined
+      await waitFor("a call to report the outage", async () => {
+        outage = await execute(whoami)
+        return outage.status !== 200
+      })
+      assert.strictEqual(outage?.status, 503, JSON.stringify(outage?.body))
+      assert.include(JSON.stringify(outage?.body), "unavailable")
+      assert.notInclude(JSON.stringify(outage?.body), database.url)
+    } finally {
+      await Effect.runPromise(database.start)
+    }
+    // Recovers by itself, no replica restarted: calls on both replicas (round robin) work again.
+    await waitFor(
+      "calls to work again on every replica",
+      async () => {
+        const round = await Promise.all([execute(whoami), execute(whoami), execute(whoami), execute(whoami)])
+        return round.every((result) => result.status === 200 && result.body.is_error === false)
+      },
+      60_000
+    )
+  }, 90_000)
 })
