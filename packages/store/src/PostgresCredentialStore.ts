@@ -19,7 +19,8 @@ import {
   type CredentialKey,
   formatDocument,
   keyOf,
-  parseDocument
+  parseDocument,
+  sortByKey
 } from "@mcpgate/core/Credential"
 import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
 import {
@@ -212,7 +213,7 @@ export const makePostgres = Effect.fnUntraced(function* (
     const credentials = yield* Effect.forEach(rows, (row) =>
       openCredential(keyring, sharedPrincipal, row.key, row.sealed)
     )
-    return [...credentials].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
+    return sortByKey(credentials)
   })
 
   const store = {
