@@ -39,6 +39,7 @@ const names = Array.from({ length: serverCount }, (_, i) => `s${String(i + 1).pa
 const config: McpgateConfig = {
   mcpServers: Object.fromEntries(names.map((name) => [name, stdioServer(name)])),
   maxToolCalls: 10,
+  store: { type: "local" },
   defaultTimeout: 60,
   builtins: {
     fetch: { enabled: false, allowPrivateNetwork: false },

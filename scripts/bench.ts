@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url"
 import { chat } from "../bench/chat.ts"
 import { connect50 } from "../bench/connect-50.ts"
 import { mcpRoutes } from "../bench/mcp-routes.ts"
+import { replicas } from "../bench/replicas.ts"
 import { responses } from "../bench/responses.ts"
 // The helper processes are started by path, never imported: these type-only imports
 // (erased at run time) put them under `pnpm check` all the same.
@@ -32,7 +33,7 @@ import type {} from "../bench/support/PlainProxy.ts"
 import type {} from "../bench/support/UpstreamServer.ts"
 import { toolCall } from "../bench/tool-call.ts"
 
-const benchmarks: ReadonlyArray<Benchmark> = [toolCall, connect50, chat, responses, mcpRoutes]
+const benchmarks: ReadonlyArray<Benchmark> = [toolCall, connect50, chat, responses, mcpRoutes, replicas]
 
 const usage = `usage: pnpm bench [-- [--only ${benchmarks.map((b) => b.name).join(",")}] [--quick] [--no-write]]`
 

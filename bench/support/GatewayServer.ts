@@ -59,6 +59,7 @@ const config: McpgateConfig = {
           }
         },
   maxToolCalls: 10,
+  store: { type: "local" },
   defaultTimeout: 30,
   builtins: {
     fetch: { enabled: false, allowPrivateNetwork: false },

@@ -15,6 +15,7 @@ export const httpServerConfig = (url: string): McpgateConfig => ({
     }
   },
   maxToolCalls: 10,
+  store: { type: "local" },
   defaultTimeout: 30,
   builtins: {
     fetch: { enabled: false, allowPrivateNetwork: false },

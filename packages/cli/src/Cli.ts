@@ -8,6 +8,7 @@ import { connect, login, logout } from "./commands/AuthCommands.ts"
 import { config } from "./commands/ConfigCommand.ts"
 import { serve } from "./commands/ServeCommand.ts"
 import { status } from "./commands/StatusCommand.ts"
+import { store } from "./commands/StoreCommand.ts"
 import { call, tools } from "./commands/ToolsCommand.ts"
 import * as ExitCode from "./ExitCode.ts"
 import { ConfigPath } from "./GlobalFlags.ts"
@@ -18,7 +19,7 @@ export const version = manifest.version
 
 export const root = Command.make("mcpgate").pipe(
   Command.withDescription("MCP gateway: OAuth-protected MCP servers for any OpenAI-compatible model"),
-  Command.withSubcommands([serve, login, logout, status, tools, call, connect, config]),
+  Command.withSubcommands([serve, login, logout, status, tools, call, connect, config, store]),
   Command.withGlobalFlags([ConfigPath])
 )
 

@@ -1,8 +1,12 @@
 /**
  * The layers commands run on, built from the global flags.
  */
+
+import type { StoreConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import * as Encryption from "@mcpgate/core/Encryption"
+import { PendingLogins } from "@mcpgate/oauth/PendingLogins"
 import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
@@ -12,8 +16,45 @@ export const configFileLayer = Layer.unwrap(
   Effect.map(ConfigPath, (path) => ConfigFile.layerWith({ path: Option.getOrUndefined(path) }))
 )
 
-/** The credential store chosen by `MCPGATE_TOKEN_STORE` (docs/credentials.md#backends). */
-export const credentialStoreLayer = CredentialStore.layerAuto
+/**
+ * The credential store: with `store: {"type": "postgres"}` in the config the
+ * shared Postgres store (docs/store.md), loaded only then so that the local
+ * default carries no database driver; else the one `MCPGATE_TOKEN_STORE`
+ * chooses (docs/credentials.md#backends). A config that does not load leaves
+ * the local store: the command reports the config error itself.
+ */
+export const credentialStoreLayer = Layer.unwrap(
+  Effect.gen(function* () {
+    const file = yield* ConfigFile
+    const loaded = yield* Effect.option(file.load)
+    const store = Option.getOrUndefined(loaded)?.config.store
+    if (store?.type !== "postgres" || store.url === undefined) return CredentialStore.layerAuto
+    const Postgres = yield* Effect.promise(() => import("@mcpgate/store/PostgresCredentialStore"))
+    return Postgres.layerPostgres({ url: store.url })
+  })
+).pipe(Layer.provide(configFileLayer))
+
+/**
+ * With a Postgres store, web logins wait in it (docs/store.md), so the replica
+ * that gets the callback need not be the one that began the login; else
+ * undefined (this process keeps them).
+ */
+export const pendingLoginsLayer = (store: StoreConfig): Layer.Layer<PendingLogins> | undefined => {
+  if (store.type !== "postgres" || store.url === undefined) return undefined
+  const url = store.url
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      const [Records, Database] = yield* Effect.promise(() =>
+        Promise.all([import("@mcpgate/store/StoreRecords"), import("@mcpgate/store/StoreDatabase")])
+      )
+      const keyring = yield* Encryption.keyringFromConfig
+      // Built in the layer's scope: the pool lives as long as the gateway.
+      const database = yield* Layer.build(Database.layer(url))
+      const records = yield* Records.make("pending-login", keyring).pipe(Effect.provideContext(database))
+      return PendingLogins.layerShared(records)
+    }).pipe(Effect.orDie)
+  )
+}
 
 /**
  * A client manager over the loaded config (every enabled server connecting at

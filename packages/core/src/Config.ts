@@ -312,6 +312,34 @@ export const HttpServerObject = Declare.object({
 export interface HttpServerConfig extends Declare.Model<typeof HttpServerObject> {}
 
 // ---------------------------------------------------------------------------
+// store
+
+export const StoreObject = Declare.object({
+  path: "store",
+  doc: "Where the gateway keeps what must outlive a process (docs/store.md): `local` (the OS keychain or a file, one machine) or `postgres` (one database shared by any number of replicas; needs `MCPGATE_ENCRYPTION_KEY`).",
+  fields: {
+    type: Declare.withDefault(Values.StoreType, "local", {
+      alwaysWritten: true,
+      doc: "`local` or `postgres`."
+    }),
+    url: Declare.optional(Values.PostgresUrl, {
+      secret: true,
+      doc: 'The PostgreSQL connection URL (`postgres://user:password@host:5432/db`), usually `"${env:DATABASE_URL}"`. Only with `postgres`.'
+    })
+  },
+  rules: (store, at) => {
+    if (store.type === "postgres" && !at.has("url")) {
+      at.reportMissing('store "postgres" needs "url" (e.g. "${env:DATABASE_URL}")', "type")
+    }
+    if (store.type !== "postgres" && at.has("url")) {
+      at.reportAtKey("url", '"url" only applies to store "postgres"')
+    }
+  }
+})
+
+export interface StoreConfig extends Declare.Model<typeof StoreObject> {}
+
+// ---------------------------------------------------------------------------
 // The file
 
 export const RootObject = Declare.object({
@@ -344,7 +372,8 @@ export const RootObject = Declare.object({
       doc: "Seconds per MCP request, unless the server sets `timeout`."
     }),
     builtins: Declare.defaultedObject(BuiltinsObject, { doc: "The gateway's own tools." }),
-    server: Declare.defaultedObject(HttpServerObject, { doc: "The HTTP server." })
+    server: Declare.defaultedObject(HttpServerObject, { doc: "The HTTP server." }),
+    store: Declare.defaultedObject(StoreObject, { doc: "Where credentials and shared state live." })
   },
   hint: (key, valueKeys) => {
     const looksLikeServer =
@@ -366,7 +395,8 @@ export const declarations = [
   FetchObject,
   WebSearchObject,
   HttpServerObject,
-  UpstreamObject
+  UpstreamObject,
+  StoreObject
 ] as const
 
 export const defaults = {

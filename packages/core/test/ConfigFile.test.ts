@@ -92,6 +92,7 @@ const readmeExpected: McpgateConfig = {
     }
   },
   maxToolCalls: 10,
+  store: { type: "local" },
   defaultTimeout: 30,
   builtins: builtinDefaults,
   server: {
@@ -168,6 +169,7 @@ describe("ConfigFile examples", () => {
             }
           },
           maxToolCalls: 5,
+          store: { type: "local" },
           defaultTimeout: 45,
           builtins: builtinDefaults,
           server: { host: "127.0.0.1", port: 8808 }
@@ -238,6 +240,7 @@ describe("ConfigFile examples", () => {
           }
         },
         maxToolCalls: 3,
+        store: { type: "local" },
         defaultTimeout: 60,
         builtins: {
           fetch: { enabled: false, allowPrivateNetwork: true },

@@ -111,7 +111,31 @@ const rows: ReadonlyArray<Row> = [
     title: "root key with no close match lists the valid keys",
     text: '{ "frobnicate": 1 }',
     path: "frobnicate",
-    says: "unknown key (expected one of: mcpServers, maxToolCalls, maxToolResultChars, maxTools, toolSearch, defaultTimeout, builtins, server)"
+    says: "unknown key (expected one of: mcpServers, maxToolCalls, maxToolResultChars, maxTools, toolSearch, defaultTimeout, builtins, server, store)"
+  },
+  {
+    title: "store postgres without url",
+    text: '{ "store": { "type": "postgres" } }',
+    path: "store",
+    says: 'store "postgres" needs "url"'
+  },
+  {
+    title: "store url that is not a PostgreSQL URL",
+    text: '{ "store": { "type": "postgres", "url": "mysql://db/x" } }',
+    path: "store.url",
+    says: "a PostgreSQL URL"
+  },
+  {
+    title: "store url with the local store",
+    text: '{ "store": { "url": "postgres://db/x" } }',
+    path: "store.url",
+    says: '"url" only applies to store "postgres"'
+  },
+  {
+    title: "store type misspelt",
+    text: '{ "store": { "type": "postgre" } }',
+    path: "store.type",
+    says: '"local" or "postgres"'
   },
   {
     title: "server entry at the top level",

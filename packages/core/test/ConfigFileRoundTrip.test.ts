@@ -168,6 +168,13 @@ const config: fc.Arbitrary<McpgateConfig> = fc
   .record({
     mcpServers: servers,
     maxToolCalls: fc.integer({ min: 1, max: 1000 }),
+    store: fc.oneof(
+      fc.constant({ type: "local" as const }),
+      fc.record({
+        type: fc.constant("postgres" as const),
+        url: fc.constantFrom("postgres://u:p@db.example:5432/mcpgate", "postgresql://db/mcpgate").map(secret)
+      })
+    ),
     defaultTimeout: seconds,
     fetch: fc.record({ enabled: fc.boolean(), allowPrivateNetwork: fc.boolean() }),
     webSearch: fc.oneof(
@@ -190,6 +197,7 @@ const config: fc.Arbitrary<McpgateConfig> = fc
     mcpServers: c.mcpServers,
     maxToolCalls: c.maxToolCalls,
     defaultTimeout: c.defaultTimeout,
+    store: c.store,
     builtins: {
       fetch: c.fetch,
       webSearch: {

@@ -324,16 +324,13 @@ export class OAuthManager extends Context.Service<OAuthManager, OAuthManagerShap
    * `Browser.layerFollowRedirects`).
    */
   static readonly layer = (
-    options: OAuthManagerOptions = {}
+    options: OAuthManagerOptions = {},
+    /** Where web logins wait for their callback; a shared store lets any replica complete them. */
+    pendingLogins: Layer.Layer<PendingLogins> = PendingLogins.layerMemory
   ): Layer.Layer<OAuthManager, never, CredentialStore | Browser> =>
     OAuthManager.layerWith(options).pipe(
       Layer.provide(
-        Layer.mergeAll(
-          Discovery.layer,
-          Registration.layer,
-          AuthorizationFlow.layer,
-          PendingLogins.layerMemory
-        )
+        Layer.mergeAll(Discovery.layer, Registration.layer, AuthorizationFlow.layer, pendingLogins)
       )
     )
 }

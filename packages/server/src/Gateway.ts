@@ -5,12 +5,15 @@
  * provides the Node ones).
  */
 import type { McpgateConfig } from "@mcpgate/core/Config"
+import { keyOf } from "@mcpgate/core/Credential"
+import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
+import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
 import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { BuiltinTools } from "@mcpgate/transport/BuiltinTools"
 import { McpClientManager } from "@mcpgate/transport/McpClientManager"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
 import * as AdminApi from "./admin/AdminApi.ts"
@@ -33,6 +36,8 @@ export interface GatewayOptions {
   readonly host: string
   /** Runs once the server listens, e.g. to announce the URL and a new admin token. */
   readonly onListening?: (info: ListeningInfo) => Effect.Effect<void>
+  /** Where web logins wait for their callback (default: this process); a shared store lets any replica complete them. */
+  readonly pendingLogins?: Layer.Layer<PendingLogins> | undefined
 }
 
 export interface ListeningInfo {
@@ -100,7 +105,10 @@ export const managerLayer = (config: McpgateConfig) =>
  * OAuth for the gateway: never interactive (a step-up is reported, not opened in a
  * browser on the server's machine); logins come from the CLI or the web UI.
  */
-export const oauthLayer = OAuthManager.layer({ interactive: false }).pipe(Layer.provide(Browser.layer))
+export const oauthLayerWith = (pendingLogins?: Layer.Layer<PendingLogins> | undefined) =>
+  OAuthManager.layer({ interactive: false }, pendingLogins).pipe(Layer.provide(Browser.layer))
+
+export const oauthLayer = oauthLayerWith()
 
 /** The tool loop's settings from the config (docs/configuration.md). */
 export const toolLoopOptions = (config: McpgateConfig): ToolLoopOptions => ({
@@ -121,7 +129,7 @@ export const services = (options: GatewayOptions) =>
     Layer.provideMerge(ResponseStore.layerMemory()),
     Layer.provideMerge(managerLayer(options.config)),
     Layer.provide(AuthorizedFetch.layerOAuth),
-    Layer.provideMerge(oauthLayer)
+    Layer.provideMerge(oauthLayerWith(options.pendingLogins))
   )
 
 /** The security rules for the address actually bound (port 0 becomes the real port). */
@@ -159,6 +167,36 @@ const announce = (options: GatewayOptions) =>
   )
 
 /**
+ * With a shared store (docs/store.md#cache): a server waiting for a login
+ * reconnects as soon as any replica has stored its credential, so a login on
+ * one replica applies on all of them. Nothing to do for a local store.
+ */
+const reconnectOnCredentialChange = (options: GatewayOptions) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const changes = yield* Effect.serviceOption(CredentialChanges)
+      if (Option.isNone(changes)) return
+      const manager = yield* McpClientManager
+      const serverOf = new Map(
+        Object.values(options.config.mcpServers).flatMap((server) =>
+          server.url === undefined
+            ? []
+            : [[keyOf({ server: server.name, url: server.url }), server.name] as const]
+        )
+      )
+      const onChange = (key: string) => {
+        const name = serverOf.get(key)
+        if (name === undefined) return Effect.void
+        return manager.serverStatus(name).pipe(
+          Effect.flatMap((status) => (status.state === "needs_auth" ? manager.reconnect(name) : Effect.void)),
+          Effect.ignore
+        )
+      }
+      yield* Effect.forkScoped(Stream.runForEach(changes.value.changes, onChange))
+    })
+  )
+
+/**
  * Serves every route on the provided `HttpServer`; needs a `CredentialStore`, the
  * `ConfigFile` (admin config editor) and an `HttpClient` (the upstream).
  */
@@ -168,7 +206,8 @@ export const layer = (options: GatewayOptions) =>
     McpEndpoint.McpEndpoint.layerCloseFirst.pipe(
       Layer.provide(HttpRouter.serve(routes, { disableListenLog: true, disableLogger: true }))
     ),
-    announce(options)
+    announce(options),
+    reconnectOnCredentialChange(options)
   ).pipe(
     Layer.provide(mcpEndpointLayer(options)),
     Layer.provide(services(options)),

@@ -153,6 +153,7 @@ const notes = (url: string) =>
 const configFor = (server: ServerConfig): McpgateConfig => ({
   mcpServers: { [server.name]: server },
   maxToolCalls: 10,
+  store: { type: "local" },
   defaultTimeout: 10,
   builtins: {
     fetch: { enabled: false, allowPrivateNetwork: false },

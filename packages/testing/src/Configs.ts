@@ -39,6 +39,7 @@ export const gateway = (
 ): McpgateConfig => ({
   mcpServers: Object.fromEntries(servers.map((entry) => [entry.name, entry])),
   maxToolCalls: 10,
+  store: { type: "local" },
   defaultTimeout: 10,
   builtins: {
     fetch: { enabled: false, allowPrivateNetwork: false },

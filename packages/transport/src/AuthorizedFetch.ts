@@ -161,6 +161,8 @@ const toThrowable = (cause: Cause.Cause<FetchFailed | AuthorizationRequired | Au
   if (error === undefined) return Cause.squash(cause)
   if (error._tag === "FetchFailed") return error.error
   if (error._tag === "AuthorizationRequired") return error
+  // A store that is out of reach for now (docs/store.md#outage) stays recognisable: the call answers 503.
+  if (error._tag === "OAuthError" && error.reason === "store" && error.retryable) return error
   return new Error(error.message)
 }
 

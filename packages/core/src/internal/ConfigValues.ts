@@ -115,3 +115,9 @@ export const SearchProvider = Schema.Literals(["duckduckgo", "searxng"])
 export const ConfigEditor = Schema.Literals(["full", "no-commands", "read-only"])
 export const UpstreamResponses = Schema.Literals(["auto", "native", "translate"])
 export const ToolSearch = Schema.Literals(["auto", false])
+export const StoreType = Schema.Literals(["local", "postgres"])
+export const PostgresUrl = Schema.String.check(
+  Schema.makeFilter((url: string) => /^postgres(ql)?:\/\/\S+$/.test(url.trim()), {
+    expected: "a PostgreSQL URL (postgres://user:password@host:port/database)"
+  })
+)

@@ -23,14 +23,16 @@ export class CredentialStoreError extends Schema.TaggedError<CredentialStoreErro
     /** The data was written by a newer mcpgate; it is left untouched. */
     "unsupported-version",
     /** `MCPGATE_TOKEN_STORE` (or another setting) has a value we do not accept. */
-    "invalid-config"
+    "invalid-config",
+    /** A shared store (a database) cannot be reached now; nothing was changed, and a later retry may work. */
+    "unavailable"
   ]),
   message: Schema.String,
   /** For "corrupt": where the unreadable data was kept. */
   movedTo: Schema.optionalKey(Schema.String)
 }) {}
 
-export type Backend = "keychain" | "file" | "memory"
+export type Backend = "keychain" | "file" | "memory" | "postgres"
 
 export interface CredentialStoreShape {
   readonly backend: Backend

@@ -176,9 +176,11 @@ export const withFields = (
   })
 }
 
-/** A store failure as an `OAuthError` of reason "store". */
+/** A store failure as an `OAuthError` of reason "store"; retryable when a shared store is unreachable for now. */
 export const storeError = (server: string) => (error: CredentialStoreError) =>
-  OAuthError.of(server, "store", `the credential store failed: ${error.message}`)
+  OAuthError.of(server, "store", `the credential store failed: ${error.message}`, {
+    retryable: error.reason === "unavailable"
+  })
 
 // ---------------------------------------------------------------------------
 // The credential in the store

@@ -47,6 +47,7 @@ export const builtinsOff: BuiltinsConfig = {
 export const config = (options: McpGatewayOptions): McpgateConfig => ({
   mcpServers: Object.fromEntries(options.servers.map((server) => [server.name, server])),
   maxToolCalls: 10,
+  store: { type: "local" },
   defaultTimeout: 10,
   builtins: options.builtins ?? builtinsOff,
   server:

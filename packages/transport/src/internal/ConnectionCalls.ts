@@ -143,6 +143,14 @@ export const callTool = (
       if (Predicate.isTagged(error, "AuthorizationRequired")) {
         return Effect.fail(fail("needs_auth", errorText(error)))
       }
+      // The credential store is out of reach for now: the server is as good as disconnected until it returns.
+      if (
+        Predicate.isTagged(error, "OAuthError") &&
+        Predicate.hasProperty(error, "retryable") &&
+        error.retryable === true
+      ) {
+        return Effect.fail(fail("disconnected", errorText(error)))
+      }
       return Effect.fail(fail(context.isLost() ? "disconnected" : "transport", errorText(error)))
     })
   )

@@ -1,0 +1,230 @@
+/**
+ * Two `mcpgate serve` replicas on one Postgres store behind HAProxy (Debian's,
+ * round robin, no stickiness), with oidc-provider issuing 5-second access
+ * tokens and rotating refresh tokens (docs/store.md): a web login begun on one
+ * replica completes on the other and applies on both; concurrent calls on an
+ * expiring token, spread over both replicas, cause exactly one refresh.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as AuthServer from "@mcpgate/testing/AuthServer"
+import { redirectFor } from "@mcpgate/testing/Harness"
+import { freePort } from "@mcpgate/testing/Loopback"
+import * as Postgres from "@mcpgate/testing/Postgres"
+import * as ProtectedMcpServer from "@mcpgate/testing/ProtectedMcpServer"
+import { Effect, Exit, Scope } from "effect"
+import { binary, sandbox } from "./support/Cli.ts"
+
+const haproxyBinary = "/usr/sbin/haproxy"
+const encryptionKey = Buffer.alloc(32, 5).toString("base64")
+const adminToken = "replica-admin-token-3f9a1c"
+const callbackPath = "/admin/api/mcp/oauth/callback"
+
+const scope = Effect.runSync(Scope.make())
+const children: Array<ChildProcess> = []
+let as: AuthServer.AuthServer
+let mcp: ProtectedMcpServer.ProtectedMcpServer
+let replicas: ReadonlyArray<string> = []
+let balancer = ""
+let database: Postgres.PostgresServer
+
+const run = <A>(effect: Effect.Effect<A, unknown, Scope.Scope>) =>
+  Effect.runPromise(Scope.provide(effect, scope))
+
+/** Starts a child and resolves once `ready` matches its stderr (or stdout). */
+const startChild = (
+  command: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  ready: RegExp
+) =>
+  new Promise<ChildProcess>((resolve, reject) => {
+    const child = spawn(command, [...args], { env, cwd: env.HOME })
+    children.push(child)
+    let output = ""
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+      if (ready.test(output)) resolve(child)
+    }
+    child.stderr?.on("data", onData)
+    child.stdout?.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`${command} exited early (${code}): ${output}`)))
+  })
+
+const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMillis = 15_000) => {
+  const started = Date.now()
+  while (!(await check().catch(() => false))) {
+    if (Date.now() - started > timeoutMillis) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+const admin = (base: string, path: string, init: RequestInit = {}) =>
+  fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, ...init.headers } })
+
+const notesState = async (base: string) => {
+  const body = (await (await admin(base, "/admin/api/mcp/servers")).json()) as {
+    servers: ReadonlyArray<{ name: string; state: string }>
+  }
+  return body.servers.find((server) => server.name === "notes")?.state
+}
+
+/** `POST /v1/mcp/execute` through HAProxy: the status and the JSON answer. */
+const execute = async (tool: string) => {
+  const response = await fetch(`${balancer}/v1/mcp/execute`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ tool_name: tool })
+  })
+  const body = (await response.json()) as {
+    is_error?: boolean
+    content?: string
+    error?: { message?: string }
+  }
+  return { status: response.status, body }
+}
+
+/** The public name of the `whoami` tool of `notes`. */
+const whoamiTool = async () => {
+  const tools = (await (await fetch(`${balancer}/v1/mcp/tools`)).json()) as {
+    tools: ReadonlyArray<{ name: string }>
+  }
+  const name = tools.tools.find((tool) => tool.name.endsWith("whoami"))?.name
+  assert.isDefined(name)
+  return name ?? ""
+}
+
+beforeAll(async () => {
+  database = await run(Postgres.start())
+  let resource = ""
+  as = await run(AuthServer.start({ resource: () => resource, accessTokenTtl: 5 }))
+  mcp = await run(ProtectedMcpServer.start({ issuer: () => as.issuer }))
+  resource = mcp.url
+
+  const balancerPort = await Effect.runPromise(freePort)
+  balancer = `http://127.0.0.1:${balancerPort}`
+  const ports = [await Effect.runPromise(freePort), await Effect.runPromise(freePort)]
+  replicas = ports.map((port) => `http://127.0.0.1:${port}`)
+  for (const port of ports) {
+    const { env, home } = sandbox()
+    const config = join(home, "mcpgate.json")
+    writeFileSync(
+      config,
+      JSON.stringify({
+        mcpServers: { notes: { url: mcp.url, auth: { type: "oauth2" } } },
+        builtins: { fetch: { enabled: false }, webSearch: { enabled: false } },
+        server: { publicUrl: balancer },
+        store: { type: "postgres", url: "${env:DATABASE_URL}" }
+      })
+    )
+    await startChild(
+      process.execPath,
+      [binary, "serve", "--config", config, "--port", String(port)],
+      {
+        ...env,
+        DATABASE_URL: database.url,
+        MCPGATE_ENCRYPTION_KEY: encryptionKey,
+        MCPGATE_ADMIN_TOKEN: adminToken
+      },
+      /listening on/
+    )
+  }
+  const { home } = sandbox()
+  const haproxyConfig = join(home, "haproxy.cfg")
+  writeFileSync(
+    haproxyConfig,
+    [
+      "defaults",
+      "  mode http",
+      "  timeout connect 5s",
+      "  timeout client 60s",
+      "  timeout server 60s",
+      "frontend gateway",
+      `  bind 127.0.0.1:${balancerPort}`,
+      "  default_backend replicas",
+      "backend replicas",
+      "  balance roundrobin",
+      ...ports.map((port, index) => `  server r${index + 1} 127.0.0.1:${port}`),
+      ""
+    ].join("\n")
+  )
+  children.push(spawn(haproxyBinary, ["-f", haproxyConfig, "-db"], { stdio: "ignore" }))
+  await waitFor("HAProxy", async () => (await fetch(`${balancer}/health`)).status === 200)
+}, 180_000)
+
+afterAll(async () => {
+  for (const child of children) child.kill("SIGKILL")
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+}, 60_000)
+
+describe("replicas behind HAProxy on one Postgres store", () => {
+  it("a login begun on one replica completes on the other and applies on both", async () => {
+    const [first, second] = replicas as [string, string]
+    await waitFor("notes to need a login on both", async () => (await notesState(first)) === "needs_auth")
+    await waitFor("notes to need a login on both", async () => (await notesState(second)) === "needs_auth")
+    const begun = await admin(first, "/admin/api/mcp/servers/notes/authenticate", { method: "POST" })
+    assert.strictEqual(begun.status, 200, await begun.clone().text())
+    const { authUrl } = (await begun.json()) as { authUrl: string }
+    const callback = new URL(await Effect.runPromise(redirectFor(authUrl, `${balancer}${callbackPath}`)))
+    // The browser comes back to the other replica.
+    const page = await fetch(`${second}${callback.pathname}${callback.search}`)
+    assert.strictEqual(page.status, 200, await page.clone().text())
+    // Applies everywhere: the replica that began the login connects too (its credential notice arrives).
+    await waitFor(
+      "notes connected on the first replica",
+      async () => (await notesState(first)) === "connected"
+    )
+    await waitFor(
+      "notes connected on the second replica",
+      async () => (await notesState(second)) === "connected"
+    )
+  }, 60_000)
+
+  it("concurrent calls through HAProxy on an expiring token cause exactly one refresh", async () => {
+    const whoami = await whoamiTool()
+    const call = () => execute(whoami)
+    const warm = await call()
+    assert.strictEqual(warm.status, 200, JSON.stringify(warm.body))
+    // Past half the 5-second life of the token: every replica wants a new one now.
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    const before = as.countGrants("refresh_token")
+    const results = await Promise.all(Array.from({ length: 40 }, call))
+    for (const result of results) assert.strictEqual(result.status, 200, JSON.stringify(result.body))
+    assert.isTrue(results.every((result) => result.body.is_error !== true))
+    assert.strictEqual(as.countGrants("refresh_token") - before, 1, "one refresh for the whole burst")
+    const failed = as.tokenRequests.filter(
+      (request) => request.grantType === "refresh_token" && request.status !== 200
+    )
+    assert.deepStrictEqual(failed, [], "no refresh was refused (a rotated refresh token used twice)")
+  }, 60_000)
+
+  it("with Postgres stopped, calls fail with a JSON error, and work again once it is back", async () => {
+    const whoami = await whoamiTool()
+    assert.strictEqual((await execute(whoami)).status, 200)
+    await Effect.runPromise(database.stop)
+    try {
+      // The replicas notice the lost connection; from then on a call that needs the store says so.
+      let outage: Awaited<ReturnType<typeof execute>> | undefined
+      await waitFor("a call to report the outage", async () => {
+        outage = await execute(whoami)
+        return outage.status !== 200
+      })
+      assert.strictEqual(outage?.status, 503, JSON.stringify(outage?.body))
+      assert.include(JSON.stringify(outage?.body), "unavailable")
+      assert.notInclude(JSON.stringify(outage?.body), database.url)
+    } finally {
+      await Effect.runPromise(database.start)
+    }
+    // Recovers by itself, no replica restarted: calls on both replicas (round robin) work again.
+    await waitFor(
+      "calls to work again on every replica",
+      async () => {
+        const round = await Promise.all([execute(whoami), execute(whoami), execute(whoami), execute(whoami)])
+        return round.every((result) => result.status === 200 && result.body.is_error === false)
+      },
+      60_000
+    )
+  }, 90_000)
+})

@@ -1,0 +1,82 @@
+/**
+ * The store's schema (docs/store.md#schema), as numbered migrations run by
+ * effect's `Migrator` at start. Concurrent starts are safe: the run holds an
+ * advisory lock (and the migrator locks its table inside its transaction), so
+ * the second replica waits and then finds nothing to do. A database migrated
+ * by a newer mcpgate (a migration id above ours) is refused, never touched.
+ *
+ * Secrets are only ever in `sealed` columns (AES-256-GCM, core's Encryption);
+ * the clear columns hold names, URLs, versions and times.
+ */
+import { Effect } from "effect"
+import * as Migrator from "effect/sql/Migrator"
+import { SqlClient } from "effect/sql/SqlClient"
+
+export const migrationsTable = "mcpgate_migrations"
+
+/** The LISTEN/NOTIFY channel of credential changes; the payload is `{"principal", "key"}` JSON. */
+export const changeChannel = "mcpgate_credentials"
+
+const m0001 = Effect.gen(function* () {
+  const sql = yield* SqlClient
+  // One sequence orders every change, so a change notice's version can be
+  // compared with what a replica has cached, also across delete and insert.
+  yield* sql`CREATE SEQUENCE mcpgate_change_seq`
+  // `principal` is '' for the gateway's own (shared) identity; per-user
+  // credentials will use the user's id there.
+  yield* sql`
+    CREATE TABLE mcpgate_credentials (
+      principal text NOT NULL DEFAULT '',
+      key text NOT NULL,
+      server text NOT NULL,
+      url text NOT NULL,
+      sealed text NOT NULL,
+      key_id text NOT NULL,
+      version bigint NOT NULL,
+      updated_at bigint NOT NULL,
+      PRIMARY KEY (principal, key)
+    )`
+  // Short-lived documents found again by id: pending web logins now; UI
+  // sessions, /mcp session records and stored responses are further kinds.
+  yield* sql`
+    CREATE TABLE mcpgate_records (
+      kind text NOT NULL,
+      id text NOT NULL,
+      principal text NOT NULL DEFAULT '',
+      sealed text NOT NULL,
+      key_id text NOT NULL,
+      expires_at timestamptz NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (kind, id)
+    )`
+  yield* sql`CREATE INDEX mcpgate_records_expires_at ON mcpgate_records (expires_at)`
+  // Every change of a credential, by whichever replica or command, tells every
+  // listening replica which entry to drop from its cache (docs/store.md#cache).
+  yield* sql.unsafe(`
+    CREATE FUNCTION mcpgate_credentials_changed() RETURNS trigger AS $$
+    DECLARE
+      changed mcpgate_credentials;
+    BEGIN
+      IF TG_OP = 'DELETE' THEN changed := OLD; ELSE changed := NEW; END IF;
+      PERFORM pg_notify('${changeChannel}', json_build_object('principal', changed.principal, 'key', changed.key)::text);
+      RETURN NULL;
+    END
+    $$ LANGUAGE plpgsql`)
+  yield* sql`
+    CREATE TRIGGER mcpgate_credentials_changed
+    AFTER INSERT OR UPDATE OR DELETE ON mcpgate_credentials
+    FOR EACH ROW EXECUTE FUNCTION mcpgate_credentials_changed()`
+})
+
+/** Every migration, by `<id>_<name>`; append only. */
+export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>> = {
+  "0001_credentials_and_records": m0001
+}
+
+/** The newest schema this build knows. */
+export const latestKnown = Math.max(...Object.keys(migrations).map((name) => Number(name.split("_")[0])))
+
+export const loader = Migrator.fromRecord(migrations)
+
+/** Runs the pending migrations; the ids and names it ran. */
+export const run = Migrator.make({})({ loader, table: migrationsTable })

@@ -1,0 +1,60 @@
+/**
+ * Short-lived records found again by id (docs/store.md#schema): pending web
+ * logins now, further kinds later. Each is sealed (it holds a PKCE verifier or
+ * another secret) and bound to its kind and id; `take` reads and removes it in
+ * one statement, so two replicas can never both redeem one.
+ */
+
+import * as PgClientModule from "@effect/sql-pg/PgClient"
+import * as Encryption from "@mcpgate/core/Encryption"
+import { Effect, Option } from "effect"
+import * as StoreDatabase from "./StoreDatabase.ts"
+import { fromSqlError, StoreError } from "./StoreError.ts"
+
+/** A document store for one kind of record. */
+export interface Records {
+  /** Keeps `document` under `id` until `expiresAt` (epoch ms); replaces one with the same id. */
+  readonly put: (id: string, document: string, expiresAt: number) => Effect.Effect<void, StoreError>
+  /** Removes and returns the document of `id`; none when it is unknown or expired. */
+  readonly take: (id: string) => Effect.Effect<Option.Option<string>, StoreError>
+}
+
+const associatedData = (kind: string, id: string) => `mcpgate:record:${kind}:${id}`
+
+/** The records of `kind` over the store's database. */
+export const make = (kind: string, keyring: Encryption.Keyring) =>
+  Effect.gen(function* () {
+    const sql = yield* PgClientModule.PgClient
+    const database = StoreDatabase.databaseOf(sql)
+    const failure = (what: string) => fromSqlError(database, what)
+    return {
+      put: (id, document, expiresAt) =>
+        Effect.gen(function* () {
+          const sealed = Encryption.seal(keyring, document, associatedData(kind, id))
+          // Expired records go as new ones arrive, so the table stays small without a sweeper.
+          yield* sql`DELETE FROM mcpgate_records WHERE kind = ${kind} AND expires_at < now()`
+          yield* sql`
+            INSERT INTO mcpgate_records (kind, id, sealed, key_id, expires_at)
+            VALUES (${kind}, ${id}, ${sealed}, ${keyring.current.id}, to_timestamp(${expiresAt / 1000}))
+            ON CONFLICT (kind, id) DO UPDATE SET
+              sealed = EXCLUDED.sealed, key_id = EXCLUDED.key_id, expires_at = EXCLUDED.expires_at`
+        }).pipe(Effect.mapError(failure(`saving a ${kind} record`))),
+      take: (id) =>
+        Effect.gen(function* () {
+          const rows = yield* sql<{ readonly sealed: string; readonly live: boolean }>`
+            DELETE FROM mcpgate_records WHERE kind = ${kind} AND id = ${id}
+            RETURNING sealed, expires_at > now() AS live`.pipe(
+            Effect.mapError(failure(`reading a ${kind} record`))
+          )
+          const row = rows[0]
+          if (row === undefined || row.live !== true) return Option.none()
+          const document = yield* Encryption.open(keyring, row.sealed, associatedData(kind, id)).pipe(
+            Effect.mapError(
+              (error) =>
+                new StoreError({ reason: "encryption", message: `a ${kind} record: ${error.message}` })
+            )
+          )
+          return Option.some(document)
+        })
+    } satisfies Records
+  })
