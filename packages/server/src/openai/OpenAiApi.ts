@@ -71,7 +71,7 @@ export const routes = HttpRouter.use((router) =>
       path: string,
       body?: Uint8Array | Stream.Stream<Uint8Array, unknown>
     ) =>
-      Effect.map(
+      Effect.flatMap(
         upstream.forward({
           method,
           path: path + querySuffix(request.url),

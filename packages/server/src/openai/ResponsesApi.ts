@@ -66,7 +66,7 @@ export const routes = HttpRouter.use((router) =>
         })
         if (upstream.responses !== "auto" || (response.status >= 200 && response.status < 300)) {
           if (upstream.responses === "auto") yield* Ref.set(probe, "present")
-          return streamed(response)
+          return yield* streamed(response)
         }
         const text = yield* response.text
         if (lacksResponses(response.status, text)) {
@@ -165,7 +165,7 @@ export const routes = HttpRouter.use((router) =>
           return HttpServerResponse.jsonUnsafe({ id, object: "response.deleted", deleted: true })
         }
         const path = new URL(request.url, "http://gateway").pathname.slice("/v1".length)
-        return streamed(
+        return yield* streamed(
           yield* upstream.forward({
             method: request.method === "GET" ? "GET" : "DELETE",
             path,

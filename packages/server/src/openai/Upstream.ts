@@ -25,11 +25,11 @@ import {
   HttpClient,
   type HttpClientError,
   HttpClientRequest,
-  HttpMethod,
-  HttpServerResponse
+  HttpMethod
 } from "effect/http"
 import type { HttpClientResponse } from "effect/http/HttpClientResponse"
 import { type Dispatcher, Pool } from "undici"
+import * as PassThrough from "../http/PassThrough.ts"
 import * as Sse from "../http/Sse.ts"
 
 /** `server.upstream` is missing from the config. */
@@ -91,9 +91,9 @@ export interface ForwardResponse {
   readonly text: Effect.Effect<string, UpstreamUnreachable>
 }
 
-/** The answer as it came, status, headers and body streamed on untouched (`HttpServerResponse.raw` pipes it). */
-export const toServerResponse = (response: ForwardResponse): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.raw(response.body, {
+/** The answer as it came: status, headers and the body piped on untouched (http/PassThrough.ts). */
+export const toServerResponse = (response: ForwardResponse) =>
+  PassThrough.respond(response.body, {
     status: response.status,
     headers: response.headers,
     contentLength: response.contentLength
