@@ -16,6 +16,7 @@ import { chat } from "../bench/chat.ts"
 import { connect50 } from "../bench/connect-50.ts"
 import { mcpRoutes } from "../bench/mcp-routes.ts"
 import { responses } from "../bench/responses.ts"
+import { startup } from "../bench/startup.ts"
 // The helper processes are started by path, never imported: these type-only imports
 // (erased at run time) put them under `pnpm check` all the same.
 import type {} from "../bench/support/GatewayServer.ts"
@@ -32,7 +33,7 @@ import type {} from "../bench/support/PlainProxy.ts"
 import type {} from "../bench/support/UpstreamServer.ts"
 import { toolCall } from "../bench/tool-call.ts"
 
-const benchmarks: ReadonlyArray<Benchmark> = [toolCall, connect50, chat, responses, mcpRoutes]
+const benchmarks: ReadonlyArray<Benchmark> = [toolCall, connect50, chat, responses, mcpRoutes, startup]
 
 const usage = `usage: pnpm bench [-- [--only ${benchmarks.map((b) => b.name).join(",")}] [--quick] [--no-write]]`
 

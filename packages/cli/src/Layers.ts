@@ -3,7 +3,6 @@
  */
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
 
@@ -25,7 +24,9 @@ export const managerLayer = Layer.unwrap(
     const file = yield* ConfigFile
     const { config } = yield* file.load
     // Loaded on demand: commands that never connect start without the gateway's code.
-    const Gateway = yield* Effect.promise(() => import("@mcpgate/server/Gateway"))
+    const [Gateway, AuthorizedFetch] = yield* Effect.promise(() =>
+      Promise.all([import("@mcpgate/server/Gateway"), import("@mcpgate/transport/AuthorizedFetch")])
+    )
     return Gateway.managerLayer(config).pipe(
       Layer.provide(AuthorizedFetch.layerOAuth),
       Layer.provide(Gateway.oauthLayer)
