@@ -9,7 +9,7 @@
  *   pnpm bench -- --no-write            print only, leave bench/RESULTS.md alone
  *   BENCH_CPU_PROF=/tmp/prof pnpm bench  CPU profiles of the helper processes
  */
-import { writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { loadavg } from "node:os"
 import { fileURLToPath } from "node:url"
 import { chat } from "../bench/chat.ts"
@@ -105,8 +105,13 @@ const rowNotes = notes(rows)
 process.stdout.write(`\n${table}\n${rowNotes === "" ? "" : `\n${rowNotes}\n`}`)
 log(`\n${selected.length} benchmark(s) in ${elapsed.toFixed(1)} s${args.quick ? " (--quick)" : ""}`)
 
+/** Below this line bench/RESULTS.md is written by hand (profiles, before/after): a run keeps it. */
+const keptMarker = "<!-- written by hand below: pnpm bench keeps it -->"
+
 if (args.write) {
   const path = fileURLToPath(new URL("../bench/RESULTS.md", import.meta.url))
+  const previous = existsSync(path) ? readFileSync(path, "utf8") : ""
+  const kept = previous.includes(keptMarker) ? previous.slice(previous.indexOf(keptMarker)) : ""
   const document = [
     "# Benchmark results",
     "",
@@ -129,7 +134,8 @@ if (args.write) {
     "",
     table,
     ...(rowNotes === "" ? [] : ["", "## Notes", "", rowNotes]),
-    ""
+    "",
+    ...(kept === "" ? [] : [kept.trimEnd(), ""])
   ].join("\n")
   writeFileSync(path, document)
   log(`wrote ${path}`)
