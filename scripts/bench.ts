@@ -8,6 +8,7 @@
  *   pnpm bench -- --quick               fewer samples (to try things out; noisier)
  *   pnpm bench -- --no-write            print only, leave bench/RESULTS.md alone
  *   BENCH_CPU_PROF=/tmp/prof pnpm bench  CPU profiles of the helper processes
+ *                                       (summarise one: node bench/support/ProfileSummary.ts <file> 30 4)
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { loadavg } from "node:os"
