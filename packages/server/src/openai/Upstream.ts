@@ -274,6 +274,8 @@ const makePool = (baseUrl: string) =>
 const uploadBody = (body: Uint8Array | Stream.Stream<Uint8Array, unknown>): Uint8Array | Readable =>
   body instanceof Uint8Array ? body : Readable.from(Stream.toAsyncIterable(body))
 
+const ignoreError = () => {}
+
 /** `forward` on undici: no per-request objects beyond undici's own, the body left as a Node stream. */
 const makeForward = (
   pool: Pool | undefined,
@@ -315,6 +317,9 @@ const makeForward = (
       })
     )
     return Effect.map(answer, (data): ForwardResponse => {
+      // Destroying a body not read to its end (the client went away) emits an `AbortError`; whoever
+      // reads the body reports failures their own way, and an unheard 'error' would crash the process.
+      data.body.on("error", ignoreError)
       const length = data.headers["content-length"]
       return {
         status: data.statusCode,
