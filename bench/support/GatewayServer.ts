@@ -11,7 +11,7 @@
  * server is connected; or `{"unavailable": "<why>"}` when a route module asked for
  * does not exist yet (the routes are being written while the benchmarks are).
  */
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -129,13 +129,9 @@ if (unavailable.length > 0 || first === undefined) {
     Layer.provide(NodeHttpClient.layerUndici)
   )
   // The /v1/mcp routes read the public URL from it; no API keys, the admin token in a temporary directory.
-  const security = Security.layer({
-    config,
-    host: "127.0.0.1",
-    port: 0,
-    env: {},
-    stateDirectory: mkdtempSync(join(tmpdir(), "mcpgate-bench-"))
-  })
+  const stateDirectory = mkdtempSync(join(tmpdir(), "mcpgate-bench-"))
+  process.on("exit", () => rmSync(stateDirectory, { recursive: true, force: true }))
+  const security = Security.layer({ config, host: "127.0.0.1", port: 0, env: {}, stateDirectory })
   const app = HttpRouter.serve(Layer.mergeAll(first, ...rest), {
     disableLogger: true,
     disableListenLog: true
