@@ -8,8 +8,9 @@
  *   pnpm bench -- --quick               fewer samples (to try things out; noisier)
  *   pnpm bench -- --no-write            print only, leave bench/RESULTS.md alone
  *   BENCH_CPU_PROF=/tmp/prof pnpm bench  CPU profiles of the helper processes
+ *                                       (summarise one: node bench/support/ProfileSummary.ts <file> 30 4)
  */
-import { writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { loadavg } from "node:os"
 import { fileURLToPath } from "node:url"
 import { chat } from "../bench/chat.ts"
@@ -17,6 +18,7 @@ import { connect50 } from "../bench/connect-50.ts"
 import { mcpRoutes } from "../bench/mcp-routes.ts"
 import { replicas } from "../bench/replicas.ts"
 import { responses } from "../bench/responses.ts"
+import { startup } from "../bench/startup.ts"
 // The helper processes are started by path, never imported: these type-only imports
 // (erased at run time) put them under `pnpm check` all the same.
 import type {} from "../bench/support/GatewayServer.ts"
@@ -33,7 +35,15 @@ import type {} from "../bench/support/PlainProxy.ts"
 import type {} from "../bench/support/UpstreamServer.ts"
 import { toolCall } from "../bench/tool-call.ts"
 
-const benchmarks: ReadonlyArray<Benchmark> = [toolCall, connect50, chat, responses, mcpRoutes, replicas]
+const benchmarks: ReadonlyArray<Benchmark> = [
+  toolCall,
+  connect50,
+  chat,
+  responses,
+  mcpRoutes,
+  replicas,
+  startup
+]
 
 const usage = `usage: pnpm bench [-- [--only ${benchmarks.map((b) => b.name).join(",")}] [--quick] [--no-write]]`
 
@@ -105,8 +115,13 @@ const rowNotes = notes(rows)
 process.stdout.write(`\n${table}\n${rowNotes === "" ? "" : `\n${rowNotes}\n`}`)
 log(`\n${selected.length} benchmark(s) in ${elapsed.toFixed(1)} s${args.quick ? " (--quick)" : ""}`)
 
+/** Below this line bench/RESULTS.md is written by hand (profiles, before/after): a run keeps it. */
+const keptMarker = "<!-- written by hand below: pnpm bench keeps it -->"
+
 if (args.write) {
   const path = fileURLToPath(new URL("../bench/RESULTS.md", import.meta.url))
+  const previous = existsSync(path) ? readFileSync(path, "utf8") : ""
+  const kept = previous.includes(keptMarker) ? previous.slice(previous.indexOf(keptMarker)) : ""
   const document = [
     "# Benchmark results",
     "",
@@ -129,7 +144,8 @@ if (args.write) {
     "",
     table,
     ...(rowNotes === "" ? [] : ["", "## Notes", "", rowNotes]),
-    ""
+    "",
+    ...(kept === "" ? [] : [kept.trimEnd(), ""])
   ].join("\n")
   writeFileSync(path, document)
   log(`wrote ${path}`)

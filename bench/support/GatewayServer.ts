@@ -11,8 +11,10 @@
  * server is connected; or `{"unavailable": "<why>"}` when a route module asked for
  * does not exist yet (the routes are being written while the benchmarks are).
  */
-import { existsSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Context, Effect, Layer, Predicate } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import type { McpgateConfig } from "../../packages/core/src/Config.ts"
@@ -22,6 +24,7 @@ import { ResponseStore } from "../../packages/server/src/openai/ResponseStore.ts
 import * as ResponsesApi from "../../packages/server/src/openai/ResponsesApi.ts"
 import { ToolLoop } from "../../packages/server/src/openai/ToolLoop.ts"
 import { Upstream } from "../../packages/server/src/openai/Upstream.ts"
+import { Security } from "../../packages/server/src/security/Security.ts"
 import { AuthorizedFetch } from "../../packages/transport/src/AuthorizedFetch.ts"
 import { McpClientManager } from "../../packages/transport/src/McpClientManager.ts"
 import { announceReady } from "./Child.ts"
@@ -38,7 +41,7 @@ interface Options {
 type RouteLayer = Layer.Layer<
   never,
   unknown,
-  HttpRouter.HttpRouter | McpClientManager | Upstream | ToolLoop | ModelTools | ResponseStore
+  HttpRouter.HttpRouter | McpClientManager | Upstream | ToolLoop | ModelTools | ResponseStore | Security
 >
 
 const options = JSON.parse(process.argv[2] ?? "{}") as Options
@@ -126,12 +129,17 @@ if (unavailable.length > 0 || first === undefined) {
     Layer.provideMerge(ResponseStore.layerMemory()),
     Layer.provide(NodeHttpClient.layerUndici)
   )
+  // The /v1/mcp routes read the public URL from it; no API keys, the admin token in a temporary directory.
+  const stateDirectory = mkdtempSync(join(tmpdir(), "mcpgate-bench-"))
+  process.on("exit", () => rmSync(stateDirectory, { recursive: true, force: true }))
+  const security = Security.layer({ config, host: "127.0.0.1", port: 0, env: {}, stateDirectory })
   const app = HttpRouter.serve(Layer.mergeAll(first, ...rest), {
     disableLogger: true,
     disableListenLog: true
   }).pipe(
     Layer.provide(openAi),
     Layer.provideMerge(manager),
+    Layer.provideMerge(security),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
   )
 

@@ -6,8 +6,7 @@ import type { StoreConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import * as Encryption from "@mcpgate/core/Encryption"
-import { PendingLogins } from "@mcpgate/oauth/PendingLogins"
-import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
+import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
 
@@ -44,14 +43,18 @@ export const pendingLoginsLayer = (store: StoreConfig): Layer.Layer<PendingLogin
   const url = store.url
   return Layer.unwrap(
     Effect.gen(function* () {
-      const [Records, Database] = yield* Effect.promise(() =>
-        Promise.all([import("@mcpgate/store/StoreRecords"), import("@mcpgate/store/StoreDatabase")])
+      const [Records, Database, Pending] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@mcpgate/store/StoreRecords"),
+          import("@mcpgate/store/StoreDatabase"),
+          import("@mcpgate/oauth/PendingLogins")
+        ])
       )
       const keyring = yield* Encryption.keyringFromConfig
       // Built in the layer's scope: the pool lives as long as the gateway.
       const database = yield* Layer.build(Database.layer(url))
       const records = yield* Records.make("pending-login", keyring).pipe(Effect.provideContext(database))
-      return PendingLogins.layerShared(records)
+      return Pending.PendingLogins.layerShared(records)
     }).pipe(Effect.orDie)
   )
 }
@@ -66,7 +69,9 @@ export const managerLayer = Layer.unwrap(
     const file = yield* ConfigFile
     const { config } = yield* file.load
     // Loaded on demand: commands that never connect start without the gateway's code.
-    const Gateway = yield* Effect.promise(() => import("@mcpgate/server/Gateway"))
+    const [Gateway, AuthorizedFetch] = yield* Effect.promise(() =>
+      Promise.all([import("@mcpgate/server/Gateway"), import("@mcpgate/transport/AuthorizedFetch")])
+    )
     return Gateway.managerLayer(config).pipe(
       Layer.provide(AuthorizedFetch.layerOAuth),
       Layer.provide(Gateway.oauthLayer)

@@ -1,3 +1,5 @@
+import { createServer, request } from "node:http"
+import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
 import { Effect, Redacted } from "effect"
@@ -230,6 +232,59 @@ describe("Upstream pass-through (no execute_mcp_tools)", () => {
       const closed = yield* upstream.closedEarly
       assert.strictEqual(closed.path, "/v1/chat/completions")
     })
+  )
+
+  it.live(
+    "an upstream that breaks off mid-answer cuts the client's connection: no short body passes as whole",
+    () =>
+      Effect.gen(function* () {
+        // Half of a promised 1000-byte answer, then the connection is gone.
+        const broken = createServer((_req, res) => {
+          res.writeHead(200, { "content-type": "application/json", "content-length": "1000" })
+          res.write("x".repeat(500), () => res.destroy())
+        })
+        yield* Effect.acquireRelease(
+          Effect.promise(() => new Promise<void>((resolve) => broken.listen(0, "127.0.0.1", resolve))),
+          () => Effect.promise(() => new Promise<void>((resolve) => broken.close(() => resolve())))
+        )
+        const port = (broken.address() as AddressInfo).port
+        const gateway = yield* TestGateway.start({
+          upstream: { baseUrl: `http://127.0.0.1:${port}/v1` },
+          tools: noTools
+        })
+        const outcome = yield* TestGateway.promise(
+          () =>
+            new Promise<{ status: number; bytes: number; ended: boolean; aborted: boolean }>((resolve) => {
+              const url = new URL(`${gateway.url}/v1/chat/completions`)
+              const req = request(
+                url,
+                { method: "POST", headers: { "content-type": "application/json" } },
+                (res) => {
+                  let bytes = 0
+                  let ended = false
+                  res.on("data", (chunk: Buffer) => (bytes += chunk.length))
+                  res.on("end", () => (ended = true))
+                  res.on("close", () =>
+                    resolve({
+                      status: res.statusCode ?? 0,
+                      bytes,
+                      ended,
+                      aborted: res.errored !== null || !res.complete
+                    })
+                  )
+                }
+              )
+              req.on("error", () => resolve({ status: 0, bytes: 0, ended: false, aborted: true }))
+              req.end(JSON.stringify({ model: "m", messages }))
+            })
+        )
+        assert.strictEqual(outcome.status, 200)
+        assert.isTrue(outcome.bytes < 1000)
+        assert.isTrue(outcome.aborted, "the client saw a complete answer")
+        // The gateway serves on (its own 404 for an unknown /v1/mcp route).
+        const next = yield* TestGateway.promise(() => fetch(`${gateway.url}/v1/mcp/unknown`))
+        assert.strictEqual(next.status, 404)
+      })
   )
 
   it.live('"execute_mcp_tools": false is removed, the rest forwarded as is', () =>

@@ -18,10 +18,7 @@ import { createInterface } from "node:readline"
 import type { AuthConfig, OAuthFlow, ServerConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import type { DeviceCodeInfo } from "@mcpgate/oauth/AuthorizationFlow"
-import { Browser } from "@mcpgate/oauth/Browser"
-import { type LoginOptions, type LoginResult, OAuthManager } from "@mcpgate/oauth/OAuthManager"
-import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
-import * as McpConnection from "@mcpgate/transport/McpConnection"
+import type { LoginOptions, LoginResult } from "@mcpgate/oauth/OAuthManager"
 import { Clock, Effect, Layer, Logger, Option, type Redacted, Ref, Schedule } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { InvalidArguments, UnknownServer } from "../Errors.ts"
@@ -192,9 +189,23 @@ const describeLogin = (result: LoginResult, now: number): string => {
 /** Progress logs (registered a client, logging in at …) go with the other progress, to stderr. */
 const logsToStderr = Effect.provideService(Logger.LogToStderr, true)
 
+// OAuth and MCP client code is loaded when a command runs: the other commands start without it.
+const oauthManager = Effect.gen(function* () {
+  const { OAuthManager } = yield* Effect.promise(() => import("@mcpgate/oauth/OAuthManager"))
+  return yield* OAuthManager
+})
+
 /** An interactive `OAuthManager` (a 403 step-up may ask the user) over the configured store. */
-const interactiveOAuth = OAuthManager.layer({ interactive: true }).pipe(
-  Layer.provide([credentialStoreLayer, Browser.layer])
+const interactiveOAuth = Layer.unwrap(
+  Effect.promise(async () => {
+    const [{ OAuthManager }, { Browser }] = await Promise.all([
+      import("@mcpgate/oauth/OAuthManager"),
+      import("@mcpgate/oauth/Browser")
+    ])
+    return OAuthManager.layer({ interactive: true }).pipe(
+      Layer.provide([credentialStoreLayer, Browser.layer])
+    )
+  })
 )
 
 /** The configured server called `name`; only remote servers have something to log in to. */
@@ -231,7 +242,7 @@ export const login = Command.make(
   Effect.fn(
     function* (flags) {
       const server = yield* remoteServer(flags.server)
-      const oauth = yield* OAuthManager
+      const oauth = yield* oauthManager
       const result = yield* withProgress(flags.browser, (progress) =>
         Effect.gen(function* () {
           yield* progress.waitingFor(`discovering how ${server.name} signs in…`)
@@ -260,7 +271,7 @@ export const logout = Command.make(
   Effect.fn(
     function* ({ server: name }) {
       const server = yield* remoteServer(name)
-      const oauth = yield* OAuthManager
+      const oauth = yield* oauthManager
       const result = yield* oauth.logout(server)
       yield* Output.line(
         !result.removed
@@ -355,6 +366,12 @@ export const connect = Command.make(
           onSome: (callbackPort) => ({ callbackPort })
         })
       })
+      const [AuthorizedFetch, McpConnection] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@mcpgate/transport/AuthorizedFetch"),
+          import("@mcpgate/transport/McpConnection")
+        ])
+      )
       const { connection, tools } = yield* withProgress(flags.browser, (progress) =>
         Effect.gen(function* () {
           yield* progress.waitingFor(`connecting to ${url}…`)

@@ -22,11 +22,12 @@ export const serve = Command.make(
   },
   Effect.fn(
     function* (flags) {
-      const [Gateway, NodeListener, ConfigChecks] = yield* Effect.promise(() =>
+      const [Gateway, NodeListener, ConfigChecks, UpstreamClient] = yield* Effect.promise(() =>
         Promise.all([
           import("@mcpgate/server/Gateway"),
           import("@mcpgate/server/http/NodeListener"),
-          import("@mcpgate/server/security/ConfigChecks")
+          import("@mcpgate/server/security/ConfigChecks"),
+          import("../UpstreamClient.ts")
         ])
       )
       const file = yield* ConfigFile
@@ -51,7 +52,8 @@ export const serve = Command.make(
         Gateway.layer({ config, host, onListening, pendingLogins: pendingLoginsLayer(config.store) }).pipe(
           // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
           // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
-          Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" }))
+          Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" })),
+          Layer.provide(UpstreamClient.layer)
         )
       )
     },

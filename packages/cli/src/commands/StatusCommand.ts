@@ -7,7 +7,6 @@ import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import * as Credential from "@mcpgate/core/Credential"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import type * as ConnectionState from "@mcpgate/transport/ConnectionState"
-import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Clock, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { configFileLayer, credentialStoreLayer, managerLayer } from "../Layers.ts"
@@ -36,6 +35,8 @@ export interface Connection {
 
 /** Connects every enabled server at once and reports how each first attempt ended. */
 const liveStates = Effect.gen(function* () {
+  // Loaded on demand: `--offline` starts without the MCP client code.
+  const { McpClientManager } = yield* Effect.promise(() => import("@mcpgate/transport/McpClientManager"))
   const manager = yield* McpClientManager
   const statuses = yield* manager.awaitSettled
   return new Map(

@@ -3,7 +3,6 @@
  * (docs/cli.md#tools, docs/cli.md#call).
  */
 import { ToolCallError } from "@mcpgate/transport/Errors"
-import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { InvalidArguments, ToolReportedError, UnknownServer } from "../Errors.ts"
@@ -20,9 +19,15 @@ const summary = (text: string | undefined) => {
   return line.length > 90 ? `${line.slice(0, 89)}…` : line
 }
 
+/** The client manager, its code loaded on demand (other commands start without it). */
+const managerService = Effect.gen(function* () {
+  const { McpClientManager } = yield* Effect.promise(() => import("@mcpgate/transport/McpClientManager"))
+  return yield* McpClientManager
+})
+
 /** Servers that did not connect, as warnings on stderr (the listing still shows the others). */
 const warnUnavailable = Effect.gen(function* () {
-  const manager = yield* McpClientManager
+  const manager = yield* managerService
   const statuses = yield* manager.awaitSettled
   for (const status of statuses) {
     if (status.state === "connected" || status.state === "disabled") continue
@@ -43,7 +48,7 @@ export const tools = Command.make(
     json
   },
   Effect.fn(function* ({ server, json }) {
-    const manager = yield* McpClientManager
+    const manager = yield* managerService
     const statuses = yield* warnUnavailable
     if (Option.isSome(server) && !statuses.some((status) => status.name === server.value)) {
       return yield* new UnknownServer({
@@ -104,7 +109,7 @@ export const call = Command.make(
   },
   Effect.fn(function* ({ tool, args, json }) {
     const parsed = yield* parseArguments(args)
-    const manager = yield* McpClientManager
+    const manager = yield* managerService
     const statuses = yield* warnUnavailable
     const result = yield* manager.call(tool, parsed).pipe(
       Effect.catchIf(

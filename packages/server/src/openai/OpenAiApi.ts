@@ -26,7 +26,7 @@ import { ChatRequest, isJsonObject, type JsonObject } from "./ChatFormat.ts"
 import * as ChatStream from "./ChatStream.ts"
 import { hasMcpTools, type InvalidToolRequest } from "./McpToolSelection.ts"
 import { ToolLoop } from "./ToolLoop.ts"
-import { Upstream } from "./Upstream.ts"
+import { toServerResponse, Upstream } from "./Upstream.ts"
 import * as UpstreamErrorBody from "./UpstreamErrorBody.ts"
 
 /** Request bodies above this are refused with 413 (prompts with images stay well below). */
@@ -71,19 +71,14 @@ export const routes = HttpRouter.use((router) =>
       path: string,
       body?: Uint8Array | Stream.Stream<Uint8Array, unknown>
     ) =>
-      Effect.map(
+      Effect.flatMap(
         upstream.forward({
           method,
           path: path + querySuffix(request.url),
           headers: request.headers,
           ...(body === undefined ? {} : { body })
         }),
-        (response) =>
-          HttpServerResponse.stream(response.body, {
-            status: response.status,
-            headers: response.headers,
-            ...(response.contentLength === undefined ? {} : { contentLength: response.contentLength })
-          })
+        toServerResponse
       )
 
     const runLoop = (body: JsonObject) =>

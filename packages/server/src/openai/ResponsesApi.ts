@@ -12,7 +12,7 @@
  * produced are kept (unless `store: false`) so that `previous_response_id`
  * continues them.
  */
-import { Clock, Effect, Option, Predicate, Random, Ref, Result, Stream } from "effect"
+import { Clock, Effect, Option, Predicate, Random, Ref, Result } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as ErrorBody from "../http/ErrorBody.ts"
 import * as Json from "../http/Json.ts"
@@ -25,7 +25,7 @@ import * as ResponsesOutput from "./ResponsesOutput.ts"
 import { toChat } from "./ResponsesRequest.ts"
 import * as ResponsesStream from "./ResponsesStream.ts"
 import { ToolLoop } from "./ToolLoop.ts"
-import { type ForwardResponse, Upstream } from "./Upstream.ts"
+import { toServerResponse, Upstream } from "./Upstream.ts"
 import * as UpstreamErrorBody from "./UpstreamErrorBody.ts"
 
 /** What `auto` knows about the upstream's Responses API: found out once, again after a failure. */
@@ -33,12 +33,7 @@ type Probe = "unknown" | "present" | "absent"
 
 const textEncoder = new TextEncoder()
 
-const streamed = (response: ForwardResponse) =>
-  HttpServerResponse.stream(response.body, {
-    status: response.status,
-    headers: response.headers,
-    ...(response.contentLength === undefined ? {} : { contentLength: response.contentLength })
-  })
+const streamed = toServerResponse
 
 /** An upstream without `/responses` answers 404, 405 or 501; a 404 for an unknown model is no such sign. */
 const lacksResponses = (status: number, body: string) => {
@@ -71,9 +66,9 @@ export const routes = HttpRouter.use((router) =>
         })
         if (upstream.responses !== "auto" || (response.status >= 200 && response.status < 300)) {
           if (upstream.responses === "auto") yield* Ref.set(probe, "present")
-          return streamed(response)
+          return yield* streamed(response)
         }
-        const text = yield* Stream.mkString(Stream.decodeText(response.body))
+        const text = yield* response.text
         if (lacksResponses(response.status, text)) {
           yield* Ref.set(probe, "absent")
           return undefined
@@ -170,7 +165,7 @@ export const routes = HttpRouter.use((router) =>
           return HttpServerResponse.jsonUnsafe({ id, object: "response.deleted", deleted: true })
         }
         const path = new URL(request.url, "http://gateway").pathname.slice("/v1".length)
-        return streamed(
+        return yield* streamed(
           yield* upstream.forward({
             method: request.method === "GET" ? "GET" : "DELETE",
             path,

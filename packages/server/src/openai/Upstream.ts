@@ -3,15 +3,19 @@
  * docs/gateway.md#upstream).
  *
  * Two ways in: `forward` passes a request through untouched and hands back the
- * response unread (the pass-through path stays lean: no JSON, bytes as they
- * come); `chat` / `chatStream` are for the tool loop, which needs the answers
- * parsed. Every request lives in the caller's `Scope`: closing it (the client
- * went away) aborts the upstream request.
+ * response unread, as a Node stream that `toServerResponse` pipes to the client
+ * (the pass-through stays as cheap as a plain proxy: an undici pool of kept-alive
+ * connections, no JSON, no per-chunk work; bench/RESULTS.md has the profiles);
+ * `chat` / `chatStream` are for the tool loop, which needs the answers parsed.
+ * Every request lives in the caller's `Scope`: closing it (the client went away)
+ * aborts the upstream request.
  *
- * Needs an `HttpClient` that leaves `content-encoding` alone (undici's
- * dispatcher or `node:http`, e.g. `NodeHttpClient.layerUndici`), not `fetch`,
- * which decompresses and would break the byte-for-byte pass-through.
+ * `chat` / `chatStream` need an `HttpClient` that leaves `content-encoding` alone
+ * (undici's dispatcher or `node:http`, e.g. `NodeHttpClient.layerUndici`), not
+ * `fetch`, which decompresses.
  */
+import type { IncomingHttpHeaders } from "node:http"
+import { Readable } from "node:stream"
 import type { UpstreamConfig } from "@mcpgate/core/Config"
 import type { Scope } from "effect"
 import { Context, Effect, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
@@ -24,6 +28,8 @@ import {
   HttpMethod
 } from "effect/http"
 import type { HttpClientResponse } from "effect/http/HttpClientResponse"
+import { type Dispatcher, Pool } from "undici"
+import * as PassThrough from "../http/PassThrough.ts"
 import * as Sse from "../http/Sse.ts"
 
 /** `server.upstream` is missing from the config. */
@@ -79,9 +85,19 @@ export interface ForwardResponse {
   /** The upstream's headers minus hop-by-hop ones, `set-cookie` and `content-length`. */
   readonly headers: Readonly<Record<string, string>>
   readonly contentLength: number | undefined
-  /** The body as it arrives, unread until consumed. */
-  readonly body: Stream.Stream<Uint8Array, UpstreamUnreachable>
+  /** The body as it arrives, unread until consumed; destroyed when the caller's scope closes. */
+  readonly body: Readable
+  /** Reads the whole body as text (an error answer to look into). */
+  readonly text: Effect.Effect<string, UpstreamUnreachable>
 }
+
+/** The answer as it came: status, headers and the body piped on untouched (http/PassThrough.ts). */
+export const toServerResponse = (response: ForwardResponse) =>
+  PassThrough.respond(response.body, {
+    status: response.status,
+    headers: response.headers,
+    contentLength: response.contentLength
+  })
 
 export interface UpstreamShape {
   /** The configured base URL (for messages), if any. */
@@ -145,6 +161,25 @@ const filterHeaders = (headers: Headers.Headers, drop: ReadonlySet<string>): Rec
   return result
 }
 
+/** Like `filterHeaders`, for undici's answer headers (a repeated field is an array). */
+const filterAnswerHeaders = (
+  headers: IncomingHttpHeaders,
+  drop: ReadonlySet<string>
+): Record<string, string> => {
+  const connection = headers.connection
+  const named = (Array.isArray(connection) ? connection.join(",") : (connection ?? ""))
+    .split(",")
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name.length > 0)
+  const result: Record<string, string> = {}
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined || drop.has(name) || named.includes(name)) continue
+    result[name] = Array.isArray(value) ? value.join(", ") : value
+  }
+  return result
+}
+
 /** The most specific error code (`ECONNREFUSED`, `ENOTFOUND` …) in a cause chain, else its message. */
 const describeCause = (cause: unknown): string => {
   let current: unknown = cause
@@ -172,6 +207,15 @@ const unreachable = (url: string, error: HttpClientError.HttpClientError) =>
       error.reason._tag === "TransportError" || error.reason._tag === "InvalidUrlError"
         ? `upstream ${url} is unreachable: ${describeCause(error.reason.cause)}`
         : `the connection to upstream ${url} broke: ${describeCause(error.reason.cause ?? error)}`
+  })
+
+const unreachableCause = (url: string, cause: unknown) =>
+  new UpstreamUnreachable({ url, message: `upstream ${url} is unreachable: ${describeCause(cause)}` })
+
+const brokenCause = (url: string, cause: unknown) =>
+  new UpstreamUnreachable({
+    url,
+    message: `the connection to upstream ${url} broke: ${describeCause(cause)}`
   })
 
 const notConfigured = new UpstreamNotConfigured({
@@ -214,20 +258,79 @@ const statusError = (response: HttpClientResponse, url: string) =>
     )
   })
 
-const requestBody = (
-  body: Uint8Array | Stream.Stream<Uint8Array, unknown>,
-  contentType: string,
-  length: string | undefined
-) =>
-  body instanceof Uint8Array
-    ? HttpBody.uint8Array(body, contentType)
-    : HttpBody.stream(
-        body,
-        contentType,
-        length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined
-      )
-
 const isSuccess = (status: number) => status >= 200 && status < 300
+
+/**
+ * The pass-through's connections: one undici pool for the upstream's origin, kept
+ * alive across requests, closed with the layer. `undefined` for a base URL that is
+ * no URL (each forward then fails as unreachable, like the tool loop's requests).
+ */
+const makePool = (baseUrl: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => (URL.canParse(baseUrl) ? new Pool(new URL(baseUrl).origin) : undefined)),
+    (pool) => (pool === undefined ? Effect.void : Effect.promise(() => pool.destroy()))
+  )
+
+const uploadBody = (body: Uint8Array | Stream.Stream<Uint8Array, unknown>): Uint8Array | Readable =>
+  body instanceof Uint8Array ? body : Readable.from(Stream.toAsyncIterable(body))
+
+const ignoreError = () => {}
+
+/** `forward` on undici: no per-request objects beyond undici's own, the body left as a Node stream. */
+const makeForward = (
+  pool: Pool | undefined,
+  baseUrl: string,
+  withKey: (headers: Record<string, string>) => Record<string, string>
+) => {
+  const basePath = URL.canParse(baseUrl) ? new URL(baseUrl).pathname.replace(/\/+$/, "") : ""
+  return (request: ForwardRequest): Effect.Effect<ForwardResponse, UpstreamUnreachable, Scope.Scope> => {
+    const url = baseUrl + request.path
+    if (pool === undefined) return Effect.fail(unreachableCause(url, new Error("invalid URL")))
+    const path = basePath + request.path
+    const headers = withKey(filterHeaders(request.headers, notForwardedUpstream))
+    const body = request.body === undefined || !HttpMethod.hasBody(request.method) ? undefined : request.body
+    if (body !== undefined) {
+      // The body was validated as JSON; a client that did not say so still sends JSON.
+      headers["content-type"] = request.headers["content-type"] ?? "application/json"
+      const length = request.headers["content-length"]
+      if (!(body instanceof Uint8Array) && length !== undefined && /^\d+$/.test(length)) {
+        headers["content-length"] = length
+      }
+    }
+    const send = Effect.callback<Dispatcher.ResponseData, UpstreamUnreachable>((resume, signal) => {
+      pool.request(
+        {
+          method: request.method,
+          path,
+          headers,
+          body: body === undefined ? null : uploadBody(body),
+          signal
+        },
+        (error, data) =>
+          resume(error === null ? Effect.succeed(data) : Effect.fail(unreachableCause(url, error)))
+      )
+    })
+    // Closing the scope before the body was read to its end (the client went away) aborts the request.
+    const answer = Effect.acquireRelease(send, (data) =>
+      Effect.sync(() => {
+        if (!data.body.readableEnded) data.body.destroy()
+      })
+    )
+    return Effect.map(answer, (data): ForwardResponse => {
+      // Destroying a body not read to its end (the client went away) emits an `AbortError`; whoever
+      // reads the body reports failures their own way, and an unheard 'error' would crash the process.
+      data.body.on("error", ignoreError)
+      const length = data.headers["content-length"]
+      return {
+        status: data.statusCode,
+        headers: filterAnswerHeaders(data.headers, notForwardedToClient),
+        contentLength: typeof length === "string" && /^\d+$/.test(length) ? Number(length) : undefined,
+        body: data.body,
+        text: Effect.tryPromise({ try: () => data.body.text(), catch: (cause) => brokenCause(url, cause) })
+      }
+    })
+  }
+}
 
 /** The service for a given `server.upstream` (or none); needs an `HttpClient` (see the module comment). */
 export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefined) {
@@ -253,27 +356,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
   const execute = (request: HttpClientRequest.HttpClientRequest, url: string) =>
     client.execute(request).pipe(Effect.mapError((error) => unreachable(url, error)))
 
-  const forward = (request: ForwardRequest) => {
-    const url = baseUrl + request.path
-    const headers = withKey(filterHeaders(request.headers, notForwardedUpstream))
-    // The body was validated as JSON; a client that did not say so still sends JSON.
-    const contentType = request.headers["content-type"] ?? "application/json"
-    const outgoing = HttpClientRequest.make(request.method)(url, {
-      headers,
-      ...(request.body === undefined || !HttpMethod.hasBody(request.method)
-        ? {}
-        : { body: requestBody(request.body, contentType, request.headers["content-length"]) })
-    })
-    return Effect.map(execute(outgoing, url), (response): ForwardResponse => {
-      const length = response.headers["content-length"]
-      return {
-        status: response.status,
-        headers: filterHeaders(response.headers, notForwardedToClient),
-        contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
-        body: bodyStream(response, url)
-      }
-    })
-  }
+  const forward = makeForward(yield* makePool(baseUrl), baseUrl, withKey)
 
   const chatUrl = `${baseUrl}/chat/completions`
 

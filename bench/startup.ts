@@ -1,0 +1,165 @@
+/**
+ * startup: whole processes of the installed binary (packages/cli/bin/mcpgate.js and
+ * its bundle, as `npm i -g` runs it), each against a bare `node` process doing the
+ * least of the same job, measured alternately in the same run:
+ *
+ *   - `mcpgate serve`: spawn → first answered `GET /health` (polled every 2 ms on a
+ *     fresh connection) vs a `node:http` server answering the same;
+ *   - `mcpgate status --json --offline`: spawn → exit vs `node -e` printing `{}`.
+ *
+ * Goals: serve ≤ 250 ms, status ≤ 120 ms at the median. Each run is a new process
+ * (Node's compile cache, which the binary enables, is warm after the first).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { request } from "node:http"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { type Benchmark, type Row, rotate, type Stats, stats } from "./support/Harness.ts"
+
+const binary = fileURLToPath(new URL("../packages/cli/bin/mcpgate.js", import.meta.url))
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))
+      )
+    })
+  })
+
+const answered = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path: "/health", agent: false }, (response) => {
+      response.resume()
+      response.once("end", () => resolve(response.statusCode === 200))
+    })
+    req.once("error", () => resolve(false))
+    req.end()
+  })
+
+const exited = (child: ChildProcess): Promise<number | null> =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode)
+    child.once("exit", (code) => resolve(code))
+  })
+
+/** Spawns `args`, polls /health on `port` until it answers 200, kills the process; ms to the answer. */
+const timeToHealth = async (args: ReadonlyArray<string>, port: number, env: NodeJS.ProcessEnv) => {
+  const start = performance.now()
+  const child = spawn(process.execPath, args, { env, stdio: ["ignore", "ignore", "pipe"] })
+  let stderr = ""
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString("utf8")).slice(-2000)
+  })
+  try {
+    while (performance.now() - start < 20_000) {
+      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode} before answering: ${stderr}`)
+      if (await answered(port)) return performance.now() - start
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    throw new Error(`no answer on /health within 20 s: ${stderr}`)
+  } finally {
+    child.kill("SIGKILL")
+    await exited(child)
+  }
+}
+
+/** Spawns `args` and waits for its exit; ms to the exit (a non-zero exit fails the run). */
+const timeToExit = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) => {
+  const start = performance.now()
+  const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+  const code = await exited(child)
+  const elapsed = performance.now() - start
+  if (code !== 0) throw new Error(`${args.join(" ")} exited ${code}: ${output.slice(0, 500)}`)
+  JSON.parse(output)
+  return elapsed
+}
+
+const bareServer = `
+const http = require("node:http")
+http.createServer((req, res) => res.end("{\\"status\\":\\"ok\\"}")).listen(Number(process.argv[1]), "127.0.0.1")
+`
+
+const spread = (s: Stats) => `${s.min.toFixed(0)}–${s.max.toFixed(0)} ms`
+
+export const startup: Benchmark = {
+  name: "startup",
+  title: "the installed binary: serve to first /health, status --json --offline",
+  run: async ({ quick, log }) => {
+    const home = mkdtempSync(join(tmpdir(), "mcpgate-bench-"))
+    try {
+      const env = {
+        PATH: process.env.PATH ?? "",
+        HOME: home,
+        MCPGATE_HOME: home,
+        MCPGATE_TOKEN_STORE: "file",
+        NO_COLOR: "1"
+      }
+      const config = join(home, "mcpgate.json")
+      const runs = quick ? 6 : 20
+      log(`startup: ${runs} starts of mcpgate serve and of a bare node:http server, alternating`)
+      const serve = await rotate(
+        {
+          gateway: async () => {
+            const port = await freePort()
+            writeFileSync(
+              config,
+              JSON.stringify({
+                mcpServers: {},
+                server: { host: "127.0.0.1", port, upstream: { baseUrl: "http://127.0.0.1:9/v1" } }
+              })
+            )
+            return timeToHealth([binary, "serve", "--config", config], port, env)
+          },
+          bare: async () => {
+            const port = await freePort()
+            return timeToHealth(["-e", bareServer, String(port)], port, env)
+          }
+        },
+        { warmup: 2, samples: runs }
+      )
+      log(`startup: ${runs} runs of mcpgate status --json --offline and of node -e, alternating`)
+      const status = await rotate(
+        {
+          gateway: () => timeToExit([binary, "status", "--json", "--offline", "--config", config], env),
+          bare: () => timeToExit(["-e", "process.stdout.write('{}')"], env)
+        },
+        { warmup: 2, samples: runs }
+      )
+      const serveStats = stats(serve.gateway)
+      const statusStats = stats(status.gateway)
+      const rows: Array<Row> = [
+        {
+          kind: "latency",
+          benchmark: "startup",
+          comparison: "`mcpgate serve`: spawn → first answered /health vs a bare node:http server",
+          candidate: serveStats,
+          baseline: stats(serve.bare),
+          goal: { text: "≤ 250 ms at p50", met: serveStats.p50 <= 250 },
+          note: `${runs} runs; spread ${spread(serveStats)} (bare node: ${spread(stats(serve.bare))}).`
+        },
+        {
+          kind: "latency",
+          benchmark: "startup",
+          comparison: "`mcpgate status --json --offline`: spawn → exit vs `node -e` printing {}",
+          candidate: statusStats,
+          baseline: stats(status.bare),
+          goal: { text: "≤ 120 ms at p50", met: statusStats.p50 <= 120 },
+          note: `${runs} runs; spread ${spread(statusStats)} (bare node: ${spread(stats(status.bare))}).`
+        }
+      ]
+      return rows
+    } finally {
+      rmSync(home, { recursive: true, force: true })
+    }
+  }
+}
