@@ -24,6 +24,7 @@ import * as ResponsesApi from "./openai/ResponsesApi.ts"
 import { ToolLoop, type ToolLoopOptions } from "./openai/ToolLoop.ts"
 import { Upstream } from "./openai/Upstream.ts"
 import type * as AdminToken from "./security/AdminToken.ts"
+import * as ProtectedResource from "./security/ProtectedResource.ts"
 import * as Security from "./security/Security.ts"
 import * as Web from "./web/WebUi.ts"
 
@@ -85,6 +86,7 @@ export const routes = Layer.mergeAll(
     Layer.provide(Security.apiKeyMiddleware.layer)
   ),
   McpJsonApi.routes,
+  ProtectedResource.routes,
   AdminApi.routes,
   Web.routes,
   notFoundRoute

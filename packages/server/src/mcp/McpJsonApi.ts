@@ -26,7 +26,7 @@ import {
 import * as Json from "../http/Json.ts"
 import { readBody } from "../security/BodyLimits.ts"
 import { refusedAs } from "../security/Refusals.ts"
-import { Security } from "../security/Security.ts"
+import { Security, withAccess } from "../security/Security.ts"
 
 export { ExecuteRequest } from "../api/McpJsonHttpApi.ts"
 
@@ -135,12 +135,12 @@ const apiKeyLayer = Layer.effect(
   Effect.map(Security, (security) =>
     ApiKey.of((httpEffect) =>
       Effect.flatMap(ServerRequest.HttpServerRequest, (request) =>
-        security
-          .authorizeApi(request)
-          .pipe(
-            Effect.catch(refusedAs([ApiErrors.Unauthorized, ApiErrors.Forbidden])),
-            Effect.andThen(httpEffect)
-          )
+        security.authorizeApi(request).pipe(
+          Effect.catch(
+            refusedAs([ApiErrors.Unauthorized, ApiErrors.Forbidden, ApiErrors.ServiceUnavailable])
+          ),
+          Effect.flatMap((access) => withAccess(httpEffect, access))
+        )
       )
     )
   )

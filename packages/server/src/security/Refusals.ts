@@ -30,6 +30,8 @@ const byStatus = (refused: Refused): unknown => {
       return new ApiErrors.PayloadTooLarge(fields)
     case 415:
       return new ApiErrors.UnsupportedMediaType(fields)
+    case 503:
+      return new ApiErrors.ServiceUnavailable(fields)
     case 429:
       return new ApiErrors.TooManyRequests({ ...fields, retryAfter: refused.retryAfter ?? 1 })
     default:
