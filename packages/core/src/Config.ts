@@ -86,6 +86,9 @@ export const AuthObject = Declare.object({
     }),
     allowHttp: Declare.withDefault(Values.Flag, false, {
       doc: "Allow plain-HTTP authorization servers (testing only)."
+    }),
+    identity: Declare.optional(Values.Identity, {
+      doc: "Whose login the gateway uses: `gateway` (default: one login for everyone) or `user` (each user of `server.users` or `server.auth` connects their own account at `<publicUrl>/connections`; docs/teams.md#per-user-credentials)."
     })
   }
 })
