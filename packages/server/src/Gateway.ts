@@ -26,6 +26,8 @@ import { Upstream } from "./openai/Upstream.ts"
 import type * as AdminToken from "./security/AdminToken.ts"
 import * as ProtectedResource from "./security/ProtectedResource.ts"
 import * as Security from "./security/Security.ts"
+import * as ConnectionRoutes from "./teams/ConnectionRoutes.ts"
+import { UserCredentials } from "./teams/UserCredentials.ts"
 import * as Web from "./web/WebUi.ts"
 
 export interface GatewayOptions {
@@ -82,7 +84,7 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
  */
 export const routes = Layer.mergeAll(
   healthRoute,
-  Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes, McpEndpoint.routes).pipe(
+  Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes, McpEndpoint.routes, ConnectionRoutes.routes).pipe(
     Layer.provide(Security.apiKeyMiddleware.layer)
   ),
   McpJsonApi.routes,
@@ -121,6 +123,7 @@ export const services = (options: GatewayOptions) =>
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
     Layer.provideMerge(ModelTools.layerMcp),
     Layer.provideMerge(ResponseStore.layerMemory()),
+    Layer.provideMerge(UserCredentials.layer(options.config)),
     Layer.provideMerge(managerLayer(options.config)),
     Layer.provide(AuthorizedFetch.layerOAuth),
     Layer.provideMerge(oauthLayer)

@@ -40,51 +40,57 @@ const users = () => ({
 })
 
 describe("Teams: principals and the gateway as an OAuth protected resource", () => {
-  it.live("publishes RFC 9728 metadata for /mcp, /mcp/<server> and /v1, and points 401s at it", () =>
-    Effect.gen(function* () {
-      const { url, as } = yield* TeamsGateway.start({
-        server: () => ({ auth: { issuer: "", clientId: "", userClaim: "sub", scopes: ["mcp:read"] } })
-      })
-      for (const [path, resource] of [
-        ["", url],
-        ["/mcp", `${url}/mcp`],
-        ["/mcp/local", `${url}/mcp/local`],
-        ["/v1", `${url}/v1`]
-      ] as const) {
-        const metadata = yield* get(`${url}/.well-known/oauth-protected-resource${path}`)
-        assert.strictEqual(metadata.status, 200)
-        assert.deepInclude(metadata.json as object, {
-          resource,
-          authorization_servers: [as.issuer],
-          scopes_supported: ["mcp:read"]
+  it.live(
+    "publishes RFC 9728 metadata for /mcp, /mcp/<server> and /v1, and points 401s at it",
+    () =>
+      Effect.gen(function* () {
+        const { url, as } = yield* TeamsGateway.start({
+          server: () => ({ auth: { issuer: "", clientId: "", userClaim: "sub", scopes: ["mcp:read"] } })
         })
-      }
-      assert.strictEqual((yield* get(`${url}/.well-known/oauth-protected-resource/admin`)).status, 404)
+        for (const [path, resource] of [
+          ["", url],
+          ["/mcp", `${url}/mcp`],
+          ["/mcp/local", `${url}/mcp/local`],
+          ["/v1", `${url}/v1`]
+        ] as const) {
+          const metadata = yield* get(`${url}/.well-known/oauth-protected-resource${path}`)
+          assert.strictEqual(metadata.status, 200)
+          assert.deepInclude(metadata.json as object, {
+            resource,
+            authorization_servers: [as.issuer],
+            scopes_supported: ["mcp:read"]
+          })
+        }
+        assert.strictEqual((yield* get(`${url}/.well-known/oauth-protected-resource/admin`)).status, 404)
 
-      for (const [path, resourcePath] of [
-        ["/mcp", "/mcp"],
-        ["/v1/models", "/v1"],
-        ["/v1/mcp/tools", "/v1"]
-      ] as const) {
-        const refused = yield* get(`${url}${path}`)
-        assert.strictEqual(refused.status, 401, path)
-        assert.deepStrictEqual(challengeOf(refused.headers.get("www-authenticate")), {
-          resource_metadata: `${url}/.well-known/oauth-protected-resource${resourcePath}`
-        })
-      }
-    }).pipe(Effect.scoped)
+        for (const [path, resourcePath] of [
+          ["/mcp", "/mcp"],
+          ["/v1/models", "/v1"],
+          ["/v1/mcp/tools", "/v1"]
+        ] as const) {
+          const refused = yield* get(`${url}${path}`)
+          assert.strictEqual(refused.status, 401, path)
+          assert.deepStrictEqual(challengeOf(refused.headers.get("www-authenticate")), {
+            resource_metadata: `${url}/.well-known/oauth-protected-resource${resourcePath}`
+          })
+        }
+      }).pipe(Effect.scoped),
+    30_000
   )
 
-  it.live("every kind of credential opens /v1: shared keys, users' keys, access tokens; others do not", () =>
-    Effect.gen(function* () {
-      const { url, as } = yield* TeamsGateway.start({ server: users })
-      const status = (token: string) =>
-        Effect.map(get(`${url}/v1/mcp/tools`, token), (response) => response.status)
-      assert.strictEqual(yield* status("shared-key-0123456789"), 200)
-      assert.strictEqual(yield* status("carol-key-0123456789"), 200)
-      assert.strictEqual(yield* status(yield* TeamsGateway.machineToken(as, `${url}/mcp`)), 200)
-      assert.strictEqual(yield* status("nobody-key"), 401)
-    }).pipe(Effect.scoped)
+  it.live(
+    "every kind of credential opens /v1: shared keys, users' keys, access tokens; others do not",
+    () =>
+      Effect.gen(function* () {
+        const { url, as } = yield* TeamsGateway.start({ server: users })
+        const status = (token: string) =>
+          Effect.map(get(`${url}/v1/mcp/tools`, token), (response) => response.status)
+        assert.strictEqual(yield* status("shared-key-0123456789"), 200)
+        assert.strictEqual(yield* status("carol-key-0123456789"), 200)
+        assert.strictEqual(yield* status(yield* TeamsGateway.machineToken(as, `${url}/mcp`)), 200)
+        assert.strictEqual(yield* status("nobody-key"), 401)
+      }).pipe(Effect.scoped),
+    30_000
   )
 
   it.live(
@@ -126,50 +132,54 @@ describe("Teams: principals and the gateway as an OAuth protected resource", () 
           })
         )
         assert.strictEqual(crossed.status, 404)
-      }).pipe(Effect.scoped)
+      }).pipe(Effect.scoped),
+    30_000
   )
 
-  it.live("refuses expired, wrong-audience and under-scoped tokens with the RFC 6750 challenge", () =>
-    Effect.gen(function* () {
-      const { url, as, clockOffset } = yield* TeamsGateway.start({
-        server: () => ({ auth: { issuer: "", clientId: "", userClaim: "sub", scopes: ["mcp:write"] } })
-      })
-      const metadataUrl = `${url}/.well-known/oauth-protected-resource/mcp`
+  it.live(
+    "refuses expired, wrong-audience and under-scoped tokens with the RFC 6750 challenge",
+    () =>
+      Effect.gen(function* () {
+        const { url, as, clockOffset } = yield* TeamsGateway.start({
+          server: () => ({ auth: { issuer: "", clientId: "", userClaim: "sub", scopes: ["mcp:write"] } })
+        })
+        const metadataUrl = `${url}/.well-known/oauth-protected-resource/mcp`
 
-      const elsewhere = yield* TeamsGateway.machineToken(as, TeamsGateway.otherResource)
-      const wrongAudience = yield* get(`${url}/mcp`, elsewhere)
-      assert.strictEqual(wrongAudience.status, 401)
-      const wrong = challengeOf(wrongAudience.headers.get("www-authenticate"))
-      assert.strictEqual(wrong.resource_metadata, metadataUrl)
-      assert.strictEqual(wrong.error, "invalid_token")
-      assert.include(wrong.error_description, "not for this gateway")
+        const elsewhere = yield* TeamsGateway.machineToken(as, TeamsGateway.otherResource)
+        const wrongAudience = yield* get(`${url}/mcp`, elsewhere)
+        assert.strictEqual(wrongAudience.status, 401)
+        const wrong = challengeOf(wrongAudience.headers.get("www-authenticate"))
+        assert.strictEqual(wrong.resource_metadata, metadataUrl)
+        assert.strictEqual(wrong.error, "invalid_token")
+        assert.include(wrong.error_description, "not for this gateway")
 
-      const readOnly = yield* TeamsGateway.machineToken(as, `${url}/mcp`, "mcp:read")
-      const underScoped = yield* get(`${url}/mcp`, readOnly)
-      assert.strictEqual(underScoped.status, 403)
-      assert.deepInclude(challengeOf(underScoped.headers.get("www-authenticate")), {
-        error: "insufficient_scope",
-        scope: "mcp:write",
-        resource_metadata: metadataUrl
-      })
+        const readOnly = yield* TeamsGateway.machineToken(as, `${url}/mcp`, "mcp:read")
+        const underScoped = yield* get(`${url}/mcp`, readOnly)
+        assert.strictEqual(underScoped.status, 403)
+        assert.deepInclude(challengeOf(underScoped.headers.get("www-authenticate")), {
+          error: "insufficient_scope",
+          scope: "mcp:write",
+          resource_metadata: metadataUrl
+        })
 
-      const good = yield* TeamsGateway.machineToken(as, `${url}/mcp`)
-      assert.strictEqual((yield* get(`${url}/v1/mcp/tools`, good)).status, 200)
-      // Two hours later (the provider's tokens last one) the same token has expired.
-      clockOffset.ms = 2 * 60 * 60 * 1000
-      const expired = yield* get(`${url}/v1/mcp/tools`, good)
-      assert.strictEqual(expired.status, 401)
-      assert.deepInclude(challengeOf(expired.headers.get("www-authenticate")), {
-        error: "invalid_token",
-        error_description: "the access token has expired",
-        resource_metadata: `${url}/.well-known/oauth-protected-resource/v1`
-      })
-      // A token the provider never signed.
-      const [header, payload] = good.split(".")
-      const forged = yield* get(`${url}/mcp`, `${header}.${payload}.c2lnbmF0dXJl`)
-      assert.strictEqual(forged.status, 401)
-      assert.strictEqual(challengeOf(forged.headers.get("www-authenticate")).error, "invalid_token")
-    }).pipe(Effect.scoped)
+        const good = yield* TeamsGateway.machineToken(as, `${url}/mcp`)
+        assert.strictEqual((yield* get(`${url}/v1/mcp/tools`, good)).status, 200)
+        // Two hours later (the provider's tokens last one) the same token has expired.
+        clockOffset.ms = 2 * 60 * 60 * 1000
+        const expired = yield* get(`${url}/v1/mcp/tools`, good)
+        assert.strictEqual(expired.status, 401)
+        assert.deepInclude(challengeOf(expired.headers.get("www-authenticate")), {
+          error: "invalid_token",
+          error_description: "the access token has expired",
+          resource_metadata: `${url}/.well-known/oauth-protected-resource/v1`
+        })
+        // A token the provider never signed.
+        const [header, payload] = good.split(".")
+        const forged = yield* get(`${url}/mcp`, `${header}.${payload}.c2lnbmF0dXJl`)
+        assert.strictEqual(forged.status, 401)
+        assert.strictEqual(challengeOf(forged.headers.get("www-authenticate")).error, "invalid_token")
+      }).pipe(Effect.scoped),
+    30_000
   )
 })
 
@@ -179,83 +189,89 @@ const requestWith = (token: string) =>
   )
 
 describe("Teams: the principal of a request", () => {
-  it.live("Security.authorizeApi names it: a user by key or token (admin by adminClaim or admin: true)", () =>
-    Effect.gen(function* () {
-      const { url, as } = yield* TeamsGateway.start({
-        claims: (account) =>
-          account === TeamsGateway.machineClient.id ? { groups: ["admins", "staff"] } : {}
-      })
-      const home = yield* tempHome
-      const security = yield* Effect.map(
-        Layer.build(
-          Security.Security.layer({
-            config: Configs.gateway([], {
-              server: {
-                host: "127.0.0.1",
-                port: 8808,
-                publicUrl: url,
-                ...users(),
-                auth: {
-                  issuer: as.issuer,
-                  clientId: "mcpgate",
-                  userClaim: "sub",
-                  adminClaim: "groups=admins"
+  it.live(
+    "Security.authorizeApi names it: a user by key or token (admin by adminClaim or admin: true)",
+    () =>
+      Effect.gen(function* () {
+        const { url, as } = yield* TeamsGateway.start({
+          claims: (account) =>
+            account === TeamsGateway.machineClient.id ? { groups: ["admins", "staff"] } : {}
+        })
+        const home = yield* tempHome
+        const security = yield* Effect.map(
+          Layer.build(
+            Security.Security.layer({
+              config: Configs.gateway([], {
+                server: {
+                  host: "127.0.0.1",
+                  port: 8808,
+                  publicUrl: url,
+                  ...users(),
+                  auth: {
+                    issuer: as.issuer,
+                    clientId: "mcpgate",
+                    userClaim: "sub",
+                    adminClaim: "groups=admins"
+                  }
                 }
-              }
-            }),
-            env: { MCPGATE_HOME: home }
-          })
-        ),
-        (context) => Context.get(context, Security.Security)
-      )
-      const principal = (token: string) =>
-        Effect.map(security.authorizeApi(requestWith(token)), (access) => access.principal)
-      assert.deepStrictEqual(yield* principal("shared-key-0123456789"), { _tag: "Shared" })
-      assert.deepStrictEqual(yield* principal("carol-key-0123456789"), {
-        _tag: "User",
-        id: "carol",
-        admin: false,
-        via: "api-key"
-      })
-      assert.deepStrictEqual(yield* principal("dave-key-0123456789"), {
-        _tag: "User",
-        id: "dave",
-        admin: true,
-        via: "api-key"
-      })
-      const token = yield* TeamsGateway.machineToken(as, `${url}/mcp`, "mcp:read")
-      const access = yield* security.authorizeApi(requestWith(token))
-      assert.deepStrictEqual(access.principal, {
-        _tag: "User",
-        id: TeamsGateway.machineClient.id,
-        admin: true,
-        via: "access-token",
-        scopes: ["mcp:read"]
-      })
-      assert.strictEqual(access.caller, `user:${TeamsGateway.machineClient.id}`)
-    }).pipe(Effect.scoped)
+              }),
+              env: { MCPGATE_HOME: home }
+            })
+          ),
+          (context) => Context.get(context, Security.Security)
+        )
+        const principal = (token: string) =>
+          Effect.map(security.authorizeApi(requestWith(token)), (access) => access.principal)
+        assert.deepStrictEqual(yield* principal("shared-key-0123456789"), { _tag: "Shared" })
+        assert.deepStrictEqual(yield* principal("carol-key-0123456789"), {
+          _tag: "User",
+          id: "carol",
+          admin: false,
+          via: "api-key"
+        })
+        assert.deepStrictEqual(yield* principal("dave-key-0123456789"), {
+          _tag: "User",
+          id: "dave",
+          admin: true,
+          via: "api-key"
+        })
+        const token = yield* TeamsGateway.machineToken(as, `${url}/mcp`, "mcp:read")
+        const access = yield* security.authorizeApi(requestWith(token))
+        assert.deepStrictEqual(access.principal, {
+          _tag: "User",
+          id: TeamsGateway.machineClient.id,
+          admin: true,
+          via: "access-token",
+          scopes: ["mcp:read"]
+        })
+        assert.strictEqual(access.caller, `user:${TeamsGateway.machineClient.id}`)
+      }).pipe(Effect.scoped),
+    30_000
   )
 
-  it.effect("a key listed for two principals is refused, naming the path", () =>
-    Effect.gen(function* () {
-      const home = yield* tempHome
-      const error = yield* Effect.flip(
-        Layer.build(
-          Security.Security.layer({
-            config: Configs.gateway([], {
-              server: {
-                host: "127.0.0.1",
-                port: 8808,
-                apiKeys: [Redacted.make("same-key-0123456789")],
-                users: { erin: { apiKeys: [Redacted.make("same-key-0123456789")], admin: false } }
-              }
-            }),
-            env: { MCPGATE_HOME: home }
-          })
+  it.effect(
+    "a key listed for two principals is refused, naming the path",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* tempHome
+        const error = yield* Effect.flip(
+          Layer.build(
+            Security.Security.layer({
+              config: Configs.gateway([], {
+                server: {
+                  host: "127.0.0.1",
+                  port: 8808,
+                  apiKeys: [Redacted.make("same-key-0123456789")],
+                  users: { erin: { apiKeys: [Redacted.make("same-key-0123456789")], admin: false } }
+                }
+              }),
+              env: { MCPGATE_HOME: home }
+            })
+          )
         )
-      )
-      assert.strictEqual(error._tag, "SecurityConfigError")
-      assert.include(error.message, "server.users.erin.apiKeys")
-    }).pipe(Effect.scoped)
+        assert.strictEqual(error._tag, "SecurityConfigError")
+        assert.include(error.message, "server.users.erin.apiKeys")
+      }).pipe(Effect.scoped),
+    30_000
   )
 })

@@ -14,7 +14,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { HttpServerConfig, McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
-import { CredentialStore } from "@mcpgate/core/CredentialStore"
+import { CredentialStore, type CredentialStoreShape, makeMemory } from "@mcpgate/core/CredentialStore"
 import { followRedirects } from "@mcpgate/oauth/Browser"
 import * as AuthServer from "@mcpgate/testing/AuthServer"
 import * as Configs from "@mcpgate/testing/Configs"
@@ -44,6 +44,8 @@ export interface TeamsGatewayOptions {
   readonly servers?: ReadonlyArray<ServerConfig>
   /** Extra claims per account (e.g. groups for `adminClaim`). */
   readonly claims?: (accountId: string) => Record<string, unknown>
+  /** Servers to wait for (default: all; per-user servers never connect as the gateway). */
+  readonly expectConnected?: number
 }
 
 export interface TeamsGateway {
@@ -52,6 +54,8 @@ export interface TeamsGateway {
   readonly as: AuthServer.AuthServer
   /** Moves the gateway's clock (not the provider's) forward. */
   readonly clockOffset: { ms: number }
+  /** The gateway's credential store. */
+  readonly store: CredentialStoreShape
 }
 
 /** The provider, then the gateway in front of `servers` (default: the stdio test server as `local`). */
@@ -87,12 +91,13 @@ export const start = (options: TeamsGatewayOptions = {}): Effect.Effect<TeamsGat
       }
     })
     const clockOffset = { ms: 0 }
+    const store = yield* makeMemory()
     const base = yield* Clock.Clock
     const context = yield* Layer.build(
       Gateway.layer({ config, host: "127.0.0.1" }).pipe(
         Layer.provideMerge(NodeHttpServer.layer(http.createServer, { host: "127.0.0.1", port })),
         Layer.provide(NodeHttpClient.layerUndici),
-        Layer.provide(CredentialStore.layerMemory),
+        Layer.provide(Layer.succeed(CredentialStore, store)),
         Layer.provide(
           ConfigFile.layerWith({ path: join(home, "mcpgate.json"), env: { MCPGATE_HOME: home } })
         ),
@@ -101,7 +106,7 @@ export const start = (options: TeamsGatewayOptions = {}): Effect.Effect<TeamsGat
     )
     Context.get(context, HttpServer.HttpServer)
     // The servers connect in the background; the tests start once they have.
-    const total = Object.keys(config.mcpServers).length
+    const total = options.expectConnected ?? Object.keys(config.mcpServers).length
     yield* Effect.promise(async () => {
       for (let attempt = 0; attempt < 200; attempt++) {
         const health = (await (await fetch(`${url}/health`)).json()) as { mcp: { serversConnected: number } }
@@ -110,7 +115,7 @@ export const start = (options: TeamsGatewayOptions = {}): Effect.Effect<TeamsGat
       }
       throw new Error("the MCP servers did not connect")
     })
-    return { url, as, clockOffset }
+    return { url, as, clockOffset, store }
   })
 
 /** A client credentials token of the test provider for `resource` (its `sub` is the client id). */

@@ -1,0 +1,110 @@
+/**
+ * Each user connects their own account to an `identity: "user"` server
+ * (docs/teams.md#connections): `/v1/mcp/connections` lists, starts and ends
+ * the user's own logins; the web OAuth callback stores the tokens under that
+ * user; Alice's disconnect never touches Bob's credential.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { forPrincipal } from "@mcpgate/core/CredentialStore"
+import { followRedirects } from "@mcpgate/oauth/Browser"
+import * as Configs from "@mcpgate/testing/Configs"
+import { serverConfig, startServers } from "@mcpgate/testing/Harness"
+import { callTool } from "@mcpgate/testing/ProtectedMcpServer"
+import { Effect, Option, Redacted } from "effect"
+import * as TeamsGateway from "./support/TeamsGateway.ts"
+
+const keys = { alice: "alice-key-0123456789", bob: "bob-key-0123456789", carol: "carol-key-0123456789" }
+
+const call = (url: string, method: string, key: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(url, { method, headers: { authorization: `Bearer ${key}` } })
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> }
+  })
+
+interface Connection {
+  readonly server: string
+  readonly connected: boolean
+  readonly state: string
+}
+
+describe("Teams: per-user connections", () => {
+  it.live(
+    "Alice and Bob each connect their own account; whoami answers each; Alice's disconnect leaves Bob's",
+    () =>
+      Effect.gen(function* () {
+        const { as: notionAs, mcp } = yield* startServers()
+        const notion = serverConfig("notion", mcp.url, { identity: "user" })
+        const { url, store } = yield* TeamsGateway.start({
+          servers: [Configs.stdioServer("local"), notion],
+          expectConnected: 1,
+          server: () => ({
+            users: Object.fromEntries(
+              Object.entries(keys).map(([user, key]) => [
+                user,
+                { apiKeys: [Redacted.make(key)], admin: false }
+              ])
+            )
+          })
+        })
+        const connections = (key: string) =>
+          Effect.map(call(`${url}/v1/mcp/connections`, "GET", key), (answer) => {
+            assert.strictEqual(answer.status, 200)
+            return answer.json.connections as ReadonlyArray<Connection>
+          })
+        assert.deepInclude((yield* connections(keys.alice))[0] ?? {}, {
+          server: "notion",
+          connected: false,
+          state: "needs-login"
+        })
+
+        for (const user of ["alice", "bob"] as const) {
+          const started = yield* call(`${url}/v1/mcp/connections/notion`, "POST", keys[user])
+          assert.strictEqual(started.status, 200)
+          const authUrl = String(started.json.authUrl)
+          assert.isTrue(authUrl.startsWith(notionAs.issuer))
+          notionAs.account = user
+          // The browser: through the provider, back to the gateway's callback.
+          yield* followRedirects("notion", authUrl)
+        }
+
+        assert.strictEqual((yield* connections(keys.alice))[0]?.connected, true)
+        assert.strictEqual((yield* connections(keys.bob))[0]?.connected, true)
+        assert.strictEqual((yield* connections(keys.carol))[0]?.connected, false)
+
+        // Each stored token is that user's own.
+        for (const user of ["alice", "bob"] as const) {
+          const credential = Option.getOrThrow(
+            yield* forPrincipal(store, user).get({ server: "notion", url: mcp.url })
+          )
+          const token = credential.tokens?.accessToken
+          if (token === undefined) return yield* Effect.die("no token")
+          const whoami = yield* callTool(mcp.url, `Bearer ${Redacted.value(token)}`, "whoami")
+          assert.include(whoami.text ?? "", `hello ${user}`)
+        }
+        assert.isTrue(Option.isNone(yield* store.get({ server: "notion", url: mcp.url })))
+
+        const bobBefore = Option.getOrThrow(
+          yield* forPrincipal(store, "bob").get({ server: "notion", url: mcp.url })
+        )
+        const disconnected = yield* call(`${url}/v1/mcp/connections/notion`, "DELETE", keys.alice)
+        assert.deepStrictEqual(disconnected.json, { removed: true, revoked: true })
+        assert.strictEqual((yield* connections(keys.alice))[0]?.connected, false)
+        assert.strictEqual((yield* connections(keys.bob))[0]?.connected, true)
+        const bobAfter = Option.getOrThrow(
+          yield* forPrincipal(store, "bob").get({ server: "notion", url: mcp.url })
+        )
+        assert.strictEqual(bobAfter.updatedAt, bobBefore.updatedAt)
+
+        // The shared identity has no connections; unknown servers are 404.
+        const shared = yield* TeamsGateway.start({
+          server: () => ({ apiKeys: [Redacted.make("shared-key-0123456789")] })
+        })
+        assert.strictEqual(
+          (yield* call(`${shared.url}/v1/mcp/connections`, "GET", "shared-key-0123456789")).status,
+          403
+        )
+        assert.strictEqual((yield* call(`${url}/v1/mcp/connections/local`, "POST", keys.alice)).status, 404)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
