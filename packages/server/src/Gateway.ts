@@ -28,6 +28,7 @@ import * as ProtectedResource from "./security/ProtectedResource.ts"
 import * as Security from "./security/Security.ts"
 import * as ConnectionRoutes from "./teams/ConnectionRoutes.ts"
 import { UserCredentials } from "./teams/UserCredentials.ts"
+import { UserTools } from "./teams/UserTools.ts"
 import * as Web from "./web/WebUi.ts"
 
 export interface GatewayOptions {
@@ -123,6 +124,7 @@ export const services = (options: GatewayOptions) =>
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
     Layer.provideMerge(ModelTools.layerMcp),
     Layer.provideMerge(ResponseStore.layerMemory()),
+    Layer.provideMerge(UserTools.layer(options.config)),
     Layer.provideMerge(UserCredentials.layer(options.config)),
     Layer.provideMerge(managerLayer(options.config)),
     Layer.provide(AuthorizedFetch.layerOAuth),

@@ -15,6 +15,16 @@ import * as TeamsGateway from "./support/TeamsGateway.ts"
 
 const keys = { alice: "alice-key-0123456789", bob: "bob-key-0123456789", carol: "carol-key-0123456789" }
 
+const execute = (url: string, key: string, tool: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}/v1/mcp/execute`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ tool_name: tool, arguments: {} })
+    })
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> }
+  })
+
 const call = (url: string, method: string, key: string) =>
   Effect.promise(async () => {
     const response = await fetch(url, { method, headers: { authorization: `Bearer ${key}` } })
@@ -57,6 +67,11 @@ describe("Teams: per-user connections", () => {
           state: "needs-login"
         })
 
+        // Before connecting, a call says where to connect (and builds Alice's pooled connections).
+        const early = yield* execute(url, keys.alice, "notion__whoami")
+        assert.strictEqual(early.status, 409)
+        assert.include(JSON.stringify(early.json), `${url}/connections`)
+
         for (const user of ["alice", "bob"] as const) {
           const started = yield* call(`${url}/v1/mcp/connections/notion`, "POST", keys[user])
           assert.strictEqual(started.status, 200)
@@ -83,6 +98,18 @@ describe("Teams: per-user connections", () => {
         }
         assert.isTrue(Option.isNone(yield* store.get({ server: "notion", url: mcp.url })))
 
+        // Through the gateway, each user's call runs on their own connection.
+        for (const user of ["alice", "bob"] as const) {
+          const answer = yield* execute(url, keys[user], "notion__whoami")
+          assert.strictEqual(answer.status, 200, JSON.stringify(answer.json))
+          assert.include(String(answer.json.content), `hello ${user}`)
+        }
+        const carol = yield* execute(url, keys.carol, "notion__whoami")
+        assert.strictEqual(carol.status, 409)
+        assert.include(JSON.stringify(carol.json), "not connected for carol")
+        // The gateway's own tools are the same for everyone.
+        assert.strictEqual((yield* execute(url, keys.carol, "local__echo")).status, 200)
+
         const bobBefore = Option.getOrThrow(
           yield* forPrincipal(store, "bob").get({ server: "notion", url: mcp.url })
         )
@@ -94,6 +121,8 @@ describe("Teams: per-user connections", () => {
           yield* forPrincipal(store, "bob").get({ server: "notion", url: mcp.url })
         )
         assert.strictEqual(bobAfter.updatedAt, bobBefore.updatedAt)
+        assert.strictEqual((yield* execute(url, keys.alice, "notion__whoami")).status, 409)
+        assert.include(String((yield* execute(url, keys.bob, "notion__whoami")).json.content), "hello bob")
 
         // The shared identity has no connections; unknown servers are 404.
         const shared = yield* TeamsGateway.start({

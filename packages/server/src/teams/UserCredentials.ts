@@ -49,6 +49,8 @@ export interface UserCredentialsShape {
   readonly status: (user: string, server: ServerConfig) => Effect.Effect<AuthStatus, OAuthError>
   /** Revokes (RFC 7009) and deletes the user's credential for `server`. */
   readonly disconnect: (user: string, server: ServerConfig) => Effect.Effect<LogoutResult, OAuthError>
+  /** Runs `listener` with the user after each of their logins and logouts (pooled connections start over). */
+  readonly onChange: (listener: (user: string) => Effect.Effect<void>) => Effect.Effect<void>
 }
 
 interface Parts {
@@ -79,6 +81,11 @@ const make = Effect.fnUntraced(function* (startConfig: McpgateConfig) {
   const owners = yield* Ref.make<ReadonlyMap<string, { readonly user: string; readonly expiresAt: number }>>(
     new Map()
   )
+  const listeners = yield* Ref.make<ReadonlyArray<(user: string) => Effect.Effect<void>>>([])
+  const changed = (user: string) =>
+    Effect.flatMap(Ref.get(listeners), (all) =>
+      Effect.forEach(all, (listener) => listener(user), { discard: true })
+    )
   const managerFor = (user: string) =>
     SynchronizedRef.modifyEffect(managers, (current) => {
       const known = current.get(user)
@@ -111,10 +118,15 @@ const make = Effect.fnUntraced(function* (startConfig: McpgateConfig) {
         if (owner === undefined) return Option.none()
         const manager = yield* managerFor(owner.user)
         const result = yield* manager.completeLogin(callbackUrl)
+        yield* changed(owner.user)
         return Option.some({ user: owner.user, result })
       }),
     status: (user, server) => Effect.flatMap(managerFor(user), (manager) => manager.status(server)),
-    disconnect: (user, server) => Effect.flatMap(managerFor(user), (manager) => manager.logout(server))
+    disconnect: (user, server) =>
+      Effect.flatMap(managerFor(user), (manager) => manager.logout(server)).pipe(
+        Effect.tap(() => changed(user))
+      ),
+    onChange: (listener) => Ref.update(listeners, (all) => [...all, listener])
   })
 })
 
