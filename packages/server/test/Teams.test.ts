@@ -188,6 +188,41 @@ const requestWith = (token: string) =>
     new Request("http://127.0.0.1:8808/v1/models", { headers: { authorization: `Bearer ${token}` } })
   )
 
+describe("Teams: opaque access tokens", () => {
+  it.live(
+    "an opaque token is checked by RFC 7662 introspection: active opens /v1, revoked is refused",
+    () =>
+      Effect.gen(function* () {
+        // A machine's introspected token names its client, not a user: `userClaim` says which claim to read.
+        const { url, as } = yield* TeamsGateway.start({
+          opaqueV1: true,
+          server: () => ({ auth: { issuer: "", clientId: "", userClaim: "client_id" } })
+        })
+        const token = yield* TeamsGateway.machineToken(as, `${url}/v1`)
+        assert.notStrictEqual(token.split(".").length, 3)
+        const active = yield* get(`${url}/v1/mcp/tools`, token)
+        assert.strictEqual(active.status, 200, JSON.stringify(active.json))
+        yield* Effect.promise(() =>
+          fetch(`${as.issuer}/token/revocation`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/x-www-form-urlencoded",
+              authorization: `Basic ${Buffer.from(`${TeamsGateway.machineClient.id}:${TeamsGateway.machineClient.secret}`).toString("base64")}`
+            },
+            body: new URLSearchParams({ token }).toString()
+          })
+        )
+        const revoked = yield* get(`${url}/v1/mcp/tools`, token)
+        assert.strictEqual(revoked.status, 401)
+        assert.deepInclude(challengeOf(revoked.headers.get("www-authenticate")), {
+          error: "invalid_token",
+          error_description: "the access token is not active (expired or revoked)"
+        })
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
+
 describe("Teams: the principal of a request", () => {
   it.live(
     "Security.authorizeApi names it: a user by key or token (admin by adminClaim or admin: true)",

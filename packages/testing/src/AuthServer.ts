@@ -43,6 +43,8 @@ export interface AuthServerOptions {
   readonly claims?: (accountId: string) => Record<string, unknown>
   /** Scopes the provider itself lists (clients may register with them), beside `openid` and `offline_access`. */
   readonly providerScopes?: ReadonlyArray<string>
+  /** Resources whose access tokens are opaque (checked by RFC 7662 introspection) instead of JWTs. */
+  readonly opaqueFor?: (indicator: string) => boolean
 }
 
 export interface AuthServer {
@@ -200,6 +202,7 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
         devInteractions: { enabled: false },
         registration: { enabled: true, initialAccessToken: false },
         revocation: { enabled: true, allowedPolicy: async () => true },
+        introspection: { enabled: true, allowedPolicy: async () => true },
         deviceFlow: {
           enabled: true,
           userCodeInputSource: async (ctx: KoaContext, form: string) => {
@@ -224,7 +227,7 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
               scope: resourceScopes,
               audience: indicator,
               accessTokenTTL: options.accessTokenTtl ?? 3600,
-              accessTokenFormat: "jwt",
+              accessTokenFormat: options.opaqueFor?.(indicator) === true ? "opaque" : "jwt",
               jwt: { sign: { alg: "RS256" } }
             }
           }

@@ -28,12 +28,15 @@ import type {
   OAuthClientMetadata,
   OAuthTokens
 } from "@modelcontextprotocol/sdk/shared/auth.js"
-import { Clock, Context, Effect, Layer, type Scope } from "effect"
+import { Clock, Context, Effect, Layer, Redacted, type Scope } from "effect"
 import { HttpServer } from "effect/http"
 import * as Gateway from "../../src/Gateway.ts"
 import { shiftedClock } from "./AdminGateway.ts"
 
 export const machineClient = { id: "robot", secret: "robot-secret-0123456789abcdef" }
+
+/** The gateway's own client at the provider (introspection, sign-in). */
+export const gatewayClient = { id: "mcpgate", secret: "gateway-secret-0123456789abcdef" }
 
 /** A resource the test provider also serves, that is not the gateway. */
 export const otherResource = "http://127.0.0.1:9/elsewhere"
@@ -44,6 +47,8 @@ export interface TeamsGatewayOptions {
   readonly servers?: ReadonlyArray<ServerConfig>
   /** Extra claims per account (e.g. groups for `adminClaim`). */
   readonly claims?: (accountId: string) => Record<string, unknown>
+  /** Tokens for `<url>/v1` are opaque (RFC 7662 introspection) instead of JWTs. */
+  readonly opaqueV1?: boolean
   /** Servers to wait for (default: all; per-user servers never connect as the gateway). */
   readonly expectConnected?: number
 }
@@ -76,8 +81,17 @@ export const start = (options: TeamsGatewayOptions = {}): Effect.Effect<TeamsGat
           response_types: [],
           redirect_uris: [],
           token_endpoint_auth_method: "client_secret_basic"
+        },
+        {
+          client_id: gatewayClient.id,
+          client_secret: gatewayClient.secret,
+          grant_types: ["authorization_code", "refresh_token"],
+          response_types: ["code"],
+          redirect_uris: [`${url}/auth/callback`],
+          token_endpoint_auth_method: "client_secret_basic"
         }
       ],
+      ...(options.opaqueV1 === true ? { opaqueFor: (indicator: string) => indicator === `${url}/v1` } : {}),
       ...(options.claims === undefined ? {} : { claims: options.claims })
     })
     const home = mkdtempSync(join(tmpdir(), "mcpgate-teams-"))
@@ -87,7 +101,13 @@ export const start = (options: TeamsGatewayOptions = {}): Effect.Effect<TeamsGat
         host: "127.0.0.1",
         port,
         ...extra,
-        auth: { userClaim: "sub", ...extra.auth, issuer: as.issuer, clientId: "mcpgate" }
+        auth: {
+          userClaim: "sub",
+          ...extra.auth,
+          issuer: as.issuer,
+          clientId: gatewayClient.id,
+          clientSecret: Redacted.make(gatewayClient.secret)
+        }
       }
     })
     const clockOffset = { ms: 0 }
