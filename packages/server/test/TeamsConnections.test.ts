@@ -110,6 +110,25 @@ describe("Teams: per-user connections", () => {
         // The gateway's own tools are the same for everyone.
         assert.strictEqual((yield* execute(url, keys.carol, "local__echo")).status, 200)
 
+        // Admins see each user's connections: metadata, never a token.
+        const listed = yield* call(`${url}/admin/api/mcp/users`, "GET", TeamsGateway.adminToken)
+        assert.strictEqual(listed.status, 200)
+        const byUser = Object.fromEntries(
+          (
+            listed.json.users as ReadonlyArray<{
+              user: string
+              connections: ReadonlyArray<{ server: string; hasRefreshToken: boolean }>
+            }>
+          ).map((entry) => [
+            entry.user,
+            entry.connections.map((connection) => [connection.server, connection.hasRefreshToken])
+          ])
+        )
+        assert.deepStrictEqual(byUser, { alice: [["notion", true]], bob: [["notion", true]], carol: [] })
+        for (const token of [...notionAs.issuedTokens]) assert.notInclude(JSON.stringify(listed.json), token)
+        // An API key never opens the admin API.
+        assert.strictEqual((yield* call(`${url}/admin/api/mcp/users`, "GET", keys.alice)).status, 401)
+
         const bobBefore = Option.getOrThrow(
           yield* forPrincipal(store, "bob").get({ server: "notion", url: mcp.url })
         )
@@ -123,6 +142,23 @@ describe("Teams: per-user connections", () => {
         assert.strictEqual(bobAfter.updatedAt, bobBefore.updatedAt)
         assert.strictEqual((yield* execute(url, keys.alice, "notion__whoami")).status, 409)
         assert.include(String((yield* execute(url, keys.bob, "notion__whoami")).json.content), "hello bob")
+        // An admin revokes Bob: his credential is revoked and gone, his next call is told to connect.
+        const revoked = yield* call(
+          `${url}/admin/api/mcp/users/bob/connections/notion`,
+          "DELETE",
+          TeamsGateway.adminToken
+        )
+        assert.deepStrictEqual(revoked.json, { ok: true, removed: true, revoked: true })
+        assert.isTrue(
+          Option.isNone(yield* forPrincipal(store, "bob").get({ server: "notion", url: mcp.url }))
+        )
+        assert.strictEqual((yield* execute(url, keys.bob, "notion__whoami")).status, 409)
+        const again = yield* call(
+          `${url}/admin/api/mcp/users/bob/connections/notion`,
+          "DELETE",
+          TeamsGateway.adminToken
+        )
+        assert.strictEqual(again.status, 409)
 
         // The shared identity has no connections; unknown servers are 404.
         const shared = yield* TeamsGateway.start({

@@ -7,7 +7,8 @@
  * login started here remembers whose it is.
  */
 import type { McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
-import { CredentialStore, forPrincipal } from "@mcpgate/core/CredentialStore"
+import { type CredentialMetadata, metadata } from "@mcpgate/core/Credential"
+import { CredentialStore, type CredentialStoreError, forPrincipal } from "@mcpgate/core/CredentialStore"
 import { AuthorizationFlow } from "@mcpgate/oauth/AuthorizationFlow"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { Discovery } from "@mcpgate/oauth/Discovery"
@@ -49,6 +50,8 @@ export interface UserCredentialsShape {
   readonly status: (user: string, server: ServerConfig) => Effect.Effect<AuthStatus, OAuthError>
   /** Revokes (RFC 7009) and deletes the user's credential for `server`. */
   readonly disconnect: (user: string, server: ServerConfig) => Effect.Effect<LogoutResult, OAuthError>
+  /** Every user's credential (the gateway's own are not listed), as metadata. */
+  readonly list: Effect.Effect<ReadonlyArray<CredentialMetadata>, CredentialStoreError>
   /** Runs `listener` with the user after each of their logins and logouts (pooled connections start over). */
   readonly onChange: (listener: (user: string) => Effect.Effect<void>) => Effect.Effect<void>
 }
@@ -126,6 +129,9 @@ const make = Effect.fnUntraced(function* (startConfig: McpgateConfig) {
       Effect.flatMap(managerFor(user), (manager) => manager.logout(server)).pipe(
         Effect.tap(() => changed(user))
       ),
+    list: Effect.map(parts.store.list, (all) =>
+      all.filter((credential) => credential.principal !== undefined).map(metadata)
+    ),
     onChange: (listener) => Ref.update(listeners, (all) => [...all, listener])
   })
 })

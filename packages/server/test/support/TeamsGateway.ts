@@ -6,7 +6,7 @@
  * code + PKCE, dynamic registration), and a machine client (client credentials)
  * for any resource.
  */
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import * as http from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -14,6 +14,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { HttpServerConfig, McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
+import { encodeText } from "@mcpgate/core/ConfigSchema"
 import { CredentialStore, type CredentialStoreShape, makeMemory } from "@mcpgate/core/CredentialStore"
 import { followRedirects } from "@mcpgate/oauth/Browser"
 import * as AuthServer from "@mcpgate/testing/AuthServer"
@@ -34,6 +35,8 @@ import * as Gateway from "../../src/Gateway.ts"
 import { shiftedClock } from "./AdminGateway.ts"
 
 export const machineClient = { id: "robot", secret: "robot-secret-0123456789abcdef" }
+
+export const adminToken = "admin-token-of-the-teams-gateway"
 
 /** The gateway's own client at the provider (introspection, sign-in). */
 export const gatewayClient = { id: "mcpgate", secret: "gateway-secret-0123456789abcdef" }
@@ -100,6 +103,7 @@ export const start = (options: TeamsGatewayOptions = {}): Effect.Effect<TeamsGat
       server: {
         host: "127.0.0.1",
         port,
+        adminToken: Redacted.make(adminToken),
         ...extra,
         auth: {
           userClaim: "sub",
@@ -110,6 +114,8 @@ export const start = (options: TeamsGatewayOptions = {}): Effect.Effect<TeamsGat
         }
       }
     })
+    // The config file, as `mcpgate serve` would read it (the admin API reads it too).
+    writeFileSync(join(home, "mcpgate.json"), encodeText(config), { mode: 0o600 })
     const clockOffset = { ms: 0 }
     const store = yield* makeMemory()
     const base = yield* Clock.Clock
