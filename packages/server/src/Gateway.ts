@@ -28,6 +28,7 @@ import * as ProtectedResource from "./security/ProtectedResource.ts"
 import * as Security from "./security/Security.ts"
 import * as ConnectionRoutes from "./teams/ConnectionRoutes.ts"
 import { UserCredentials } from "./teams/UserCredentials.ts"
+import * as UserModelTools from "./teams/UserModelTools.ts"
 import { UserTools } from "./teams/UserTools.ts"
 import * as Web from "./web/WebUi.ts"
 
@@ -122,7 +123,7 @@ export const toolLoopOptions = (config: McpgateConfig): ToolLoopOptions => ({
 export const services = (options: GatewayOptions) =>
   ToolLoop.layer(toolLoopOptions(options.config)).pipe(
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
-    Layer.provideMerge(ModelTools.layerMcp),
+    Layer.provideMerge(UserModelTools.layer.pipe(Layer.provide(ModelTools.layerMcp))),
     Layer.provideMerge(ResponseStore.layerMemory()),
     Layer.provideMerge(UserTools.layer(options.config)),
     Layer.provideMerge(UserCredentials.layer(options.config)),

@@ -10,6 +10,7 @@ import { followRedirects } from "@mcpgate/oauth/Browser"
 import * as Configs from "@mcpgate/testing/Configs"
 import { serverConfig, startServers } from "@mcpgate/testing/Harness"
 import { callTool } from "@mcpgate/testing/ProtectedMcpServer"
+import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
 import { Effect, Option, Redacted } from "effect"
 import * as TeamsGateway from "./support/TeamsGateway.ts"
 
@@ -23,6 +24,24 @@ const execute = (url: string, key: string, tool: string) =>
       body: JSON.stringify({ tool_name: tool, arguments: {} })
     })
     return { status: response.status, json: (await response.json()) as Record<string, unknown> }
+  })
+
+/** A chat turn with the gateway's tools; the results of the tool calls it ran. */
+const chat = (url: string, key: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "m",
+        messages: [{ role: "user", content: "who am I?" }],
+        execute_mcp_tools: true
+      })
+    })
+    const body = (await response.json()) as {
+      mcp_tool_events?: ReadonlyArray<{ status: string; result?: string }>
+    }
+    return (body.mcp_tool_events ?? []).filter((event) => event.status !== "started")
   })
 
 const call = (url: string, method: string, key: string) =>
@@ -44,10 +63,19 @@ describe("Teams: per-user connections", () => {
       Effect.gen(function* () {
         const { as: notionAs, mcp } = yield* startServers()
         const notion = serverConfig("notion", mcp.url, { identity: "user" })
+        // A model that calls notion__whoami once, then answers.
+        const upstream = yield* ScriptedUpstream.make((body) => {
+          const messages = Array.isArray(body.messages) ? body.messages : []
+          const answered = messages.some((message) => (message as { role?: unknown }).role === "tool")
+          return answered
+            ? { content: "done" }
+            : { toolCalls: [{ id: "call_1", name: "notion__whoami", arguments: "{}" }] }
+        })
         const { url, store } = yield* TeamsGateway.start({
           servers: [Configs.stdioServer("local"), notion],
           expectConnected: 1,
           server: () => ({
+            upstream: { baseUrl: upstream.baseUrl },
             users: Object.fromEntries(
               Object.entries(keys).map(([user, key]) => [
                 user,
@@ -109,6 +137,14 @@ describe("Teams: per-user connections", () => {
         assert.include(JSON.stringify(carol.json), "not connected for carol")
         // The gateway's own tools are the same for everyone.
         assert.strictEqual((yield* execute(url, keys.carol, "local__echo")).status, 200)
+        // The chat tool loop runs the model's call as the caller, too.
+        for (const user of ["alice", "bob"] as const) {
+          const events = yield* chat(url, keys[user])
+          assert.strictEqual(events.length, 1, JSON.stringify(events))
+          assert.include(events[0]?.result ?? "", `hello ${user}`)
+        }
+        // Carol has not connected notion: she is not offered its tools, and nobody's credential runs it for her.
+        assert.deepStrictEqual(yield* chat(url, keys.carol), [])
 
         // Admins see each user's connections: metadata, never a token.
         const listed = yield* call(`${url}/admin/api/mcp/users`, "GET", TeamsGateway.adminToken)
