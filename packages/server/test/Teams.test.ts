@@ -162,6 +162,14 @@ describe("Teams: principals and the gateway as an OAuth protected resource", () 
           resource_metadata: metadataUrl
         })
 
+        // The JSON tool routes answer the same challenge.
+        const underScopedV1 = yield* get(`${url}/v1/mcp/tools`, readOnly)
+        assert.strictEqual(underScopedV1.status, 403)
+        assert.strictEqual(
+          challengeOf(underScopedV1.headers.get("www-authenticate")).error,
+          "insufficient_scope"
+        )
+
         const good = yield* TeamsGateway.machineToken(as, `${url}/mcp`)
         assert.strictEqual((yield* get(`${url}/v1/mcp/tools`, good)).status, 200)
         // Two hours later (the provider's tokens last one) the same token has expired.

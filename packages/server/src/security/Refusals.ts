@@ -23,7 +23,9 @@ const byStatus = (refused: Refused): unknown => {
         challenge: refused.challenge ?? 'Bearer realm="mcpgate"'
       })
     case 403:
-      return new ApiErrors.Forbidden(fields)
+      return new ApiErrors.Forbidden(
+        refused.challenge === undefined ? fields : { ...fields, challenge: refused.challenge }
+      )
     case 404:
       return new ApiErrors.NotFound(fields)
     case 413:
