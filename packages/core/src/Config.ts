@@ -86,6 +86,9 @@ export const AuthObject = Declare.object({
     }),
     allowHttp: Declare.withDefault(Values.Flag, false, {
       doc: "Allow plain-HTTP authorization servers (testing only)."
+    }),
+    identity: Declare.optional(Values.Identity, {
+      doc: "Whose login the gateway uses: `gateway` (default: one login for everyone) or `user` (each user of `server.users` or `server.auth` connects their own account at `<publicUrl>/connections`; docs/teams.md#per-user-credentials)."
     })
   }
 })
@@ -279,6 +282,56 @@ export const UpstreamObject = Declare.object({
 
 export interface UpstreamConfig extends Declare.Model<typeof UpstreamObject> {}
 
+export const UserObject = Declare.object({
+  path: "server.users.<user>",
+  doc: 'A user of the gateway (docs/teams.md#users): their API keys name them, so their calls use their own logins to `identity: "user"` servers. The same name signed in through `server.auth` is the same user.',
+  fields: {
+    apiKeys: Declare.withDefault(Values.NonEmptyStringList, [], {
+      secret: true,
+      doc: "Keys that stand for this user on `/v1/*` and `/mcp` (`Authorization: Bearer <key>`)."
+    }),
+    admin: Declare.withDefault(Values.Flag, false, {
+      doc: "The user may open `/admin` when signed in through `server.auth`."
+    })
+  }
+})
+
+export interface UserConfig extends Declare.Model<typeof UserObject> {}
+
+export const GatewayAuthObject = Declare.object({
+  path: "server.auth",
+  doc: "An OpenID Connect provider (Keycloak, Entra ID, Okta, Auth0 …) whose users sign in to the gateway (docs/teams.md#sign-in): `/mcp`, `/mcp/<server>` and `/v1/*` then take its access tokens as an OAuth protected resource (RFC 9728), and the web UI signs users in with it.",
+  fields: {
+    issuer: Declare.required(Values.HttpUrl, {
+      example: '"issuer": "https://login.example.com/realms/acme"',
+      doc: "The provider's issuer URL; its metadata is read from the well-known URLs under it."
+    }),
+    clientId: Declare.required(Values.NonEmptyString, {
+      example: '"clientId": "mcpgate"',
+      doc: "The gateway's client at the provider (the web UI's sign-in; RFC 7662 introspection)."
+    }),
+    clientSecret: Declare.optional(Values.NonEmptyString, {
+      secret: true,
+      doc: "That client's secret (a confidential client)."
+    }),
+    audience: Declare.optional(Values.NonEmptyString, {
+      doc: "The `aud` access tokens must carry. Default: one of the gateway's resource URLs (`<publicUrl>`, `<publicUrl>/mcp`, `<publicUrl>/mcp/<server>`, `<publicUrl>/v1`)."
+    }),
+    scopes: Declare.optional(Values.ScopeList, {
+      type: "a list of scope tokens (RFC 6749 §3.3)",
+      doc: "Scopes every access token must hold (published in the resource metadata; a token without them gets 403 `insufficient_scope`)."
+    }),
+    userClaim: Declare.withDefault(Values.NonEmptyString, "sub", {
+      doc: "The claim that names the user (e.g. `preferred_username`, `email`)."
+    }),
+    adminClaim: Declare.optional(Values.NonEmptyString, {
+      doc: "Who is an admin: `<claim>` (true) or `<claim>=<value>` (equal, or listed in an array claim); dots reach into objects, e.g. `realm_access.roles=mcpgate-admin`."
+    })
+  }
+})
+
+export interface GatewayAuthConfig extends Declare.Model<typeof GatewayAuthObject> {}
+
 export const HttpServerObject = Declare.object({
   path: "server",
   doc: "The gateway's HTTP server.",
@@ -304,6 +357,14 @@ export const HttpServerObject = Declare.object({
     apiKeys: Declare.optional(Values.NonEmptyStringList, {
       secret: true,
       doc: "Keys clients must send to `/v1/*` and `/mcp` (`Authorization: Bearer <key>`). Without keys the gateway refuses to listen beyond loopback or behind a non-loopback `publicUrl`."
+    }),
+    users: Declare.optionalEntriesByName(UserObject, {
+      entries: "users",
+      entryName: "user name",
+      doc: "The gateway's users, by name (docs/teams.md#users)."
+    }),
+    auth: Declare.optionalObject(GatewayAuthObject, {
+      doc: "Users sign in through an OpenID Connect provider (docs/teams.md#sign-in)."
     }),
     upstream: Declare.optionalObject(UpstreamObject, { doc: "The model endpoint." })
   }
@@ -395,6 +456,8 @@ export const declarations = [
   FetchObject,
   WebSearchObject,
   HttpServerObject,
+  UserObject,
+  GatewayAuthObject,
   UpstreamObject,
   StoreObject
 ] as const

@@ -333,7 +333,9 @@ const decodeMember = (
         ? decodeObject(ctx, field.object, undefined, [...path, key], key)
         : undefined
     case "Map":
-      return decodeEntries(ctx, field, written)
+      return written === undefined && field.presence._tag === "Optional"
+        ? undefined
+        : decodeEntries(ctx, field, written)
   }
 }
 

@@ -15,10 +15,16 @@ import { formatJsonPath, problems } from "./internal/SchemaIssues.ts"
 // Keys
 // ---------------------------------------------------------------------------
 
-/** A credential belongs to a server name AND its URL: a new URL never reuses old tokens. */
+/**
+ * A credential belongs to a server name AND its URL: a new URL never reuses old
+ * tokens. A user's own credential of an `identity: "user"` server also names
+ * the user (docs/teams.md#per-user-credentials); without `principal` it is the
+ * gateway's one credential for everyone.
+ */
 export interface CredentialKey {
   readonly server: string
   readonly url: string
+  readonly principal?: string | undefined
 }
 
 /**
@@ -35,13 +41,18 @@ export const canonicalUrl = (url: string): string => {
   return `${parsed.protocol}//${parsed.host}${path}${parsed.search}`
 }
 
+const escapeName = (name: string): string => name.replace(/[%|]/g, (c) => (c === "%" ? "%25" : "%7C"))
+
 /**
  * The storage key: `<server>|<canonical url>`, where the server name has `%`
  * and `|` percent-escaped (`%25`, `%7C`) so a `|` in a name can never make two
  * keys collide. Other names read unchanged, e.g. `notion|https://mcp.notion.com/mcp`.
+ * A user's credential is `<user>%40<server>|<url>` (the user escaped the same
+ * way): an escaped name never holds `%40`, so no user's key can be another
+ * server's or the gateway's own.
  */
 export const keyOf = (key: CredentialKey): string =>
-  `${key.server.replace(/[%|]/g, (c) => (c === "%" ? "%25" : "%7C"))}|${canonicalUrl(key.url)}`
+  `${key.principal === undefined ? "" : `${escapeName(key.principal)}%40`}${escapeName(key.server)}|${canonicalUrl(key.url)}`
 
 // ---------------------------------------------------------------------------
 // Schema
@@ -92,6 +103,8 @@ export class TokenSet extends Schema.Class<TokenSet>("@mcpgate/core/Credential/T
 export class Credential extends Schema.Class<Credential>("@mcpgate/core/Credential")({
   server: Schema.String,
   url: Schema.String,
+  /** The user whose own credential this is (`identity: "user"` servers); absent: the gateway's. */
+  principal: Schema.optionalKey(Schema.String),
   issuer: Schema.optionalKey(Schema.String),
   /** The RFC 8707 resource the tokens were requested for. */
   resource: Schema.optionalKey(Schema.String),
@@ -110,6 +123,7 @@ export interface CredentialMetadata {
   readonly key: string
   readonly server: string
   readonly url: string
+  readonly principal?: string
   readonly issuer?: string
   readonly resource?: string
   readonly registrationMethod?: RegistrationMethod
@@ -129,6 +143,7 @@ export const metadata = (credential: Credential): CredentialMetadata => {
     key: keyOf(credential),
     server: credential.server,
     url: credential.url,
+    ...(credential.principal === undefined ? {} : { principal: credential.principal }),
     ...(credential.issuer === undefined ? {} : { issuer: credential.issuer }),
     ...(credential.resource === undefined ? {} : { resource: credential.resource }),
     ...(registration === undefined

@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Context, Effect, type FileSystem, Layer, Option, Result } from "effect"
-import { type Credential, keyOf, sortByKey } from "./Credential.ts"
+import { Credential, keyOf, sortByKey } from "./Credential.ts"
 import { withExclusive } from "./internal/FileLock.ts"
 import { makeFile } from "./internal/FileStore.ts"
 import * as Keychain from "./internal/Keychain.ts"
@@ -80,6 +80,28 @@ export const makeMemory = (options: LockOptions = {}): Effect.Effect<CredentialS
         )
     } satisfies CredentialStoreShape
   })
+
+// ---------------------------------------------------------------------------
+// One user's credentials
+// ---------------------------------------------------------------------------
+
+/**
+ * The credentials of one user (docs/teams.md#per-user-credentials), over any
+ * store: every key gets `principal`, `set` stamps it on the credential, and
+ * `list` shows that user's only. An `OAuthManager` over this view logs in,
+ * refreshes and revokes for that user alone; its locks are that user's too.
+ */
+export const forPrincipal = (store: CredentialStoreShape, principal: string): CredentialStoreShape => ({
+  ...store,
+  get: (key) => store.get({ server: key.server, url: key.url, principal }),
+  set: (credential) =>
+    store.set(credential.principal === principal ? credential : new Credential({ ...credential, principal })),
+  delete: (key) => store.delete({ server: key.server, url: key.url, principal }),
+  list: Effect.map(store.list, (credentials) =>
+    credentials.filter((credential) => credential.principal === principal)
+  ),
+  withLock: (key, effect) => store.withLock({ server: key.server, url: key.url, principal }, effect)
+})
 
 // ---------------------------------------------------------------------------
 // Auto

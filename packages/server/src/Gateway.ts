@@ -27,7 +27,12 @@ import * as ResponsesApi from "./openai/ResponsesApi.ts"
 import { ToolLoop, type ToolLoopOptions } from "./openai/ToolLoop.ts"
 import { Upstream } from "./openai/Upstream.ts"
 import type * as AdminToken from "./security/AdminToken.ts"
+import * as ProtectedResource from "./security/ProtectedResource.ts"
 import * as Security from "./security/Security.ts"
+import * as ConnectionRoutes from "./teams/ConnectionRoutes.ts"
+import { UserCredentials } from "./teams/UserCredentials.ts"
+import * as UserModelTools from "./teams/UserModelTools.ts"
+import { UserTools } from "./teams/UserTools.ts"
 import * as Web from "./web/WebUi.ts"
 
 export interface GatewayOptions {
@@ -86,10 +91,11 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
  */
 export const routes = Layer.mergeAll(
   healthRoute,
-  Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes, McpEndpoint.routes).pipe(
+  Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes, McpEndpoint.routes, ConnectionRoutes.routes).pipe(
     Layer.provide(Security.apiKeyMiddleware.layer)
   ),
   McpJsonApi.routes,
+  ProtectedResource.routes,
   AdminApi.routes,
   Web.routes,
   notFoundRoute
@@ -125,8 +131,10 @@ export const toolLoopOptions = (config: McpgateConfig): ToolLoopOptions => ({
 export const services = (options: GatewayOptions) =>
   ToolLoop.layer(toolLoopOptions(options.config)).pipe(
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
-    Layer.provideMerge(ModelTools.layerMcp),
+    Layer.provideMerge(UserModelTools.layer.pipe(Layer.provide(ModelTools.layerMcp))),
     Layer.provideMerge(ResponseStore.layerMemory()),
+    Layer.provideMerge(UserTools.layer(options.config)),
+    Layer.provideMerge(UserCredentials.layer(options.config)),
     Layer.provideMerge(managerLayer(options.config)),
     Layer.provide(AuthorizedFetch.layerOAuth),
     Layer.provideMerge(oauthLayerWith(options.pendingLogins))

@@ -38,6 +38,8 @@ describe("the HTTP API reference", () => {
         "POST /admin/api/mcp/servers/{name}/reconnect",
         "POST /admin/api/mcp/servers/{name}/authenticate",
         "POST /admin/api/mcp/servers/{name}/logout",
+        "GET /admin/api/mcp/users",
+        "DELETE /admin/api/mcp/users/{user}/connections/{server}",
         "GET /admin/api/mcp/oauth/callback",
         "GET /admin/api/mcp/config",
         "PUT /admin/api/mcp/config",

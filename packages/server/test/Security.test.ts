@@ -68,7 +68,10 @@ describe("checkBind", () => {
         const request = (headers: Record<string, string> = {}) =>
           HttpServerRequest.fromWeb(new Request("http://127.0.0.1:9/v1/models", { headers }))
         const open = yield* build({ config: withServer({}), port: 9, env: { MCPGATE_HOME: home } })
-        assert.isUndefined(yield* open.authorizeApi(request()))
+        assert.deepStrictEqual(yield* open.authorizeApi(request()), {
+          principal: { _tag: "Local" },
+          caller: undefined
+        })
         const keyed = yield* build({
           config: withServer({ apiKeys: ["the-key"] }),
           host: "0.0.0.0",
@@ -78,8 +81,9 @@ describe("checkBind", () => {
         const refused = yield* Effect.flip(keyed.authorizeApi(request()))
         assert.strictEqual(refused.status, 401)
         assert.strictEqual(refused.code, "invalid_api_key")
-        const caller = yield* keyed.authorizeApi(request({ authorization: "Bearer the-key" }))
-        assert.match(caller ?? "", /^key:[0-9a-f]{64}$/)
+        const access = yield* keyed.authorizeApi(request({ authorization: "Bearer the-key" }))
+        assert.match(access.caller ?? "", /^key:[0-9a-f]{64}$/)
+        assert.deepStrictEqual(access.principal, { _tag: "Shared" })
       }).pipe(Effect.scoped)
   )
 

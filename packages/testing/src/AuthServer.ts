@@ -37,6 +37,14 @@ export interface AuthServerOptions {
   readonly resourceScopes?: string
   /** Static clients (e.g. for client credentials). */
   readonly clients?: ReadonlyArray<Record<string, unknown>>
+  /** Accepts resource indicators other than `resource()` (a gateway with several resources). */
+  readonly acceptsResource?: (indicator: string) => boolean
+  /** Extra claims of an account (or a machine client), in its ID token, userinfo and JWT access tokens. */
+  readonly claims?: (accountId: string) => Record<string, unknown>
+  /** Scopes the provider itself lists (clients may register with them), beside `openid` and `offline_access`. */
+  readonly providerScopes?: ReadonlyArray<string>
+  /** Resources whose access tokens are opaque (checked by RFC 7662 introspection) instead of JWTs. */
+  readonly opaqueFor?: (indicator: string) => boolean
 }
 
 export interface AuthServer {
@@ -50,6 +58,8 @@ export interface AuthServer {
   readonly forgetClients: () => void
   /** Deny the next logins at the interaction step. */
   denyLogins: boolean
+  /** Who signs in at the next logins (default `test-user`). */
+  account: string
   /** Answer every token request with 503 before processing it (the server is down). */
   unavailable: boolean
   /** Hold every token request this long before processing it (a slow server widens races). */
@@ -160,8 +170,15 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
       adapter: makeAdapter(store),
       clients: options.clients ?? [],
       jwks: { keys: [signingKey] },
-      findAccount: async (_ctx: unknown, sub: string) => ({ accountId: sub, claims: async () => ({ sub }) }),
-      scopes: ["openid", "offline_access"],
+      findAccount: async (_ctx: unknown, sub: string) => ({
+        accountId: sub,
+        claims: async () => ({ ...options.claims?.(sub), sub })
+      }),
+      extraTokenClaims: async (_ctx: unknown, token: { accountId?: string; clientId?: string }) => {
+        const subject = token.accountId ?? token.clientId
+        return subject === undefined ? undefined : options.claims?.(subject)
+      },
+      scopes: ["openid", "offline_access", ...(options.providerScopes ?? [])],
       pkce: { required: () => true },
       rotateRefreshToken: true,
       // Refresh tokens whenever the client may use them (not only with offline_access).
@@ -185,6 +202,7 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
         devInteractions: { enabled: false },
         registration: { enabled: true, initialAccessToken: false },
         revocation: { enabled: true, allowedPolicy: async () => true },
+        introspection: { enabled: true, allowedPolicy: async () => true },
         deviceFlow: {
           enabled: true,
           userCodeInputSource: async (ctx: KoaContext, form: string) => {
@@ -203,12 +221,13 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
           defaultResource: async () => options.resource(),
           useGrantedResource: async () => true,
           getResourceServerInfo: async (_ctx: unknown, indicator: string) => {
-            if (indicator !== options.resource()) throw new Error(`unknown resource ${indicator}`)
+            const accepted = indicator === options.resource() || options.acceptsResource?.(indicator) === true
+            if (!accepted) throw new Error(`unknown resource ${indicator}`)
             return {
               scope: resourceScopes,
               audience: indicator,
               accessTokenTTL: options.accessTokenTtl ?? 3600,
-              accessTokenFormat: "jwt",
+              accessTokenFormat: options.opaqueFor?.(indicator) === true ? "opaque" : "jwt",
               jwt: { sign: { alg: "RS256" } }
             }
           }
@@ -226,6 +245,7 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
         for (const key of [...store.keys()]) if (key.startsWith("Client:")) store.delete(key)
       },
       denyLogins: false,
+      account: "test-user",
       unavailable: false,
       tokenDelayMillis: 0,
       hold: undefined,
@@ -312,10 +332,10 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
         return
       }
       if (details.prompt.name === "login") {
-        await provider.interactionFinished(req, res, { login: { accountId: "test-user" } })
+        await provider.interactionFinished(req, res, { login: { accountId: server.account } })
         return
       }
-      const accountId = details.session?.accountId ?? "test-user"
+      const accountId = details.session?.accountId ?? server.account
       const grant =
         (details.grantId === undefined ? undefined : await provider.Grant.find(details.grantId)) ??
         new provider.Grant({ accountId, clientId: details.params.client_id })

@@ -55,14 +55,18 @@ export interface ObjectField<
 }
 
 /** An object of entries by name (`mcpServers`): `_` names are comments, names are never empty. */
-export interface MapField<O extends AnyObject = AnyObject> extends FieldDocs {
+export interface MapField<
+  O extends AnyObject = AnyObject,
+  P extends "Optional" | "Default" = "Optional" | "Default"
+> extends FieldDocs {
   readonly _tag: "Map"
   readonly object: O
   /** What the entries are, for "expected an object of … by name". */
   readonly entries: string
   /** What a name is, for "a … must not be empty" and "duplicate …". */
   readonly entryName: string
-  readonly presence: { readonly _tag: "Default" }
+  /** `Default`: absent means no entries; `Optional`: absent stays absent. */
+  readonly presence: { readonly _tag: P }
 }
 
 export type Field = ValueField | ObjectField | MapField
@@ -193,7 +197,13 @@ export const defaultedObject = <O extends AnyObject>(object: O, docs: Docs): Obj
 export const entriesByName = <O extends AnyObject>(
   object: O,
   docs: Docs & { readonly entries: string; readonly entryName: string }
-): MapField<O> => ({ ...docs, _tag: "Map", object, presence: { _tag: "Default" } })
+): MapField<O, "Default"> => ({ ...docs, _tag: "Map", object, presence: { _tag: "Default" } })
+
+/** Entries by name that may be absent altogether (e.g. `server.users`). */
+export const optionalEntriesByName = <O extends AnyObject>(
+  object: O,
+  docs: Docs & { readonly entries: string; readonly entryName: string }
+): MapField<O, "Optional"> => ({ ...docs, _tag: "Map", object, presence: { _tag: "Optional" } })
 
 /** An object whose model is its decoded fields. */
 export const object = <const F extends Fields>(

@@ -121,3 +121,4 @@ export const PostgresUrl = Schema.String.check(
     expected: "a PostgreSQL URL (postgres://user:password@host:port/database)"
   })
 )
+export const Identity = Schema.Literals(["gateway", "user"])

@@ -141,7 +141,8 @@ export const optionalSetting = (name: string): Effect.Effect<string | undefined,
     )
   )
 
-export const describeKey = (key: CredentialKey): string => `"${key.server}" (${canonicalUrl(key.url)})`
+export const describeKey = (key: CredentialKey): string =>
+  `"${key.server}" (${canonicalUrl(key.url)})${key.principal === undefined ? "" : ` of user "${key.principal}"`}`
 
 export const fromLockError =
   (what: string) =>

@@ -30,6 +30,7 @@ import * as EventRoutes from "./EventRoutes.ts"
 import * as OAuthCallback from "./OAuthCallback.ts"
 import * as ServerRoutes from "./ServerRoutes.ts"
 import * as SessionRoutes from "./SessionRoutes.ts"
+import * as UserRoutes from "./UserRoutes.ts"
 
 export type { AdminApiOptions, OAuthCompletion } from "./AdminContext.ts"
 
@@ -54,6 +55,18 @@ const servers = HttpApiBuilder.group(
       reconnect: ({ params }) => ServerRoutes.reconnect(ctx, params.name),
       authenticate: ({ params }) => ServerRoutes.authenticate(ctx, params.name),
       logout: ({ params }) => ServerRoutes.logout(ctx, params.name)
+    })
+  })
+)
+
+const users = HttpApiBuilder.group(
+  AdminHttpApi,
+  "users",
+  Effect.fnUntraced(function* (group) {
+    const ctx = yield* AdminContext
+    return group.handleAll({
+      list: () => UserRoutes.users(ctx),
+      revoke: ({ params }) => UserRoutes.revoke(ctx, params.user, params.server)
     })
   })
 )
@@ -92,7 +105,7 @@ const events = HttpApiBuilder.group(
 export const routesWith = (options: AdminApiOptions = {}) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(AdminHttpApi).pipe(
-      Layer.provide([session, servers, oauth, config, events]),
+      Layer.provide([session, servers, users, oauth, config, events]),
       Layer.provide([
         AdminMiddleware.adminAccessLayer,
         AdminMiddleware.adminOriginLayer,

@@ -8,11 +8,12 @@ import type { McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
 import { ConfigFile, type ConfigFileShape, emptyConfig } from "@mcpgate/core/ConfigFile"
 import { OAuthManager, type OAuthManagerShape } from "@mcpgate/oauth/OAuthManager"
 import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
-import { Context, Duration, Effect, FileSystem, Layer, PubSub, Ref, Semaphore } from "effect"
+import { Context, Duration, Effect, FileSystem, Layer, Option, PubSub, Ref, Semaphore } from "effect"
 import { AdminErrors } from "../api/AdminHttpApi.ts"
 import type { OAuthCompletion } from "../api/AdminSchemas.ts"
 import type { NotFound } from "../api/ApiErrors.ts"
 import { Security, type SecurityShape } from "../security/Security.ts"
+import { UserCredentials, type UserCredentialsShape } from "../teams/UserCredentials.ts"
 
 export type { OAuthCompletion } from "../api/AdminSchemas.ts"
 
@@ -27,6 +28,8 @@ export interface AdminContextShape {
   readonly security: SecurityShape
   readonly manager: McpClientManagerShape
   readonly oauth: OAuthManagerShape
+  /** Users' own logins (docs/teams.md), when the gateway has them: the callback completes theirs too. */
+  readonly users: UserCredentialsShape | undefined
   readonly configFile: ConfigFileShape
   readonly fs: FileSystem.FileSystem
   /** The config the manager runs. */
@@ -49,6 +52,7 @@ const make = Effect.fnUntraced(function* (options: AdminApiOptions) {
     security: yield* Security,
     manager: yield* McpClientManager,
     oauth: yield* OAuthManager,
+    users: Option.getOrUndefined(yield* Effect.serviceOption(UserCredentials)),
     configFile,
     fs: yield* FileSystem.FileSystem,
     applied: yield* Ref.make(initial),

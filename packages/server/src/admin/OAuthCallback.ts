@@ -72,7 +72,24 @@ export const callback = (ctx: AdminContextShape, requestUrl: string) =>
       })
     }
     const base = ctx.security.addresses.publicUrl ?? origin
-    const result = yield* Effect.result(ctx.oauth.completeLogin(`${base}${callbackPath}${url.search}`))
+    const callbackUrl = `${base}${callbackPath}${url.search}`
+    // A user's own login (docs/teams.md#connections) is completed by that user's manager.
+    if (ctx.users !== undefined) {
+      const own = yield* Effect.result(ctx.users.complete(state, callbackUrl))
+      if (own._tag === "Failure") return yield* failed(ctx, own.failure, reported, origin)
+      if (own.success._tag === "Some") {
+        const { user, result } = own.success.value
+        return CallbackPage.render({
+          status: 200,
+          ok: true,
+          server: result.server,
+          title: "Connected",
+          lines: [`"${result.server}" is now connected for ${user}.`, "You can close this window."],
+          origin
+        })
+      }
+    }
+    const result = yield* Effect.result(ctx.oauth.completeLogin(callbackUrl))
     if (result._tag === "Failure") return yield* failed(ctx, result.failure, reported, origin)
     const server = result.success.server
     // The new credential is used at once: the connection starts over.

@@ -296,6 +296,35 @@ export class ServersGroup extends HttpApiGroup.make("servers")
   .prefix("/admin/api/mcp")
   .annotateMerge(OpenApi.annotations({ title: "Servers" })) {}
 
+export class UsersGroup extends HttpApiGroup.make("users")
+  .add(
+    HttpApiEndpoint.get("list", "/users", { success: AdminSchemas.UsersAnswer }).annotateMerge(
+      describe(
+        'Each user and the metadata of their own connections to `identity: "user"` servers (docs/teams.md#connections); never a token.'
+      )
+    ),
+    HttpApiEndpoint.delete("revoke", "/users/:user/connections/:server", {
+      params: { user: Schema.String, server: AdminSchemas.ServerName },
+      success: AdminSchemas.LogoutAnswer,
+      error: [
+        ApiErrors.BadRequestJson,
+        ApiErrors.NotFoundJson,
+        ApiErrors.ConflictJson,
+        ApiErrors.BadGatewayJson
+      ]
+    })
+      .annotateMerge(describe("Revokes (RFC 7009) and deletes one user's credential of one server."))
+      .annotate(ApiErrors.ErrorCodes, [
+        AdminErrors.serverNotFound,
+        AdminErrors.noCredential,
+        AdminErrors.oauthMisconfigured,
+        AdminErrors.oauthFailed
+      ])
+  )
+  .middleware(AdminAccess)
+  .prefix("/admin/api/mcp")
+  .annotateMerge(OpenApi.annotations({ title: "Users" })) {}
+
 /** The callback page: HTML, 200 on success, 400 for a refused or unknown login, 502 when the authorization server failed. */
 export const CallbackPage = Schema.String.pipe(
   HttpApiSchema.asText({ contentType: "text/html; charset=utf-8" })
@@ -373,7 +402,7 @@ export class EventsGroup extends HttpApiGroup.make("events")
   .annotateMerge(OpenApi.annotations({ title: "Event stream" })) {}
 
 export class AdminHttpApi extends HttpApi.make("admin")
-  .add(SessionGroup, ServersGroup, OAuthGroup, ConfigGroup, EventsGroup)
+  .add(SessionGroup, ServersGroup, UsersGroup, OAuthGroup, ConfigGroup, EventsGroup)
   .annotateMerge(
     OpenApi.annotations({
       title: "Admin API",

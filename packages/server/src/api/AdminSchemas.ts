@@ -227,3 +227,27 @@ export const AdminEvent = Schema.Union([
   event("oauth", OAuthCompletion).annotate({ description: "a web login finished" })
 ]).annotate({ identifier: "AdminEvent" })
 export type AdminEvent = typeof AdminEvent.Type
+
+/** One user's credential of an `identity: "user"` server, as admins see it: metadata, never a token. */
+export const UserConnection = Schema.Struct({
+  server: Schema.String,
+  url: Schema.String,
+  issuer: Schema.optionalKey(Schema.String),
+  clientId: Schema.optionalKey(Schema.String),
+  hasAccessToken: Schema.Boolean,
+  hasRefreshToken: Schema.Boolean,
+  expiresAt: Schema.optionalKey(Schema.Finite.annotate({ description: "epoch ms" })),
+  scope: Schema.optionalKey(Schema.String),
+  updatedAt: Schema.Finite.annotate({ description: "epoch ms" })
+}).annotate({ identifier: "UserConnection" })
+
+/** `GET users`: the users of `server.users` and everyone holding a credential, with their connections. */
+export const UsersAnswer = Schema.Struct({
+  users: Schema.Array(
+    Schema.Struct({
+      user: Schema.String,
+      admin: Schema.Boolean.annotate({ description: "`admin: true` in `server.users`" }),
+      connections: Schema.Array(UserConnection)
+    })
+  )
+}).annotate({ identifier: "UsersAnswer" })

@@ -79,12 +79,15 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   }
 }
 
-export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", errorFields, {
-  httpApiStatus: 403
-}) {
+/** Sends `challenge`, when set, as `WWW-Authenticate` (RFC 6750 §3.1 `insufficient_scope`). */
+export class Forbidden extends Schema.TaggedError<Forbidden>()(
+  "Forbidden",
+  { ...errorFields, challenge: Schema.optionalKey(Schema.String) },
+  { httpApiStatus: 403 }
+) {
   static readonly status = 403;
   [HttpServerRespondable.symbol]() {
-    return respond(403, this)
+    return respond(403, this, this.challenge === undefined ? {} : { "www-authenticate": this.challenge })
   }
 }
 
@@ -195,7 +198,6 @@ const json = <S extends Schema.Constraint & (new (fields: ErrorObject) => S["Typ
   )
 
 export const BadRequestJson = json(BadRequest)
-export const ForbiddenJson = json(Forbidden)
 export const NotFoundJson = json(NotFound)
 export const ConflictJson = json(Conflict)
 export const PayloadTooLargeJson = json(PayloadTooLarge)
@@ -215,6 +217,28 @@ export const UnauthorizedJson = Unauthorized.pipe(
       decode: ({ body, headers }) =>
         new Unauthorized({ ...body.error, challenge: headers["www-authenticate"] }),
       encode: (error) => ({ body: bodyOf(error), headers: { "www-authenticate": error.challenge } })
+    }
+  )
+)
+
+/** 403, with `WWW-Authenticate` when the refusal carries a challenge (RFC 6750 §3.1 `insufficient_scope`). */
+export const ForbiddenJson = Forbidden.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    {
+      body: ErrorBody.pipe(HttpApiSchema.status(403)),
+      headers: { "www-authenticate": Schema.optionalKey(Schema.String) }
+    },
+    {
+      decode: ({ body, headers }) =>
+        new Forbidden(
+          headers["www-authenticate"] === undefined
+            ? body.error
+            : { ...body.error, challenge: headers["www-authenticate"] }
+        ),
+      encode: (error) => ({
+        body: bodyOf(error),
+        headers: error.challenge === undefined ? {} : { "www-authenticate": error.challenge }
+      })
     }
   )
 )

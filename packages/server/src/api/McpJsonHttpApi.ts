@@ -19,6 +19,30 @@ export const McpJsonErrors = {
     "invalid_api_key",
     'with `server.apiKeys`: no key, or a wrong one (`WWW-Authenticate: Bearer realm="mcpgate"`)'
   ),
+  missingCredentials: documentedCode(
+    ApiErrors.Unauthorized,
+    "authentication_error",
+    "missing_credentials",
+    "with `server.auth`: no bearer token (`WWW-Authenticate: Bearer resource_metadata=…`, RFC 9728 §5.1)"
+  ),
+  invalidToken: documentedCode(
+    ApiErrors.Unauthorized,
+    "authentication_error",
+    "invalid_token",
+    'with `server.auth`: neither an API key nor an access token the gateway accepts (expired, another audience or issuer, a bad signature; `error="invalid_token"`)'
+  ),
+  insufficientScope: documentedCode(
+    ApiErrors.Forbidden,
+    "permission_error",
+    "insufficient_scope",
+    "with `server.auth`: the access token lacks a scope of `server.auth.scopes`"
+  ),
+  providerUnavailable: documentedCode(
+    ApiErrors.ServiceUnavailable,
+    "server_error",
+    "identity_provider_unavailable",
+    "with `server.auth`: the provider's metadata, keys or introspection could not be read"
+  ),
   forbiddenHost: errorCode(
     ApiErrors.Forbidden,
     "permission_error",
@@ -87,12 +111,16 @@ export const McpJsonErrors = {
  * without keys (loopback only) a foreign `Host` or `Origin` is refused.
  */
 export class ApiKey extends HttpApiMiddleware.Service<ApiKey>()("@mcpgate/server/api/ApiKey", {
-  error: [ApiErrors.UnauthorizedJson, ApiErrors.ForbiddenJson]
+  error: [ApiErrors.UnauthorizedJson, ApiErrors.ForbiddenJson, ApiErrors.ServiceUnavailableJson]
 }) {
   static readonly auth =
-    "an API key as `Authorization: Bearer <key>` when `server.apiKeys` is set; without keys (loopback only) none"
+    "an API key as `Authorization: Bearer <key>` when `server.apiKeys` or `server.users` is set, or an access token of `server.auth`'s provider; without any (loopback only) none"
   static readonly codes = [
     McpJsonErrors.invalidApiKey,
+    McpJsonErrors.missingCredentials,
+    McpJsonErrors.invalidToken,
+    McpJsonErrors.insufficientScope,
+    McpJsonErrors.providerUnavailable,
     McpJsonErrors.forbiddenHost,
     McpJsonErrors.forbiddenOrigin
   ]

@@ -26,7 +26,9 @@ import {
 import * as Json from "../http/Json.ts"
 import { readBody } from "../security/BodyLimits.ts"
 import { refusedAs } from "../security/Refusals.ts"
-import { Security } from "../security/Security.ts"
+import { CurrentPrincipal, Security, withAccess } from "../security/Security.ts"
+import type { UserToolsShape } from "../teams/UserTools.ts"
+import { UserTools } from "../teams/UserTools.ts"
 
 export { ExecuteRequest } from "../api/McpJsonHttpApi.ts"
 
@@ -77,21 +79,23 @@ export const listServers = (manager: McpClientManagerShape) =>
   Effect.map(manager.status, (servers) => ({ servers: servers.map(publicStatus) }))
 
 /** A call that could not be carried out, with the reason as `code`; a login need says where to log in. */
-const toolRefusal = (error: ToolCallError, adminUrl: string | undefined) =>
+const toolRefusal = (error: ToolCallError, loginHint: string) =>
   codeForReason[error.reason].make(
-    error.reason === "needs_auth"
-      ? `${error.message}, or sign in from the admin UI${adminUrl === undefined ? "" : ` (${adminUrl})`}`
-      : error.message
+    error.reason === "needs_auth" ? `${error.message}, ${loginHint}` : error.message
   )
+
+/** Where the gateway's own logins happen. */
+const adminHint = (adminUrl: string | undefined) =>
+  `or sign in from the admin UI${adminUrl === undefined ? "" : ` (${adminUrl})`}`
 
 /**
  * `POST /v1/mcp/execute`: the tool's own result (its `isError` included), or why
- * it could not run. `adminUrl` is the admin page a "needs login" answer names.
+ * it could not run. `loginHint` ends a "needs login" answer (where to log in).
  */
 export const execute = (
   manager: McpClientManagerShape,
   request: ExecuteRequest,
-  adminUrl: string | undefined
+  loginHint: string
 ): Effect.Effect<
   ExecuteAnswer,
   | ApiErrors.NotFound
@@ -107,8 +111,48 @@ export const execute = (
       is_error: result.isError,
       ...(result.structuredContent === undefined ? {} : { structured_content: result.structuredContent })
     })),
-    Effect.mapError((error) => toolRefusal(error, adminUrl))
+    Effect.mapError((error) => toolRefusal(error, loginHint))
   )
+
+/**
+ * `execute` as the caller (docs/teams.md#per-user-tool-calls): a tool of an
+ * `identity: "user"` server runs on the calling user's own connection; a user
+ * who has not connected such a server is told where to connect it.
+ */
+const executeAs = (
+  manager: McpClientManagerShape,
+  userTools: UserToolsShape,
+  request: ExecuteRequest,
+  loginHint: string,
+  connectHint: string
+) =>
+  Effect.gen(function* () {
+    const shared = (yield* manager.tools).find((tool) => tool.publicName === request.tool_name)
+    if (shared !== undefined && !userTools.isUserServer(shared.server)) {
+      return yield* execute(manager, request, loginHint)
+    }
+    const principal = yield* CurrentPrincipal
+    if (principal._tag !== "User") {
+      if (shared === undefined) return yield* execute(manager, request, loginHint)
+      return yield* McpJsonErrors.needsAuth.make(
+        `"${shared.server}" is connected per user: call it as a user (a key of server.users or a sign-in through server.auth)`
+      )
+    }
+    return yield* userTools.withManager(principal.id, (own) =>
+      Effect.gen(function* () {
+        const mine = (yield* own.tools).some((tool) => tool.publicName === request.tool_name)
+        if (!mine) {
+          const waiting = (yield* own.status).filter((server) => server.state === "needs_auth")
+          if (waiting.length > 0) {
+            return yield* McpJsonErrors.needsAuth.make(
+              `${waiting.map((server) => `"${server.name}"`).join(", ")} ${waiting.length === 1 ? "is" : "are"} not connected for ${principal.id}: ${connectHint}`
+            )
+          }
+        }
+        return yield* execute(own, request, connectHint)
+      })
+    )
+  })
 
 const decodeExecute = Schema.decodeUnknownOption(ExecuteRequest)
 
@@ -135,12 +179,12 @@ const apiKeyLayer = Layer.effect(
   Effect.map(Security, (security) =>
     ApiKey.of((httpEffect) =>
       Effect.flatMap(ServerRequest.HttpServerRequest, (request) =>
-        security
-          .authorizeApi(request)
-          .pipe(
-            Effect.catch(refusedAs([ApiErrors.Unauthorized, ApiErrors.Forbidden])),
-            Effect.andThen(httpEffect)
-          )
+        security.authorizeApi(request).pipe(
+          Effect.catch(
+            refusedAs([ApiErrors.Unauthorized, ApiErrors.Forbidden, ApiErrors.ServiceUnavailable])
+          ),
+          Effect.flatMap((access) => withAccess(httpEffect, access))
+        )
       )
     )
   )
@@ -153,12 +197,16 @@ const handlers = HttpApiBuilder.group(
     const manager = yield* McpClientManager
     const publicUrl = (yield* Security).addresses.publicUrl
     const adminUrl = publicUrl === undefined ? undefined : `${publicUrl}/admin`
+    const userTools = Option.getOrUndefined(yield* Effect.serviceOption(UserTools))
+    const connectHint = `connect your account at ${(yield* Security).baseUrl}/connections`
+    const run = (decoded: ExecuteRequest) =>
+      userTools === undefined
+        ? execute(manager, decoded, adminHint(adminUrl))
+        : executeAs(manager, userTools, decoded, adminHint(adminUrl), connectHint)
     return group
       .handle("tools", () => listTools(manager))
       .handle("servers", () => listServers(manager))
-      .handleRaw("execute", ({ request }) =>
-        Effect.flatMap(readExecuteRequest(request), (decoded) => execute(manager, decoded, adminUrl))
-      )
+      .handleRaw("execute", ({ request }) => Effect.flatMap(readExecuteRequest(request), run))
   })
 )
 

@@ -26,6 +26,34 @@ export class SecurityConfigError extends Schema.TaggedError<SecurityConfigError>
 export const apiKeysOf = (config: McpgateConfig): ReadonlyArray<Redacted.Redacted<string>> =>
   (config.server.apiKeys ?? []).filter((key) => Redacted.value(key).trim() !== "")
 
+/** Every key of `server.users`, each with its user. */
+const userKeysOf = (config: McpgateConfig) =>
+  Object.entries(config.server.users ?? {}).flatMap(([user, settings]) =>
+    settings.apiKeys.filter((key) => Redacted.value(key).trim() !== "").map((key) => ({ user, key }))
+  )
+
+/** Whether `/v1/*` and `/mcp` need a credential: API keys, users' keys, or `server.auth`. */
+export const apiSecured = (config: McpgateConfig): boolean =>
+  apiKeysOf(config).length > 0 || userKeysOf(config).length > 0 || config.server.auth !== undefined
+
+/** A key listed twice (two users, or a user and `server.apiKeys`) would name two principals. */
+export const duplicateKey = (config: McpgateConfig): SecurityConfigError | undefined => {
+  const owners = new Map<string, string>()
+  for (const key of apiKeysOf(config)) owners.set(Redacted.value(key), "server.apiKeys")
+  for (const { user, key } of userKeysOf(config)) {
+    const owner = owners.get(Redacted.value(key))
+    const path = `server.users.${user}.apiKeys`
+    if (owner !== undefined && owner !== path) {
+      return new SecurityConfigError({
+        path,
+        message: `a key of "${path}" is also listed in "${owner}": one key names one principal; give each its own`
+      })
+    }
+    owners.set(Redacted.value(key), path)
+  }
+  return undefined
+}
+
 const setKeysHint = `Set "server.apiKeys" (e.g. "apiKeys": ["\${env:MCPGATE_API_KEY}"]) in the config`
 
 /**
@@ -39,7 +67,7 @@ export const checkBind = (
   config: McpgateConfig,
   host: string = config.server.host
 ): Effect.Effect<void, InsecureBind> => {
-  if (apiKeysOf(config).length > 0) return Effect.void
+  if (apiSecured(config)) return Effect.void
   if (!isLoopbackHost(host)) {
     return Effect.fail(
       new InsecureBind({
@@ -68,7 +96,9 @@ export const tokenClash = (
   config: McpgateConfig,
   adminToken: Redacted.Redacted<string> | undefined
 ): SecurityConfigError | undefined => {
-  const keys = new Set(apiKeysOf(config).map(Redacted.value))
+  const keys = new Set(
+    [...apiKeysOf(config), ...userKeysOf(config).map(({ key }) => key)].map(Redacted.value)
+  )
   const configured =
     config.server.adminToken === undefined ? undefined : Redacted.value(config.server.adminToken).trim()
   if (configured !== undefined && configured !== "" && keys.has(configured)) {
@@ -98,9 +128,9 @@ export const checkReload = (
   host: string,
   adminToken: Redacted.Redacted<string>
 ): Effect.Effect<void, SecurityConfigError> => {
-  const clash = tokenClash(next, adminToken)
+  const clash = tokenClash(next, adminToken) ?? duplicateKey(next)
   if (clash !== undefined) return Effect.fail(clash)
-  if (apiKeysOf(next).length > 0) return Effect.void
+  if (apiSecured(next)) return Effect.void
   if (!isLoopbackHost(host)) {
     return Effect.fail(
       new SecurityConfigError({

@@ -23,13 +23,17 @@ const byStatus = (refused: Refused): unknown => {
         challenge: refused.challenge ?? 'Bearer realm="mcpgate"'
       })
     case 403:
-      return new ApiErrors.Forbidden(fields)
+      return new ApiErrors.Forbidden(
+        refused.challenge === undefined ? fields : { ...fields, challenge: refused.challenge }
+      )
     case 404:
       return new ApiErrors.NotFound(fields)
     case 413:
       return new ApiErrors.PayloadTooLarge(fields)
     case 415:
       return new ApiErrors.UnsupportedMediaType(fields)
+    case 503:
+      return new ApiErrors.ServiceUnavailable(fields)
     case 429:
       return new ApiErrors.TooManyRequests({ ...fields, retryAfter: refused.retryAfter ?? 1 })
     default:

@@ -10,8 +10,14 @@
 
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { isLoopbackHost } from "@mcpgate/core/Address"
-import type { ConfigEditor as ConfigEditorSetting, McpgateConfig } from "@mcpgate/core/Config"
+import type {
+  ConfigEditor as ConfigEditorSetting,
+  GatewayAuthConfig,
+  McpgateConfig
+} from "@mcpgate/core/Config"
 import type { Env } from "@mcpgate/core/ConfigFile"
+import * as Principal from "@mcpgate/core/Principal"
+import * as ResourceServer from "@mcpgate/oauth/ResourceServer"
 import { Context, Effect, Layer, Redacted, Ref } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Refused, toResponse } from "../http/ErrorBody.ts"
@@ -19,18 +25,22 @@ import { type Addresses, addresses, exposedPublicHost } from "./Addresses.ts"
 import { type AdminAccess, authorizeAdmin, checkToken, sessionCookie } from "./AdminAuth.ts"
 import * as AdminSessions from "./AdminSessions.ts"
 import * as AdminToken from "./AdminToken.ts"
-import { authorizeApi } from "./ApiKeys.ts"
+import { type ApiAccess, authorizeApi, type TokenAuth } from "./ApiKeys.ts"
 import {
-  apiKeysOf,
   checkBind,
   checkReload,
+  duplicateKey,
   type InsecureBind,
   type SecurityConfigError,
   tokenClash
 } from "./ConfigChecks.ts"
 import * as ConfigEditorMode from "./ConfigEditorMode.ts"
+import { keyTable } from "./Principals.ts"
+import * as ProtectedResource from "./ProtectedResource.ts"
 import * as SignInLimiter from "./SignInLimiter.ts"
-import { type Digest, digest } from "./Tokens.ts"
+import { digest } from "./Tokens.ts"
+
+export type { ApiAccess } from "./ApiKeys.ts"
 
 export interface SecurityOptions {
   readonly config: McpgateConfig
@@ -51,6 +61,10 @@ export interface SecurityShape {
   /** The admin token of this process; `generated` says whether `serve` must print it (once). */
   readonly adminToken: AdminToken.AdminToken
   readonly addresses: Addresses
+  /** The gateway's base URL: `server.publicUrl`, else the bound origin (no trailing slash). */
+  readonly baseUrl: string
+  /** `server.auth` as it was at start (a change needs a restart). */
+  readonly gatewayAuth: GatewayAuthConfig | undefined
   /**
    * What the admin config editor may change (`server.configEditor` as it was at
    * start; a change needs a restart): "full" by default while the gateway is
@@ -58,12 +72,10 @@ export interface SecurityShape {
    */
   readonly configEditor: ConfigEditorSetting
   /**
-   * `/v1/*` and `/mcp`: fails with 401/403 when the request may not use the API;
-   * else who is calling (see `ApiCaller`).
+   * `/v1/*` and `/mcp`: fails with 401/403 (503 when the identity provider
+   * cannot be asked) when the request may not use the API; else who is calling.
    */
-  readonly authorizeApi: (
-    request: HttpServerRequest.HttpServerRequest
-  ) => Effect.Effect<string | undefined, Refused>
+  readonly authorizeApi: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<ApiAccess, Refused>
   /** Admin routes: the admin token or a session cookie, with the Origin and CSRF rules. */
   readonly authorizeAdmin: (
     request: HttpServerRequest.HttpServerRequest
@@ -98,9 +110,19 @@ export interface SecurityShape {
 
 const defaultSessionTtlMs = 12 * 60 * 60 * 1000
 
-/** The digests of the configured API keys (the keys themselves are not kept). */
-const digests = (config: McpgateConfig): ReadonlyArray<Digest> =>
-  apiKeysOf(config).map((key) => digest(Redacted.value(key)))
+/** The checker of `server.auth`'s access tokens (docs/teams.md#access-tokens). */
+const tokenAuth = (auth: GatewayAuthConfig, base: string): Effect.Effect<TokenAuth> =>
+  Effect.map(
+    ResourceServer.make({
+      issuer: auth.issuer,
+      clientId: auth.clientId,
+      clientSecret: auth.clientSecret,
+      acceptsAudience: ProtectedResource.acceptsAudience(auth, base),
+      audienceDescription: auth.audience === undefined ? `this gateway (${base})` : `"${auth.audience}"`,
+      requiredScopes: auth.scopes ?? []
+    }),
+    (resourceServer) => ({ auth, resourceServer, base })
+  )
 
 const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   const config = options.config
@@ -112,10 +134,14 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
     env: options.env,
     stateDirectory: options.stateDirectory
   })
-  const clash = tokenClash(config, adminToken.value)
+  const clash = tokenClash(config, adminToken.value) ?? duplicateKey(config)
   if (clash !== undefined) return yield* clash
   const sites = addresses(config, host, port)
-  const keys = yield* Ref.make(digests(config))
+  const keys = yield* Ref.make(keyTable(config))
+  const current = yield* Ref.make(config)
+  const baseUrl = sites.publicUrl ?? sites.origin
+  const gatewayAuth = config.server.auth
+  const tokens = gatewayAuth === undefined ? undefined : yield* tokenAuth(gatewayAuth, baseUrl)
   const sessionTtlMs = options.sessionTtlMs ?? defaultSessionTtlMs
   const admin = {
     adminDigest: digest(Redacted.value(adminToken.value)),
@@ -134,14 +160,17 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   return Security.of({
     adminToken,
     addresses: sites,
+    baseUrl,
+    gatewayAuth,
     configEditor: ConfigEditorMode.modeOf(
       config,
       isLoopbackHost(host) && exposedPublicHost(config) === undefined
     ),
-    authorizeApi: (request) => authorizeApi({ keys, addresses: sites }, request),
+    authorizeApi: (request) => authorizeApi({ keys, config: current, addresses: sites, tokens }, request),
     authorizeAdmin: (request) => authorizeAdmin(admin, request),
     check,
-    apply: (next) => Effect.andThen(check(next), Ref.set(keys, digests(next))),
+    apply: (next) =>
+      Effect.andThen(check(next), Effect.andThen(Ref.set(keys, keyTable(next)), Ref.set(current, next))),
     openSession: (request, token) => Effect.andThen(checkToken(admin, request, token), admin.sessions.open),
     closeSession: (request) => {
       const session = request.cookies[sessionCookie]
@@ -170,12 +199,30 @@ export class Security extends Context.Service<Security, SecurityShape>()("@mcpga
 
 /**
  * Who made an API request, as `apiKeyMiddleware` established it: `key:` and the
- * SHA-256 of the API key (never the key), or `undefined` while the API has no
- * keys. `/mcp` ties each session to it.
+ * SHA-256 of the API key (never the key), `user:<id>` for an access token, or
+ * `undefined` while the API has no keys. `/mcp` ties each session to it.
  */
 export const ApiCaller = Context.Reference<string | undefined>("@mcpgate/server/Security/ApiCaller", {
   defaultValue: () => undefined
 })
+
+/**
+ * The principal of the request (docs/teams.md#principals), as the security
+ * layer established it: handlers, access logs and per-user credentials read
+ * it here. Outside an authenticated route it is the local owner.
+ */
+export const CurrentPrincipal = Context.Reference<Principal.Principal>(
+  "@mcpgate/server/Security/CurrentPrincipal",
+  { defaultValue: () => Principal.local }
+)
+
+/** Runs `effect` as `access` (the principal and the session tie), its logs annotated with the principal. */
+export const withAccess = <A, E, R>(effect: Effect.Effect<A, E, R>, access: ApiAccess) =>
+  effect.pipe(
+    Effect.provideService(ApiCaller, access.caller),
+    Effect.provideService(CurrentPrincipal, access.principal),
+    Effect.annotateLogs("principal", Principal.label(access.principal))
+  )
 
 /**
  * Route middleware for `/v1/*` and `/mcp`: provide it to those routes, e.g.
@@ -190,7 +237,7 @@ export const apiKeyMiddleware = HttpRouter.middleware(
         return yield* security.authorizeApi(request).pipe(
           Effect.matchEffect({
             onFailure: (refused) => Effect.succeed(toResponse(refused)),
-            onSuccess: (caller) => Effect.provideService(httpEffect, ApiCaller, caller)
+            onSuccess: (access) => withAccess(httpEffect, access)
           })
         )
       })
