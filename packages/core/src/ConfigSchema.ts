@@ -52,7 +52,8 @@ const unknownKeyMessage = (
   const hint = declaration.hint?.(key, valueKeys)
   if (hint !== undefined) return `unknown key (${hint})`
   const keys = Object.keys(declaration.fields)
-  return keys.length <= 8 ? `unknown key (expected one of: ${keys.join(", ")})` : "unknown key"
+  // Listed while short enough to read in one line (the top level has 9 keys).
+  return keys.length <= 10 ? `unknown key (expected one of: ${keys.join(", ")})` : "unknown key"
 }
 
 // ---------------------------------------------------------------------------
