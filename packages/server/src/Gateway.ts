@@ -15,6 +15,8 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
 import * as AdminApi from "./admin/AdminApi.ts"
 import * as ErrorBody from "./http/ErrorBody.ts"
+import * as MetricsRoute from "./http/MetricsRoute.ts"
+import * as RequestLog from "./http/RequestLog.ts"
 import * as McpEndpoint from "./mcp/McpEndpoint.ts"
 import * as McpJsonApi from "./mcp/McpJsonApi.ts"
 import { ModelTools } from "./openai/ModelTools.ts"
@@ -81,6 +83,7 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
  */
 export const routes = Layer.mergeAll(
   healthRoute,
+  MetricsRoute.route,
   Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes, McpEndpoint.routes).pipe(
     Layer.provide(Security.apiKeyMiddleware.layer)
   ),
@@ -166,7 +169,13 @@ export const layer = (options: GatewayOptions) =>
   Layer.mergeAll(
     // Built after `serve`, so /mcp sessions close before the graceful shutdown waits on them.
     McpEndpoint.McpEndpoint.layerCloseFirst.pipe(
-      Layer.provide(HttpRouter.serve(routes, { disableListenLog: true, disableLogger: true }))
+      Layer.provide(
+        HttpRouter.serve(routes, {
+          disableListenLog: true,
+          disableLogger: true,
+          middleware: RequestLog.middleware
+        })
+      )
     ),
     announce(options)
   ).pipe(

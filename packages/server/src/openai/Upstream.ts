@@ -13,8 +13,9 @@
  * which decompresses and would break the byte-for-byte pass-through.
  */
 import type { UpstreamConfig } from "@mcpgate/core/Config"
+import * as Metrics from "@mcpgate/core/Metrics"
 import type { Scope } from "effect"
-import { Context, Effect, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Metric, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import {
   type Headers,
   HttpBody,
@@ -230,6 +231,33 @@ const requestBody = (
 const isSuccess = (status: number) => status >= 200 && status < 300
 
 /** The service for a given `server.upstream` (or none); needs an `HttpClient` (see the module comment). */
+/** The request's model as a metric label (`""` when the body is passed through unread). */
+const modelOf = (body: Readonly<Record<string, unknown>>) =>
+  typeof body.model === "string" ? body.model : ""
+
+/** Counts an upstream request to its response head, by model and outcome (docs/observability.md#metrics). */
+const measuredUpstream =
+  (model: string) =>
+  <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>) =>
+    Metrics.measured(self, Metrics.upstreamRequests, Metrics.upstreamDuration, (exit) => ({
+      model,
+      outcome: Metrics.outcomeOf(exit, (error) => error._tag)
+    }))
+
+/** Adds the token counts a (non-streamed) completion reports in `usage`. */
+const countUsage = (model: string) => (completion: Record<string, unknown>) => {
+  const usage = completion.usage
+  if (!Predicate.isObject(usage)) return Effect.void
+  const count = (type: string, value: unknown) =>
+    typeof value === "number" && value > 0
+      ? Metric.update(Metric.withAttributes(Metrics.upstreamTokens, { model, type }), value)
+      : Effect.void
+  return Effect.andThen(
+    count("input", "prompt_tokens" in usage ? usage.prompt_tokens : undefined),
+    count("output", "completion_tokens" in usage ? usage.completion_tokens : undefined)
+  )
+}
+
 export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefined) {
   // Each request is bound to the caller's scope: closing it aborts the request.
   const client = HttpClient.withScope(yield* HttpClient.HttpClient)
@@ -264,7 +292,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
         ? {}
         : { body: requestBody(request.body, contentType, request.headers["content-length"]) })
     })
-    return Effect.map(execute(outgoing, url), (response): ForwardResponse => {
+    return Effect.map(execute(outgoing, url).pipe(measuredUpstream("")), (response): ForwardResponse => {
       const length = response.headers["content-length"]
       return {
         status: response.status,
@@ -287,6 +315,9 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
     )
 
   const chat = (body: Readonly<Record<string, unknown>>) =>
+    chatOnce(body).pipe(measuredUpstream(modelOf(body)), Effect.tap(countUsage(modelOf(body))))
+
+  const chatOnce = (body: Readonly<Record<string, unknown>>) =>
     Effect.scoped(
       Effect.gen(function* () {
         const response = yield* post(body, "application/json")
@@ -310,7 +341,10 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
       })
     )
 
-  const chatStream = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {
+  const chatStream = (body: Readonly<Record<string, unknown>>) =>
+    chatStreamOpen(body).pipe(measuredUpstream(modelOf(body)))
+
+  const chatStreamOpen = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {
     const response = yield* post(body, "text/event-stream")
     if (!isSuccess(response.status)) return yield* statusError(response, chatUrl)
     const contentType = response.headers["content-type"] ?? ""

@@ -15,6 +15,7 @@ import type { Env } from "@mcpgate/core/ConfigFile"
 import { Context, Effect, Layer, Redacted, Ref } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Refused, toResponse } from "../http/ErrorBody.ts"
+import * as RequestLog from "../http/RequestLog.ts"
 import { type Addresses, addresses, exposedPublicHost } from "./Addresses.ts"
 import { type AdminAccess, authorizeAdmin, checkToken, sessionCookie } from "./AdminAuth.ts"
 import * as AdminSessions from "./AdminSessions.ts"
@@ -30,7 +31,7 @@ import {
 } from "./ConfigChecks.ts"
 import * as ConfigEditorMode from "./ConfigEditorMode.ts"
 import * as SignInLimiter from "./SignInLimiter.ts"
-import { type Digest, digest } from "./Tokens.ts"
+import { bearerToken, type Digest, digest, matches } from "./Tokens.ts"
 
 export interface SecurityOptions {
   readonly config: McpgateConfig
@@ -68,6 +69,8 @@ export interface SecurityShape {
   readonly authorizeAdmin: (
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<AdminAccess, Refused>
+  /** `GET /metrics`: `server.metricsToken` or the admin token, as a bearer token. */
+  readonly authorizeMetrics: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void, Refused>
   /** What `apply` would refuse, without applying it (the config editor validates with it). */
   readonly check: (config: McpgateConfig) => Effect.Effect<void, SecurityConfigError>
   /**
@@ -102,6 +105,12 @@ const defaultSessionTtlMs = 12 * 60 * 60 * 1000
 const digests = (config: McpgateConfig): ReadonlyArray<Digest> =>
   apiKeysOf(config).map((key) => digest(Redacted.value(key)))
 
+const metricsDigest = (config: McpgateConfig): Digest | undefined =>
+  config.server.metricsToken === undefined ? undefined : digest(Redacted.value(config.server.metricsToken))
+
+/** Who the access log names for an API caller: a short digest prefix, never the key. */
+const principalOf = (caller: string | undefined) => (caller === undefined ? "none" : caller.slice(0, 16))
+
 const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   const config = options.config
   const host = options.host ?? config.server.host
@@ -116,6 +125,7 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   if (clash !== undefined) return yield* clash
   const sites = addresses(config, host, port)
   const keys = yield* Ref.make(digests(config))
+  const metricsKey = yield* Ref.make(metricsDigest(config))
   const sessionTtlMs = options.sessionTtlMs ?? defaultSessionTtlMs
   const admin = {
     adminDigest: digest(Redacted.value(adminToken.value)),
@@ -138,10 +148,28 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
       config,
       isLoopbackHost(host) && exposedPublicHost(config) === undefined
     ),
-    authorizeApi: (request) => authorizeApi({ keys, addresses: sites }, request),
-    authorizeAdmin: (request) => authorizeAdmin(admin, request),
+    authorizeApi: (request) =>
+      authorizeApi({ keys, addresses: sites }, request).pipe(
+        Effect.tap((caller) => RequestLog.setPrincipal(principalOf(caller)))
+      ),
+    authorizeAdmin: (request) =>
+      authorizeAdmin(admin, request).pipe(Effect.tap(RequestLog.setPrincipal("admin"))),
+    authorizeMetrics: (request) =>
+      Effect.flatMap(Ref.get(metricsKey), (scraper) => {
+        const token = bearerToken(request)
+        if (typeof token === "string" && scraper !== undefined && matches(digest(token), scraper)) {
+          return RequestLog.setPrincipal("metrics")
+        }
+        return Effect.asVoid(
+          authorizeAdmin(admin, request).pipe(Effect.tap(RequestLog.setPrincipal("admin")))
+        )
+      }),
     check,
-    apply: (next) => Effect.andThen(check(next), Ref.set(keys, digests(next))),
+    apply: (next) =>
+      Effect.andThen(
+        check(next),
+        Effect.andThen(Ref.set(keys, digests(next)), Ref.set(metricsKey, metricsDigest(next)))
+      ),
     openSession: (request, token) => Effect.andThen(checkToken(admin, request, token), admin.sessions.open),
     closeSession: (request) => {
       const session = request.cookies[sessionCookie]
