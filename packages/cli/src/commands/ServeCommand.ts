@@ -6,6 +6,7 @@ import type { ListeningInfo } from "@mcpgate/server/Gateway"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
 import { configFileLayer, credentialStoreLayer } from "../Layers.ts"
+import * as Logging from "../Logging.ts"
 import * as Output from "../Output.ts"
 
 export const serve = Command.make(
@@ -18,7 +19,9 @@ export const serve = Command.make(
     port: Flag.Int("port").pipe(
       Flag.withDescription("Port to bind (default: server.port or 8808)"),
       Flag.optional
-    )
+    ),
+    logFormat: Logging.logFormatFlag,
+    logLevel: Logging.logLevelFlag
   },
   Effect.fn(
     function* (flags) {
@@ -51,7 +54,8 @@ export const serve = Command.make(
         Gateway.layer({ config, host, onListening }).pipe(
           // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
           // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
-          Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" }))
+          Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" })),
+          Layer.provide(Logging.layer(flags.logFormat, flags.logLevel))
         )
       )
     },
