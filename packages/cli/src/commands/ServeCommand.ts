@@ -25,11 +25,12 @@ export const serve = Command.make(
   },
   Effect.fn(
     function* (flags) {
-      const [Gateway, NodeListener, ConfigChecks] = yield* Effect.promise(() =>
+      const [Gateway, NodeListener, ConfigChecks, Telemetry] = yield* Effect.promise(() =>
         Promise.all([
           import("@mcpgate/server/Gateway"),
           import("@mcpgate/server/http/NodeListener"),
-          import("@mcpgate/server/security/ConfigChecks")
+          import("@mcpgate/server/security/ConfigChecks"),
+          import("@mcpgate/server/http/Telemetry")
         ])
       )
       const file = yield* ConfigFile
@@ -55,7 +56,9 @@ export const serve = Command.make(
           // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
           // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
           Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" })),
-          Layer.provide(Logging.layer(flags.logFormat, flags.logLevel))
+          Layer.provide(Logging.layer(flags.logFormat, flags.logLevel)),
+          // OTLP traces and metrics when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/observability.md#traces).
+          Layer.provide(Telemetry.layerFromEnv)
         )
       )
     },

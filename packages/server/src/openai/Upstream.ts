@@ -244,6 +244,16 @@ const measuredUpstream =
       outcome: Metrics.outcomeOf(exit, (error) => error._tag)
     }))
 
+/** The GenAI semantic conventions' client span of a model call (`chat {gen_ai.request.model}`). */
+const chatSpan = (body: Readonly<Record<string, unknown>>) =>
+  [
+    `chat ${modelOf(body)}`,
+    {
+      kind: "client",
+      attributes: { "gen_ai.operation.name": "chat", "gen_ai.request.model": modelOf(body) }
+    }
+  ] as const
+
 /** Adds the token counts a (non-streamed) completion reports in `usage`. */
 const countUsage = (model: string) => (completion: Record<string, unknown>) => {
   const usage = completion.usage
@@ -252,10 +262,16 @@ const countUsage = (model: string) => (completion: Record<string, unknown>) => {
     typeof value === "number" && value > 0
       ? Metric.update(Metric.withAttributes(Metrics.upstreamTokens, { model, type }), value)
       : Effect.void
-  return Effect.andThen(
-    count("input", "prompt_tokens" in usage ? usage.prompt_tokens : undefined),
-    count("output", "completion_tokens" in usage ? usage.completion_tokens : undefined)
-  )
+  const input = "prompt_tokens" in usage ? usage.prompt_tokens : undefined
+  const output = "completion_tokens" in usage ? usage.completion_tokens : undefined
+  return Effect.all([
+    count("input", input),
+    count("output", output),
+    Effect.annotateCurrentSpan({
+      ...(typeof input === "number" ? { "gen_ai.usage.input_tokens": input } : {}),
+      ...(typeof output === "number" ? { "gen_ai.usage.output_tokens": output } : {})
+    })
+  ])
 }
 
 export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefined) {
@@ -315,7 +331,11 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
     )
 
   const chat = (body: Readonly<Record<string, unknown>>) =>
-    chatOnce(body).pipe(measuredUpstream(modelOf(body)), Effect.tap(countUsage(modelOf(body))))
+    chatOnce(body).pipe(
+      measuredUpstream(modelOf(body)),
+      Effect.tap(countUsage(modelOf(body))),
+      Effect.withSpan(...chatSpan(body))
+    )
 
   const chatOnce = (body: Readonly<Record<string, unknown>>) =>
     Effect.scoped(
@@ -342,7 +362,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
     )
 
   const chatStream = (body: Readonly<Record<string, unknown>>) =>
-    chatStreamOpen(body).pipe(measuredUpstream(modelOf(body)))
+    chatStreamOpen(body).pipe(measuredUpstream(modelOf(body)), Effect.withSpan(...chatSpan(body)))
 
   const chatStreamOpen = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {
     const response = yield* post(body, "text/event-stream")

@@ -13,9 +13,10 @@ import type { ServerConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import * as Configs from "@mcpgate/testing/Configs"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import * as Gateway from "../../src/Gateway.ts"
+import * as Telemetry from "../../src/http/Telemetry.ts"
 
 export const secrets = {
   apiKey: "sk-observed-api-key-0123456789",
@@ -27,6 +28,8 @@ export const secrets = {
 export interface ObservedGatewayOptions {
   readonly upstreamBaseUrl: string
   readonly servers?: ReadonlyArray<ServerConfig> | undefined
+  /** The environment the OTLP exporters read (`OTEL_*`); without it nothing is exported. */
+  readonly otelEnv?: Record<string, string> | undefined
 }
 
 /** Starts the gateway in the current scope; resolves once every server connected. */
@@ -44,9 +47,14 @@ export const start = (options: ObservedGatewayOptions) =>
         upstream: { baseUrl: options.upstreamBaseUrl, apiKey: Redacted.make(secrets.upstreamKey) }
       }
     })
+    const telemetry = Telemetry.layerFromEnv.pipe(
+      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord(options.otelEnv ?? {}))),
+      Layer.provide(NodeHttpClient.layerUndici)
+    )
     const context = yield* Layer.build(
       Gateway.layer({ config, host: "127.0.0.1" }).pipe(
         Layer.provideMerge(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 0 })),
+        Layer.provide(telemetry),
         Layer.provide(NodeHttpClient.layerUndici),
         Layer.provide(CredentialStore.layerMemory),
         Layer.provide(ConfigFile.layerWith({ path: join(home, "mcpgate.json"), env: { MCPGATE_HOME: home } }))

@@ -120,13 +120,17 @@ export const routeCall = (
       })
     )
     return yield* call.pipe(
-      Effect.withSpan("mcp.tools/call", {
+      Effect.tap((result) =>
+        result.isError ? Effect.annotateCurrentSpan("error.type", "tool_error") : Effect.void
+      ),
+      // OpenTelemetry semantic conventions for MCP (`{mcp.method.name} {target}`) and GenAI tools.
+      Effect.withSpan(`tools/call ${ref.tool}`, {
         kind: "client",
         attributes: {
           "mcp.method.name": "tools/call",
-          "gen_ai.tool.name": ref.tool,
           "gen_ai.operation.name": "execute_tool",
-          "mcpgate.mcp_server": ref.server
+          "gen_ai.tool.name": ref.tool,
+          "mcpgate.mcp.server": ref.server
         }
       })
     )
