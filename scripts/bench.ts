@@ -31,8 +31,9 @@ import type {} from "../bench/support/McpHttpServer.ts"
 import type {} from "../bench/support/PlainProxy.ts"
 import type {} from "../bench/support/UpstreamServer.ts"
 import { toolCall } from "../bench/tool-call.ts"
+import { tracing } from "../bench/tracing.ts"
 
-const benchmarks: ReadonlyArray<Benchmark> = [toolCall, connect50, chat, responses, mcpRoutes]
+const benchmarks: ReadonlyArray<Benchmark> = [toolCall, connect50, chat, responses, mcpRoutes, tracing]
 
 const usage = `usage: pnpm bench [-- [--only ${benchmarks.map((b) => b.name).join(",")}] [--quick] [--no-write]]`
 
