@@ -177,7 +177,7 @@ export const layer = (options: GatewayOptions) =>
           disableListenLog: true,
           disableLogger: true,
           middleware: RequestLog.middleware
-        })
+        }).pipe(Layer.provide(RequestLog.spanNames))
       )
     ),
     announce(options)

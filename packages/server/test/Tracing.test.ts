@@ -203,6 +203,7 @@ describe("OTLP export", () => {
           (span) => span.kind === SERVER && span.attributes["url.path"] === "/v1/chat/completions"
         )
         if (request === undefined) return assert.fail(`no server span for the chat in ${names.join(", ")}`)
+        assert.strictEqual(request.name, "POST /v1/chat/completions")
         assert.strictEqual(request.attributes["http.request.method"], "POST")
         assert.strictEqual(request.attributes["http.response.status_code"], 200)
         assert.strictEqual(request.parentSpanId, "", "the chat request starts the trace")

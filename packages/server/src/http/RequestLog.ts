@@ -7,8 +7,8 @@
  */
 import { randomUUID } from "node:crypto"
 import * as Metrics from "@mcpgate/core/Metrics"
-import { Clock, Context, Effect } from "effect"
-import { HttpEffect, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Clock, Context, Effect, Layer } from "effect"
+import { HttpEffect, HttpMiddleware, HttpServerRequest, HttpServerResponse } from "effect/http"
 
 /** What the access line says about the request; the auth checks fill in `principal`. */
 export interface RequestInfo {
@@ -60,6 +60,15 @@ const pathOf = (url: string) => {
   const end = url.search(/[?#]/)
   return end === -1 ? url : url.slice(0, end)
 }
+
+/**
+ * Server spans named `{method} {route}` (the OpenTelemetry HTTP conventions'
+ * form), with the bounded route of `routeOf`; provide it under the server.
+ */
+export const spanNames = Layer.succeed(
+  HttpMiddleware.SpanNameGenerator,
+  (request: HttpServerRequest.HttpServerRequest) => `${request.method} ${routeOf(pathOf(request.url))}`
+)
 
 /** The middleware for `HttpRouter.serve(…, { middleware })`. */
 export const middleware = <E, R>(
