@@ -34,6 +34,7 @@ import type {} from "../bench/support/McpHttpServer.ts"
 import type {} from "../bench/support/PlainProxy.ts"
 import type {} from "../bench/support/UpstreamServer.ts"
 import { toolCall } from "../bench/tool-call.ts"
+import { tracing } from "../bench/tracing.ts"
 
 const benchmarks: ReadonlyArray<Benchmark> = [
   toolCall,
@@ -42,7 +43,8 @@ const benchmarks: ReadonlyArray<Benchmark> = [
   responses,
   mcpRoutes,
   replicas,
-  startup
+  startup,
+  tracing
 ]
 
 const usage = `usage: pnpm bench [-- [--only ${benchmarks.map((b) => b.name).join(",")}] [--quick] [--no-write]]`

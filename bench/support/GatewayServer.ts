@@ -5,7 +5,8 @@
  *
  *   { "routes": ["openai" | "responses" | "mcp-api" | "mcp-endpoint", …],
  *     "upstream"?: "http://127.0.0.1:<port>/v1",   // server.upstream.baseUrl
- *     "mcpUrl"?: "http://127.0.0.1:<port>/mcp" }   // one streamable-HTTP MCP server named "bench"
+ *     "mcpUrl"?: "http://127.0.0.1:<port>/mcp",    // one streamable-HTTP MCP server named "bench"
+ *     "otlp"?: "http://127.0.0.1:<port>" }          // OTEL_EXPORTER_OTLP_ENDPOINT: traces and metrics exported
  *
  * Ready line: `{"url", "echoTool"?}` once listening and, with `mcpUrl`, once the MCP
  * server is connected; or `{"unavailable": "<why>"}` when a route module asked for
@@ -15,9 +16,10 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Context, Effect, Layer, Predicate } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Predicate } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import type { McpgateConfig } from "../../packages/core/src/Config.ts"
+import * as Telemetry from "../../packages/server/src/http/Telemetry.ts"
 import { ModelTools } from "../../packages/server/src/openai/ModelTools.ts"
 import * as OpenAiApi from "../../packages/server/src/openai/OpenAiApi.ts"
 import { ResponseStore } from "../../packages/server/src/openai/ResponseStore.ts"
@@ -36,6 +38,7 @@ interface Options {
   readonly routes: ReadonlyArray<RouteName>
   readonly upstream?: string
   readonly mcpUrl?: string
+  readonly otlp?: string
 }
 
 type RouteLayer = Layer.Layer<
@@ -133,6 +136,16 @@ if (unavailable.length > 0 || first === undefined) {
   const stateDirectory = mkdtempSync(join(tmpdir(), "mcpgate-bench-"))
   process.on("exit", () => rmSync(stateDirectory, { recursive: true, force: true }))
   const security = Security.layer({ config, host: "127.0.0.1", port: 0, env: {}, stateDirectory })
+  // As `mcpgate serve` does with OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md#traces).
+  const telemetry =
+    options.otlp === undefined
+      ? Layer.empty
+      : Telemetry.layerFromEnv.pipe(
+          Layer.provide(
+            ConfigProvider.layer(ConfigProvider.fromEnvRecord({ OTEL_EXPORTER_OTLP_ENDPOINT: options.otlp }))
+          ),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
   const app = HttpRouter.serve(Layer.mergeAll(first, ...rest), {
     disableLogger: true,
     disableListenLog: true
@@ -140,6 +153,7 @@ if (unavailable.length > 0 || first === undefined) {
     Layer.provide(openAi),
     Layer.provideMerge(manager),
     Layer.provideMerge(security),
+    Layer.provide(telemetry),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
   )
 

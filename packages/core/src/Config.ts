@@ -358,6 +358,10 @@ export const HttpServerObject = Declare.object({
       secret: true,
       doc: "Keys clients must send to `/v1/*` and `/mcp` (`Authorization: Bearer <key>`). Without keys the gateway refuses to listen beyond loopback or behind a non-loopback `publicUrl`."
     }),
+    metricsToken: Declare.optional(Values.NonEmptyString, {
+      secret: true,
+      doc: "A bearer token that opens `GET /metrics` (Prometheus text) and nothing else, for a scraper. The admin token opens it too."
+    }),
     users: Declare.optionalEntriesByName(UserObject, {
       entries: "users",
       entryName: "user name",

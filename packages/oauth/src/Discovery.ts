@@ -129,7 +129,12 @@ export interface DiscoveryShape {
 export const make: Effect.Effect<DiscoveryShape> = Effect.map(
   AuthorizationServerLookup.makeCache,
   (cache) => ({
-    discover: Effect.fn("Discovery.discover")((server, options) => discover(cache, server, options)),
+    discover: Effect.fn("Discovery.discover")((server, options) =>
+      Effect.andThen(
+        Effect.annotateCurrentSpan("mcpgate.mcp.server", server.name),
+        discover(cache, server, options)
+      )
+    ),
     authorizationServer: Effect.fn("Discovery.authorizationServer")((server, issuer) =>
       Cache.get(cache, new AuthorizationServerLookup.IssuerKey(server, issuer))
     )

@@ -289,7 +289,7 @@ export const make = (options: OAuthManagerOptions = {}) =>
         StepUp.onInsufficientScope(ctx, server, wwwAuthenticate)
       ),
       login: Effect.fn("OAuthManager.login")(function* (server, loginOptions = {}) {
-        return (yield* Login.login(ctx, server, loginOptions)).result
+        return (yield* Login.login(ctx, server, loginOptions).pipe(Login.counted(server.name))).result
       }),
       beginLogin: Effect.fn("OAuthManager.beginLogin")((server, begin) =>
         WebLogin.beginLogin(ctx, server, begin)

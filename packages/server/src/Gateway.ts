@@ -16,8 +16,11 @@ import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Effect, Layer, Option, Stream } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
+import * as Activity from "./admin/Activity.ts"
 import * as AdminApi from "./admin/AdminApi.ts"
 import * as ErrorBody from "./http/ErrorBody.ts"
+import * as MetricsRoute from "./http/MetricsRoute.ts"
+import * as RequestLog from "./http/RequestLog.ts"
 import * as McpEndpoint from "./mcp/McpEndpoint.ts"
 import * as McpJsonApi from "./mcp/McpJsonApi.ts"
 import { ModelTools } from "./openai/ModelTools.ts"
@@ -91,6 +94,8 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
  */
 export const routes = Layer.mergeAll(
   healthRoute,
+  MetricsRoute.route,
+  Activity.route,
   Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes, McpEndpoint.routes, ConnectionRoutes.routes).pipe(
     Layer.provide(Security.apiKeyMiddleware.layer)
   ),
@@ -130,6 +135,7 @@ export const toolLoopOptions = (config: McpgateConfig): ToolLoopOptions => ({
 /** Everything the routes need, over one manager; needs a `CredentialStore`. */
 export const services = (options: GatewayOptions) =>
   ToolLoop.layer(toolLoopOptions(options.config)).pipe(
+    Layer.provideMerge(Activity.Activity.layer),
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
     Layer.provideMerge(UserModelTools.layer.pipe(Layer.provide(ModelTools.layerMcp))),
     Layer.provideMerge(ResponseStore.layerMemory()),
@@ -212,7 +218,13 @@ export const layer = (options: GatewayOptions) =>
   Layer.mergeAll(
     // Built after `serve`, so /mcp sessions close before the graceful shutdown waits on them.
     McpEndpoint.McpEndpoint.layerCloseFirst.pipe(
-      Layer.provide(HttpRouter.serve(routes, { disableListenLog: true, disableLogger: true }))
+      Layer.provide(
+        HttpRouter.serve(routes, {
+          disableListenLog: true,
+          disableLogger: true,
+          middleware: RequestLog.middleware
+        }).pipe(Layer.provide(RequestLog.spanNames))
+      )
     ),
     announce(options),
     reconnectOnCredentialChange(options)

@@ -49,7 +49,7 @@ export const sourceHash = async (): Promise<string> => {
     hash.update(path.relative(webRoot, file))
     hash.update(await fs.readFile(file))
   }
-  for (const library of ["marked", "dompurify", "esbuild"]) {
+  for (const library of ["marked", "dompurify", "uplot", "esbuild"]) {
     const manifest = await fs
       .readFile(path.join(webRoot, "..", "node_modules", library, "package.json"), "utf8")
       .catch(() =>

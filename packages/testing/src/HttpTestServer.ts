@@ -42,6 +42,8 @@ export interface HttpTestServerOptions {
   readonly sse?: boolean
   /** Called whenever a client's `ping` is answered. */
   readonly onPing?: () => void
+  /** Sees every request as it arrives (its headers, e.g. `traceparent`). */
+  readonly onRequest?: (request: IncomingMessage) => void
 }
 
 export interface HttpTestServer {
@@ -233,6 +235,7 @@ export const startHttpTestServer = async (options: HttpTestServerOptions = {}): 
 
   const sockets = new Set<Socket>()
   const http = createServer((req, res) => {
+    options.onRequest?.(req)
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500)
       res.end(String(error))

@@ -28,6 +28,7 @@ import { type AuthorizationHeaders, type LoginOptions, OAuthManager } from "@mcp
 import * as WwwAuthenticate from "@mcpgate/oauth/WwwAuthenticate"
 import { Cause, Context, Data, Effect, Exit, Layer, Option, Redacted, Schema, Semaphore } from "effect"
 import { FetchHttpClient } from "effect/http"
+import * as TraceHeaders from "./internal/TraceHeaders.ts"
 
 /** The shape of `fetch` the SDK transports accept (`FetchLike` in the SDK). */
 export type Fetch = (input: string | URL, init?: RequestInit) => Promise<Response>
@@ -89,17 +90,20 @@ export const withHeaders =
  * and each add gets slower (bench/). A dependent signal per request carries the abort
  * without touching the long-lived one's listener list.
  */
-const networkFetch: Effect.Effect<Fetch> = Effect.map(
-  FetchHttpClient.Fetch,
-  (fetch): Fetch =>
-    (input, init) =>
-      fetch(
-        input,
-        init?.signal === undefined || init.signal === null
-          ? init
-          : { ...init, signal: AbortSignal.any([init.signal]) }
-      )
-)
+const networkFetch: Effect.Effect<Fetch> = Effect.map(FetchHttpClient.Fetch, (fetch): Fetch => {
+  const send: Fetch = (input, init) =>
+    fetch(
+      input,
+      init?.signal === undefined || init.signal === null
+        ? init
+        : { ...init, signal: AbortSignal.any([init.signal]) }
+    )
+  // The tool call's span as `traceparent` (docs/observability.md#traces), when there is one.
+  return (input, init) => {
+    const trace = TraceHeaders.current()
+    return trace === undefined ? send(input, init) : withHeaders(send, trace)(input, init)
+  }
+})
 
 export class AuthorizedFetch extends Context.Service<AuthorizedFetch, AuthorizedFetchShape>()(
   "@mcpgate/transport/AuthorizedFetch"

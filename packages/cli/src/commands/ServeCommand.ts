@@ -6,6 +6,7 @@ import type { ListeningInfo } from "@mcpgate/server/Gateway"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
 import { configFileLayer, credentialStoreLayer, pendingLoginsLayer } from "../Layers.ts"
+import * as Logging from "../Logging.ts"
 import * as Output from "../Output.ts"
 
 export const serve = Command.make(
@@ -18,16 +19,19 @@ export const serve = Command.make(
     port: Flag.Int("port").pipe(
       Flag.withDescription("Port to bind (default: server.port or 8808)"),
       Flag.optional
-    )
+    ),
+    logFormat: Logging.logFormatFlag,
+    logLevel: Logging.logLevelFlag
   },
   Effect.fn(
     function* (flags) {
-      const [Gateway, NodeListener, ConfigChecks, UpstreamClient] = yield* Effect.promise(() =>
+      const [Gateway, NodeListener, ConfigChecks, UpstreamClient, Telemetry] = yield* Effect.promise(() =>
         Promise.all([
           import("@mcpgate/server/Gateway"),
           import("@mcpgate/server/http/NodeListener"),
           import("@mcpgate/server/security/ConfigChecks"),
-          import("../UpstreamClient.ts")
+          import("../UpstreamClient.ts"),
+          import("@mcpgate/server/http/Telemetry")
         ])
       )
       const file = yield* ConfigFile
@@ -53,6 +57,10 @@ export const serve = Command.make(
           // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
           // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
           Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" })),
+          Layer.provide(Logging.layer(flags.logFormat, flags.logLevel)),
+          // OTLP traces and metrics when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/observability.md#traces).
+          Layer.provide(Telemetry.layerFromEnv),
+          // The HTTP client of the upstream and of the OTLP exporters.
           Layer.provide(UpstreamClient.layer)
         )
       )

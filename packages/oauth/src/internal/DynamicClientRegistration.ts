@@ -97,6 +97,11 @@ const readRegistrationResponse = (
  */
 export const register = Effect.fn("Registration.register")(function* (options: ResolveOptions) {
   const { server, authorizationServer } = options
+  // Names, never the registration's secrets (docs/observability.md#traces).
+  yield* Effect.annotateCurrentSpan({
+    "mcpgate.mcp.server": server.name,
+    "mcpgate.oauth.issuer": authorizationServer.issuer
+  })
   const as = authorizationServer.metadata
   const endpoint = as.registration_endpoint
   if (endpoint === undefined) {

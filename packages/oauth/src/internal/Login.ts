@@ -6,6 +6,7 @@
  */
 import type { OAuthFlow, ServerConfig } from "@mcpgate/core/Config"
 import { type ClientRegistration, Credential } from "@mcpgate/core/Credential"
+import * as Metrics from "@mcpgate/core/Metrics"
 import { Clock, Effect, Redacted } from "effect"
 import type * as oauth from "oauth4webapi"
 import type { Interaction } from "../AuthorizationFlow.ts"
@@ -238,6 +239,17 @@ export const registrationFor = (
       yield* keepRegistration(ctx, server, existing, authorizationServer.issuer, registration)
     return registration
   })
+
+/** Counts a login's outcome under its server (docs/observability.md#metrics). */
+export const counted =
+  (server: string) =>
+  <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.onExit(self, (exit) =>
+      Metrics.increment(Metrics.oauthLogins, {
+        server,
+        outcome: Metrics.outcomeOf(exit, (error) => error._tag)
+      })
+    )
 
 /**
  * A whole login; `tokens` for the callers (refresh, step-up) that need the new

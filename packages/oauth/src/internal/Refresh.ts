@@ -9,6 +9,7 @@
  */
 import type { ServerConfig } from "@mcpgate/core/Config"
 import type { ClientRegistration, Credential, TokenSet } from "@mcpgate/core/Credential"
+import * as Metrics from "@mcpgate/core/Metrics"
 import { Cache, Clock, Effect, Equal, Fiber, FiberSet, Hash, Option, Random, type Redacted } from "effect"
 import { authOf } from "../Discovery.ts"
 import { NeedsLogin, OAuthError } from "../Errors.ts"
@@ -311,6 +312,14 @@ export const runRefresh = (ctx: ManagerContext, request: RefreshRequest) =>
       ctx,
       request.server,
       withinLockBudget(ctx, request.server, refreshLocked(ctx, request.server, request.seen))
+    ).pipe(
+      Effect.onExit((exit) =>
+        Metrics.increment(Metrics.oauthRefreshes, {
+          server: request.server.name,
+          outcome: Metrics.outcomeOf(exit, (error) => error._tag)
+        })
+      ),
+      Effect.withSpan("oauth.refresh", { attributes: { "mcpgate.mcp_server": request.server.name } })
     )
   ).pipe(Effect.flatMap(Fiber.join))
 

@@ -56,19 +56,21 @@ export const completeLogin = (ctx: ManagerContext, callbackUrl: string) =>
       )
     }
     const { server, discovered, registration, scopes, authorization } = entry.value
-    const context = yield* grantContext(ctx, server, discovered.authorizationServer, registration, {
-      resource: discovered.resource,
-      scope: scopes.join(" ")
-    })
-    const response = yield* ctx.flows.complete(context, authorization, url)
-    const credential = yield* Login.storeLogin(
-      ctx,
-      server,
-      discovered,
-      registration,
-      response,
-      undefined,
-      scopes
-    )
-    return Login.toResult(server, credential)
+    return yield* Effect.gen(function* () {
+      const context = yield* grantContext(ctx, server, discovered.authorizationServer, registration, {
+        resource: discovered.resource,
+        scope: scopes.join(" ")
+      })
+      const response = yield* ctx.flows.complete(context, authorization, url)
+      const credential = yield* Login.storeLogin(
+        ctx,
+        server,
+        discovered,
+        registration,
+        response,
+        undefined,
+        scopes
+      )
+      return Login.toResult(server, credential)
+    }).pipe(Login.counted(server.name))
   })

@@ -171,6 +171,12 @@ export const assistantMessage = (
  * messages, in call order. The turn is kept under its call ids too: a
  * Responses client may send its `mcp_call` items back without their output.
  */
+/** A span per tool-loop round that runs tools (docs/observability.md#traces). */
+export const roundSpan = (round: number, calls: number) =>
+  Effect.withSpan("mcpgate.tool_loop.round", {
+    attributes: { "mcpgate.tool_loop.round": round, "mcpgate.tool_loop.tool_calls": calls }
+  })
+
 export const runRound = (
   ctx: LoopContext,
   conversation: Conversation,

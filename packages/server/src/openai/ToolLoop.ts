@@ -36,6 +36,7 @@ import {
   type LoopContext,
   prepare,
   resumePending,
+  roundSpan,
   runMixedTurn,
   runRound
 } from "./LoopConversation.ts"
@@ -149,7 +150,7 @@ export const complete = Effect.fnUntraced(function* (
       }
       return finished(withToolCalls(completion, yield* runMixedTurn(ctx, conversation, full, calls, emit)))
     }
-    yield* runRound(ctx, conversation, full, calls, emit)
+    yield* runRound(ctx, conversation, full, calls, emit).pipe(roundSpan(round, calls.length))
   }
 })
 

@@ -22,6 +22,7 @@ import {
   type LoopContext,
   prepare,
   resumePending,
+  roundSpan,
   runMixedTurn,
   runRound
 } from "./LoopConversation.ts"
@@ -243,7 +244,11 @@ const runRounds = (
         return { completed: true, usage }
       }
       yield* sendIntermediateFinish(send, state)
-      yield* withKeepAlive(ctx, send, runRound(ctx, conversation, message, calls, emitTo(send)))
+      yield* withKeepAlive(
+        ctx,
+        send,
+        runRound(ctx, conversation, message, calls, emitTo(send)).pipe(roundSpan(round, calls.length))
+      )
       opened = upstream.chatStream(bodyFor(ctx, conversation, round + 1))
     }
   })

@@ -17,15 +17,17 @@
 import type { IncomingHttpHeaders } from "node:http"
 import { Readable } from "node:stream"
 import type { UpstreamConfig } from "@mcpgate/core/Config"
+import * as Metrics from "@mcpgate/core/Metrics"
 import type { Scope } from "effect"
-import { Context, Effect, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Metric, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import {
   type Headers,
   HttpBody,
   HttpClient,
   type HttpClientError,
   HttpClientRequest,
-  HttpMethod
+  HttpMethod,
+  HttpTraceContext
 } from "effect/http"
 import type { HttpClientResponse } from "effect/http/HttpClientResponse"
 import { type Dispatcher, Pool } from "undici"
@@ -332,6 +334,55 @@ const makeForward = (
   }
 }
 
+/** The request's model as a metric label (`""` when the body is passed through unread). */
+const modelOf = (body: Readonly<Record<string, unknown>>) =>
+  typeof body.model === "string" ? body.model : ""
+
+/** Counts an upstream request to its response head, by model and outcome (docs/observability.md#metrics). */
+const measuredUpstream =
+  (model: string) =>
+  <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>) =>
+    Metrics.measured(self, Metrics.upstreamRequests, Metrics.upstreamDuration, (exit) => ({
+      model,
+      outcome: Metrics.outcomeOf(exit, (error) => error._tag)
+    }))
+
+/** The GenAI semantic conventions' client span of a model call (`chat {gen_ai.request.model}`). */
+const chatSpan = (body: Readonly<Record<string, unknown>>) =>
+  [
+    `chat ${modelOf(body)}`,
+    {
+      kind: "client",
+      attributes: { "gen_ai.operation.name": "chat", "gen_ai.request.model": modelOf(body) }
+    }
+  ] as const
+
+/** Adds the token counts a (non-streamed) completion reports in `usage`. */
+const countUsage = (model: string) => (completion: Record<string, unknown>) => {
+  const usage = completion.usage
+  if (!Predicate.isObject(usage)) return Effect.void
+  const count = (type: string, value: unknown) =>
+    typeof value === "number" && value > 0
+      ? Metric.update(Metric.withAttributes(Metrics.upstreamTokens, { model, type }), value)
+      : Effect.void
+  const input = "prompt_tokens" in usage ? usage.prompt_tokens : undefined
+  const output = "completion_tokens" in usage ? usage.completion_tokens : undefined
+  return Effect.all([
+    count("input", input),
+    count("output", output),
+    Effect.annotateCurrentSpan({
+      ...(typeof input === "number" ? { "gen_ai.usage.input_tokens": input } : {}),
+      ...(typeof output === "number" ? { "gen_ai.usage.output_tokens": output } : {})
+    })
+  ])
+}
+
+/** The current span's W3C trace headers (`traceparent`), if there is a span. */
+const traceHeaders = Effect.map(
+  Effect.option(Effect.currentSpan),
+  Option.match({ onNone: () => undefined, onSome: (span) => HttpTraceContext.toHeaders(span) })
+)
+
 /** The service for a given `server.upstream` (or none); needs an `HttpClient` (see the module comment). */
 export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefined) {
   // Each request is bound to the caller's scope: closing it aborts the request.
@@ -356,7 +407,12 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
   const execute = (request: HttpClientRequest.HttpClientRequest, url: string) =>
     client.execute(request).pipe(Effect.mapError((error) => unreachable(url, error)))
 
-  const forward = makeForward(yield* makePool(baseUrl), baseUrl, withKey)
+  const forwardUnread = makeForward(yield* makePool(baseUrl), baseUrl, withKey)
+  // The pass-through sends on undici, not the HttpClient: it carries the trace context itself.
+  const forward = (request: ForwardRequest) =>
+    Effect.flatMap(traceHeaders, (trace) =>
+      forwardUnread(trace === undefined ? request : { ...request, headers: { ...request.headers, ...trace } })
+    ).pipe(measuredUpstream(""))
 
   const chatUrl = `${baseUrl}/chat/completions`
 
@@ -370,6 +426,13 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
     )
 
   const chat = (body: Readonly<Record<string, unknown>>) =>
+    chatOnce(body).pipe(
+      measuredUpstream(modelOf(body)),
+      Effect.tap(countUsage(modelOf(body))),
+      Effect.withSpan(...chatSpan(body))
+    )
+
+  const chatOnce = (body: Readonly<Record<string, unknown>>) =>
     Effect.scoped(
       Effect.gen(function* () {
         const response = yield* post(body, "application/json")
@@ -393,7 +456,10 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
       })
     )
 
-  const chatStream = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {
+  const chatStream = (body: Readonly<Record<string, unknown>>) =>
+    chatStreamOpen(body).pipe(measuredUpstream(modelOf(body)), Effect.withSpan(...chatSpan(body)))
+
+  const chatStreamOpen = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {
     const response = yield* post(body, "text/event-stream")
     if (!isSuccess(response.status)) return yield* statusError(response, chatUrl)
     const contentType = response.headers["content-type"] ?? ""

@@ -21,6 +21,7 @@ import * as ResourceServer from "@mcpgate/oauth/ResourceServer"
 import { Context, Effect, Layer, Redacted, Ref } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Refused, toResponse } from "../http/ErrorBody.ts"
+import * as RequestLog from "../http/RequestLog.ts"
 import { type Addresses, addresses, exposedPublicHost } from "./Addresses.ts"
 import { type AdminAccess, authorizeAdmin, checkToken, sessionCookie } from "./AdminAuth.ts"
 import * as AdminSessions from "./AdminSessions.ts"
@@ -38,7 +39,7 @@ import * as ConfigEditorMode from "./ConfigEditorMode.ts"
 import { keyTable } from "./Principals.ts"
 import * as ProtectedResource from "./ProtectedResource.ts"
 import * as SignInLimiter from "./SignInLimiter.ts"
-import { digest } from "./Tokens.ts"
+import { bearerToken, type Digest, digest, matches } from "./Tokens.ts"
 
 export type { ApiAccess } from "./ApiKeys.ts"
 
@@ -80,6 +81,8 @@ export interface SecurityShape {
   readonly authorizeAdmin: (
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<AdminAccess, Refused>
+  /** `GET /metrics`: `server.metricsToken` or the admin token, as a bearer token. */
+  readonly authorizeMetrics: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void, Refused>
   /** What `apply` would refuse, without applying it (the config editor validates with it). */
   readonly check: (config: McpgateConfig) => Effect.Effect<void, SecurityConfigError>
   /**
@@ -124,6 +127,9 @@ const tokenAuth = (auth: GatewayAuthConfig, base: string): Effect.Effect<TokenAu
     (resourceServer) => ({ auth, resourceServer, base })
   )
 
+const metricsDigest = (config: McpgateConfig): Digest | undefined =>
+  config.server.metricsToken === undefined ? undefined : digest(Redacted.value(config.server.metricsToken))
+
 const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   const config = options.config
   const host = options.host ?? config.server.host
@@ -139,6 +145,7 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   const sites = addresses(config, host, port)
   const keys = yield* Ref.make(keyTable(config))
   const current = yield* Ref.make(config)
+  const metricsKey = yield* Ref.make(metricsDigest(config))
   const baseUrl = sites.publicUrl ?? sites.origin
   const gatewayAuth = config.server.auth
   const tokens = gatewayAuth === undefined ? undefined : yield* tokenAuth(gatewayAuth, baseUrl)
@@ -166,11 +173,31 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
       config,
       isLoopbackHost(host) && exposedPublicHost(config) === undefined
     ),
-    authorizeApi: (request) => authorizeApi({ keys, config: current, addresses: sites, tokens }, request),
-    authorizeAdmin: (request) => authorizeAdmin(admin, request),
+    authorizeApi: (request) =>
+      authorizeApi({ keys, config: current, addresses: sites, tokens }, request).pipe(
+        Effect.tap((access) => RequestLog.setPrincipal(Principal.label(access.principal)))
+      ),
+    authorizeAdmin: (request) =>
+      authorizeAdmin(admin, request).pipe(Effect.tap(RequestLog.setPrincipal("admin"))),
+    authorizeMetrics: (request) =>
+      Effect.flatMap(Ref.get(metricsKey), (scraper) => {
+        const token = bearerToken(request)
+        if (typeof token === "string" && scraper !== undefined && matches(digest(token), scraper)) {
+          return RequestLog.setPrincipal("metrics")
+        }
+        return Effect.asVoid(
+          authorizeAdmin(admin, request).pipe(Effect.tap(RequestLog.setPrincipal("admin")))
+        )
+      }),
     check,
     apply: (next) =>
-      Effect.andThen(check(next), Effect.andThen(Ref.set(keys, keyTable(next)), Ref.set(current, next))),
+      Effect.andThen(
+        check(next),
+        Effect.andThen(
+          Ref.set(keys, keyTable(next)),
+          Effect.andThen(Ref.set(current, next), Ref.set(metricsKey, metricsDigest(next)))
+        )
+      ),
     openSession: (request, token) => Effect.andThen(checkToken(admin, request, token), admin.sessions.open),
     closeSession: (request) => {
       const session = request.cookies[sessionCookie]

@@ -5,6 +5,7 @@
  * logout, reload, and the config editor.
  */
 import type { Auth, Server, ServerStatus, ServersAnswer, Tool } from "../../src/api/AdminSchemas.ts"
+import { startActivity, stopActivity } from "./activity.ts"
 import * as AdminApi from "./lib/adminApi.ts"
 import { ApiError, type ConfigIssue, messageOf } from "./lib/api.ts"
 import { announce, byId, formatIn, h, plural, setAttribute, setText } from "./lib/dom.ts"
@@ -54,6 +55,7 @@ const configRevert = byId<HTMLButtonElement>("config-revert")
 let events: EventSource | undefined
 
 const showSignIn = (message = "") => {
+  stopActivity()
   events?.close()
   events = undefined
   loading.hidden = true
@@ -868,6 +870,7 @@ const start = async () => {
   showDashboard()
   renderServers(payload)
   connectEvents()
+  void startActivity(byId("activity"), byId("activity-summary"), onFailure)
   await loadConfig().catch((error: unknown) =>
     setText(configStatus, `Cannot load the config: ${onFailure(error)}`)
   )

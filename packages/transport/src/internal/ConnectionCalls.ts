@@ -2,6 +2,7 @@
  * Requests on an open connection: the whole (paginated) `tools/list`, and
  * `tools/call` with what its failures mean for the caller.
  */
+
 import type { ServerConfig } from "@mcpgate/core/Config"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
@@ -18,6 +19,7 @@ import { Effect, Predicate } from "effect"
 import { ToolCallError } from "../Errors.ts"
 import type { CallOptions } from "../ToolProvider.ts"
 import { errorText, exitSummary, httpStatusOf, seconds } from "./ConnectionFailures.ts"
+import * as TraceHeaders from "./TraceHeaders.ts"
 
 /** `tools/list`, every page; a name listed twice keeps its first entry, a repeated cursor is an error. */
 export const listAllTools = (client: Client, server: string, timeoutMs: number) =>
@@ -102,17 +104,21 @@ export const callTool = (
       reason,
       message: `server "${name}", tool "${tool}": ${message}`
     })
-  return Effect.tryPromise({
-    // The signal aborts when the caller is interrupted, and the SDK then sends
-    // notifications/cancelled (MCP 2025-11-25 "Utilities › Cancellation"), as on its own timeout.
-    try: (signal): Promise<CallToolResult> =>
-      client.request(
-        { method: "tools/call", params: { name: tool, arguments: { ...args } } },
-        CallToolResultSchema,
-        { signal, timeout: ms } satisfies RequestOptions
-      ),
-    catch: (error) => error
-  }).pipe(
+  const request = (trace: Readonly<Record<string, string>> | undefined) =>
+    Effect.tryPromise({
+      // The signal aborts when the caller is interrupted, and the SDK then sends
+      // notifications/cancelled (MCP 2025-11-25 "Utilities › Cancellation"), as on its own timeout.
+      try: (signal): Promise<CallToolResult> =>
+        TraceHeaders.run(trace, () =>
+          client.request(
+            { method: "tools/call", params: { name: tool, arguments: { ...args } } },
+            CallToolResultSchema,
+            { signal, timeout: ms } satisfies RequestOptions
+          )
+        ),
+      catch: (error) => error
+    })
+  return Effect.flatMap(TraceHeaders.ofCurrentSpan, request).pipe(
     // No Effect timeout on top: the SDK's `timeout` fails the request with RequestTimeout and
     // cancels it at the server; a second timer per call measurably slowed every call (bench/).
     Effect.catch((error): Effect.Effect<CallToolResult, ToolCallError> => {

@@ -4,6 +4,7 @@
  * Tools of servers that are away stay in the table, so names do not shift while
  * they reconnect and a call to one says "disconnected" rather than "unknown".
  */
+import * as Metrics from "@mcpgate/core/Metrics"
 import * as ToolNames from "@mcpgate/core/ToolNames"
 import type { Tool } from "@modelcontextprotocol/sdk/types.js"
 import { Effect } from "effect"
@@ -96,6 +97,8 @@ export const routeCall = (
     const { table } = yield* currentAggregate(state)
     const ref = table.resolve(publicName)
     if (ref === undefined) {
+      // Counted without the name: a caller's guess must not grow the label set.
+      yield* Metrics.increment(Metrics.toolCalls, { server: "", tool: "", outcome: "unknown_tool" })
       return yield* new ToolCallError({
         server: "",
         tool: publicName,
@@ -103,6 +106,44 @@ export const routeCall = (
         message: `unknown tool "${publicName}"`
       })
     }
+    const call = Metrics.measured(
+      callRef(state, ref, publicName, args, callOptions),
+      Metrics.toolCalls,
+      Metrics.toolCallDuration,
+      (exit) => ({
+        server: ref.server,
+        tool: ref.tool,
+        outcome:
+          exit._tag === "Success" && exit.value.isError
+            ? "tool_error"
+            : Metrics.outcomeOf(exit, (error) => error.reason)
+      })
+    )
+    return yield* call.pipe(
+      Effect.tap((result) =>
+        result.isError ? Effect.annotateCurrentSpan("error.type", "tool_error") : Effect.void
+      ),
+      // OpenTelemetry semantic conventions for MCP (`{mcp.method.name} {target}`) and GenAI tools.
+      Effect.withSpan(`tools/call ${ref.tool}`, {
+        kind: "client",
+        attributes: {
+          "mcp.method.name": "tools/call",
+          "gen_ai.operation.name": "execute_tool",
+          "gen_ai.tool.name": ref.tool,
+          "mcpgate.mcp.server": ref.server
+        }
+      })
+    )
+  })
+
+const callRef = (
+  state: ManagerState,
+  ref: ToolNames.ToolRef,
+  publicName: string,
+  args: Readonly<Record<string, unknown>>,
+  callOptions?: CallOptions
+) =>
+  Effect.gen(function* () {
     const builtin = state.builtin
     if (builtin !== undefined && ref.server === builtin.name) {
       return normalize(yield* builtin.callTool(ref.tool, args, callOptions))

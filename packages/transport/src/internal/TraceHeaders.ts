@@ -1,0 +1,26 @@
+/**
+ * W3C trace context (`traceparent`, https://www.w3.org/TR/trace-context/) for
+ * requests the MCP SDK sends on our behalf: the SDK calls `fetch` outside any
+ * Effect fiber, so the span's headers travel in an `AsyncLocalStorage` from
+ * the call that started the request to the fetch that sends it.
+ */
+import { AsyncLocalStorage } from "node:async_hooks"
+import { Effect, Option } from "effect"
+import { HttpTraceContext } from "effect/http"
+
+const storage = new AsyncLocalStorage<Readonly<Record<string, string>>>()
+
+/** The current span's trace headers, if there is a span. */
+export const ofCurrentSpan: Effect.Effect<Readonly<Record<string, string>> | undefined> = Effect.map(
+  Effect.option(Effect.currentSpan),
+  Option.match({ onNone: () => undefined, onSome: (span) => HttpTraceContext.toHeaders(span) })
+)
+
+/** Runs a promise-returning SDK call so that the fetches it makes send `headers`. */
+export const run = <A>(
+  headers: Readonly<Record<string, string>> | undefined,
+  call: () => Promise<A>
+): Promise<A> => (headers === undefined ? call() : storage.run(headers, call))
+
+/** The trace headers of the SDK call this fetch belongs to, if any. */
+export const current = (): Readonly<Record<string, string>> | undefined => storage.getStore()
