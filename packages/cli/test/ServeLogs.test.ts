@@ -14,6 +14,7 @@ import { binary, sandbox } from "./support/Cli.ts"
 
 const apiKey = "sk-serve-logs-key-0123456789"
 const adminToken = "serve-logs-admin-token-0123456789"
+const aliceKey = "sk-serve-logs-alice-0123456789"
 
 interface LogLine {
   readonly message: ReadonlyArray<string> | string
@@ -32,7 +33,7 @@ describe("mcpgate serve logs", () => {
           crashy: { command: process.execPath, args: [stdioTestServerPath, "--crash-on-start"] }
         },
         builtins: { fetch: { enabled: false }, webSearch: { enabled: false } },
-        server: { apiKeys: [apiKey], adminToken }
+        server: { apiKeys: [apiKey], users: { alice: { apiKeys: [aliceKey] } }, adminToken }
       })
     )
     const child = spawn(
@@ -75,6 +76,8 @@ describe("mcpgate serve logs", () => {
       const made = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } })
       const madeId = made.headers.get("x-request-id") ?? ""
       assert.match(madeId, /^[0-9a-f-]{36}$/)
+      const alice = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${aliceKey}` } })
+      const aliceId = alice.headers.get("x-request-id")
       const admin = await fetch(`${url}/admin/api/mcp/servers`, {
         headers: { authorization: `Bearer ${adminToken}` }
       })
@@ -93,7 +96,10 @@ describe("mcpgate serve logs", () => {
       assert.strictEqual(health.annotations["http.response.status_code"], 200)
       assert.strictEqual(messageOf(health), "GET /health 200")
       const keyed = await waitFor((line) => line.annotations.request_id === madeId)
-      assert.match(String(keyed.annotations.principal), /^key:[0-9a-f]{12}$/)
+      // The shared identity of server.apiKeys, and a user named by their key (docs/teams.md, Principals).
+      assert.strictEqual(keyed.annotations.principal, "shared")
+      const aliceLine = await waitFor((line) => line.annotations.request_id === aliceId)
+      assert.strictEqual(aliceLine.annotations.principal, "user:alice")
       const adminLine = await waitFor((line) => line.annotations.request_id === adminId)
       assert.strictEqual(adminLine.annotations.principal, "admin")
       const refusedLine = await waitFor((line) => line.annotations.request_id === refusedId)
@@ -107,6 +113,7 @@ describe("mcpgate serve logs", () => {
       assert.strictEqual(childStderr.annotations.mcpServer, "crashy")
 
       assert.notInclude(stderr, apiKey)
+      assert.notInclude(stderr, aliceKey)
       assert.notInclude(stderr, adminToken)
 
       child.kill("SIGTERM")
