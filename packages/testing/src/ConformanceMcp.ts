@@ -44,6 +44,8 @@ export const wavBase64 = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQ
 
 /** What every session of one host shares, so tests can see what reached the server. */
 export interface ConformanceState {
+  /** Request ids of `test_slow` calls that started. */
+  readonly slowStarted: Array<string | number>
   /** Request ids of `test_slow` calls the client cancelled. */
   readonly cancelled: Array<string | number>
   /** Every `logging/setLevel` level received, in order. */
@@ -52,7 +54,12 @@ export interface ConformanceState {
   readonly extraTools: Array<Tool>
 }
 
-export const makeState = (): ConformanceState => ({ cancelled: [], levels: [], extraTools: [] })
+export const makeState = (): ConformanceState => ({
+  slowStarted: [],
+  cancelled: [],
+  levels: [],
+  extraTools: []
+})
 
 export interface ConformanceOptions {
   /** Page `tools/list`, `resources/list` and `prompts/list` with this many items per page (default: one page). */
@@ -538,6 +545,7 @@ export const makeConformanceServer = (state: ConformanceState, options: Conforma
         return text(`received ${JSON.stringify(args)}`)
       case "test_slow": {
         const ms = Number(args.ms ?? 60_000)
+        state.slowStarted.push(extra.requestId)
         await sleep(ms, extra.signal)
         if (extra.signal.aborted) {
           state.cancelled.push(extra.requestId)

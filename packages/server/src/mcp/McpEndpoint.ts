@@ -212,7 +212,8 @@ const openSession = (
       createdAt: now,
       lastActiveAt: now,
       openRequests: 0,
-      openStreams: 0
+      openStreams: 0,
+      listened: false
     }
     server.onclose = () => {
       McpSessions.forget(ctx.registry, session)

@@ -11,7 +11,7 @@
  * The one thing the relay decides is which of the client's streams carries what
  * the server sends: a response goes with its request; progress with the request
  * whose `progressToken` it names; list changes and resource updates on the
- * client's `GET` stream when it holds one; anything else sent during a request
+ * client's `GET` stream once it opened one; anything else sent during a request
  * (log messages, sampling, elicitation) on the newest request's stream, which is
  * where a direct server would have put it (MCP 2025-11-25 "Transports › Sending
  * Messages to the Server": messages related to a request go on its stream).
@@ -85,7 +85,8 @@ const relatedRequest = (relay: Relay, message: JSONRPCMessage): RequestId | unde
     const token = Predicate.hasProperty(params, "progressToken") ? params.progressToken : undefined
     for (const [id, request] of relay.pending) if (request.progressToken === token) return id
   }
-  if (sessionNotifications.has(method) && relay.session.openStreams > 0) return undefined
+  // Kept for the GET stream even while it is down: the client resumes it with Last-Event-ID.
+  if (sessionNotifications.has(method) && relay.session.listened) return undefined
   return Array.from(relay.pending.keys()).at(-1)
 }
 
@@ -204,7 +205,8 @@ export const openSession = (
       createdAt: now,
       lastActiveAt: now,
       openRequests: 0,
-      openStreams: 0
+      openStreams: 0,
+      listened: false
     }
     const relay: Relay = {
       server,

@@ -54,6 +54,8 @@ export interface Session {
   lastActiveAt: number
   openRequests: number
   openStreams: number
+  /** Whether the client ever opened the `GET` stream (it will come back for what it missed). */
+  listened: boolean
 }
 
 export interface Registry {
@@ -169,6 +171,7 @@ export const serve = (
     }
     if (request.method === "GET" && webResponse.ok) {
       session.openStreams += 1
+      session.listened = true
       changed(registry)
       yield* Effect.addFinalizer(() => Effect.sync(() => (session.openStreams -= 1)))
     }
