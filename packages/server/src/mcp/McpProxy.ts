@@ -62,6 +62,15 @@ const progressTokenOf = (message: JSONRPCMessage): RequestId | undefined => {
     : undefined
 }
 
+/** The request a `notifications/cancelled` names. */
+const cancelledRequest = (message: JSONRPCMessage): RequestId | undefined => {
+  if (methodOf(message) !== "notifications/cancelled" || !("params" in message)) return undefined
+  const params = message.params
+  return Predicate.hasProperty(params, "requestId") && isRequestId(params.requestId)
+    ? params.requestId
+    : undefined
+}
+
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** What one relay tracks: the client's requests still unanswered, in the order they came. */
@@ -105,6 +114,12 @@ const fromClient = (relay: Relay, message: JSONRPCMessage): void => {
   }
   if (method !== undefined && id !== undefined) {
     relay.pending.set(id, { method, progressToken: progressTokenOf(message) })
+  }
+  const cancelled = cancelledRequest(message)
+  if (cancelled !== undefined && relay.pending.delete(cancelled)) {
+    // The server will not answer a cancelled request (MCP 2025-11-25 "Utilities ›
+    // Cancellation"): its stream to the client ends here rather than stay open.
+    relay.toClient = relay.toClient.then(() => relay.downstream.closeSSEStream(cancelled))
   }
   relay.upstream.send(message).catch((error: unknown) => {
     relay.log(`sending ${method ?? "a response"} to the server failed: ${errorText(error)}`)
