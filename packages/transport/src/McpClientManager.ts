@@ -15,7 +15,7 @@
  */
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import type { Implementation, Tool } from "@modelcontextprotocol/sdk/types.js"
+import type { Implementation, Result, Tool } from "@modelcontextprotocol/sdk/types.js"
 import {
   Context,
   Effect,
@@ -30,7 +30,7 @@ import {
 } from "effect"
 import { AuthorizedFetch } from "./AuthorizedFetch.ts"
 import type { ManagerChange, ServerStatus } from "./ConnectionState.ts"
-import { type McpConnectionError, ServerNotFound, type ToolCallError } from "./Errors.ts"
+import { type McpConnectionError, McpRequestFailed, ServerNotFound, type ToolCallError } from "./Errors.ts"
 import * as Lifecycle from "./internal/Lifecycle.ts"
 import {
   awaitCondition,
@@ -117,6 +117,17 @@ export interface McpClientManagerShape {
    * the manager's process groups. Closed (session DELETEd, process group ended)
    * with the scope. Nothing is sent on it yet: the caller relays `initialize`.
    */
+  /**
+   * A request other than `tools/call` to one connected server (`resources/read`,
+   * `prompts/get` …), e.g. for the aggregated `/mcp`. Fails when the server is not
+   * connected or lacks the capability (`capability`: "resources" | "prompts" …).
+   */
+  readonly request: (
+    name: string,
+    capability: "resources" | "prompts" | "completions",
+    method: string,
+    params: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<Result, ServerNotFound | McpRequestFailed>
   readonly openRelay: (
     name: string
   ) => Effect.Effect<SdkTransport, ServerNotFound | McpConnectionError, Scope.Scope>
@@ -198,6 +209,26 @@ export const make = Effect.fn("McpClientManager.make")(function* (
     reconnect: Effect.fn("McpClientManager.reconnect")((name) => Lifecycle.reconnect(supervision, name)),
     disconnect: Effect.fn("McpClientManager.disconnect")((name) => Lifecycle.disconnect(supervision, name)),
     reload: Effect.fn("McpClientManager.reload")((next) => Lifecycle.reload(supervision, next)),
+    request: Effect.fn("McpClientManager.request")(function* (name, capability, method, params) {
+      const entry = yield* lookup(state, name)
+      const connection = entry.connection
+      if (connection === undefined || entry.state !== "connected") {
+        return yield* new McpRequestFailed({
+          server: name,
+          method,
+          message: `server "${name}" is not connected`
+        })
+      }
+      if (connection.capabilities?.[capability] === undefined) {
+        return yield* new McpRequestFailed({
+          server: name,
+          method,
+          code: -32601,
+          message: `server "${name}" offers no ${capability}`
+        })
+      }
+      return yield* connection.request(method, params)
+    }),
     openRelay: Effect.fn("McpClientManager.openRelay")(function* (name) {
       const entry = yield* lookup(state, name)
       if (!entry.config.enabled || isReserved(state, entry)) {
