@@ -111,6 +111,18 @@ const perServer = <A>(
     )
   )
 
+/** Each connected server's resources as it lists them (for `mcpgate resources`). */
+export const serverResources = (manager: McpClientManagerShape) =>
+  perServer(manager, (server) =>
+    listAll(manager, server, "resources", "resources/list", "resources", isResource)
+  )
+
+/** Each connected server's resource templates as it lists them. */
+export const serverResourceTemplates = (manager: McpClientManagerShape) =>
+  perServer(manager, (server) =>
+    listAll(manager, server, "resources", "resources/templates/list", "resourceTemplates", isTemplate)
+  )
+
 export const listResources = (manager: McpClientManagerShape) =>
   Effect.map(
     perServer(manager, (server) =>
@@ -178,25 +190,28 @@ export const readResource = (manager: McpClientManagerShape, uri: string) =>
     }
   })
 
-/** The prompts of every connected server and the table that names them. */
-const promptTable = (manager: McpClientManagerShape) =>
+/** Every connected server's prompts with their public names (for `mcpgate prompts`). */
+export const serverPrompts = (manager: McpClientManagerShape) =>
   Effect.map(
     perServer(manager, (server) => listAll(manager, server, "prompts", "prompts/list", "prompts", isPrompt)),
     (lists) => {
       const table = ToolNames.make(
         lists.flatMap(({ server, items }) => items.map((prompt) => ({ server, tool: prompt.name })))
       )
-      const prompts = lists.flatMap(({ server, items }) =>
-        items.map(
-          (prompt): Prompt => ({ ...prompt, name: table.publicName(server, prompt.name) ?? prompt.name })
-        )
+      return lists.flatMap(({ server, items }) =>
+        items.map((prompt) => ({
+          server,
+          prompt,
+          publicName: table.publicName(server, prompt.name) ?? prompt.name
+        }))
       )
-      return { table, prompts }
     }
   )
 
 export const listPrompts = (manager: McpClientManagerShape) =>
-  Effect.map(promptTable(manager), ({ prompts }) => prompts)
+  Effect.map(serverPrompts(manager), (entries) =>
+    entries.map(({ prompt, publicName }): Prompt => ({ ...prompt, name: publicName }))
+  )
 
 export const getPrompt = (
   manager: McpClientManagerShape,
@@ -204,8 +219,8 @@ export const getPrompt = (
   args: Readonly<Record<string, string>> | undefined
 ) =>
   Effect.gen(function* () {
-    const { table } = yield* promptTable(manager)
-    const ref = table.resolve(name)
+    // Routed by the table of public names, never by splitting the name.
+    const ref = (yield* serverPrompts(manager)).find((entry) => entry.publicName === name)
     if (ref === undefined) {
       return yield* Effect.fail(
         new McpError(ErrorCode.InvalidParams, `no prompt named ${name}; list the prompts again`)
@@ -213,7 +228,7 @@ export const getPrompt = (
     }
     const result = yield* Effect.mapError(
       manager.request(ref.server, "prompts", "prompts/get", {
-        name: ref.tool,
+        name: ref.prompt.name,
         ...(args === undefined ? {} : { arguments: args })
       }),
       asMcpError
