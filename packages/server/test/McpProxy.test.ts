@@ -314,6 +314,45 @@ describe("/mcp/<server>", () => {
   )
 
   it.live(
+    "a session the server forgot ends at the gateway too, so the client initializes again",
+    () =>
+      Effect.gen(function* () {
+        const { gateway, upstream } = yield* setup()
+        const { client, transport } = yield* connect(gateway, "conf")
+        const sessionId = transport.sessionId ?? ""
+        // The server drops every session (a restart would): its next answer to the gateway is a 404.
+        yield* Effect.promise(() => Promise.all(upstream.servers().map((server) => server.close())))
+        // The gateway ends the session at once: the request itself is answered 404, as the server would.
+        const failed = yield* Effect.flip(McpGateway.promise(() => client.listTools()))
+        assert.include(String(failed), "Session not found")
+        yield* within(
+          until(() => false).pipe(
+            Effect.raceFirst(
+              gateway.endpoint.awaitSessions((sessions) =>
+                sessions.every((session) => session.id !== sessionId)
+              )
+            )
+          ),
+          "the session to end"
+        )
+        const status = yield* McpGateway.promise(() =>
+          fetch(`${gateway.url}/mcp/conf`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              "mcp-session-id": sessionId,
+              "mcp-protocol-version": "2025-11-25"
+            },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 5, method: "ping" })
+          }).then((response) => response.status)
+        )
+        assert.strictEqual(status, 404)
+      }),
+    30_000
+  )
+
+  it.live(
     "relays a stdio server too",
     () =>
       Effect.gen(function* () {

@@ -19,6 +19,7 @@
 import { randomUUID } from "node:crypto"
 import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
 import type { McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { Implementation, JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
@@ -84,6 +85,8 @@ interface Relay {
   /** Sends to the client one after another, so a call's progress never overtakes its answer. */
   toClient: Promise<void>
   readonly log: (message: string) => void
+  /** Ends the session on both sides. */
+  readonly close: () => void
 }
 
 /** The client's request a message from the server belongs with (see the module comment). */
@@ -123,6 +126,9 @@ const fromClient = (relay: Relay, message: JSONRPCMessage): void => {
   }
   relay.upstream.send(message).catch((error: unknown) => {
     relay.log(`sending ${method ?? "a response"} to the server failed: ${errorText(error)}`)
+    // The server forgot the session (MCP 2025-11-25 "Session Management": 404): so does the
+    // gateway, and the client's next request gets the 404 that makes it initialize again.
+    if (error instanceof StreamableHTTPError && error.code === 404) relay.close()
     // A request the server never got is answered here, so the client does not wait forever.
     if (method !== undefined && id !== undefined) {
       toClient(relay, {
@@ -232,7 +238,8 @@ export const openSession = (
       clientInfo: undefined,
       toClient: Promise.resolve(),
       log: (message) =>
-        ctx.runFork(Effect.logDebug(`mcp/${server} session ${session.id || "(new)"}: ${message}`))
+        ctx.runFork(Effect.logDebug(`mcp/${server} session ${session.id || "(new)"}: ${message}`)),
+      close: () => closeBoth()
     }
     let closed = false
     const closeBoth = () => {
