@@ -4,8 +4,7 @@
  * resources and template, the `test_*` prompts, completions, logging levels,
  * subscriptions, progress, sampling and elicitation requests to the client.
  * Written for mcpgate's tests from the scenarios' descriptions; one `Server` per
- * session (ConformanceServer.ts hosts it over HTTP, ConformanceStdioServer.ts
- * over stdio).
+ * session (ConformanceServer.ts hosts it over streamable HTTP).
  *
  * Beyond the suite, a few tools for the relay tests: `test_slow {ms}` (notes a
  * cancellation it receives), `test_notify_resource {uri}` (sends
