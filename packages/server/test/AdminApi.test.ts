@@ -67,7 +67,6 @@ interface Route {
 
 const adminRoutes = (text: string): ReadonlyArray<Route> => [
   { method: "GET", path: "/admin/api/mcp/servers" },
-  { method: "GET", path: "/admin/api/mcp/servers/alpha/catalog" },
   { method: "POST", path: "/admin/api/mcp/servers/alpha/reconnect" },
   { method: "POST", path: "/admin/api/mcp/servers/notes/authenticate" },
   { method: "POST", path: "/admin/api/mcp/servers/alpha/logout", accepted: 409 },
