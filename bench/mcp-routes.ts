@@ -4,7 +4,8 @@
  *
  *   - `POST /v1/mcp/execute` `{tool_name, arguments}` (packages/server/src/mcp/McpJsonApi.ts),
  *     sent with the plain keep-alive `node:http` client;
- *   - `/mcp` tools/call (packages/server/src/mcp/McpEndpoint.ts), sent with the SDK client.
+ *   - `/mcp` tools/call (packages/server/src/mcp/McpEndpoint.ts), sent with the SDK client;
+ *   - `/mcp/<server>` tools/call, the server relayed whole (packages/server/src/mcp/McpProxy.ts).
  *
  * The candidate pays an extra HTTP hop (client → gateway → MCP server), so the ratio
  * is the price of going through the gateway, not of the manager alone (tool-call
@@ -157,6 +158,14 @@ export const mcpRoutes: Benchmark = {
           expectEcho(firstText(result), args.text)
         }
         rows.push(...(await compare("/mcp tools/call (SDK client)", viaEndpoint, viaSdk, quick, log)))
+        // The same server relayed whole (McpProxy.ts): its own tool names, one upstream session per client session.
+        const throughRelay = await directClient(`${endpointUrl}/mcp/bench`)
+        clients.push(throughRelay)
+        const viaRelay = async () => {
+          const result = await throughRelay.callTool({ name: "echo", arguments: args })
+          expectEcho(firstText(result), args.text)
+        }
+        rows.push(...(await compare("/mcp/<server> tools/call (SDK client)", viaRelay, viaSdk, quick, log)))
       }
       return rows
     } finally {

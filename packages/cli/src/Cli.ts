@@ -5,6 +5,7 @@ import { Effect } from "effect"
 import { CliError, Command } from "effect/cli"
 import manifest from "../package.json" with { type: "json" }
 import { connect, login, logout } from "./commands/AuthCommands.ts"
+import { prompts, resources } from "./commands/CatalogCommands.ts"
 import { config } from "./commands/ConfigCommand.ts"
 import { serve } from "./commands/ServeCommand.ts"
 import { status } from "./commands/StatusCommand.ts"
@@ -19,7 +20,19 @@ export const version = manifest.version
 
 export const root = Command.make("mcpgate").pipe(
   Command.withDescription("MCP gateway: OAuth-protected MCP servers for any OpenAI-compatible model"),
-  Command.withSubcommands([serve, login, logout, status, tools, call, connect, config, store]),
+  Command.withSubcommands([
+    serve,
+    login,
+    logout,
+    status,
+    tools,
+    resources,
+    prompts,
+    call,
+    connect,
+    config,
+    store
+  ]),
   Command.withGlobalFlags([ConfigPath])
 )
 

@@ -35,6 +35,7 @@ describe("the HTTP API reference", () => {
         "POST /admin/api/session",
         "DELETE /admin/api/session",
         "GET /admin/api/mcp/servers",
+        "GET /admin/api/mcp/servers/{name}/catalog",
         "POST /admin/api/mcp/servers/{name}/reconnect",
         "POST /admin/api/mcp/servers/{name}/authenticate",
         "POST /admin/api/mcp/servers/{name}/logout",

@@ -278,6 +278,15 @@ layer(suiteLayer, layerOptions)("the web UI in Chromium", (it) => {
             // Cards for every server, with transport, state and auth.
             const everything = card(page, "everything")
             await everything.locator("[data-role=transport]", { hasText: "stdio" }).waitFor()
+            // Its resources and prompts, read when asked for, under the names /mcp gives them.
+            await everything.locator("[data-role=state]", { hasText: "connected" }).waitFor()
+            await everything.getByRole("button", { name: "resources and prompts" }).click()
+            await everything.locator("code", { hasText: "everything__args-prompt" }).waitFor()
+            await everything
+              .locator("code", {
+                hasText: "mcpgate://everything/demo://resource/static/document/features.md"
+              })
+              .waitFor()
             const offline = card(page, "offline")
             await offline.locator("[data-role=state]", { hasText: "error" }).waitFor()
             assert.notStrictEqual(

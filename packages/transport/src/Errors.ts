@@ -28,3 +28,14 @@ export class ServerNotFound extends Schema.TaggedError<ServerNotFound>()("Server
   server: Schema.String,
   message: Schema.String
 }) {}
+
+/**
+ * A request other than `tools/call` (resources, prompts, completions) that did not
+ * succeed: `code` is the server's JSON-RPC error code when it answered with one.
+ */
+export class McpRequestFailed extends Schema.TaggedError<McpRequestFailed>()("McpRequestFailed", {
+  server: Schema.String,
+  method: Schema.String,
+  code: Schema.optional(Schema.Number),
+  message: Schema.String
+}) {}

@@ -14,7 +14,8 @@
  * the tool table and call routing (ToolRouting).
  */
 import type { McpgateConfig } from "@mcpgate/core/Config"
-import type { Implementation, Tool } from "@modelcontextprotocol/sdk/types.js"
+import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import type { Implementation, Result, Tool } from "@modelcontextprotocol/sdk/types.js"
 import {
   Context,
   Effect,
@@ -29,12 +30,20 @@ import {
 } from "effect"
 import { AuthorizedFetch } from "./AuthorizedFetch.ts"
 import type { ManagerChange, ServerStatus } from "./ConnectionState.ts"
-import type { ServerNotFound, ToolCallError } from "./Errors.ts"
+import { type McpConnectionError, McpRequestFailed, ServerNotFound, type ToolCallError } from "./Errors.ts"
 import * as Lifecycle from "./internal/Lifecycle.ts"
-import { awaitCondition, lookup, type ManagerState, snapshot, statuses } from "./internal/ManagerState.ts"
+import {
+  awaitCondition,
+  isReserved,
+  lookup,
+  type ManagerState,
+  snapshot,
+  statuses
+} from "./internal/ManagerState.ts"
 import * as ProcessGroups from "./internal/ProcessGroups.ts"
 import type { Supervision } from "./internal/Supervisor.ts"
 import { currentAggregate, routeCall } from "./internal/ToolRouting.ts"
+import { openRelay } from "./internal/UpstreamTransport.ts"
 import type { CallOptions, ToolProvider } from "./ToolProvider.ts"
 import type { NormalizedToolResult } from "./ToolResult.ts"
 
@@ -102,6 +111,26 @@ export interface McpClientManagerShape {
    * for a login) start again.
    */
   readonly reload: (config: McpgateConfig) => Effect.Effect<void>
+  /**
+   * A new raw transport to one enabled server, started, for relaying its whole
+   * protocol (`/mcp/<server>`): through the server's OAuth, with stdio children in
+   * the manager's process groups. Closed (session DELETEd, process group ended)
+   * with the scope. Nothing is sent on it yet: the caller relays `initialize`.
+   */
+  /**
+   * A request other than `tools/call` to one connected server (`resources/read`,
+   * `prompts/get` …), e.g. for the aggregated `/mcp`. Fails when the server is not
+   * connected or lacks the capability (`capability`: "resources" | "prompts" …).
+   */
+  readonly request: (
+    name: string,
+    capability: "resources" | "prompts" | "completions",
+    method: string,
+    params: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<Result, ServerNotFound | McpRequestFailed>
+  readonly openRelay: (
+    name: string
+  ) => Effect.Effect<SdkTransport, ServerNotFound | McpConnectionError, Scope.Scope>
 }
 
 /** What stdio servers write to stderr, logged at debug level under the server's name. */
@@ -179,7 +208,41 @@ export const make = Effect.fn("McpClientManager.make")(function* (
     ),
     reconnect: Effect.fn("McpClientManager.reconnect")((name) => Lifecycle.reconnect(supervision, name)),
     disconnect: Effect.fn("McpClientManager.disconnect")((name) => Lifecycle.disconnect(supervision, name)),
-    reload: Effect.fn("McpClientManager.reload")((next) => Lifecycle.reload(supervision, next))
+    reload: Effect.fn("McpClientManager.reload")((next) => Lifecycle.reload(supervision, next)),
+    request: Effect.fn("McpClientManager.request")(function* (name, capability, method, params) {
+      const entry = yield* lookup(state, name)
+      const connection = entry.connection
+      if (connection === undefined || entry.state !== "connected") {
+        return yield* new McpRequestFailed({
+          server: name,
+          method,
+          message: `server "${name}" is not connected`
+        })
+      }
+      if (connection.capabilities?.[capability] === undefined) {
+        return yield* new McpRequestFailed({
+          server: name,
+          method,
+          code: -32601,
+          message: `server "${name}" offers no ${capability}`
+        })
+      }
+      return yield* connection.request(method, params)
+    }),
+    openRelay: Effect.fn("McpClientManager.openRelay")(function* (name) {
+      const entry = yield* lookup(state, name)
+      if (!entry.config.enabled || isReserved(state, entry)) {
+        return yield* new ServerNotFound({ server: name, message: `server "${name}" is disabled` })
+      }
+      // `auto` resolves to what the server's connection settled on (streamable HTTP until it has one).
+      const kind =
+        entry.config.transport === "auto"
+          ? (entry.connection?.transport ?? "streamable-http")
+          : entry.config.transport
+      return yield* openRelay(entry.config, kind, supervision.connectionOptions(entry.timeoutMs)).pipe(
+        Effect.provideService(AuthorizedFetch, authorizedFetch)
+      )
+    })
   }
   return service
 })

@@ -14,10 +14,17 @@
  * keeping it current (ConnectionWatch), and failures in words (ConnectionFailures).
  */
 import type { ServerConfig, Transport } from "@mcpgate/core/Config"
-import type { ElicitRequest, ElicitResult, Implementation, Tool } from "@modelcontextprotocol/sdk/types.js"
+import type {
+  ElicitRequest,
+  ElicitResult,
+  Implementation,
+  Result,
+  ServerCapabilities,
+  Tool
+} from "@modelcontextprotocol/sdk/types.js"
 import { Deferred, Effect, Exit, Queue, Scope, SubscriptionRef } from "effect"
-import { McpConnectionError, type ToolCallError } from "./Errors.ts"
-import { callTool, listAllTools } from "./internal/ConnectionCalls.ts"
+import { McpConnectionError, type McpRequestFailed, type ToolCallError } from "./Errors.ts"
+import { callTool, listAllTools, request } from "./internal/ConnectionCalls.ts"
 import { open } from "./internal/ConnectionOpen.ts"
 import { followListChanged, watchHealth } from "./internal/ConnectionWatch.ts"
 import type * as ProcessGroups from "./internal/ProcessGroups.ts"
@@ -79,6 +86,13 @@ export interface McpConnection extends ToolProvider {
   readonly refreshTools: Effect.Effect<ReadonlyArray<Tool>, ToolCallError>
   /** Completes when the connection is gone (process exit, transport closed, failed health check). */
   readonly closed: Effect.Effect<ConnectionLost>
+  /** What the server offers (resources, prompts …), as it said in `initialize`. */
+  readonly capabilities: ServerCapabilities | undefined
+  /** Any other request to the server (resources, prompts), within the server's timeout. */
+  readonly request: (
+    method: string,
+    params: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<Result, McpRequestFailed>
 }
 
 /** The server's request timeout: its own `timeout` (seconds), else the default. */
@@ -155,7 +169,9 @@ const openConnection = Effect.fnUntraced(function* (server: ServerConfig, option
     refreshTools,
     listTools: SubscriptionRef.get(tools),
     callTool: (tool, args, callOptions) => callTool(callContext, tool, args, callOptions),
-    closed: Deferred.await(lost)
+    closed: Deferred.await(lost),
+    capabilities: client.getServerCapabilities(),
+    request: (method, params) => request(callContext, method, params)
   }
   return connection
 })

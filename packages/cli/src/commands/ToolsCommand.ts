@@ -14,19 +14,19 @@ const json = Flag.Boolean("json").pipe(
   Flag.withDefault(false)
 )
 
-const summary = (text: string | undefined) => {
+export const summary = (text: string | undefined) => {
   const line = (text ?? "").split("\n")[0]?.trim() ?? ""
   return line.length > 90 ? `${line.slice(0, 89)}…` : line
 }
 
 /** The client manager, its code loaded on demand (other commands start without it). */
-const managerService = Effect.gen(function* () {
+export const managerService = Effect.gen(function* () {
   const { McpClientManager } = yield* Effect.promise(() => import("@mcpgate/transport/McpClientManager"))
   return yield* McpClientManager
 })
 
 /** Servers that did not connect, as warnings on stderr (the listing still shows the others). */
-const warnUnavailable = Effect.gen(function* () {
+export const warnUnavailable = Effect.gen(function* () {
   const manager = yield* managerService
   const statuses = yield* manager.awaitSettled
   for (const status of statuses) {

@@ -4,7 +4,7 @@
  * each handler a function of its decoded input:
  *
  * - `session` (./SessionRoutes.ts): the admin token for a cookie.
- * - `servers` (./ServerRoutes.ts): list, reconnect, authenticate, logout.
+ * - `servers` (./ServerRoutes.ts): list, catalog, reconnect, authenticate, logout.
  * - `oauth` (./OAuthCallback.ts): the web login's callback page.
  * - `config` (./ConfigRoutes.ts): the editor and reload.
  * - `events` (./EventRoutes.ts): the event stream.
@@ -52,6 +52,7 @@ const servers = HttpApiBuilder.group(
     const ctx = yield* AdminContext
     return group.handleAll({
       list: () => ServerRoutes.servers(ctx),
+      catalog: ({ params }) => ServerRoutes.catalog(ctx, params.name),
       reconnect: ({ params }) => ServerRoutes.reconnect(ctx, params.name),
       authenticate: ({ params }) => ServerRoutes.authenticate(ctx, params.name),
       logout: ({ params }) => ServerRoutes.logout(ctx, params.name)

@@ -1,10 +1,11 @@
 /**
- * The admin API's servers (docs/http-api.md#servers): `GET servers`, and
- * `POST servers/{name}/reconnect | authenticate | logout`. Each handler is a
+ * The admin API's servers (docs/http-api.md#servers): `GET servers`,
+ * `GET servers/{name}/catalog`, and `POST servers/{name}/reconnect | authenticate | logout`. Each handler is a
  * function of the server's name that answers data or a typed error.
  */
 import { Effect } from "effect"
 import { AdminErrors } from "../api/AdminHttpApi.ts"
+import * as McpCatalog from "../mcp/McpCatalog.ts"
 import { type AdminContextShape, lookup, serverNotFound } from "./AdminContext.ts"
 import { oauthRefusal } from "./AdminResponses.ts"
 import { callbackPath } from "./OAuthCallback.ts"
@@ -12,6 +13,66 @@ import { serversPayload, statusView } from "./ServerViews.ts"
 
 /** `GET servers` → `{servers, builtinTools}`. */
 export const servers = (ctx: AdminContextShape) => serversPayload(ctx)
+
+/** The fields that are set: the JSON answer leaves the others out rather than send `null`. */
+const present = <K extends string>(
+  fields: { readonly [P in K]: string | undefined }
+): { [P in K]?: string } => {
+  const out: { [P in K]?: string } = {}
+  for (const key of Object.keys(fields) as Array<K>) {
+    const value = fields[key]
+    if (value !== undefined) out[key] = value
+  }
+  return out
+}
+
+/** `GET servers/{name}/catalog` → `{resources, resourceTemplates, prompts}` of one server. */
+export const catalog = (ctx: AdminContextShape, name: string) =>
+  Effect.gen(function* () {
+    const server = yield* lookup(ctx, name)
+    const [resources, templates, prompts] = yield* Effect.all(
+      [
+        McpCatalog.serverResources(ctx.manager),
+        McpCatalog.serverResourceTemplates(ctx.manager),
+        McpCatalog.serverPrompts(ctx.manager)
+      ],
+      { concurrency: "unbounded" }
+    )
+    const own = <A extends { readonly server: string }>(list: ReadonlyArray<A>) =>
+      list.filter((entry) => entry.server === server.name)
+    return {
+      resources: own(resources).flatMap(({ items }) =>
+        items.map((resource) => ({
+          uri: resource.uri,
+          publicUri: McpCatalog.publicUri(server.name, resource.uri),
+          name: resource.name,
+          ...present({
+            title: resource.title,
+            description: resource.description,
+            mimeType: resource.mimeType
+          })
+        }))
+      ),
+      resourceTemplates: own(templates).flatMap(({ items }) =>
+        items.map((template) => ({
+          uriTemplate: template.uriTemplate,
+          publicUriTemplate: McpCatalog.publicUri(server.name, template.uriTemplate),
+          name: template.name,
+          ...present({ title: template.title, description: template.description })
+        }))
+      ),
+      prompts: own(prompts).map(({ prompt, publicName }) => ({
+        name: prompt.name,
+        publicName,
+        ...present({ title: prompt.title, description: prompt.description }),
+        arguments: (prompt.arguments ?? []).map((arg) => ({
+          name: arg.name,
+          ...present({ description: arg.description }),
+          ...(arg.required === undefined ? {} : { required: arg.required })
+        }))
+      }))
+    }
+  })
 
 /** `POST servers/{name}/reconnect` → `{ok, server}`: reconnects now with a fresh backoff. */
 export const reconnect = (ctx: AdminContextShape, name: string) =>

@@ -243,6 +243,17 @@ export class ServersGroup extends HttpApiGroup.make("servers")
     HttpApiEndpoint.get("list", "/servers", { success: AdminSchemas.ServersAnswer }).annotateMerge(
       describe("Every configured server with its status, tools and authorization; the builtin tools apart.")
     ),
+    HttpApiEndpoint.get("catalog", "/servers/:name/catalog", {
+      params: { name: AdminSchemas.ServerName },
+      success: AdminSchemas.CatalogAnswer,
+      error: ApiErrors.NotFoundJson
+    })
+      .annotateMerge(
+        describe(
+          "The server's resources, resource templates and prompts, read from it now (every page), with the names the aggregated /mcp gives them; empty while it is not connected."
+        )
+      )
+      .annotate(ApiErrors.ErrorCodes, [AdminErrors.serverNotFound]),
     HttpApiEndpoint.post("reconnect", "/servers/:name/reconnect", {
       params: { name: AdminSchemas.ServerName },
       success: AdminSchemas.ReconnectAnswer,

@@ -129,6 +129,49 @@ export const Server = Schema.Struct({
 }).annotate({ identifier: "Server" })
 export type Server = typeof Server.Type
 
+/** `GET servers/{name}/catalog`: a connected server's resources, templates and prompts. */
+export const CatalogAnswer = Schema.Struct({
+  resources: Schema.Array(
+    Schema.Struct({
+      uri: Schema.String.annotate({ description: "the server's own URI" }),
+      publicUri: Schema.String.annotate({
+        description: "the URI on the aggregated /mcp: mcpgate://<server>/<uri>"
+      }),
+      name: Schema.String,
+      title: Schema.optionalKey(Schema.String),
+      description: Schema.optionalKey(Schema.String),
+      mimeType: Schema.optionalKey(Schema.String)
+    })
+  ),
+  resourceTemplates: Schema.Array(
+    Schema.Struct({
+      uriTemplate: Schema.String,
+      publicUriTemplate: Schema.String,
+      name: Schema.String,
+      title: Schema.optionalKey(Schema.String),
+      description: Schema.optionalKey(Schema.String)
+    })
+  ),
+  prompts: Schema.Array(
+    Schema.Struct({
+      name: Schema.String.annotate({ description: "the server's own name" }),
+      publicName: Schema.String.annotate({
+        description: "the name on the aggregated /mcp: <server>__<prompt>"
+      }),
+      title: Schema.optionalKey(Schema.String),
+      description: Schema.optionalKey(Schema.String),
+      arguments: Schema.Array(
+        Schema.Struct({
+          name: Schema.String,
+          description: Schema.optionalKey(Schema.String),
+          required: Schema.optionalKey(Schema.Boolean)
+        })
+      )
+    })
+  )
+}).annotate({ identifier: "CatalogAnswer" })
+export type CatalogAnswer = typeof CatalogAnswer.Type
+
 /** `GET servers`: every configured server, and the builtin tools apart. */
 export const ServersAnswer = Schema.Struct({
   servers: Schema.Array(Server),

@@ -18,6 +18,8 @@
  * middleware around the routes, as for `/v1/*`.
  */
 import { randomUUID } from "node:crypto"
+import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
+import * as McpEventStore from "@mcpgate/core/McpEventStore"
 import {
   type AggregatedTool,
   McpClientManager,
@@ -40,6 +42,8 @@ import {
 import { HttpIncomingMessage, HttpRouter, type HttpServerRequest, type HttpServerResponse } from "effect/http"
 import { ApiCaller } from "../security/Security.ts"
 import { jsonRpcCodes, jsonRpcError, originAllowed, originsOf } from "./McpHttpBridge.ts"
+import * as McpProxy from "./McpProxy.ts"
+import { retryIntervalMs, sdkEventStore } from "./McpResumption.ts"
 import * as McpSessions from "./McpSessions.ts"
 import { makeToolServer, publicTool, type RunPromise } from "./McpToolServer.ts"
 
@@ -67,6 +71,8 @@ export interface McpEndpointOptions {
   readonly maxBodyBytes?: number
   /** What the endpoint says it is in `initialize` (default `mcpgate`). */
   readonly serverInfo?: Implementation
+  /** Where the events of resumable streams are kept (default: in memory, bounded). */
+  readonly eventStore?: McpEventStoreShape | undefined
 }
 
 export const defaultIdleTimeout = Duration.minutes(30)
@@ -78,6 +84,11 @@ export const defaultServerInfo: Implementation = { name: "mcpgate", title: "mcpg
 export interface McpEndpointShape {
   /** Answers one request to `/mcp` (any method); the request's scope must last until the response is written. */
   readonly handle: (
+    request: HttpServerRequest.HttpServerRequest
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope>
+  /** Answers one request to `/mcp/<server>` (docs/gateway.md#one-server-passed-through). */
+  readonly handleServer: (
+    server: string,
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope>
   readonly sessions: Effect.Effect<ReadonlyArray<McpSessions.McpSessionInfo>>
@@ -102,7 +113,7 @@ export class InvalidMcpBody extends Schema.TaggedError<InvalidMcpBody>()("Invali
 }) {}
 
 /** The endpoint's settings and state, for the functions below. */
-interface EndpointContext {
+interface EndpointContext extends McpProxy.ProxyContext {
   readonly manager: McpClientManagerShape
   readonly registry: McpSessions.Registry
   readonly allowedOrigins: ReadonlySet<string>
@@ -174,8 +185,10 @@ const openSession = (
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     // Session ids must be unguessable (MCP 2025-11-25 "Session Management"), hence node:crypto.
-    const transport = new WebStandardStreamableHTTPServerTransport({
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      eventStore: sdkEventStore(ctx.eventStore, () => transport.sessionId ?? ""),
+      retryInterval: retryIntervalMs,
       onsessioninitialized: (id) => {
         session.id = id
         McpSessions.add(ctx.registry, session)
@@ -193,14 +206,19 @@ const openSession = (
     const session: McpSessions.Session = {
       id: "",
       caller,
+      target: undefined,
       server,
       transport,
       createdAt: now,
       lastActiveAt: now,
       openRequests: 0,
-      openStreams: 0
+      openStreams: 0,
+      listened: false
     }
-    server.onclose = () => McpSessions.forget(ctx.registry, session)
+    server.onclose = () => {
+      McpSessions.forget(ctx.registry, session)
+      ctx.runFork(ctx.eventStore.forget(session.id))
+    }
     server.onerror = (error) => {
       ctx.runFork(Effect.logDebug(`mcp session ${session.id || "(new)"}: ${error.message}`))
     }
@@ -213,10 +231,14 @@ const openSession = (
     )
   })
 
-/** One request to `/mcp`: to its session, or an `initialize` that opens one. */
+/**
+ * One request to `/mcp` (`target` undefined) or `/mcp/<target>`: to its session,
+ * or an `initialize` that opens one.
+ */
 const handle = (
   ctx: EndpointContext,
-  request: HttpServerRequest.HttpServerRequest
+  request: HttpServerRequest.HttpServerRequest,
+  target: string | undefined
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope> =>
   Effect.gen(function* () {
     const origin = request.headers.origin
@@ -238,8 +260,8 @@ const handle = (
     const sessionId = request.headers["mcp-session-id"]
     if (sessionId !== undefined) {
       const session = ctx.registry.byId.get(sessionId)
-      // Another key's session is answered as an unknown one: its existence is not revealed.
-      if (session === undefined || session.caller !== caller) {
+      // Another key's session (or another endpoint's) is answered as an unknown one: its existence is not revealed.
+      if (session === undefined || session.caller !== caller || session.target !== target) {
         return jsonRpcError(404, jsonRpcCodes.sessionNotFound, "Session not found")
       }
       return yield* McpSessions.serve(ctx.registry, session, request, parsedBody)
@@ -262,7 +284,9 @@ const handle = (
     if (ctx.registry.byId.size >= ctx.maxSessions) {
       return jsonRpcError(503, jsonRpcCodes.serverError, `Too many MCP sessions (at most ${ctx.maxSessions})`)
     }
-    return yield* openSession(ctx, request, parsedBody, caller)
+    return yield* target === undefined
+      ? openSession(ctx, request, parsedBody, caller)
+      : McpProxy.openSession(ctx, target, request, parsedBody, caller)
   }).pipe(
     Effect.catchTag("InvalidMcpBody", (error) =>
       Effect.succeed(jsonRpcError(error.status, error.code, error.message))
@@ -282,8 +306,11 @@ const notifyToolChanges = (ctx: EndpointContext) =>
     let lastTools = fingerprint(yield* ctx.manager.tools)
     const notifyAll = Effect.suspend(() =>
       Effect.forEach(
-        Array.from(ctx.registry.byId.values()),
-        (session) => Effect.promise(() => session.server.sendToolListChanged().catch(() => undefined)),
+        Array.from(ctx.registry.byId.values()).filter((session) => session.target === undefined),
+        (session) =>
+          Effect.promise(
+            () => session.server.sendToolListChanged?.().catch(() => undefined) ?? Promise.resolve()
+          ),
         { concurrency: "unbounded", discard: true }
       )
     )
@@ -315,6 +342,7 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
     maxSessions: options.maxSessions ?? defaultMaxSessions,
     maxSessionsPerKey: options.maxSessionsPerKey ?? defaultMaxSessionsPerKey,
     maxBodyBytes: options.maxBodyBytes ?? defaultMaxBodyBytes,
+    eventStore: options.eventStore ?? (yield* McpEventStore.makeMemory()),
     // Tool calls run here, so shutting down interrupts the ones still in progress.
     run: (effect, runOptions) => runPromise(effect, runOptions),
     runFork: yield* FiberSet.makeRuntime()
@@ -336,7 +364,8 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
   yield* notifyToolChanges(ctx)
 
   return McpEndpoint.of({
-    handle: (request) => handle(ctx, request),
+    handle: (request) => handle(ctx, request, undefined),
+    handleServer: (server, request) => handle(ctx, request, server),
     sessions: Effect.sync(() => McpSessions.list(ctx.registry)),
     awaitSessions: (predicate) => McpSessions.awaitSessions(ctx.registry, predicate),
     closeSession: (id) =>
@@ -370,10 +399,16 @@ export class McpEndpoint extends Context.Service<McpEndpoint, McpEndpointShape>(
   )
 }
 
-/** `POST|GET|DELETE /mcp` (other methods get 405 from the endpoint); needs `McpEndpoint`. */
+/**
+ * `POST|GET|DELETE /mcp` and `/mcp/<server>` (other methods get 405 from the
+ * endpoint); needs `McpEndpoint`.
+ */
 export const routes = HttpRouter.use((router) =>
   Effect.gen(function* () {
     const endpoint = yield* McpEndpoint
     yield* router.add("*", "/mcp", endpoint.handle)
+    yield* router.add("*", "/mcp/:server", (request) =>
+      Effect.flatMap(HttpRouter.params, (params) => endpoint.handleServer(params.server ?? "", request))
+    )
   })
 )

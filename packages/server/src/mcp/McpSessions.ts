@@ -9,7 +9,6 @@
  * callbacks (`onsessioninitialized`, `onsessionclosed`, `onclose`) change it
  * synchronously.
  */
-import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import type { Implementation } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Effect, Predicate, PubSub } from "effect"
@@ -19,6 +18,8 @@ import { fromWebResponse, toWebRequest } from "./McpHttpBridge.ts"
 /** A session as the admin API (and tests) see it. */
 export interface McpSessionInfo {
   readonly id: string
+  /** The server of `/mcp/<server>`, or undefined for the aggregated `/mcp`. */
+  readonly server?: string | undefined
   /** Epoch milliseconds. */
   readonly createdAt: number
   /** Epoch milliseconds of the last request's start or end. */
@@ -30,16 +31,31 @@ export interface McpSessionInfo {
   readonly clientInfo?: Implementation
 }
 
+/**
+ * What serves a session: the aggregated endpoint's SDK `Server`, or the relay of
+ * `/mcp/<server>` (McpProxy.ts).
+ */
+export interface SessionPeer {
+  readonly close: () => Promise<void>
+  readonly getClientVersion: () => Implementation | undefined
+  /** The aggregated endpoint's: tells the client its tool list changed. */
+  readonly sendToolListChanged?: (() => Promise<void>) | undefined
+}
+
 export interface Session {
   id: string
   /** `ApiCaller` of the request that opened it; only that caller may use it. */
   readonly caller: string | undefined
-  readonly server: Server
+  /** The server of `/mcp/<server>`, or undefined for the aggregated `/mcp`; used only at its own path. */
+  readonly target: string | undefined
+  readonly server: SessionPeer
   readonly transport: WebStandardStreamableHTTPServerTransport
   readonly createdAt: number
   lastActiveAt: number
   openRequests: number
   openStreams: number
+  /** Whether the client ever opened the `GET` stream (it will come back for what it missed). */
+  listened: boolean
 }
 
 export interface Registry {
@@ -77,6 +93,7 @@ export const info = (session: Session): McpSessionInfo => {
   const clientInfo = session.server.getClientVersion()
   return {
     id: session.id,
+    server: session.target,
     createdAt: session.createdAt,
     lastActiveAt: session.lastActiveAt,
     openRequests: session.openRequests,
@@ -154,6 +171,7 @@ export const serve = (
     }
     if (request.method === "GET" && webResponse.ok) {
       session.openStreams += 1
+      session.listened = true
       changed(registry)
       yield* Effect.addFinalizer(() => Effect.sync(() => (session.openStreams -= 1)))
     }

@@ -1,6 +1,7 @@
 /**
  * The MCP server one `/mcp` session talks to: the SDK's low-level `Server` with
- * `tools/list` and `tools/call` answered by the client manager.
+ * `tools/list` and `tools/call` answered by the client manager, and every
+ * connected server's resources and prompts (McpCatalog.ts).
  *
  * Tools keep everything their server said about them (schemas, description,
  * annotations, output schema) under their public `<server>__<tool>` name; results
@@ -13,11 +14,18 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  GetPromptRequestSchema,
   type Implementation,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  type McpError,
+  ReadResourceRequestSchema,
   type Tool
 } from "@modelcontextprotocol/sdk/types.js"
 import { Effect } from "effect"
+import * as McpCatalog from "./McpCatalog.ts"
 
 /** Runs an effect as a promise; aborting `signal` interrupts it. */
 export type RunPromise = <A>(
@@ -68,9 +76,40 @@ export const errorResult = (error: ToolCallError, adminUrl?: string): CallToolRe
 export const makeToolServer = (options: ToolServerOptions): Server => {
   const { manager, run, adminUrl } = options
   const server = new Server(options.serverInfo, {
-    capabilities: { tools: { listChanged: true } },
+    capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
     instructions
   })
+  /** A catalog request: its `McpError` is the client's JSON-RPC error. */
+  const answer = <A>(effect: Effect.Effect<A, McpError>, signal: AbortSignal): Promise<A> =>
+    run(Effect.result(effect), { signal }).then((result) =>
+      result._tag === "Success" ? result.success : Promise.reject(result.failure)
+    )
+
+  // Resources and prompts of every connected server (McpCatalog.ts), each list in one page.
+  server.setRequestHandler(ListResourcesRequestSchema, (_request, extra) =>
+    answer(
+      Effect.map(McpCatalog.listResources(manager), (resources) => ({ resources })),
+      extra.signal
+    )
+  )
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, (_request, extra) =>
+    answer(
+      Effect.map(McpCatalog.listResourceTemplates(manager), (resourceTemplates) => ({ resourceTemplates })),
+      extra.signal
+    )
+  )
+  server.setRequestHandler(ReadResourceRequestSchema, (request, extra) =>
+    answer(McpCatalog.readResource(manager, request.params.uri), extra.signal)
+  )
+  server.setRequestHandler(ListPromptsRequestSchema, (_request, extra) =>
+    answer(
+      Effect.map(McpCatalog.listPrompts(manager), (prompts) => ({ prompts })),
+      extra.signal
+    )
+  )
+  server.setRequestHandler(GetPromptRequestSchema, (request, extra) =>
+    answer(McpCatalog.getPrompt(manager, request.params.name, request.params.arguments), extra.signal)
+  )
 
   // The whole list in one page: it is already in memory, and clients read every page anyway.
   server.setRequestHandler(ListToolsRequestSchema, (_request, extra) =>

@@ -202,6 +202,8 @@ class ServerCard {
   private readonly toolsToggle: HTMLButtonElement
   private readonly toolsEmpty: HTMLElement
   private readonly toolsList: HTMLUListElement
+  private readonly catalogToggle: HTMLButtonElement
+  private readonly catalogList: HTMLUListElement
   private readonly signIn: HTMLButtonElement
   private readonly reconnect: HTMLButtonElement
   private readonly logout: HTMLButtonElement
@@ -230,6 +232,19 @@ class ServerCard {
       ""
     )
     this.toolsEmpty = h("span", { class: "muted" }, "no tools")
+    this.catalogList = h("ul", { class: "tool-list", id: `${id}-catalog`, hidden: true })
+    this.catalogToggle = h(
+      "button",
+      {
+        type: "button",
+        class: "tools-toggle",
+        "aria-expanded": "false",
+        "aria-controls": `${id}-catalog`,
+        "data-role": "catalog",
+        onclick: () => this.toggleCatalog()
+      },
+      "resources and prompts"
+    )
     this.signIn = h(
       "button",
       { type: "button", class: "primary", onclick: () => this.authenticate() },
@@ -254,6 +269,8 @@ class ServerCard {
         this.errorLine,
         h("div", { class: "card-tools" }, this.toolsToggle, this.toolsEmpty),
         this.toolsList,
+        builtin ? null : h("div", { class: "card-tools" }, this.catalogToggle),
+        builtin ? null : this.catalogList,
         builtin ? null : h("div", { class: "card-actions" }, this.signIn, this.reconnect, this.logout),
         this.notice
       )
@@ -361,6 +378,48 @@ class ServerCard {
   private setExpanded(expanded: boolean): void {
     this.toolsToggle.setAttribute("aria-expanded", String(expanded))
     this.toolsList.hidden = !expanded
+  }
+
+  /** Resources, templates and prompts, read from the server when opened (they are not in the list). */
+  private toggleCatalog(): void {
+    const expanded = this.catalogToggle.getAttribute("aria-expanded") !== "true"
+    this.catalogToggle.setAttribute("aria-expanded", String(expanded))
+    this.catalogList.hidden = !expanded
+    if (!expanded) return
+    this.catalogList.replaceChildren(h("li", { class: "muted" }, "loading…"))
+    AdminApi.servers.catalog(this.server.name).then(
+      (catalog) => {
+        const row = (label: string, publicName: string, summary: string | undefined) =>
+          h(
+            "li",
+            { class: "tool" },
+            h("span", { class: "tool-link" }, label),
+            h("code", { class: "tool-public" }, publicName),
+            h("span", { class: "tool-summary muted" }, summaryOf(summary))
+          )
+        const rows = [
+          ...catalog.resources.map((resource) =>
+            row(resource.title ?? resource.name, resource.publicUri, resource.description)
+          ),
+          ...catalog.resourceTemplates.map((template) =>
+            row(
+              `${template.title ?? template.name} (template)`,
+              template.publicUriTemplate,
+              template.description
+            )
+          ),
+          ...catalog.prompts.map((prompt) =>
+            row(`${prompt.title ?? prompt.name} (prompt)`, prompt.publicName, prompt.description)
+          )
+        ]
+        this.catalogList.replaceChildren(
+          ...(rows.length === 0 ? [h("li", { class: "muted" }, "no resources or prompts")] : rows)
+        )
+      },
+      (error: unknown) => {
+        this.catalogList.replaceChildren(h("li", { class: "card-error" }, messageOf(error)))
+      }
+    )
   }
 
   private toggleTools(): void {

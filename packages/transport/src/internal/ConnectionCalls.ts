@@ -13,10 +13,12 @@ import {
   ErrorCode,
   ListToolsResultSchema,
   McpError,
+  type Result,
+  ResultSchema,
   type Tool
 } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Predicate } from "effect"
-import { ToolCallError } from "../Errors.ts"
+import { McpRequestFailed, ToolCallError } from "../Errors.ts"
 import type { CallOptions } from "../ToolProvider.ts"
 import { errorText, exitSummary, httpStatusOf, seconds } from "./ConnectionFailures.ts"
 import * as TraceHeaders from "./TraceHeaders.ts"
@@ -161,3 +163,29 @@ export const callTool = (
     })
   )
 }
+
+/**
+ * Any other request (`resources/read`, `prompts/get` …), answered as the server
+ * answered it. A JSON-RPC error keeps the server's code and message.
+ */
+export const request = (
+  context: CallContext,
+  method: string,
+  params: Readonly<Record<string, unknown>>
+): Effect.Effect<Result, McpRequestFailed> =>
+  Effect.tryPromise({
+    try: (signal) =>
+      context.client.request({ method, params: { ...params } }, ResultSchema, {
+        signal,
+        timeout: context.timeoutMs
+      }),
+    catch: (error) => {
+      if (!(error instanceof McpError)) context.onTransportError()
+      return new McpRequestFailed({
+        server: context.server.name,
+        method,
+        code: error instanceof McpError ? error.code : undefined,
+        message: `server "${context.server.name}": ${method} failed: ${errorText(error)}`
+      })
+    }
+  })

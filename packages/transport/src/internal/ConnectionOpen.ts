@@ -6,8 +6,6 @@
  */
 import type { ServerConfig, Transport } from "@mcpgate/core/Config"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js"
-import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import {
@@ -17,13 +15,12 @@ import {
   ToolListChangedNotificationSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Exit, FiberSet, Scope } from "effect"
-import { AuthorizedFetch } from "../AuthorizedFetch.ts"
 import { McpConnectionError } from "../Errors.ts"
 import type { ConnectionLost, McpConnectionOptions } from "../McpConnection.ts"
 import { classifyOpenError, exitSummary, seconds, stderrTail } from "./ConnectionFailures.ts"
 import { NegotiatingHttpTransport } from "./NegotiatingHttpTransport.ts"
-import * as ProcessGroups from "./ProcessGroups.ts"
 import { StdioProcessTransport } from "./StdioProcessTransport.ts"
+import { fallsBackToSse, httpTransport, stdioTransport } from "./UpstreamTransport.ts"
 
 export const defaultClientInfo: Implementation = { name: "mcpgate", version: "0.1.0" }
 
@@ -79,54 +76,6 @@ const makeClient = Effect.fnUntraced(function* (options: McpConnectionOptions) {
   return client
 })
 
-/** stdio: the server's process group, with a safe base environment plus its own variables. */
-const stdioTransport = Effect.fnUntraced(function* (server: ServerConfig, options: McpConnectionOptions) {
-  if (server.command === undefined) {
-    return yield* new McpConnectionError({
-      server: server.name,
-      reason: "spawn",
-      message: `server "${server.name}": no command to start`
-    })
-  }
-  const { onStderr, onStderrLine } = options
-  return new StdioProcessTransport({
-    groups: options.processGroups ?? (yield* ProcessGroups.make),
-    command: server.command,
-    args: server.args,
-    // Nothing else of the gateway's environment leaks in.
-    env: { ...getDefaultEnvironment(), ...server.env },
-    cwd: server.cwd,
-    termGraceMs: options.termGraceMs,
-    killGraceMs: options.killGraceMs,
-    onStderr: onStderr === undefined ? undefined : (text) => onStderr(server.name, text),
-    onStderrLine: onStderrLine === undefined ? undefined : (line) => onStderrLine(server.name, line)
-  })
-})
-
-/** SSE or streamable HTTP (negotiated when asked), through the server's authorized fetch. */
-const httpTransport = Effect.fnUntraced(function* (
-  server: ServerConfig,
-  kind: "sse" | "streamable-http",
-  options: McpConnectionOptions
-) {
-  if (server.url === undefined) {
-    return yield* new McpConnectionError({
-      server: server.name,
-      reason: "transport",
-      message: `server "${server.name}": no url to connect to`
-    })
-  }
-  const url = new URL(server.url)
-  const fetch = (yield* AuthorizedFetch).forServer(server)
-  if (kind === "sse") return new SSEClientTransport(url, { fetch })
-  if (options.negotiateProtocol !== true) return new StreamableHTTPClientTransport(url, { fetch })
-  return new NegotiatingHttpTransport({
-    url,
-    fetch,
-    legacy: () => new StreamableHTTPClientTransport(url, { fetch })
-  })
-})
-
 /** Opens one transport kind and initializes; the client is closed with the current scope. */
 const openWith = Effect.fnUntraced(function* (
   server: ServerConfig,
@@ -173,17 +122,6 @@ const openWith = Effect.fnUntraced(function* (
   )
   return { client, transport, kind } satisfies Opened
 })
-
-/**
- * MCP 2025-11-25 "Transports › Backwards Compatibility": a POST that fails with a 4xx
- * means an old HTTP+SSE server; 401/403 are authorization, not a protocol mismatch.
- */
-const fallsBackToSse = (error: McpConnectionError): boolean =>
-  error.status !== undefined &&
-  error.status >= 400 &&
-  error.status < 500 &&
-  error.status !== 401 &&
-  error.status !== 403
 
 /**
  * Opens the server's transport (`auto`: streamable HTTP, else SSE after a 4xx) and

@@ -31,6 +31,7 @@ const routes = {
   open: { method: "POST", path: "/admin/api/session" },
   close: { method: "DELETE", path: "/admin/api/session" },
   list: { method: "GET", path: "/admin/api/mcp/servers" },
+  catalog: { method: "GET", path: "/admin/api/mcp/servers/:name/catalog" },
   reconnect: { method: "POST", path: "/admin/api/mcp/servers/:name/reconnect" },
   authenticate: { method: "POST", path: "/admin/api/mcp/servers/:name/authenticate" },
   logout: { method: "POST", path: "/admin/api/mcp/servers/:name/logout" },
@@ -59,6 +60,7 @@ export const session = {
 
 export const servers = {
   list: () => call("list"),
+  catalog: (name: string) => call("catalog", { params: { name } }),
   reconnect: (name: string) => call("reconnect", { params: { name } }),
   authenticate: (name: string) => call("authenticate", { params: { name } }),
   logout: (name: string) => call("logout", { params: { name } })
