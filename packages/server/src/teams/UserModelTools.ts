@@ -6,7 +6,7 @@
  * per-user server they have not connected comes back as a failed call that
  * names `<publicUrl>/connections`, so the model can tell them where to go.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { isJsonObject } from "../openai/ChatFormat.ts"
 import {
   ModelTools,
@@ -42,7 +42,13 @@ const definitionOf = ({
 const make = Effect.gen(function* () {
   const shared = yield* ModelTools
   const userTools = yield* UserTools
-  const connectHint = `connect your account at ${(yield* Security).baseUrl}/connections`
+  // The gateway's own Security knows its public address; an app that mounts only the
+  // OpenAI routes (without Security) has no per-user servers to point at.
+  const security = yield* Effect.serviceOption(Security)
+  const connectHint = Option.match(security, {
+    onNone: () => "connect your account on the gateway's /connections page",
+    onSome: ({ baseUrl }) => `connect your account at ${baseUrl}/connections`
+  })
   const sharedTools = Effect.map(shared.tools, (tools) =>
     tools.filter((tool) => !userTools.isUserServer(tool.server))
   )
@@ -96,8 +102,5 @@ const make = Effect.gen(function* () {
   } satisfies ModelToolsShape)
 })
 
-/** `ModelTools` as the caller; needs the gateway's `ModelTools` (e.g. `ModelTools.layerMcp`), `UserTools` and `Security`. */
-export const layer: Layer.Layer<ModelTools, never, ModelTools | UserTools | Security> = Layer.effect(
-  ModelTools,
-  make
-)
+/** `ModelTools` as the caller; needs the gateway's `ModelTools` (e.g. `ModelTools.layerMcp`) and `UserTools` (and `Security`, when there, for the /connections URL). */
+export const layer: Layer.Layer<ModelTools, never, ModelTools | UserTools> = Layer.effect(ModelTools, make)
