@@ -65,6 +65,27 @@ const loginExpired = (directory: string, server: ServerConfig) =>
 
 const bearer = (token: Redacted.Redacted<string>) => `Bearer ${Redacted.value(token)}`
 
+/** A child process that takes the credential's lock and holds it (killed with the scope). */
+const holdLock = (directory: string, server: ServerConfig) =>
+  Effect.gen(function* () {
+    const holder = spawn(process.execPath, [childScript, "hold-lock", directory, JSON.stringify(server)], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => holder.kill("SIGKILL")))
+    yield* Effect.promise(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          let output = ""
+          holder.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+            output += chunk
+            if (output.includes("locked\n")) resolve()
+          })
+          holder.on("exit", (code) => reject(new Error(`the holder exited (${code}) before locking`)))
+        })
+    )
+    return holder
+  })
+
 describe("short-lived access tokens", () => {
   it.effect(
     "a token that lives less than the refresh margin is renewed at half its life, not on every use",
@@ -260,25 +281,7 @@ describe("a process killed while it holds the credential's lock", () => {
         const server = serverConfig("stale-lock", mcp.url)
         yield* loginExpired(directory, server)
 
-        const holder = spawn(
-          process.execPath,
-          [childScript, "hold-lock", directory, JSON.stringify(server)],
-          {
-            stdio: ["ignore", "pipe", "pipe"]
-          }
-        )
-        yield* Effect.addFinalizer(() => Effect.sync(() => holder.kill("SIGKILL")))
-        yield* Effect.promise(
-          () =>
-            new Promise<void>((resolve, reject) => {
-              let output = ""
-              holder.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-                output += chunk
-                if (output.includes("locked\n")) resolve()
-              })
-              holder.on("exit", (code) => reject(new Error(`the holder exited (${code}) before locking`)))
-            })
-        )
+        const holder = yield* holdLock(directory, server)
         holder.kill("SIGKILL")
         yield* Effect.promise(() => new Promise((resolve) => holder.once("exit", resolve)))
 
@@ -306,25 +309,7 @@ describe("the lock's wait and the work done holding it", () => {
         const server = serverConfig("held-lock", mcp.url)
         yield* loginExpired(directory, server)
 
-        const holder = spawn(
-          process.execPath,
-          [childScript, "hold-lock", directory, JSON.stringify(server)],
-          {
-            stdio: ["ignore", "pipe", "pipe"]
-          }
-        )
-        yield* Effect.addFinalizer(() => Effect.sync(() => holder.kill("SIGKILL")))
-        yield* Effect.promise(
-          () =>
-            new Promise<void>((resolve, reject) => {
-              let output = ""
-              holder.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-                output += chunk
-                if (output.includes("locked\n")) resolve()
-              })
-              holder.on("exit", (code) => reject(new Error(`the holder exited (${code}) before locking`)))
-            })
-        )
+        yield* holdLock(directory, server)
         const error = yield* failureOf(
           Effect.flatMap(OAuthManager, (manager) => manager.accessToken(server)).pipe(
             Effect.provide(
