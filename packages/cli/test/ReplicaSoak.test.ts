@@ -27,3 +27,27 @@ describe("replica soak", () => {
     assert.strictEqual(credential?.refreshes, credential?.expiries, report)
   }, 150_000)
 })
+
+describe("refreshes per token expiry", () => {
+  const grant = (at: number, presented: string | undefined, issued: string, status = 200) => ({
+    grantType: presented === undefined ? "authorization_code" : "refresh_token",
+    clientId: "c1",
+    status,
+    at,
+    issued,
+    ...(presented === undefined ? {} : { presented })
+  })
+
+  it("counts each expired generation's refreshes: one each, or a double refresh", () => {
+    const once = [grant(0, undefined, "t0"), grant(2_500, "t0", "t1"), grant(5_000, "t1", "t2")]
+    assert.deepStrictEqual(Replicas.refreshesPerCredential(once, 0, 9_000, 5), [
+      { clientId: "c1", expiries: 2, refreshes: 2, exactlyOne: 2 }
+    ])
+    // Two replicas refreshing the same generation (the second one would be refused with rotation).
+    const twice = [grant(0, undefined, "t0"), grant(2_500, "t0", "t1"), grant(2_600, "t0", "t1b")]
+    const [credential] = Replicas.refreshesPerCredential(twice, 0, 6_000, 5)
+    assert.strictEqual(credential?.exactlyOne, 0)
+    assert.strictEqual(credential?.refreshes, 2)
+    assert.strictEqual(credential?.expiries, 1)
+  })
+})
