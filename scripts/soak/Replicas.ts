@@ -35,6 +35,8 @@ export interface ReplicaSoakOptions {
   readonly concurrency: number
   readonly tokenTtl: number
   readonly logLevel: string
+  /** `/mcp` sessions sticky at HAProxy (the README's advice while they are per replica). */
+  readonly stickyMcpSessions?: boolean | undefined
   readonly log: (line: string) => void
 }
 
@@ -184,7 +186,12 @@ export const soak = (options: ReplicaSoakOptions): Promise<ReplicaSoakResult> =>
           () => Effect.promise(() => Promise.all(replicas.map((replica) => replica.stop("SIGTERM", 10_000))))
         )
         log(`replicas on ports ${ports.join(", ")}; HAProxy on ${balancerPort}`)
-        const balancer = yield* Haproxy.start({ backends: ports, port: balancerPort, check: true })
+        const balancer = yield* Haproxy.start({
+          backends: ports,
+          port: balancerPort,
+          check: true,
+          stickyMcpSessions: options.stickyMcpSessions
+        })
         const result = yield* Effect.promise(() =>
           traffic(options, fixtures, database, balancer, replicas, startReplica, scanner)
         )
@@ -373,7 +380,8 @@ const traffic = async (
       replicas: options.replicas,
       concurrency: options.concurrency,
       tokenTtl: options.tokenTtl,
-      logLevel: options.logLevel
+      logLevel: options.logLevel,
+      stickyMcpSessions: options.stickyMcpSessions
     },
     trafficSeconds,
     requests: [...latencies.values()].reduce((sum, list) => sum + list.length, 0),
@@ -434,7 +442,8 @@ export const report = (result: ReplicaSoakResult): string => {
   const out = [
     "",
     `mcpgate replica soak: ${o.replicas} replicas behind HAProxy on one PostgreSQL, ${result.trafficSeconds.toFixed(0)} s ` +
-      `at concurrency ${o.concurrency}, access tokens live ${o.tokenTtl} s`,
+      `at concurrency ${o.concurrency}, access tokens live ${o.tokenTtl} s` +
+      (o.stickyMcpSessions === true ? ", /mcp sessions sticky at HAProxy" : ", no stickiness"),
     "",
     table(
       ["kind", "requests", "injected", "/mcp session elsewhere", "unexplained", "p50 ms", "p99 ms"],

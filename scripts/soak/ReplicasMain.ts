@@ -2,10 +2,18 @@
 import * as Replicas from "./Replicas.ts"
 
 const usage = `usage: pnpm soak -- --replicas N --store postgres [--minutes N | --seconds N] [--concurrency N]
-                    [--token-ttl SECONDS] [--log-level LEVEL]`
+                    [--token-ttl SECONDS] [--log-level LEVEL] [--sticky-mcp]`
 
 const parse = (argv: ReadonlyArray<string>) => {
-  const options = { seconds: 60, replicas: 3, concurrency: 8, tokenTtl: 5, logLevel: "info", store: "" }
+  const options = {
+    seconds: 60,
+    replicas: 3,
+    concurrency: 8,
+    tokenTtl: 5,
+    logLevel: "info",
+    store: "",
+    stickyMcpSessions: false
+  }
   const positive = (flag: string, value: string | undefined) => {
     const number = Number(value)
     if (value === undefined || !Number.isFinite(number) || number <= 0)
@@ -35,6 +43,9 @@ const parse = (argv: ReadonlyArray<string>) => {
         break
       case "--token-ttl":
         options.tokenTtl = Math.round(positive(flag, value()))
+        break
+      case "--sticky-mcp":
+        options.stickyMcpSessions = true
         break
       case "--log-level":
         options.logLevel = value() ?? "info"

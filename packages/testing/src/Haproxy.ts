@@ -25,9 +25,21 @@ export interface BalancerOptions {
   readonly backends: ReadonlyArray<number>
   /** Health checks on `/health` every 300 ms (a killed replica leaves the rotation). */
   readonly check?: boolean | undefined
+  /**
+   * `/mcp` requests to the replica that opened their session (a stick table on
+   * the `Mcp-Session-Id` response and request header); everything else round robin.
+   */
+  readonly stickyMcpSessions?: boolean | undefined
   /** The port to bind (default: a free one). */
   readonly port?: number | undefined
 }
+
+/** As in the README's "Several replicas" example. */
+export const mcpStickiness = [
+  "  stick-table type string len 128 size 100k expire 1h",
+  "  stick store-response res.hdr(mcp-session-id)",
+  "  stick match req.hdr(mcp-session-id)"
+]
 
 const config = (port: number, options: BalancerOptions) =>
   [
@@ -44,6 +56,7 @@ const config = (port: number, options: BalancerOptions) =>
     "  default_backend replicas",
     "backend replicas",
     "  balance roundrobin",
+    ...(options.stickyMcpSessions === true ? mcpStickiness : []),
     ...options.backends.map(
       (backend, index) =>
         `  server r${index + 1} 127.0.0.1:${backend}${options.check === true ? " check" : ""}`
