@@ -13,7 +13,7 @@
  * per access-token expiry per credential (goal exactly 1: each refresh token
  * issued is presented once), logins completed on another replica.
  */
-import { mkdirSync } from "node:fs"
+import { mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import type * as AuthServer from "@mcpgate/testing/AuthServer"
 import * as Haproxy from "@mcpgate/testing/Haproxy"
@@ -164,6 +164,9 @@ export const soak = (options: ReplicaSoakOptions): Promise<ReplicaSoakResult> =>
           server: { publicUrl: balancerUrl },
           store: { type: "postgres", url: database.url }
         })
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => rmSync(fixtures.home, { recursive: true, force: true }))
+        )
         const scanner = new TokenScanner(fixtures.as.issuedTokens)
         const ports: Array<number> = []
         for (let i = 0; i < options.replicas; i++) ports.push(yield* freePort)
@@ -181,9 +184,17 @@ export const soak = (options: ReplicaSoakOptions): Promise<ReplicaSoakResult> =>
         yield* Effect.acquireRelease(
           Effect.promise(async () => {
             for (let i = 0; i < options.replicas; i++) mkdirHome(fixtures.home, i)
-            replicas.push(...(await Promise.all(ports.map((_, i) => startReplica(i)))))
+            // Each kept as soon as it runs, so that a failed start still stops the others.
+            await Promise.all(
+              ports.map(async (_, i) => {
+                replicas[i] = await startReplica(i)
+              })
+            )
           }),
-          () => Effect.promise(() => Promise.all(replicas.map((replica) => replica.stop("SIGTERM", 10_000))))
+          () =>
+            Effect.promise(() =>
+              Promise.all(replicas.filter(Boolean).map((replica) => replica.stop("SIGTERM", 10_000)))
+            )
         )
         log(`replicas on ports ${ports.join(", ")}; HAProxy on ${balancerPort}`)
         const balancer = yield* Haproxy.start({
