@@ -10,6 +10,8 @@
  *   pnpm soak -- --concurrency 16 --token-ttl 5 --restart-every 10 --log-level debug
  *   pnpm soak -- --suite [vitest filters]   the whole test suite, every log captured,
  *                                           scanned for every token issued (SuiteTokenScan.ts)
+ *   pnpm soak -- --replicas 3 --store postgres   replicas behind HAProxy on one PostgreSQL
+ *                                                (soak/Replicas.ts)
  *
  * Everything binds to 127.0.0.1: a real authorization server (oidc-provider,
  * DCR, PKCE, rotating refresh tokens), an OAuth-protected MCP server, the stdio
@@ -37,7 +39,8 @@ import * as Traffic from "./soak/Traffic.ts"
 const usage = `usage: pnpm soak [-- [--minutes N | --seconds N] [--concurrency N] [--token-ttl SECONDS]
                     [--restart-every SECONDS] [--settle SECONDS] [--log-level LEVEL] [--keep] [--bundled]
                     [--gateway-heap MiB]]
-       pnpm soak -- --suite [vitest filters]`
+       pnpm soak -- --suite [vitest filters]
+       pnpm soak -- --replicas N --store postgres [--minutes N | --seconds N] [--concurrency N] [--token-ttl SECONDS]`
 
 interface Options {
   readonly seconds: number
@@ -119,6 +122,12 @@ const parseArgs = (argv: ReadonlyArray<string>): Options => {
     }
   }
   return options
+}
+
+// Several replicas on a Postgres store are their own run (see soak/Replicas.ts).
+if (process.argv.includes("--replicas") || process.argv.some((arg) => arg.startsWith("--replicas="))) {
+  const { main } = await import("./soak/ReplicasMain.ts")
+  process.exit(await main(process.argv.slice(2)))
 }
 
 // The suite-wide token scan is its own run (see SuiteTokenScan.ts).

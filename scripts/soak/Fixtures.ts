@@ -83,6 +83,10 @@ export const modelScript: ScriptedUpstream.Script = (body, index) => {
 export interface FixtureOptions {
   /** Access token lifetime at the authorization server, seconds. */
   readonly accessTokenTtl: number
+  /** Further `server` settings (a replica's `publicUrl`). */
+  readonly server?: Record<string, unknown> | undefined
+  /** The `store` setting (the replica soak's Postgres store). */
+  readonly store?: Record<string, unknown> | undefined
 }
 
 export const start = (options: FixtureOptions): Effect.Effect<Fixtures, unknown, Scope.Scope> =>
@@ -107,7 +111,14 @@ export const start = (options: FixtureOptions): Effect.Effect<Fixtures, unknown,
         maxToolCalls: 4,
         defaultTimeout: 10,
         builtins: { fetch: { enabled: false }, webSearch: { enabled: false } },
-        server: { host: "127.0.0.1", port: 0, adminToken, upstream: { baseUrl: upstream.baseUrl } }
+        server: {
+          host: "127.0.0.1",
+          port: 0,
+          adminToken,
+          upstream: { baseUrl: upstream.baseUrl },
+          ...options.server
+        },
+        ...(options.store === undefined ? {} : { store: options.store })
       },
       null,
       2

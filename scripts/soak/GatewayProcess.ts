@@ -36,6 +36,10 @@ export interface GatewayOptions {
   readonly bundled: boolean
   /** A V8 old-space limit for the gateway (MiB). */
   readonly heapMiB?: number
+  /** The port to listen on (default: a free one); a replica restarted behind a balancer keeps its port. */
+  readonly port?: number | undefined
+  /** Further environment (the store's URL and key). */
+  readonly env?: Record<string, string> | undefined
   /** Every complete output line, as it arrives (the token scan reads them here). */
   readonly onLine: (line: string) => void
 }
@@ -54,7 +58,7 @@ export const start = (options: GatewayOptions): Promise<GatewayProcess> =>
         options.configPath,
         "serve",
         "--port",
-        "0"
+        String(options.port ?? 0)
       ],
       {
         cwd: options.home,
@@ -63,6 +67,7 @@ export const start = (options: GatewayOptions): Promise<GatewayProcess> =>
           MCPGATE_HOME: options.home,
           MCPGATE_TOKEN_STORE: "file",
           NO_COLOR: "1",
+          ...options.env,
           ...(options.heapMiB === undefined
             ? {}
             : {

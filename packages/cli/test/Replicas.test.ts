@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as AuthServer from "@mcpgate/testing/AuthServer"
+import * as Haproxy from "@mcpgate/testing/Haproxy"
 import { redirectFor } from "@mcpgate/testing/Harness"
 import { freePort } from "@mcpgate/testing/Loopback"
 import * as Postgres from "@mcpgate/testing/Postgres"
@@ -17,7 +18,6 @@ import * as ProtectedMcpServer from "@mcpgate/testing/ProtectedMcpServer"
 import { Effect, Exit, Scope } from "effect"
 import { binary, sandbox } from "./support/Cli.ts"
 
-const haproxyBinary = "/usr/sbin/haproxy"
 const encryptionKey = Buffer.alloc(32, 5).toString("base64")
 const adminToken = "replica-admin-token-3f9a1c"
 const callbackPath = "/admin/api/mcp/oauth/callback"
@@ -131,27 +131,7 @@ beforeAll(async () => {
       /listening on/
     )
   }
-  const { home } = sandbox()
-  const haproxyConfig = join(home, "haproxy.cfg")
-  writeFileSync(
-    haproxyConfig,
-    [
-      "defaults",
-      "  mode http",
-      "  timeout connect 5s",
-      "  timeout client 60s",
-      "  timeout server 60s",
-      "frontend gateway",
-      `  bind 127.0.0.1:${balancerPort}`,
-      "  default_backend replicas",
-      "backend replicas",
-      "  balance roundrobin",
-      ...ports.map((port, index) => `  server r${index + 1} 127.0.0.1:${port}`),
-      ""
-    ].join("\n")
-  )
-  children.push(spawn(haproxyBinary, ["-f", haproxyConfig, "-db"], { stdio: "ignore" }))
-  await waitFor("HAProxy", async () => (await fetch(`${balancer}/health`)).status === 200)
+  balancer = (await run(Haproxy.start({ backends: ports, port: balancerPort }))).url
 }, 180_000)
 
 afterAll(async () => {

@@ -11,6 +11,7 @@
  * token string it hands out is collected, so tests can count refreshes and
  * check that no token leaks into logs or errors.
  */
+import { createHash } from "node:crypto"
 import * as http from "node:http"
 import { Effect, type Scope } from "effect"
 import * as jose from "jose"
@@ -26,7 +27,17 @@ export interface TokenRequest {
   readonly scope?: string
   /** The `aud` of a `client_assertion` (private_key_jwt), when there was one. */
   readonly assertionAudience?: unknown
+  /** When it was answered (`Date.now()`). */
+  readonly at?: number | undefined
+  /** A fingerprint (SHA-256, 16 hex digits) of the refresh token presented, for a refresh grant. */
+  readonly presented?: string | undefined
+  /** A fingerprint of the refresh token issued, when one was. */
+  readonly issued?: string | undefined
 }
+
+/** A fingerprint of a token that tests may keep and compare without holding the token. */
+export const fingerprint = (token: string): string =>
+  createHash("sha256").update(token).digest("hex").slice(0, 16)
 
 export interface AuthServerOptions {
   /** The resource indicator the server accepts (the MCP server URL); a function when it is known later. */
@@ -64,8 +75,11 @@ export interface AuthServer {
   unavailable: boolean
   /** Hold every token request this long before processing it (a slow server widens races). */
   tokenDelayMillis: number
-  /** Awaited before each request is processed, with its path (lets a test order requests from several clients). */
-  hold: ((path: string) => Promise<void>) | undefined
+  /**
+   * Awaited before each request is processed, with its path and the client's
+   * port (lets a test order requests from several clients, or never answer one).
+   */
+  hold: ((path: string, remotePort: number) => Promise<void>) | undefined
   /** Rewrite the next token responses: return a body and status to replace the real answer. */
   rewriteToken:
     | ((request: TokenRequest) => { readonly status: number; readonly body: unknown } | undefined)
@@ -255,7 +269,7 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
     }
 
     provider.use(async (ctx: KoaContext, next) => {
-      if (server.hold !== undefined) await server.hold(ctx.path)
+      if (server.hold !== undefined) await server.hold(ctx.path, ctx.req.socket.remotePort ?? 0)
       if (server.unavailable && ctx.path === "/token") {
         server.tokenRequests.push({ grantType: "", status: 503 })
         ctx.status = 503
@@ -279,7 +293,12 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
           ...(typeof params.scope === "string" ? { scope: params.scope } : {}),
           ...(typeof params.client_assertion === "string"
             ? { assertionAudience: jose.decodeJwt(params.client_assertion).aud }
-            : {})
+            : {}),
+          at: Date.now(),
+          ...(typeof params.refresh_token === "string"
+            ? { presented: fingerprint(params.refresh_token) }
+            : {}),
+          ...(typeof body.refresh_token === "string" ? { issued: fingerprint(body.refresh_token) } : {})
         }
         const rewrite = server.rewriteToken?.(request)
         if (rewrite !== undefined) {

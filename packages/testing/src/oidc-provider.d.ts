@@ -9,6 +9,7 @@ declare module "oidc-provider" {
     body: unknown
     set(name: string, value: string): void
     readonly oidc?: { readonly params?: Record<string, unknown> }
+    readonly req: IncomingMessage
   }
 
   export interface Grant {
