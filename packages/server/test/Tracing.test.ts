@@ -140,6 +140,15 @@ const parseTraceparent = (headers: IncomingHttpHeaders) => {
   return match === null ? undefined : { traceId: match[1] ?? "", parentId: match[2] ?? "" }
 }
 
+/** The names of the metrics in every export received so far. */
+const metricNamesOf = (bodies: ReadonlyArray<{ readonly path: string; readonly body: Uint8Array }>) =>
+  bodies
+    .filter((entry) => entry.path === "/v1/metrics")
+    .flatMap((entry) => metrics.v1.ExportMetricsServiceRequest.decode(entry.body).resourceMetrics)
+    .flatMap((resource) =>
+      resource.scopeMetrics.flatMap((scope) => scope.metrics.map((metric) => metric.name))
+    )
+
 // OTLP span kinds (opentelemetry-proto trace.proto `SpanKind`).
 const SERVER = 2
 const CLIENT = 3
@@ -192,7 +201,8 @@ describe("OTLP export", () => {
                 (span) => span.kind === SERVER && span.attributes["url.path"] === "/v1/chat/completions"
               ) &&
               all.filter((span) => span.name === "tools/call echo").length === 2 &&
-              receiver.bodies.some((entry) => entry.path === "/v1/metrics")
+              // An export from before the chat has no tool calls yet: wait for one after it.
+              metricNamesOf(receiver.bodies).includes("mcpgate_tool_calls_total")
             if (done) return all
             await new Promise((resolve) => setTimeout(resolve, 100))
           }
@@ -274,12 +284,7 @@ describe("OTLP export", () => {
         }
 
         // Metrics go out too, under the same names as on /metrics.
-        const metricNames = receiver.bodies
-          .filter((entry) => entry.path === "/v1/metrics")
-          .flatMap((entry) => metrics.v1.ExportMetricsServiceRequest.decode(entry.body).resourceMetrics)
-          .flatMap((resource) =>
-            resource.scopeMetrics.flatMap((scope) => scope.metrics.map((metric) => metric.name))
-          )
+        const metricNames = metricNamesOf(receiver.bodies)
         assert.include(metricNames, "mcpgate_tool_calls_total")
         assert.include(metricNames, "mcpgate_http_requests_total")
 
