@@ -6,7 +6,8 @@
  * The declarations are walked over jsonc-parser's tree so that every problem
  * keeps its offset; values are checked with their fields' leaf Schemas. All
  * problems are collected, sorted in document order, and the first one becomes
- * the error's one-line message.
+ * the error's one-line message. About 500 lines on purpose: one walker with all
+ * of its error wording in one place, so the messages stay consistent.
  *
  * `_` keys: in the declared objects (root, server entry, `auth`, `tools`,
  * `builtins`, `server` …) they are comments and skipped. In the `mcpServers` name

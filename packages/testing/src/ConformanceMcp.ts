@@ -10,6 +10,9 @@
  * cancellation it receives), `test_notify_resource {uri}` (sends
  * `notifications/resources/updated` to a subscriber), `test_add_tool {name}`
  * (changes the list and says so), `test_roots` (asks the client for its roots).
+ *
+ * Longer than 500 lines on purpose: it is one catalogue of fixtures, one handler
+ * per scenario, read side by side with the suite's list of scenarios.
  */
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { Server as SdkServer } from "@modelcontextprotocol/sdk/server/index.js"
