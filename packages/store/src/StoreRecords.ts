@@ -17,6 +17,10 @@ export interface Records {
   readonly put: (id: string, document: string, expiresAt: number) => Effect.Effect<void, StoreError>
   /** Removes and returns the document of `id`; none when it is unknown or expired. */
   readonly take: (id: string) => Effect.Effect<Option.Option<string>, StoreError>
+  /** The document of `id`, left in place; none when it is unknown or expired. */
+  readonly get: (id: string) => Effect.Effect<Option.Option<string>, StoreError>
+  /** Forgets `id` (nothing when it is unknown). */
+  readonly remove: (id: string) => Effect.Effect<void, StoreError>
 }
 
 const associatedData = (kind: string, id: string) => `mcpgate:record:${kind}:${id}`
@@ -27,6 +31,16 @@ export const make = (kind: string, keyring: Encryption.Keyring) =>
     const sql = yield* PgClientModule.PgClient
     const database = StoreDatabase.databaseOf(sql)
     const failure = (what: string) => fromSqlError(database, what)
+    const openLive = (row: { readonly sealed: string; readonly live: boolean } | undefined, id: string) =>
+      row === undefined || row.live !== true
+        ? Effect.succeedNone
+        : Encryption.open(keyring, row.sealed, associatedData(kind, id)).pipe(
+            Effect.map(Option.some),
+            Effect.mapError(
+              (error) =>
+                new StoreError({ reason: "encryption", message: `a ${kind} record: ${error.message}` })
+            )
+          )
     return {
       put: (id, document, expiresAt) =>
         Effect.gen(function* () {
@@ -40,21 +54,22 @@ export const make = (kind: string, keyring: Encryption.Keyring) =>
               sealed = EXCLUDED.sealed, key_id = EXCLUDED.key_id, expires_at = EXCLUDED.expires_at`
         }).pipe(Effect.mapError(failure(`saving a ${kind} record`))),
       take: (id) =>
-        Effect.gen(function* () {
-          const rows = yield* sql<{ readonly sealed: string; readonly live: boolean }>`
-            DELETE FROM mcpgate_records WHERE kind = ${kind} AND id = ${id}
-            RETURNING sealed, expires_at > now() AS live`.pipe(
-            Effect.mapError(failure(`reading a ${kind} record`))
-          )
-          const row = rows[0]
-          if (row === undefined || row.live !== true) return Option.none()
-          const document = yield* Encryption.open(keyring, row.sealed, associatedData(kind, id)).pipe(
-            Effect.mapError(
-              (error) =>
-                new StoreError({ reason: "encryption", message: `a ${kind} record: ${error.message}` })
-            )
-          )
-          return Option.some(document)
-        })
+        sql<{ readonly sealed: string; readonly live: boolean }>`
+          DELETE FROM mcpgate_records WHERE kind = ${kind} AND id = ${id}
+          RETURNING sealed, expires_at > now() AS live`.pipe(
+          Effect.mapError(failure(`reading a ${kind} record`)),
+          Effect.flatMap((rows) => openLive(rows[0], id))
+        ),
+      get: (id) =>
+        sql<{ readonly sealed: string; readonly live: boolean }>`
+          SELECT sealed, expires_at > now() AS live FROM mcpgate_records WHERE kind = ${kind} AND id = ${id}`.pipe(
+          Effect.mapError(failure(`reading a ${kind} record`)),
+          Effect.flatMap((rows) => openLive(rows[0], id))
+        ),
+      remove: (id) =>
+        sql`DELETE FROM mcpgate_records WHERE kind = ${kind} AND id = ${id}`.pipe(
+          Effect.asVoid,
+          Effect.mapError(failure(`removing a ${kind} record`))
+        )
     } satisfies Records
   })
