@@ -1,5 +1,5 @@
 /**
- * Compiles the library packages (core, oauth, transport, server) to what they
+ * Compiles the library packages (core, store, oauth, transport, server) to what they
  * publish: ESM JavaScript, `.d.ts` and source maps in each package's `dist/`
  * (tsconfig.build.json, one project per package, built in dependency order).
  * The workspace itself runs the TypeScript sources; only packing needs this.
@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url"
 const root = fileURLToPath(new URL("..", import.meta.url))
 
 /** The packages compiled by tsconfig.build.json (the CLI publishes its esbuild bundle instead). */
-export const libraryPackages = ["core", "oauth", "transport", "server"] as const
+export const libraryPackages = ["core", "store", "oauth", "transport", "server"] as const
 
 const relativeTsImport = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(["'])(\.{1,2}\/[^"']*?)\.ts\2/g
 

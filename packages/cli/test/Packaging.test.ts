@@ -206,7 +206,7 @@ describe.concurrent("the published packages", () => {
       assert.strictEqual(result.code, 0, describeFailure(`attw ${path.basename(tarball)}`, result))
       for (const module of modules) assert.include(result.stdout, `"@mcpgate/${name}/${module.slice(2)}"`)
     }
-  }, 180_000) // attw resolves every module of four packages: about 15 s each on a quiet 2-core machine
+  }, 240_000) // attw resolves every module of five packages: about 15 s each on a quiet 2-core machine
 
   it("install mcpgate globally from its tarball; it runs --version and serves the API and web UI", async () => {
     const cli = tarballs.find((tarball) => path.basename(tarball).startsWith("mcpgate-0"))

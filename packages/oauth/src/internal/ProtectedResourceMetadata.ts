@@ -4,7 +4,9 @@
  * for, the check that it describes this server, and the RFC 8707 `resource`
  * that follows from it (docs/oauth.md#discovery, #resource-indicator).
  */
+
 import type { AuthConfig, ServerConfig } from "@mcpgate/core/Config"
+import { version } from "@mcpgate/core/Version"
 import { Effect, Option, Schema } from "effect"
 import { OAuthError } from "../Errors.ts"
 import { attempt, checkEndpoint, fetchWith, get } from "./Http.ts"
@@ -77,7 +79,7 @@ export const probe = (server: ServerConfig, url: string): Effect.Effect<string |
       params: {
         protocolVersion: "2025-11-25",
         capabilities: {},
-        clientInfo: { name: "mcpgate", version: "0.1.0" }
+        clientInfo: { name: "mcpgate", version }
       }
     })
   }).pipe(

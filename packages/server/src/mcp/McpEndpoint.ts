@@ -17,9 +17,11 @@
  * `McpEndpoint.layer(options)` (it needs `McpClientManager`). API keys are checked by a
  * middleware around the routes, as for `/v1/*`.
  */
+
 import { randomUUID } from "node:crypto"
 import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
 import * as McpEventStore from "@mcpgate/core/McpEventStore"
+import { version } from "@mcpgate/core/Version"
 import {
   type AggregatedTool,
   McpClientManager,
@@ -79,7 +81,7 @@ export const defaultIdleTimeout = Duration.minutes(30)
 export const defaultMaxSessions = 1000
 export const defaultMaxSessionsPerKey = 100
 export const defaultMaxBodyBytes = 4 * 1024 * 1024
-export const defaultServerInfo: Implementation = { name: "mcpgate", title: "mcpgate", version: "0.1.0" }
+export const defaultServerInfo: Implementation = { name: "mcpgate", title: "mcpgate", version }
 
 export interface McpEndpointShape {
   /** Answers one request to `/mcp` (any method); the request's scope must last until the response is written. */

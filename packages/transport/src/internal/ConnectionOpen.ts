@@ -4,7 +4,9 @@
  * negotiated), `initialize` within the server's timeout, the fallback from
  * streamable HTTP to SSE for `auto`, and closing it all with the scope.
  */
+
 import type { ServerConfig, Transport } from "@mcpgate/core/Config"
+import { version } from "@mcpgate/core/Version"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared/transport.js"
@@ -22,7 +24,7 @@ import { NegotiatingHttpTransport } from "./NegotiatingHttpTransport.ts"
 import { StdioProcessTransport } from "./StdioProcessTransport.ts"
 import { fallsBackToSse, httpTransport, stdioTransport } from "./UpstreamTransport.ts"
 
-export const defaultClientInfo: Implementation = { name: "mcpgate", version: "0.1.0" }
+export const defaultClientInfo: Implementation = { name: "mcpgate", version }
 
 /** What the connection hears from the SDK client once it is open. */
 export interface OpenHooks {
