@@ -201,12 +201,16 @@ export const replicas: Benchmark = {
       )
       // Past half the life of whatever token is stored (gateways refresh at half life at the latest).
       await new Promise((resolve) => setTimeout(resolve, 21_000))
-      const before = as.countGrants("refresh_token")
+      const before = as.tokenRequests.length
       const expiring = await burst()
-      const refreshes = as.countGrants("refresh_token") - before
-      const refused = as.tokenRequests.filter(
-        (r) => r.grantType === "refresh_token" && r.status !== 200
-      ).length
+      const burstRefreshes = as.tokenRequests.slice(before).filter((r) => r.grantType === "refresh_token")
+      const refreshes = burstRefreshes.length
+      const refused = burstRefreshes.filter((r) => r.status !== 200).length
+      // Each refresh presents the refresh token of one expiry (they rotate): a
+      // second request presenting the same one is a duplicate; one presenting the
+      // token the first issued belongs to the next expiry (a burst outliving the
+      // new token's half-life on a loaded machine).
+      const expiries = new Set(burstRefreshes.map((r) => r.presented)).size
       const fresh = await burst()
       if (failures.length > 0) log(`replicas: ${failures.length} burst call(s) failed, e.g. ${failures[0]}`)
 
@@ -226,13 +230,13 @@ export const replicas: Benchmark = {
         {
           benchmark: "replicas",
           kind: "latency",
-          comparison: `1,000 concurrent calls over 3 replicas (HAProxy): token due for a refresh vs fresh token; refresh requests at the AS: ${refreshes}, refused: ${refused}, failed calls: ${failures.length}`,
+          comparison: `1,000 concurrent calls over 3 replicas (HAProxy): token due for a refresh vs fresh token; refresh requests at the AS: ${refreshes} for ${expiries} expir${expiries === 1 ? "y" : "ies"}, refused: ${refused}, failed calls: ${failures.length}`,
           candidate: stats(expiring),
           baseline: stats(fresh),
           concurrent: true,
           goal: {
-            text: "1 refresh request at the AS",
-            met: refreshes === 1 && refused === 0 && failures.length === 0
+            text: "1 refresh request at the AS per token expiry",
+            met: refreshes === expiries && expiries >= 1 && refused === 0 && failures.length === 0
           }
         }
       ] satisfies ReadonlyArray<Row>
