@@ -18,8 +18,8 @@ import type {
 import type { Env } from "@mcpgate/core/ConfigFile"
 import * as Principal from "@mcpgate/core/Principal"
 import * as ResourceServer from "@mcpgate/oauth/ResourceServer"
-import { Context, Effect, Layer, Option, Redacted, Ref } from "effect"
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Context, Effect, Layer, Option, Redacted, Ref, Stream } from "effect"
+import { HttpBody, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Refused, toResponse } from "../http/ErrorBody.ts"
 import * as RequestLog from "../http/RequestLog.ts"
 import { type Addresses, addresses, exposedPublicHost } from "./Addresses.ts"
@@ -321,6 +321,24 @@ export const withAccess = <A, E, R>(effect: Effect.Effect<A, E, R>, access: ApiA
   )
 
 /**
+ * A streamed body is consumed after the handler returned, outside what
+ * `withAccess` provided: it gets the same principal, or a streamed chat would
+ * run the model's tool calls as nobody (docs/teams.md#per-user-credentials).
+ */
+const streamWithAccess = (
+  response: HttpServerResponse.HttpServerResponse,
+  access: ApiAccess
+): HttpServerResponse.HttpServerResponse => {
+  const body = response.body
+  if (body._tag !== "Stream") return response
+  const stream = body.stream.pipe(
+    Stream.provideService(ApiCaller, access.caller),
+    Stream.provideService(CurrentPrincipal, access.principal)
+  )
+  return HttpServerResponse.setBody(response, HttpBody.stream(stream, body.contentType, body.contentLength))
+}
+
+/**
  * Route middleware for `/v1/*` and `/mcp`: provide it to those routes, e.g.
  * `OpenAiApi.routes.pipe(Layer.provide(Security.apiKeyMiddleware.layer))`.
  */
@@ -333,7 +351,8 @@ export const apiKeyMiddleware = HttpRouter.middleware(
         return yield* security.authorizeApi(request).pipe(
           Effect.matchEffect({
             onFailure: (refused) => Effect.succeed(toResponse(refused)),
-            onSuccess: (access) => withAccess(httpEffect, access)
+            onSuccess: (access) =>
+              Effect.map(withAccess(httpEffect, access), (response) => streamWithAccess(response, access))
           })
         )
       })
