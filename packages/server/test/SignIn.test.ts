@@ -141,6 +141,8 @@ describe("web sign-in through server.auth", () => {
         assert.include(adminPage.text, "alice")
         assert.include(adminPage.text, 'href="/chat"')
         assert.include(adminPage.text, 'href="/connections"')
+        // Her front door is the chat.
+        assert.strictEqual((yield* request(`${url}/`, { cookie })).headers.get("location"), "/chat")
         // Without a session the admin page is the admin-token sign-in, as before.
         assert.strictEqual((yield* request(`${url}/admin`)).status, 200)
 
@@ -159,7 +161,7 @@ describe("web sign-in through server.auth", () => {
     "an admin by adminClaim opens /admin and its API with the session alone",
     () =>
       Effect.gen(function* () {
-        const { url, as } = yield* TeamsGateway.start(admins)
+        const { url, as, clockOffset } = yield* TeamsGateway.start(admins)
         as.account = "root"
         const cookie = yield* WebSignIn.signIn(url, "/admin")
         assert.deepStrictEqual((yield* request(`${url}/signin/session`, { cookie })).json, {
@@ -172,6 +174,9 @@ describe("web sign-in through server.auth", () => {
         // A write still needs the CSRF header.
         const reload = yield* request(`${url}/admin/api/mcp/reload`, { method: "POST", cookie })
         assert.strictEqual(reload.status, 403)
+        // A session lasts 12 hours.
+        clockOffset.ms += 12 * 60 * 60 * 1000 + 1000
+        assert.strictEqual((yield* request(`${url}/admin/api/mcp/users`, { cookie })).status, 401)
       }).pipe(Effect.scoped),
     60_000
   )
@@ -195,7 +200,7 @@ describe("web sign-in through server.auth", () => {
     () =>
       Effect.gen(function* () {
         const records = yield* ownRecords
-        const { url, as } = yield* TeamsGateway.start({ uiRecords: records.layer })
+        const { url, as, clockOffset } = yield* TeamsGateway.start({ uiRecords: records.layer })
         as.account = "alice"
         const noCookie = (answer: WebSignIn.CallbackAnswer) =>
           assert.isUndefined(answer.setCookies.find((cookie) => cookie.startsWith("mcpgate_session=")))
@@ -228,6 +233,14 @@ describe("web sign-in through server.auth", () => {
         assert.strictEqual(wrongNonce.status, 400)
         assert.include(wrongNonce.body, "nonce")
         noCookie(wrongNonce)
+
+        // A sign-in waits 10 minutes at most.
+        const late = yield* WebSignIn.toCallback(url)
+        clockOffset.ms += 10 * 60 * 1000 + 1000
+        const expired = yield* WebSignIn.openCallback(late)
+        assert.strictEqual(expired.status, 400)
+        assert.include(expired.body, "unknown or has expired")
+        noCookie(expired)
 
         // The provider's own error answer is shown, not a session.
         const denied = yield* WebSignIn.openCallback(

@@ -260,8 +260,14 @@ export const routesWith = (options: WebOptions = {}) =>
         )
       )
       yield* router.add("GET", "/assets/:name", asset)
-      // The front door: the admin page.
-      yield* router.add("GET", "/", HttpServerResponse.redirect("/admin", { status: 302 }))
+      // The front door: the admin page, or the chat for a signed-in user who is no admin.
+      yield* router.add("GET", "/", (request) =>
+        Effect.map(userOf(request), (user) =>
+          HttpServerResponse.redirect(Option.isSome(user) && !user.value.admin ? "/chat" : "/admin", {
+            status: 302
+          })
+        )
+      )
     })
   )
 
