@@ -174,6 +174,11 @@ describe("web sign-in through server.auth", () => {
         // A write still needs the CSRF header.
         const reload = yield* request(`${url}/admin/api/mcp/reload`, { method: "POST", cookie })
         assert.strictEqual(reload.status, 403)
+        // A stale admin-token cookie (a restart forgot its session) does not hide the sign-in.
+        const stale = yield* request(`${url}/admin/api/mcp/users`, {
+          cookie: `mcpgate_admin=stale; ${cookie}`
+        })
+        assert.strictEqual(stale.status, 200, stale.text)
         // A session lasts 12 hours.
         clockOffset.ms += 12 * 60 * 60 * 1000 + 1000
         assert.strictEqual((yield* request(`${url}/admin/api/mcp/users`, { cookie })).status, 401)

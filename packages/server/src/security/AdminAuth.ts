@@ -154,20 +154,21 @@ export const authorizeAdmin = (
       return { via: "bearer" } satisfies AdminAccess
     }
     const admin = yield* sessionHolder(state.sessions, request, sessionCookie)
-    if (admin !== undefined) {
-      if (Option.isNone(admin)) {
-        return yield* unauthorizedAdmin(
-          "the admin session has expired or was closed; sign in again with the admin token"
-        )
-      }
+    if (admin !== undefined && Option.isSome(admin)) {
       yield* checkCookieWrite(request)
       return { via: "cookie" } satisfies AdminAccess
     }
+    // A stale admin-token cookie does not hide a live sign-in through server.auth.
     const user = yield* sessionHolder(state.sessions, request, userSessionCookie)
     if (user !== undefined && Option.isSome(user) && user.value._tag === "User") {
       if (!user.value.admin) return yield* notAnAdmin(user.value.id)
       yield* checkCookieWrite(request)
       return { via: "cookie", user: user.value.id } satisfies AdminAccess
+    }
+    if (admin !== undefined) {
+      return yield* unauthorizedAdmin(
+        "the admin session has expired or was closed; sign in again with the admin token"
+      )
     }
     return yield* unauthorizedAdmin(
       'this route needs the admin token: send "Authorization: Bearer <token>" (set with server.adminToken or MCPGATE_ADMIN_TOKEN, or the one printed on the first start and kept in the state directory as admin-token)'
