@@ -284,4 +284,23 @@ describe("web sign-in through server.auth", () => {
         assert.match(header ?? "", flag)
     }).pipe(Effect.scoped)
   )
+
+  it.live(
+    "a session opened on one gateway is valid on another sharing its records (two replicas)",
+    () =>
+      Effect.gen(function* () {
+        const records = yield* ownRecords
+        const first = yield* TeamsGateway.start({ uiRecords: records.layer })
+        first.as.account = "alice"
+        const cookie = yield* WebSignIn.signIn(first.url)
+        const second = yield* TeamsGateway.start({ uiRecords: records.layer })
+        const there = yield* request(`${second.url}/v1/mcp/connections`, { cookie })
+        assert.strictEqual(there.status, 200, there.text)
+        assert.strictEqual(there.json.user, "alice")
+        // Signing out on the second closes the session on the first too.
+        yield* request(`${second.url}/signout`, { method: "POST", cookie, headers: { origin: second.url } })
+        assert.strictEqual((yield* request(`${first.url}/v1/mcp/connections`, { cookie })).status, 401)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })
