@@ -7,6 +7,7 @@ import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import * as Encryption from "@mcpgate/core/Encryption"
 import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
+import type { UiRecords } from "@mcpgate/server/security/UiRecords"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
 
@@ -55,6 +56,33 @@ export const pendingLoginsLayer = (store: StoreConfig): Layer.Layer<PendingLogin
       const database = yield* Layer.build(Database.layer(url))
       const records = yield* Records.make("pending-login", keyring).pipe(Effect.provideContext(database))
       return Pending.PendingLogins.layerShared(records)
+    }).pipe(Effect.orDie)
+  )
+}
+
+/**
+ * With a Postgres store, the web UI's sessions and pending sign-ins are
+ * records of it (docs/teams.md#sign-in), so a sign-in on one replica is
+ * valid on every other; else undefined (this process keeps them).
+ */
+export const uiRecordsLayer = (store: StoreConfig): Layer.Layer<UiRecords> | undefined => {
+  if (store.type !== "postgres" || store.url === undefined) return undefined
+  const url = store.url
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      const [Records, Database, Ui] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@mcpgate/store/StoreRecords"),
+          import("@mcpgate/store/StoreDatabase"),
+          import("@mcpgate/server/security/UiRecords")
+        ])
+      )
+      const keyring = yield* Encryption.keyringFromConfig
+      // Built in the layer's scope: the pool lives as long as the gateway.
+      const database = yield* Layer.build(Database.layer(url))
+      return Ui.UiRecords.layerShared((kind) =>
+        Records.make(kind, keyring).pipe(Effect.provideContext(database))
+      )
     }).pipe(Effect.orDie)
   )
 }

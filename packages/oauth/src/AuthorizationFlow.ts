@@ -57,6 +57,12 @@ export interface GrantContext {
   readonly audience?: string | undefined
   /** Sender-constrains the tokens (RFC 9449). */
   readonly dpop?: oauth.DPoPHandle | undefined
+  /**
+   * OpenID Connect sign-in (Core §3.1.2.1): the `nonce` sent with the
+   * authorization request; the token response must then carry an ID token
+   * with it (Core §3.1.3.7).
+   */
+  readonly nonce?: string | undefined
 }
 
 /** A code-flow request ready to be sent to the browser. Holds the PKCE verifier: never log it. */

@@ -51,12 +51,21 @@ export interface VerifiedToken {
 
 export interface ResourceServerShape {
   readonly verify: (token: string) => Effect.Effect<VerifiedToken, TokenRejected>
+  /**
+   * An ID token of the web sign-in (OpenID Connect Core §3.1.3.7): signed by
+   * the issuer's keys, `iss`, `aud` = the gateway's client id, `exp`, and the
+   * `nonce` of the sign-in. Its claims.
+   */
+  readonly verifyIdToken: (
+    idToken: string,
+    nonce: string
+  ) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRejected>
 }
 
 const invalid = (message: string) => new TokenRejected({ reason: "invalid_token", message })
 
 /** The issuer as discovery reads any authorization server: a stand-in server entry named after the setting. */
-const issuerEntry = (issuer: string): ServerConfig => ({
+export const issuerEntry = (issuer: string): ServerConfig => ({
   name: "server.auth",
   transport: "streamable-http",
   url: issuer,
@@ -207,5 +216,21 @@ export const make = (options: ResourceServerOptions): Effect.Effect<ResourceServ
       }
       return yield* checkClaims(options, claims)
     })
-    return { verify }
+    const verifyIdToken = Effect.fn("ResourceServer.verifyIdToken")(function* (
+      idToken: string,
+      nonce: string
+    ) {
+      const as = (yield* metadata).metadata
+      if (as.jwks_uri === undefined) {
+        return yield* invalid("the identity provider publishes no keys (jwks_uri) to check an ID token with")
+      }
+      const claims = yield* verifyJwt(options, yield* keysOf(as.jwks_uri), idToken)
+      if (!audiencesOf(claims.aud).includes(options.clientId)) {
+        return yield* invalid(`the ID token is not for this gateway's client "${options.clientId}"`)
+      }
+      if (claims.nonce !== nonce)
+        return yield* invalid("the ID token does not carry the nonce of this sign-in")
+      return claims
+    })
+    return { verify, verifyIdToken }
   })

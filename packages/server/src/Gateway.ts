@@ -32,10 +32,12 @@ import { Upstream } from "./openai/Upstream.ts"
 import type * as AdminToken from "./security/AdminToken.ts"
 import * as ProtectedResource from "./security/ProtectedResource.ts"
 import * as Security from "./security/Security.ts"
+import { UiRecords } from "./security/UiRecords.ts"
 import * as ConnectionRoutes from "./teams/ConnectionRoutes.ts"
 import { UserCredentials } from "./teams/UserCredentials.ts"
 import * as UserModelTools from "./teams/UserModelTools.ts"
 import { UserTools } from "./teams/UserTools.ts"
+import * as SignInRoutes from "./web/SignInRoutes.ts"
 import * as Web from "./web/WebUi.ts"
 
 export interface GatewayOptions {
@@ -46,6 +48,8 @@ export interface GatewayOptions {
   readonly onListening?: (info: ListeningInfo) => Effect.Effect<void>
   /** Where web logins wait for their callback (default: this process); a shared store lets any replica complete them. */
   readonly pendingLogins?: Layer.Layer<PendingLogins> | undefined
+  /** Where web sessions and sign-ins wait (default: this process); a shared store makes a sign-in valid on every replica. */
+  readonly uiRecords?: Layer.Layer<UiRecords> | undefined
 }
 
 export interface ListeningInfo {
@@ -103,6 +107,7 @@ export const routes = Layer.mergeAll(
   ProtectedResource.routes,
   AdminApi.routes,
   Web.routes,
+  SignInRoutes.routes,
   notFoundRoute
 )
 
@@ -231,5 +236,6 @@ export const layer = (options: GatewayOptions) =>
   ).pipe(
     Layer.provide(mcpEndpointLayer(options)),
     Layer.provide(services(options)),
-    Layer.provideMerge(securityLayer(options))
+    Layer.provideMerge(securityLayer(options)),
+    Layer.provide(options.uiRecords ?? UiRecords.layerMemory)
   )

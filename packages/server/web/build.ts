@@ -22,7 +22,7 @@ export const webRoot = fileURLToPath(new URL(".", import.meta.url))
 export const distDirectory = path.join(webRoot, "dist")
 
 /** The pages: template in web/, entry module in web/src/. */
-const pages = ["admin", "chat"] as const
+const pages = ["admin", "chat", "connections"] as const
 
 /** Written last; it records what the build was made from. */
 const stampFile = "build.json"

@@ -52,6 +52,8 @@ export interface AuthServerOptions {
   readonly acceptsResource?: (indicator: string) => boolean
   /** Extra claims of an account (or a machine client), in its ID token, userinfo and JWT access tokens. */
   readonly claims?: (accountId: string) => Record<string, unknown>
+  /** Claims of `claims` that the `openid` scope carries into ID tokens (e.g. `groups` for `adminClaim`). */
+  readonly idTokenClaims?: ReadonlyArray<string>
   /** Scopes the provider itself lists (clients may register with them), beside `openid` and `offline_access`. */
   readonly providerScopes?: ReadonlyArray<string>
   /** Resources whose access tokens are opaque (checked by RFC 7662 introspection) instead of JWTs. */
@@ -184,6 +186,7 @@ export const start = (options: AuthServerOptions): Effect.Effect<AuthServer, nev
       adapter: makeAdapter(store),
       clients: options.clients ?? [],
       jwks: { keys: [signingKey] },
+      claims: { openid: ["sub", ...(options.idTokenClaims ?? [])] },
       findAccount: async (_ctx: unknown, sub: string) => ({
         accountId: sub,
         claims: async () => ({ ...options.claims?.(sub), sub })

@@ -64,6 +64,7 @@ export const prepare = Effect.fn("AuthorizationFlow.prepare")(function* (
   url.searchParams.set("code_challenge", codeChallenge)
   url.searchParams.set("code_challenge_method", "S256")
   url.searchParams.set("state", state)
+  if (context.nonce !== undefined) url.searchParams.set("nonce", context.nonce)
   for (const [key, value] of Object.entries({
     ...scopeParameter(context),
     ...resourceParameter(context),
@@ -147,7 +148,12 @@ export const complete = Effect.fn("AuthorizationFlow.complete")(function* (
           ...(context.dpop === undefined ? {} : { DPoP: context.dpop })
         }
       )
-      return oauth.processAuthorizationCodeResponse(as, session.client, response)
+      return oauth.processAuthorizationCodeResponse(
+        as,
+        session.client,
+        response,
+        context.nonce === undefined ? undefined : { expectedNonce: context.nonce, requireIdToken: true }
+      )
     })
   )
 })

@@ -46,6 +46,8 @@ export interface CallbackPage {
   readonly error?: string
   /** The gateway's own origin: the only target of `postMessage`. */
   readonly origin: string
+  /** A page of the gateway to go back to when no window opened this one (a user's /connections). */
+  readonly returnTo?: string | undefined
 }
 
 export const render = (page: CallbackPage): HttpServerResponse.HttpServerResponse => {
@@ -67,12 +69,16 @@ export const render = (page: CallbackPage): HttpServerResponse.HttpServerRespons
 <body>
 <h1 class="${page.ok ? "ok" : "failed"}">${escapeHtml(page.title)}</h1>
 ${page.lines.map((line) => `<p>${escapeHtml(line)}</p>`).join("\n")}
+${page.returnTo === undefined ? "" : `<p><a href="${escapeHtml(page.returnTo)}">Back to your connections</a></p>`}
 <script nonce="${nonce}">
 (function () {
   var message = ${scriptJson(message)};
+  var returnTo = ${scriptJson(page.returnTo ?? null)};
   if (window.opener) {
     window.opener.postMessage(message, ${scriptJson(page.origin)});
     window.close();
+  } else if (returnTo !== null) {
+    window.location.replace(returnTo);
   }
 })();
 </script>

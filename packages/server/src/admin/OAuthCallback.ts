@@ -85,7 +85,8 @@ export const callback = (ctx: AdminContextShape, requestUrl: string) =>
           server: result.server,
           title: "Connected",
           lines: [`"${result.server}" is now connected for ${user}.`, "You can close this window."],
-          origin
+          origin,
+          returnTo: `/connections?connected=${encodeURIComponent(result.server)}`
         })
       }
     }

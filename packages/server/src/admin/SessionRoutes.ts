@@ -42,7 +42,7 @@ export const closeSession = (ctx: AdminContextShape, request: HttpServerRequest.
   Effect.gen(function* () {
     yield* ctx.security.closeSession(request)
     yield* HttpEffect.appendPreResponseHandler((_, response) =>
-      Effect.succeed(ctx.security.clearSessionCookie(response))
+      Effect.succeed(ctx.security.clearUserSessionCookie(ctx.security.clearSessionCookie(response)))
     )
     return { ok: true } as const
   })

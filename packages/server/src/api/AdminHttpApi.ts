@@ -54,6 +54,12 @@ export const AdminErrors = {
     "csrf_check_failed",
     "a write with the session cookie, but neither `X-Mcpgate-Csrf: 1` nor a same-origin `Origin`"
   ),
+  notAnAdmin: errorCode(
+    ApiErrors.Forbidden,
+    "permission_error",
+    "not_an_admin",
+    "the session cookie of a user signed in through `server.auth` who is no admin (docs/teams.md#the-web-uis-sign-in)"
+  ),
   tooManySignIns: documentedCode(
     ApiErrors.TooManyRequests,
     "rate_limit_error",
@@ -178,11 +184,12 @@ export class AdminAccess extends HttpApiMiddleware.Service<AdminAccess>()("@mcpg
   error: [ApiErrors.UnauthorizedJson, ApiErrors.ForbiddenJson, ApiErrors.TooManyRequestsJson]
 }) {
   static readonly auth =
-    "the admin token as `Authorization: Bearer <token>`, or the session cookie `mcpgate_admin` (a write with the cookie also sends `X-Mcpgate-Csrf: 1` or a same-origin `Origin`)"
+    "the admin token as `Authorization: Bearer <token>`, the session cookie `mcpgate_admin`, or the session cookie `mcpgate_session` of a signed-in admin (a write with a cookie also sends `X-Mcpgate-Csrf: 1` or a same-origin `Origin`)"
   static readonly codes = [
     AdminErrors.invalidAdminToken,
     AdminErrors.crossOrigin,
     AdminErrors.csrfCheckFailed,
+    AdminErrors.notAnAdmin,
     AdminErrors.tooManySignIns
   ]
 }

@@ -5,19 +5,23 @@
  * too, and a 401 points at the resource metadata (RFC 9728 §5.1). Without
  * any of them the API is open, which the bind check allows only on loopback,
  * and there a foreign `Host` (DNS rebinding) or `Origin` (a web page driving
- * the local gateway) is refused.
+ * the local gateway) is refused. With `server.auth`, the web UI's session
+ * cookie of a signed-in user opens it as that user, under the admin API's
+ * Origin and CSRF rules (docs/teams.md#sign-in).
  */
 import { isLoopbackHost } from "@mcpgate/core/Address"
 import type { GatewayAuthConfig, McpgateConfig } from "@mcpgate/core/Config"
 import * as Principal from "@mcpgate/core/Principal"
 import type { ResourceServerShape, TokenRejected } from "@mcpgate/oauth/ResourceServer"
-import { Effect, Ref } from "effect"
+import { Effect, Option, Ref } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { Refused } from "../http/ErrorBody.ts"
 import { type Addresses, hostnameOf } from "./Addresses.ts"
+import { checkCookieWrite, checkSameOrigin, sessionHolder, userSessionCookie } from "./AdminAuth.ts"
 import { isEmpty, type KeyTable, principalOfKey, userOfClaims } from "./Principals.ts"
 import * as ProtectedResource from "./ProtectedResource.ts"
 import { bearerToken, digest } from "./Tokens.ts"
+import type { WebSessions } from "./WebSessions.ts"
 
 /** Access tokens of `server.auth`'s provider (fixed at start). */
 export interface TokenAuth {
@@ -34,6 +38,8 @@ export interface ApiKeysState {
   readonly config: Ref.Ref<McpgateConfig>
   readonly addresses: Addresses
   readonly tokens: TokenAuth | undefined
+  /** The web UI's sessions (a signed-in user's cookie). */
+  readonly sessions: WebSessions
 }
 
 /** Who may use the API, and which `/mcp` sessions are theirs. */
@@ -144,6 +150,32 @@ const principalOfToken = (
   })
 
 /**
+ * The user a session cookie stands for; `undefined` without the cookie. A
+ * closed or expired session is refused rather than passed over.
+ */
+const principalOfSession = (
+  state: ApiKeysState,
+  tokens: TokenAuth,
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<ApiAccess, Refused> | undefined => {
+  const id = request.cookies[userSessionCookie]
+  if (id === undefined || id === "") return undefined
+  return Effect.gen(function* () {
+    yield* checkSameOrigin(state.addresses, request, "the API with a session cookie")
+    const holder = yield* sessionHolder(state.sessions, request, userSessionCookie)
+    if (holder === undefined || Option.isNone(holder) || holder.value._tag !== "User") {
+      return yield* unauthorized(
+        "the web session has expired or was closed; sign in again at /signin",
+        ProtectedResource.challenge(tokens.base, pathOf(request)),
+        "session_expired"
+      )
+    }
+    yield* checkCookieWrite(request)
+    return { principal: holder.value, caller: Principal.label(holder.value) }
+  })
+}
+
+/**
  * Fails with 401/403 when the request may not use the API; else who is
  * calling (`ApiAccess`).
  */
@@ -169,6 +201,9 @@ export const authorizeApi = (
       }
       if (tokens !== undefined) return principalOfToken(state, tokens, pathname, token)
     }
+    const session =
+      token === undefined && tokens !== undefined ? principalOfSession(state, tokens, request) : undefined
+    if (session !== undefined) return session
     if (tokens !== undefined) {
       return Effect.fail(
         unauthorized(

@@ -4,7 +4,7 @@
  * (`authorizeApi`, wrapped around `/v1/*` and `/mcp` by `apiKeyMiddleware`) and
  * the admin API (`authorizeAdmin`, UI sessions), and the rules a reloaded config
  * must keep. The rules themselves live beside it: ./ApiKeys.ts, ./AdminAuth.ts,
- * ./AdminSessions.ts, ./ConfigChecks.ts, ./Addresses.ts; body limits in
+ * ./WebSessions.ts, ./ConfigChecks.ts, ./Addresses.ts; body limits in
  * ./BodyLimits.ts.
  */
 
@@ -18,13 +18,19 @@ import type {
 import type { Env } from "@mcpgate/core/ConfigFile"
 import * as Principal from "@mcpgate/core/Principal"
 import * as ResourceServer from "@mcpgate/oauth/ResourceServer"
-import { Context, Effect, Layer, Redacted, Ref } from "effect"
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Context, Effect, Layer, Option, Redacted, Ref, Stream } from "effect"
+import { HttpBody, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type Refused, toResponse } from "../http/ErrorBody.ts"
 import * as RequestLog from "../http/RequestLog.ts"
 import { type Addresses, addresses, exposedPublicHost } from "./Addresses.ts"
-import { type AdminAccess, authorizeAdmin, checkToken, sessionCookie } from "./AdminAuth.ts"
-import * as AdminSessions from "./AdminSessions.ts"
+import {
+  type AdminAccess,
+  authorizeAdmin,
+  checkToken,
+  sessionCookie,
+  sessionsUnavailable,
+  userSessionCookie
+} from "./AdminAuth.ts"
 import * as AdminToken from "./AdminToken.ts"
 import { type ApiAccess, authorizeApi, type TokenAuth } from "./ApiKeys.ts"
 import {
@@ -36,10 +42,12 @@ import {
   tokenClash
 } from "./ConfigChecks.ts"
 import * as ConfigEditorMode from "./ConfigEditorMode.ts"
-import { keyTable } from "./Principals.ts"
+import { keyTable, userOfClaims } from "./Principals.ts"
 import * as ProtectedResource from "./ProtectedResource.ts"
 import * as SignInLimiter from "./SignInLimiter.ts"
 import { bearerToken, type Digest, digest, matches } from "./Tokens.ts"
+import { memoryStorage, UiRecords } from "./UiRecords.ts"
+import * as WebSessions from "./WebSessions.ts"
 
 export type { ApiAccess } from "./ApiKeys.ts"
 
@@ -66,6 +74,12 @@ export interface SecurityShape {
   readonly baseUrl: string
   /** `server.auth` as it was at start (a change needs a restart). */
   readonly gatewayAuth: GatewayAuthConfig | undefined
+  /** The checker of `server.auth`'s tokens (access tokens and the web sign-in's ID tokens). */
+  readonly resourceServer: ResourceServer.ResourceServerShape | undefined
+  /** The user signed-in claims name, by the same rules as access tokens (`userClaim`, `adminClaim`, `admin: true`). */
+  readonly userOfClaims: (
+    claims: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<Principal.User | undefined>
   /**
    * What the admin config editor may change (`server.configEditor` as it was at
    * start; a change needs a restart): "full" by default while the gateway is
@@ -98,8 +112,23 @@ export interface SecurityShape {
     request: HttpServerRequest.HttpServerRequest,
     token: string
   ) => Effect.Effect<Redacted.Redacted<string>, Refused>
-  /** Ends the session named by the request's cookie, if any. */
+  /** Opens a web session for a user signed in through `server.auth` (docs/teams.md#sign-in). */
+  readonly openUserSession: (user: Principal.User) => Effect.Effect<Redacted.Redacted<string>, Refused>
+  /** The signed-in user of the request's session cookie; none without a live session. */
+  readonly userOf: (
+    request: HttpServerRequest.HttpServerRequest
+  ) => Effect.Effect<Option.Option<Principal.User>>
+  /** Ends the sessions named by the request's cookies, if any. */
   readonly closeSession: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void>
+  /** Sets a user's session cookie on a response (Path=/, SameSite=Lax). */
+  readonly setUserSessionCookie: (
+    response: HttpServerResponse.HttpServerResponse,
+    session: Redacted.Redacted<string>
+  ) => HttpServerResponse.HttpServerResponse
+  /** Expires the user's session cookie on a response. */
+  readonly clearUserSessionCookie: (
+    response: HttpServerResponse.HttpServerResponse
+  ) => HttpServerResponse.HttpServerResponse
   /** Sets the session cookie on a response. */
   readonly setSessionCookie: (
     response: HttpServerResponse.HttpServerResponse,
@@ -150,10 +179,16 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
   const gatewayAuth = config.server.auth
   const tokens = gatewayAuth === undefined ? undefined : yield* tokenAuth(gatewayAuth, baseUrl)
   const sessionTtlMs = options.sessionTtlMs ?? defaultSessionTtlMs
+  const records = yield* Effect.serviceOption(UiRecords)
+  const storage = yield* Option.match(records, {
+    onNone: () => memoryStorage,
+    onSome: (shared) => shared.forKind("ui-session")
+  })
+  const sessions = WebSessions.make(storage, sessionTtlMs)
   const admin = {
     adminDigest: digest(Redacted.value(adminToken.value)),
     addresses: sites,
-    sessions: yield* AdminSessions.make(sessionTtlMs),
+    sessions,
     limiter: yield* SignInLimiter.make(options.signInLimit)
   }
   const check = (next: McpgateConfig) => checkReload(next, host, adminToken.value)
@@ -163,22 +198,36 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
     path: "/admin",
     ...(sites.secure ? { secure: true } : {})
   } as const
+  const userCookieOptions = { ...cookieOptions, sameSite: "lax", path: "/" } as const
+  const closeCookie = (request: HttpServerRequest.HttpServerRequest, name: string) => {
+    const id = request.cookies[name]
+    return id === undefined ? Effect.void : Effect.ignore(sessions.close(id))
+  }
 
   return Security.of({
     adminToken,
     addresses: sites,
     baseUrl,
     gatewayAuth,
+    resourceServer: tokens?.resourceServer,
+    userOfClaims: (claims) =>
+      Effect.map(Ref.get(current), (config) =>
+        gatewayAuth === undefined ? undefined : userOfClaims(config, gatewayAuth, claims, [], "session")
+      ),
     configEditor: ConfigEditorMode.modeOf(
       config,
       isLoopbackHost(host) && exposedPublicHost(config) === undefined
     ),
     authorizeApi: (request) =>
-      authorizeApi({ keys, config: current, addresses: sites, tokens }, request).pipe(
+      authorizeApi({ keys, config: current, addresses: sites, tokens, sessions }, request).pipe(
         Effect.tap((access) => RequestLog.setPrincipal(Principal.label(access.principal)))
       ),
     authorizeAdmin: (request) =>
-      authorizeAdmin(admin, request).pipe(Effect.tap(RequestLog.setPrincipal("admin"))),
+      authorizeAdmin(admin, request).pipe(
+        Effect.tap((access) =>
+          RequestLog.setPrincipal(access.user === undefined ? "admin" : `user:${access.user}`)
+        )
+      ),
     authorizeMetrics: (request) =>
       Effect.flatMap(Ref.get(metricsKey), (scraper) => {
         const token = bearerToken(request)
@@ -198,11 +247,31 @@ const make = Effect.fnUntraced(function* (options: SecurityOptions) {
           Effect.andThen(Ref.set(current, next), Ref.set(metricsKey, metricsDigest(next)))
         )
       ),
-    openSession: (request, token) => Effect.andThen(checkToken(admin, request, token), admin.sessions.open),
-    closeSession: (request) => {
-      const session = request.cookies[sessionCookie]
-      return session === undefined ? Effect.void : admin.sessions.close(session)
+    openSession: (request, token) =>
+      Effect.andThen(
+        checkToken(admin, request, token),
+        sessions.open(WebSessions.adminTokenHolder).pipe(Effect.mapError(sessionsUnavailable))
+      ),
+    openUserSession: (user) => sessions.open(user).pipe(Effect.mapError(sessionsUnavailable)),
+    userOf: (request) => {
+      const id = request.cookies[userSessionCookie]
+      if (id === undefined || id === "") return Effect.succeedNone
+      return sessions.get(id).pipe(
+        Effect.map((holder) =>
+          Option.filter(holder, (found): found is Principal.User => found._tag === "User")
+        ),
+        Effect.orElseSucceed(() => Option.none())
+      )
     },
+    closeSession: (request) =>
+      Effect.andThen(closeCookie(request, sessionCookie), closeCookie(request, userSessionCookie)),
+    setUserSessionCookie: (response, session) =>
+      HttpServerResponse.setCookieUnsafe(response, userSessionCookie, Redacted.value(session), {
+        ...userCookieOptions,
+        maxAge: `${sessionTtlMs} millis`
+      }),
+    clearUserSessionCookie: (response) =>
+      HttpServerResponse.expireCookieUnsafe(response, userSessionCookie, userCookieOptions),
     setSessionCookie: (response, session) =>
       HttpServerResponse.setCookieUnsafe(response, sessionCookie, Redacted.value(session), {
         ...cookieOptions,
@@ -252,6 +321,24 @@ export const withAccess = <A, E, R>(effect: Effect.Effect<A, E, R>, access: ApiA
   )
 
 /**
+ * A streamed body is consumed after the handler returned, outside what
+ * `withAccess` provided: it gets the same principal, or a streamed chat would
+ * run the model's tool calls as nobody (docs/teams.md#per-user-credentials).
+ */
+const streamWithAccess = (
+  response: HttpServerResponse.HttpServerResponse,
+  access: ApiAccess
+): HttpServerResponse.HttpServerResponse => {
+  const body = response.body
+  if (body._tag !== "Stream") return response
+  const stream = body.stream.pipe(
+    Stream.provideService(ApiCaller, access.caller),
+    Stream.provideService(CurrentPrincipal, access.principal)
+  )
+  return HttpServerResponse.setBody(response, HttpBody.stream(stream, body.contentType, body.contentLength))
+}
+
+/**
  * Route middleware for `/v1/*` and `/mcp`: provide it to those routes, e.g.
  * `OpenAiApi.routes.pipe(Layer.provide(Security.apiKeyMiddleware.layer))`.
  */
@@ -264,7 +351,8 @@ export const apiKeyMiddleware = HttpRouter.middleware(
         return yield* security.authorizeApi(request).pipe(
           Effect.matchEffect({
             onFailure: (refused) => Effect.succeed(toResponse(refused)),
-            onSuccess: (access) => withAccess(httpEffect, access)
+            onSuccess: (access) =>
+              Effect.map(withAccess(httpEffect, access), (response) => streamWithAccess(response, access))
           })
         )
       })

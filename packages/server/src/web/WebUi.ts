@@ -1,5 +1,6 @@
 /**
- * The web UI (docs/gateway.md#web-ui): `GET /admin`, `GET /chat` and their assets
+ * The web UI (docs/gateway.md#web-ui): `GET /admin`, `GET /chat`, `GET /connections`
+ * (docs/teams.md#connections) and their assets
  * under `/assets/<name>`, served from the build in packages/server/web/dist/
  * (made by web/build.ts on `pnpm install`; no CDN, so the UI works offline).
  *
@@ -11,15 +12,21 @@
  * - The build is read once, when the routes are built; a missing build gives
  *   a page that says how to make it instead of failing the gateway.
  *
- * Mount with `Web.routes` beside the other route layers; it needs nothing.
+ * - With `server.auth` (docs/teams.md#sign-in): `/connections` sends a visitor
+ *   who is not signed in to `/signin`, and `/admin` answers a signed-in user
+ *   who is no admin with a 403 page.
+ *
+ * Mount with `Web.routes` beside the other route layers; it uses `Security` when present.
  */
 import { createHash } from "node:crypto"
 import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as ErrorBody from "../http/ErrorBody.ts"
+import { Security } from "../security/Security.ts"
+import { htmlPage } from "./Pages.ts"
 
 export interface WebOptions {
   /** The directory of a build; by default the first of `defaultDirectories` that holds one. */
@@ -35,7 +42,7 @@ export const defaultDirectories: ReadonlyArray<string> = [
   fileURLToPath(new URL("./web/", import.meta.url))
 ]
 
-export const pageNames = ["admin", "chat"] as const
+export const pageNames = ["admin", "chat", "connections"] as const
 export type PageName = (typeof pageNames)[number]
 
 /**
@@ -215,11 +222,52 @@ export const routesWith = (options: WebOptions = {}) =>
             : serve(request, file, assetHeaders)
         })
 
-      yield* router.add("GET", "/admin", page("admin"))
+      const security = Option.getOrUndefined(yield* Effect.serviceOption(Security))
+      const userOf = (request: HttpServerRequest.HttpServerRequest) =>
+        security === undefined ? Effect.succeedNone : security.userOf(request)
+
+      yield* router.add("GET", "/admin", (request) =>
+        Effect.flatMap(userOf(request), (user) =>
+          Option.isSome(user) && !user.value.admin
+            ? Effect.succeed(
+                htmlPage(
+                  403,
+                  "Not an admin",
+                  [
+                    `You are signed in as ${user.value.id}, who is no admin of this gateway.`,
+                    "An admin is a user with admin: true in server.users, or one the provider's adminClaim names; the admin token opens it too."
+                  ],
+                  [
+                    ["/chat", "Chat"],
+                    ["/connections", "Your connections"]
+                  ]
+                )
+              )
+            : page("admin")(request)
+        )
+      )
       yield* router.add("GET", "/chat", page("chat"))
+      yield* router.add("GET", "/connections", (request) =>
+        Effect.flatMap(userOf(request), (user) =>
+          security?.gatewayAuth !== undefined && Option.isNone(user)
+            ? Effect.succeed(
+                HttpServerResponse.redirect("/signin?return=/connections", {
+                  status: 302,
+                  headers: { "cache-control": "no-store" }
+                })
+              )
+            : page("connections")(request)
+        )
+      )
       yield* router.add("GET", "/assets/:name", asset)
-      // The front door: the admin page.
-      yield* router.add("GET", "/", HttpServerResponse.redirect("/admin", { status: 302 }))
+      // The front door: the admin page, or the chat for a signed-in user who is no admin.
+      yield* router.add("GET", "/", (request) =>
+        Effect.map(userOf(request), (user) =>
+          HttpServerResponse.redirect(Option.isSome(user) && !user.value.admin ? "/chat" : "/admin", {
+            status: 302
+          })
+        )
+      )
     })
   )
 

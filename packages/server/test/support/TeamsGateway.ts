@@ -32,6 +32,7 @@ import type {
 import { Clock, Context, Effect, Layer, Redacted, type Scope } from "effect"
 import { HttpServer } from "effect/http"
 import * as Gateway from "../../src/Gateway.ts"
+import type { UiRecords } from "../../src/security/UiRecords.ts"
 import { shiftedClock } from "./AdminGateway.ts"
 
 export const machineClient = { id: "robot", secret: "robot-secret-0123456789abcdef" }
@@ -54,6 +55,8 @@ export interface TeamsGatewayOptions {
   readonly opaqueV1?: boolean
   /** Servers to wait for (default: all; per-user servers never connect as the gateway). */
   readonly expectConnected?: number
+  /** Where web sessions and sign-ins wait (default: the gateway's memory). */
+  readonly uiRecords?: Layer.Layer<UiRecords>
 }
 
 export interface TeamsGateway {
@@ -90,12 +93,12 @@ export const start = (options: TeamsGatewayOptions = {}): Effect.Effect<TeamsGat
           client_secret: gatewayClient.secret,
           grant_types: ["authorization_code", "refresh_token"],
           response_types: ["code"],
-          redirect_uris: [`${url}/auth/callback`],
+          redirect_uris: [`${url}/auth/callback`, `${url}/signin/callback`],
           token_endpoint_auth_method: "client_secret_basic"
         }
       ],
       ...(options.opaqueV1 === true ? { opaqueFor: (indicator: string) => indicator === `${url}/v1` } : {}),
-      ...(options.claims === undefined ? {} : { claims: options.claims })
+      ...(options.claims === undefined ? {} : { claims: options.claims, idTokenClaims: ["groups"] })
     })
     const home = mkdtempSync(join(tmpdir(), "mcpgate-teams-"))
     const extra = options.server?.(as.issuer) ?? {}
@@ -120,7 +123,7 @@ export const start = (options: TeamsGatewayOptions = {}): Effect.Effect<TeamsGat
     const store = yield* makeMemory()
     const base = yield* Clock.Clock
     const context = yield* Layer.build(
-      Gateway.layer({ config, host: "127.0.0.1" }).pipe(
+      Gateway.layer({ config, host: "127.0.0.1", uiRecords: options.uiRecords }).pipe(
         Layer.provideMerge(NodeHttpServer.layer(http.createServer, { host: "127.0.0.1", port })),
         Layer.provide(NodeHttpClient.layerUndici),
         Layer.provide(Layer.succeed(CredentialStore, store)),

@@ -7,9 +7,10 @@
 import type { Auth, Server, ServerStatus, ServersAnswer, Tool } from "../../src/api/AdminSchemas.ts"
 import { startActivity, stopActivity } from "./activity.ts"
 import * as AdminApi from "./lib/adminApi.ts"
-import { ApiError, type ConfigIssue, messageOf } from "./lib/api.ts"
+import { ApiError, type ConfigIssue, messageOf, requestJson } from "./lib/api.ts"
 import { announce, byId, formatIn, h, plural, setAttribute, setText } from "./lib/dom.ts"
 import { renderMarkdown } from "./lib/markdown.ts"
+import { startUsers } from "./users.ts"
 
 /** A card's server: a configured one, or the builtin tools shown as one. */
 type CardServer = Omit<Server, "transport"> & { readonly transport: Server["transport"] | "builtin" }
@@ -916,6 +917,13 @@ configRevert.addEventListener("click", () => {
 // ---------------------------------------------------------------------------
 // Start
 
+// With server.auth, admins may sign in with the provider instead of the token.
+void requestJson<{ signInAvailable?: boolean }>("/signin/session")
+  .then((session) => {
+    byId("provider-sign-in").hidden = session.signInAvailable !== true
+  })
+  .catch(() => undefined)
+
 const start = async () => {
   let payload: ServersAnswer
   try {
@@ -930,6 +938,7 @@ const start = async () => {
   renderServers(payload)
   connectEvents()
   void startActivity(byId("activity"), byId("activity-summary"), onFailure)
+  void startUsers(byId("users"), byId("users-summary"), onFailure)
   await loadConfig().catch((error: unknown) =>
     setText(configStatus, `Cannot load the config: ${onFailure(error)}`)
   )
