@@ -200,7 +200,7 @@ const buildSession = (ctx: EndpointContext, caller: string | undefined, revived?
         session.id = id
         McpSessions.add(ctx.registry, session)
       },
-      onsessionclosed: () => McpSessions.forget(ctx.registry, session)
+      onsessionclosed: () => McpRevive.deleted(ctx, session)
     })
     const server = makeToolServer({
       manager: ctx.manager,
@@ -397,6 +397,17 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
   })
   yield* Effect.addFinalizer(() => shutdown)
   yield* sweepSessions(ctx, idleMs, Duration.toMillis(options.dormantAfter ?? defaultDormantAfter))
+  // A session ended on another replica: the copy here goes too (its record and events are gone already).
+  yield* Effect.forkScoped(
+    ctx.records.watchEnded((id) =>
+      Effect.suspend(() => {
+        const session = ctx.registry.byId.get(id)
+        if (session === undefined) return Effect.void
+        session.keep = true
+        return McpSessions.close(session)
+      })
+    )
+  )
   yield* notifyToolChanges(ctx)
 
   return McpEndpoint.of({

@@ -211,7 +211,7 @@ const buildRelay = (
           session.id = id
           McpSessions.add(ctx.registry, session)
         },
-        onsessionclosed: () => McpSessions.forget(ctx.registry, session)
+        onsessionclosed: () => McpRevive.deleted(ctx, session)
       }
     )
     const session: McpSessions.Session = {

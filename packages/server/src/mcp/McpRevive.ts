@@ -108,6 +108,18 @@ export const refreshBusy = (ctx: ReviveContext) =>
     }
   })
 
+/**
+ * For the SDK's `onsessionclosed` (DELETE): the record and events go before the
+ * client is answered, so the id is unknown everywhere once it has its 200.
+ */
+export const deleted = (ctx: ReviveContext, session: McpSessions.Session): Promise<void> => {
+  McpSessions.forget(ctx.registry, session)
+  session.keep = true
+  return Effect.runPromise(
+    Effect.andThen(ctx.records.remove(session.id), Effect.ignore(ctx.eventStore.forget(session.id)))
+  )
+}
+
 /** Drops the live objects of the aggregated sessions idle for `dormantMs`; their records stay. */
 export const sweepDormant = (ctx: ReviveContext, dormantMs: number) =>
   Effect.gen(function* () {

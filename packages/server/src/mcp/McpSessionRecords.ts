@@ -42,6 +42,8 @@ export interface McpSessionRecordsShape {
   readonly remove: (id: string) => Effect.Effect<void>
   /** How often activity need be written: 0 in memory; less often for a shared store. */
   readonly refreshEveryMs: number
+  /** Runs `onEnded` for each session another replica ends, until interrupted (nothing in memory). */
+  readonly watchEnded: (onEnded: (id: string) => Effect.Effect<void>) => Effect.Effect<void>
 }
 
 /** Records in this process; expired ones go as new ones arrive, at most once a second. */
@@ -55,6 +57,7 @@ export const makeMemory: Effect.Effect<McpSessionRecordsShape> = Effect.gen(func
     })
   return {
     refreshEveryMs: 0,
+    watchEnded: () => Effect.void,
     put: (record, expiresAt) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Ref.update(records, (map) => {
@@ -98,6 +101,10 @@ export interface McpSessionStorage {
   readonly get: (id: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
   readonly refresh: (id: string, expiresAt: number) => Effect.Effect<boolean, { readonly message: string }>
   readonly remove: (id: string) => Effect.Effect<void, { readonly message: string }>
+  /** Tells every replica that the session `id` ended. */
+  readonly announce: (id: string) => Effect.Effect<void, { readonly message: string }>
+  /** Runs `onEnded` for each session ended anywhere, until interrupted. */
+  readonly watch: (onEnded: (id: string) => Effect.Effect<void>) => Effect.Effect<void>
 }
 
 const RecordJson = Schema.fromJsonString(McpSessionRecord)
@@ -125,7 +132,9 @@ export const makeShared = (storage: McpSessionStorage, refreshEveryMs = 30_000):
       ),
     // A failed refresh keeps the session: only a record known to be gone ends it.
     refresh: (id, expiresAt) => storage.refresh(id, expiresAt).pipe(logged("refreshing", true)),
-    remove: (id) => storage.remove(id).pipe(logged("removing", undefined))
+    remove: (id) =>
+      Effect.andThen(storage.remove(id), storage.announce(id)).pipe(logged("removing", undefined)),
+    watchEnded: storage.watch
   }
 }
 
