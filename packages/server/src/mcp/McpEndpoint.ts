@@ -77,6 +77,11 @@ export interface McpEndpointOptions {
    */
   readonly eventStore?: McpEventStoreShape | undefined
   /**
+   * Where session records are kept (default: the `McpSessionRecords` service when
+   * there is one, else in memory).
+   */
+  readonly sessionRecords?: McpSessionRecordsModule.McpSessionRecordsShape | undefined
+  /**
    * An aggregated session without any open request for this long drops its live
    * objects and keeps only its record (McpRevive.ts); its next request rebuilds it
    * (default 45 seconds).
@@ -370,7 +375,9 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
   const ctx: EndpointContext = {
     manager: yield* McpClientManager,
     registry: yield* McpSessions.makeRegistry,
-    records: Option.isSome(records) ? records.value : yield* McpSessionRecordsModule.makeMemory,
+    records:
+      options.sessionRecords ??
+      (Option.isSome(records) ? records.value : yield* McpSessionRecordsModule.makeMemory),
     idleMs,
     reviving: new Map(),
     allowedOrigins: originsOf([
