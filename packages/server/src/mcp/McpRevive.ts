@@ -51,14 +51,18 @@ const initializeParamsOf = (body: unknown) => {
 const expiryOf = (ctx: ReviveContext, lastActiveAt: number) =>
   lastActiveAt + ctx.idleMs + ctx.records.refreshEveryMs
 
+/** `persistedAt` of a session without a record: it lives on its replica only, and is never refreshed. */
+const unrecorded = Number.POSITIVE_INFINITY
+
 /** Records a session its `initialize` opened (nothing when it was refused). */
 export const recordOpened = (ctx: ReviveContext, session: McpSessions.Session, body: unknown) =>
   Effect.gen(function* () {
+    if (session.transport.sessionId === undefined) return
     const initialize = initializeParamsOf(body)
-    if (session.transport.sessionId === undefined || Option.isNone(initialize)) return
+    session.persistedAt = unrecorded
+    if (Option.isNone(initialize)) return
     const now = yield* Clock.currentTimeMillis
-    session.persistedAt = now
-    yield* ctx.records.put(
+    const kept = yield* ctx.records.put(
       {
         id: session.id,
         caller: session.caller,
@@ -68,6 +72,7 @@ export const recordOpened = (ctx: ReviveContext, session: McpSessions.Session, b
       },
       expiryOf(ctx, now)
     )
+    if (kept) session.persistedAt = now
   })
 
 /**
@@ -101,7 +106,9 @@ export const ended = (ctx: ReviveContext, session: McpSessions.Session): void =>
  */
 export const refreshBusy = (ctx: ReviveContext) =>
   Effect.gen(function* () {
-    const busy = Array.from(ctx.registry.byId.values()).filter((session) => session.openRequests > 0)
+    const busy = Array.from(ctx.registry.byId.values()).filter(
+      (session) => session.openRequests > 0 && session.persistedAt !== unrecorded
+    )
     for (const session of busy) {
       session.persistedAt = 0
       yield* touch(ctx, session)
@@ -123,8 +130,9 @@ export const deleted = (ctx: ReviveContext, session: McpSessions.Session): Promi
 /** Drops the live objects of the aggregated sessions idle for `dormantMs`; their records stay. */
 export const sweepDormant = (ctx: ReviveContext, dormantMs: number) =>
   Effect.gen(function* () {
+    // A session without a record cannot be rebuilt: it stays whole.
     const idle = (yield* McpSessions.idleFor(ctx.registry, dormantMs)).filter(
-      (session) => session.target === undefined
+      (session) => session.target === undefined && session.persistedAt !== unrecorded
     )
     for (const session of idle) {
       session.keep = true

@@ -32,8 +32,8 @@ export const McpSessionRecord = Schema.Struct({
 export type McpSessionRecord = typeof McpSessionRecord.Type
 
 export interface McpSessionRecordsShape {
-  /** Keeps `record` until `expiresAt` (epoch ms). */
-  readonly put: (record: McpSessionRecord, expiresAt: number) => Effect.Effect<void>
+  /** Keeps `record` until `expiresAt` (epoch ms); false when it could not be kept. */
+  readonly put: (record: McpSessionRecord, expiresAt: number) => Effect.Effect<boolean>
   /** The record of `id`; none when it is unknown, expired or ended. */
   readonly get: (id: string) => Effect.Effect<Option.Option<McpSessionRecord>>
   /** Moves the expiry of a live record on; false when there is none any more (it ended elsewhere). */
@@ -45,6 +45,9 @@ export interface McpSessionRecordsShape {
   /** Runs `onEnded` for each session another replica ends, until interrupted (nothing in memory). */
   readonly watchEnded: (onEnded: (id: string) => Effect.Effect<void>) => Effect.Effect<void>
 }
+
+/** Records kept in memory at most; beyond, the oldest go (an idle session is one record). */
+export const defaultMaxMemoryRecords = 100_000
 
 /** Records in this process; expired ones go as new ones arrive, at most once a second. */
 export const makeMemory: Effect.Effect<McpSessionRecordsShape> = Effect.gen(function* () {
@@ -65,8 +68,9 @@ export const makeMemory: Effect.Effect<McpSessionRecordsShape> = Effect.gen(func
             prunedAt = now
             for (const [id, entry] of map) if (entry.expiresAt <= now) map.delete(id)
           }
+          if (map.size >= defaultMaxMemoryRecords) map.delete(map.keys().next().value ?? "")
           return map.set(record.id, { record, expiresAt })
-        })
+        }).pipe(Effect.as(true))
       ),
     get: (id) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -124,7 +128,7 @@ export const makeShared = (storage: McpSessionStorage, refreshEveryMs = 30_000):
   return {
     refreshEveryMs,
     put: (record, expiresAt) =>
-      storage.put(record.id, encodeRecord(record), expiresAt).pipe(logged("saving", undefined)),
+      storage.put(record.id, encodeRecord(record), expiresAt).pipe(Effect.as(true), logged("saving", false)),
     get: (id) =>
       storage.get(id).pipe(
         Effect.map((document) => Option.flatMap(document, decodeRecord)),
