@@ -84,13 +84,14 @@ export const touch = (ctx: ReviveContext, session: McpSessions.Session) =>
     const now = yield* Clock.currentTimeMillis
     if (now - session.persistedAt < ctx.records.refreshEveryMs) return
     session.persistedAt = now
-    ctx.runFork(
-      Effect.flatMap(ctx.records.refresh(session.id, expiryOf(ctx, now)), (alive) => {
-        if (alive) return Effect.void
-        session.keep = true
-        return McpSessions.close(session)
-      })
-    )
+    const refresh = Effect.flatMap(ctx.records.refresh(session.id, expiryOf(ctx, now)), (alive) => {
+      if (alive) return Effect.void
+      session.keep = true
+      return McpSessions.close(session)
+    })
+    // In memory it costs nothing: done in place. A shared store's round trip stays off the request.
+    if (ctx.records.refreshEveryMs === 0) yield* refresh
+    else ctx.runFork(refresh)
   })
 
 /** For the SDK's `onclose`: the registry lets the session go; a session that ended forgets its record and events. */
