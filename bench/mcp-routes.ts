@@ -5,7 +5,9 @@
  *   - `POST /v1/mcp/execute` `{tool_name, arguments}` (packages/server/src/mcp/McpJsonApi.ts),
  *     sent with the plain keep-alive `node:http` client;
  *   - `/mcp` tools/call (packages/server/src/mcp/McpEndpoint.ts), sent with the SDK client;
- *   - `/mcp/<server>` tools/call, the server relayed whole (packages/server/src/mcp/McpProxy.ts).
+ *   - `/mcp/<server>` tools/call, the server relayed whole (packages/server/src/mcp/McpProxy.ts);
+ *   - heap per idle `/mcp` session: reduced to its record (McpRevive.ts) against kept whole,
+ *     each in a child of its own (support/SessionMemory.ts).
  *
  * The candidate pays an extra HTTP hop (client → gateway → MCP server), so the ratio
  * is the price of going through the gateway, not of the manager alone (tool-call
@@ -102,6 +104,36 @@ const compare = async (
   ]
 }
 
+/** Heap per idle `/mcp` session, kept whole (baseline) and reduced to its record (candidate). */
+const sessionMemory = async (mcpUrl: string, quick: boolean, log: (line: string) => void): Promise<Row> => {
+  const sessions = quick ? 300 : 1000
+  const measure = async (mode: "live" | "records") => {
+    log(`mcp-routes: heap per idle /mcp session (${mode}): ${sessions} sessions`)
+    const child = await startChild<{ bytesPerSession: number; live: number }>(
+      `session-memory-${mode}`,
+      benchFile("support/SessionMemory.ts"),
+      [JSON.stringify({ mcpUrl, sessions, mode })],
+      120_000
+    )
+    await child.close()
+    return child.ready
+  }
+  const baseline = await measure("live")
+  const candidate = await measure("records")
+  const limit = 20 * 1024
+  return {
+    kind: "memory",
+    benchmark: "mcp-routes",
+    comparison: "heap per idle /mcp session: reduced to its record vs kept whole",
+    candidate: candidate.bytesPerSession,
+    baseline: baseline.bytesPerSession,
+    n: sessions,
+    unit: "idle sessions",
+    goal: { text: "≤ 20 KB per idle session", met: candidate.bytesPerSession <= limit },
+    note: `sessions still whole at the end: ${candidate.live} (records), ${baseline.live} (whole)`
+  }
+}
+
 const unavailable = (comparison: string, reason: string): Row => ({
   kind: "unavailable",
   benchmark: "mcp-routes",
@@ -167,6 +199,7 @@ export const mcpRoutes: Benchmark = {
         }
         rows.push(...(await compare("/mcp/<server> tools/call (SDK client)", viaRelay, viaSdk, quick, log)))
       }
+      rows.push(await sessionMemory(server.ready.url, quick, log))
       return rows
     } finally {
       await Promise.all(clients.map((client) => client.close().catch(() => {})))

@@ -32,6 +32,7 @@ import {
 } from "../bench/support/Harness.ts"
 import type {} from "../bench/support/McpHttpServer.ts"
 import type {} from "../bench/support/PlainProxy.ts"
+import type {} from "../bench/support/SessionMemory.ts"
 import type {} from "../bench/support/UpstreamServer.ts"
 import { toolCall } from "../bench/tool-call.ts"
 import { tracing } from "../bench/tracing.ts"

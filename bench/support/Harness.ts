@@ -57,13 +57,23 @@ export interface ThroughputRow extends RowBase {
   readonly ratioRange?: readonly [number, number]
 }
 
+/** Heap bytes per item (e.g. per idle session) of candidate and baseline, each after forced GCs. */
+export interface MemoryRow extends RowBase {
+  readonly kind: "memory"
+  readonly candidate: number
+  readonly baseline: number
+  /** How many items were measured, and what one is ("idle sessions"). */
+  readonly n: number
+  readonly unit: string
+}
+
 /** A comparison that could not be made; says why instead of inventing numbers. */
 export interface UnavailableRow extends RowBase {
   readonly kind: "unavailable"
   readonly reason: string
 }
 
-export type Row = LatencyRow | ThroughputRow | UnavailableRow
+export type Row = LatencyRow | ThroughputRow | MemoryRow | UnavailableRow
 
 export interface BenchOptions {
   /** Fewer samples, for trying the benchmarks out; numbers are noisier. */
@@ -287,6 +297,18 @@ export const tableRow = (row: Row): string => {
           }`,
           `${signed(change, 1)}% ${row.unit}/s`,
           `${count(row.candidate)} / ${count(row.baseline)}`
+        ]
+      }
+      case "memory": {
+        const kb = (bytes: number) => (bytes / 1024).toFixed(1)
+        const change = row.candidate - row.baseline
+        return [
+          `${row.n} ${row.unit}`,
+          "",
+          "",
+          `${ratio(row.candidate, row.baseline)} (heap bytes)`,
+          `${signed(change / 1024, 1)} KB each (${signed((change / row.baseline) * 100, 1)}%)`,
+          `${kb(row.candidate)} / ${kb(row.baseline)} KB each`
         ]
       }
       case "unavailable":

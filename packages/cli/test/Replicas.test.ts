@@ -3,7 +3,9 @@
  * round robin, no stickiness), with oidc-provider issuing 5-second access
  * tokens and rotating refresh tokens (docs/store.md): a web login begun on one
  * replica completes on the other and applies on both; concurrent calls on an
- * expiring token, spread over both replicas, cause exactly one refresh.
+ * expiring token, spread over both replicas, cause exactly one refresh; an
+ * `/mcp` session continues on either replica, resumes its streams there, and
+ * outlives the replica that opened it.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
@@ -15,6 +17,9 @@ import { redirectFor } from "@mcpgate/testing/Harness"
 import { freePort } from "@mcpgate/testing/Loopback"
 import * as Postgres from "@mcpgate/testing/Postgres"
 import * as ProtectedMcpServer from "@mcpgate/testing/ProtectedMcpServer"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Exit, Scope } from "effect"
 import { binary, sandbox } from "./support/Cli.ts"
 
@@ -131,7 +136,8 @@ beforeAll(async () => {
       /listening on/
     )
   }
-  balancer = (await run(Haproxy.start({ backends: ports, port: balancerPort }))).url
+  // Health checks take a killed replica out of the rotation (the last test kills one).
+  balancer = (await run(Haproxy.start({ backends: ports, port: balancerPort, check: true }))).url
 }, 180_000)
 
 afterAll(async () => {
@@ -207,4 +213,100 @@ describe("replicas behind HAProxy on one Postgres store", () => {
       60_000
     )
   }, 90_000)
+
+  it("an /mcp session resumes a stream on the other replica with Last-Event-ID", async () => {
+    const [first, second] = replicas as [string, string]
+    const whoami = await whoamiTool()
+    const headers = {
+      accept: "application/json, text/event-stream",
+      "content-type": "application/json",
+      "mcp-protocol-version": "2025-11-25"
+    }
+    const opened = await fetch(`${first}/mcp`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
+      })
+    })
+    const session = opened.headers.get("mcp-session-id") ?? ""
+    assert.include(await opened.text(), '"result"')
+    const sessionHeaders = { ...headers, "mcp-session-id": session }
+    const initialized = await fetch(`${second}/mcp`, {
+      method: "POST",
+      headers: sessionHeaders,
+      body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })
+    })
+    assert.strictEqual(initialized.status, 202, await initialized.text())
+    // A call answered on the first replica; its stream's first event id is where a client that lost it resumes.
+    const called = await fetch(`${first}/mcp`, {
+      method: "POST",
+      headers: sessionHeaders,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: whoami } })
+    })
+    const stream = await called.text()
+    assert.include(stream, '"result"')
+    const primingId = /^id: (.+)$/m.exec(stream)?.[1] ?? ""
+    assert.notStrictEqual(primingId, "")
+    const resumed = await fetch(`${second}/mcp`, {
+      method: "GET",
+      headers: { ...sessionHeaders, accept: "text/event-stream", "last-event-id": primingId }
+    })
+    assert.strictEqual(resumed.status, 200)
+    const reader = resumed.body?.getReader()
+    let replay = ""
+    while (reader !== undefined && !replay.includes('"id":2')) {
+      const chunk = await reader.read()
+      if (chunk.done) break
+      replay += new TextDecoder().decode(chunk.value)
+    }
+    await reader?.cancel()
+    assert.include(replay, '"result"', "the answer of the call, replayed by the other replica")
+    const ended = await fetch(`${second}/mcp`, { method: "DELETE", headers: sessionHeaders })
+    assert.strictEqual(ended.status, 200)
+    // The other replica's copy is closed by the store's notice, which follows the 200 within moments.
+    await waitFor("the session to be gone on the first replica too", async () => {
+      const gone = await fetch(`${first}/mcp`, {
+        method: "POST",
+        headers: sessionHeaders,
+        body: JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/list" })
+      })
+      await gone.body?.cancel()
+      return gone.status === 404
+    })
+  }, 60_000)
+
+  // Last: it kills a replica.
+  it("an SDK client's /mcp session continues on both replicas, and on the survivor when one dies", async () => {
+    const whoami = await whoamiTool()
+    const client = new Client({ name: "replica-client", version: "1.0.0" })
+    const transport = new StreamableHTTPClientTransport(new URL(`${balancer}/mcp`))
+    await client.connect(transport)
+    const session = transport.sessionId
+    const callWhoami = async () => {
+      const result = (await client.callTool({ name: whoami, arguments: {} })) as CallToolResult
+      assert.notStrictEqual(result.isError, true, JSON.stringify(result))
+    }
+    try {
+      // Round robin: these go to both replicas in turn.
+      for (let round = 0; round < 4; round++) {
+        const tools = await client.listTools()
+        assert.include(
+          tools.tools.map((tool) => tool.name),
+          whoami
+        )
+        await callWhoami()
+      }
+      children[0]?.kill("SIGKILL")
+      // HAProxy's health check takes the dead replica out within about a second.
+      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      for (let round = 0; round < 4; round++) await callWhoami()
+      assert.strictEqual(transport.sessionId, session, "the same session throughout")
+    } finally {
+      await client.close()
+    }
+  }, 60_000)
 })

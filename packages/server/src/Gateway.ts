@@ -7,6 +7,7 @@
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { keyOf } from "@mcpgate/core/Credential"
 import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
+import type { McpEventStore } from "@mcpgate/core/McpEventStore"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
 import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
@@ -23,6 +24,7 @@ import * as MetricsRoute from "./http/MetricsRoute.ts"
 import * as RequestLog from "./http/RequestLog.ts"
 import * as McpEndpoint from "./mcp/McpEndpoint.ts"
 import * as McpJsonApi from "./mcp/McpJsonApi.ts"
+import type { McpSessionRecords } from "./mcp/McpSessionRecords.ts"
 import { ModelTools } from "./openai/ModelTools.ts"
 import * as OpenAiApi from "./openai/OpenAiApi.ts"
 import { ResponseStore } from "./openai/ResponseStore.ts"
@@ -50,6 +52,11 @@ export interface GatewayOptions {
   readonly pendingLogins?: Layer.Layer<PendingLogins> | undefined
   /** Where web sessions and sign-ins wait (default: this process); a shared store makes a sign-in valid on every replica. */
   readonly uiRecords?: Layer.Layer<UiRecords> | undefined
+  /**
+   * Where `/mcp` session records and stream events are kept (default: this process);
+   * a shared store lets any replica continue any session (docs/store.md#mcp-sessions).
+   */
+  readonly mcpSessions?: Layer.Layer<McpSessionRecords | McpEventStore> | undefined
 }
 
 export interface ListeningInfo {
@@ -165,11 +172,12 @@ const securityLayer = (options: GatewayOptions) =>
 
 const mcpEndpointLayer = (options: GatewayOptions) =>
   Layer.unwrap(
-    Effect.map(HttpServer.HttpServer, (server) =>
-      McpEndpoint.McpEndpoint.layer({
+    Effect.map(HttpServer.HttpServer, (server) => {
+      const endpoint = McpEndpoint.McpEndpoint.layer({
         publicUrl: options.config.server.publicUrl ?? NetAddress.formatUrlUnsafe(server.address, "http")
       })
-    )
+      return options.mcpSessions === undefined ? endpoint : endpoint.pipe(Layer.provide(options.mcpSessions))
+    })
   )
 
 const announce = (options: GatewayOptions) =>

@@ -305,8 +305,9 @@ describe("McpEndpoint", () => {
     "closes sessions left idle, but not one whose client is listening",
     () =>
       Effect.gen(function* () {
-        // The default idle timeout: 30 minutes, passed on the test clock.
-        const { gateway } = yield* setup()
+        // The default idle timeout: 30 minutes, passed on the test clock. Idle sessions stay
+        // whole meanwhile here (McpSessionRevive.test.ts covers those reduced to their record).
+        const { gateway } = yield* setup({ endpoint: { dormantAfter: "1 hour" } })
         const listening = yield* McpGateway.connect(gateway, "listening")
         yield* within(
           gateway.endpoint.awaitSessions((sessions) => sessions[0]?.listening === true),

@@ -68,9 +68,28 @@ const m0001 = Effect.gen(function* () {
     FOR EACH ROW EXECUTE FUNCTION mcpgate_credentials_changed()`
 })
 
+const m0003 = Effect.gen(function* () {
+  const sql = yield* SqlClient
+  // The events of resumable /mcp streams (docs/store.md#mcp-sessions): one row per
+  // message sent on an event stream, its id the event id a client resumes from.
+  // Messages can hold tool results, so they are sealed too.
+  yield* sql`
+    CREATE TABLE mcpgate_mcp_events (
+      id bigserial PRIMARY KEY,
+      session text NOT NULL,
+      stream text NOT NULL,
+      sealed text NOT NULL,
+      key_id text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`
+  yield* sql`CREATE INDEX mcpgate_mcp_events_session ON mcpgate_mcp_events (session, stream, id)`
+  yield* sql`CREATE INDEX mcpgate_mcp_events_created_at ON mcpgate_mcp_events (created_at)`
+})
+
 /** Every migration, by `<id>_<name>`; append only. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>> = {
-  "0001_credentials_and_records": m0001
+  "0001_credentials_and_records": m0001,
+  "0003_mcp_events": m0003
 }
 
 /** The newest schema this build knows. */

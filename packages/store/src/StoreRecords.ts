@@ -21,6 +21,8 @@ export interface Records {
   readonly get: (id: string) => Effect.Effect<Option.Option<string>, StoreError>
   /** Forgets `id` (nothing when it is unknown). */
   readonly remove: (id: string) => Effect.Effect<void, StoreError>
+  /** Moves the expiry of a live record of `id` to `expiresAt`; false when there is none. */
+  readonly refresh: (id: string, expiresAt: number) => Effect.Effect<boolean, StoreError>
 }
 
 const associatedData = (kind: string, id: string) => `mcpgate:record:${kind}:${id}`
@@ -70,6 +72,13 @@ export const make = (kind: string, keyring: Encryption.Keyring) =>
         sql`DELETE FROM mcpgate_records WHERE kind = ${kind} AND id = ${id}`.pipe(
           Effect.asVoid,
           Effect.mapError(failure(`removing a ${kind} record`))
+        ),
+      refresh: (id, expiresAt) =>
+        sql<{ readonly id: string }>`
+          UPDATE mcpgate_records SET expires_at = to_timestamp(${expiresAt / 1000})
+          WHERE kind = ${kind} AND id = ${id} AND expires_at > now() RETURNING id`.pipe(
+          Effect.map((rows) => rows.length > 0),
+          Effect.mapError(failure(`refreshing a ${kind} record`))
         )
     } satisfies Records
   })

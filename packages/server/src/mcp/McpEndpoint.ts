@@ -22,11 +22,7 @@ import { randomUUID } from "node:crypto"
 import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
 import * as McpEventStore from "@mcpgate/core/McpEventStore"
 import { version } from "@mcpgate/core/Version"
-import {
-  type AggregatedTool,
-  McpClientManager,
-  type McpClientManagerShape
-} from "@mcpgate/transport/McpClientManager"
+import { type AggregatedTool, McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import { type Implementation, isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
 import {
@@ -37,6 +33,7 @@ import {
   Effect,
   FiberSet,
   Layer,
+  Option,
   Schema,
   type Scope,
   Stream
@@ -46,6 +43,9 @@ import { ApiCaller } from "../security/Security.ts"
 import { jsonRpcCodes, jsonRpcError, originAllowed, originsOf } from "./McpHttpBridge.ts"
 import * as McpProxy from "./McpProxy.ts"
 import { retryIntervalMs, sdkEventStore } from "./McpResumption.ts"
+import * as McpRevive from "./McpRevive.ts"
+import * as McpSessionRecordsModule from "./McpSessionRecords.ts"
+import { McpSessionRecords } from "./McpSessionRecords.ts"
 import * as McpSessions from "./McpSessions.ts"
 import { makeToolServer, publicTool, type RunPromise } from "./McpToolServer.ts"
 
@@ -73,11 +73,26 @@ export interface McpEndpointOptions {
   readonly maxBodyBytes?: number
   /** What the endpoint says it is in `initialize` (default `mcpgate`). */
   readonly serverInfo?: Implementation
-  /** Where the events of resumable streams are kept (default: in memory, bounded). */
+  /**
+   * Where the events of resumable streams are kept (default: the `McpEventStore`
+   * service when there is one, else in memory, bounded).
+   */
   readonly eventStore?: McpEventStoreShape | undefined
+  /**
+   * Where session records are kept (default: the `McpSessionRecords` service when
+   * there is one, else in memory).
+   */
+  readonly sessionRecords?: McpSessionRecordsModule.McpSessionRecordsShape | undefined
+  /**
+   * An aggregated session without any open request for this long drops its live
+   * objects and keeps only its record (McpRevive.ts); its next request rebuilds it
+   * (default 45 seconds).
+   */
+  readonly dormantAfter?: Duration.Input | undefined
 }
 
 export const defaultIdleTimeout = Duration.minutes(30)
+export const defaultDormantAfter = Duration.seconds(45)
 export const defaultMaxSessions = 1000
 export const defaultMaxSessionsPerKey = 100
 export const defaultMaxBodyBytes = 4 * 1024 * 1024
@@ -116,8 +131,6 @@ export class InvalidMcpBody extends Schema.TaggedError<InvalidMcpBody>()("Invali
 
 /** The endpoint's settings and state, for the functions below. */
 interface EndpointContext extends McpProxy.ProxyContext {
-  readonly manager: McpClientManagerShape
-  readonly registry: McpSessions.Registry
   readonly allowedOrigins: ReadonlySet<string>
   readonly adminUrl: string | undefined
   readonly serverInfo: Implementation
@@ -177,25 +190,24 @@ const readBody = (ctx: EndpointContext, request: HttpServerRequest.HttpServerReq
     )
   )
 
-/** A new session for an `initialize` POST; a refused initialize leaves none behind. */
-const openSession = (
-  ctx: EndpointContext,
-  request: HttpServerRequest.HttpServerRequest,
-  parsedBody: unknown,
-  caller: string | undefined
-) =>
+/** The live objects of an aggregated session: new, or rebuilt under its recorded id (McpRevive.ts). */
+const buildSession = (ctx: EndpointContext, caller: string | undefined, revived?: McpRevive.Revived) =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     // Session ids must be unguessable (MCP 2025-11-25 "Session Management"), hence node:crypto.
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      eventStore: sdkEventStore(ctx.eventStore, () => transport.sessionId ?? ""),
+      sessionIdGenerator: () => revived?.id ?? randomUUID(),
+      eventStore: sdkEventStore(
+        ctx.eventStore,
+        () => transport.sessionId ?? "",
+        () => session.replaying
+      ),
       retryInterval: retryIntervalMs,
       onsessioninitialized: (id) => {
         session.id = id
         McpSessions.add(ctx.registry, session)
       },
-      onsessionclosed: () => McpSessions.forget(ctx.registry, session)
+      onsessionclosed: () => McpRevive.deleted(ctx, session)
     })
     const server = makeToolServer({
       manager: ctx.manager,
@@ -211,27 +223,49 @@ const openSession = (
       target: undefined,
       server,
       transport,
-      createdAt: now,
+      createdAt: revived?.createdAt ?? now,
       lastActiveAt: now,
       openRequests: 0,
       openStreams: 0,
-      listened: false
+      listened: false,
+      keep: false,
+      replaying: false,
+      persistedAt: now
     }
-    server.onclose = () => {
-      McpSessions.forget(ctx.registry, session)
-      ctx.runFork(ctx.eventStore.forget(session.id))
-    }
+    server.onclose = () => McpRevive.ended(ctx, session)
     server.onerror = (error) => {
       ctx.runFork(Effect.logDebug(`mcp session ${session.id || "(new)"}: ${error.message}`))
     }
     yield* Effect.promise(() => server.connect(transport))
-    // A refused initialize (wrong Accept header, bad version …) leaves no session behind.
-    return yield* McpSessions.serve(ctx.registry, session, request, parsedBody).pipe(
+    return session
+  })
+
+/** A new session for an `initialize` POST, recorded; a refused initialize leaves none behind. */
+const openSession = (
+  ctx: EndpointContext,
+  request: HttpServerRequest.HttpServerRequest,
+  parsedBody: unknown,
+  caller: string | undefined
+) =>
+  Effect.gen(function* () {
+    const session = yield* buildSession(ctx, caller)
+    const response = yield* McpSessions.serve(ctx.registry, session, request, parsedBody).pipe(
       Effect.ensuring(
-        Effect.suspend(() => (transport.sessionId === undefined ? McpSessions.close(session) : Effect.void))
+        Effect.suspend(() =>
+          session.transport.sessionId === undefined ? McpSessions.close(session) : Effect.void
+        )
       )
     )
+    // Recorded before the client learns the id, so any replica can continue it.
+    yield* McpRevive.recordOpened(ctx, session, parsedBody)
+    return response
   })
+
+/** Builds a session of `/mcp` or `/mcp/<target>` again from its record. */
+const rebuild =
+  (ctx: EndpointContext): McpRevive.Build =>
+  (target, caller, revived) =>
+    target === undefined ? buildSession(ctx, caller, revived) : McpProxy.build(ctx, target, caller, revived)
 
 /**
  * One request to `/mcp` (`target` undefined) or `/mcp/<target>`: to its session,
@@ -261,11 +295,13 @@ const handle = (
     const caller = yield* ApiCaller
     const sessionId = request.headers["mcp-session-id"]
     if (sessionId !== undefined) {
-      const session = ctx.registry.byId.get(sessionId)
+      // Held here, or rebuilt from its record (opened on another replica, or idle).
+      const session = yield* McpRevive.live(ctx, rebuild(ctx), sessionId, caller, target)
       // Another key's session (or another endpoint's) is answered as an unknown one: its existence is not revealed.
       if (session === undefined || session.caller !== caller || session.target !== target) {
         return jsonRpcError(404, jsonRpcCodes.sessionNotFound, "Session not found")
       }
+      yield* McpRevive.touch(ctx, session)
       return yield* McpSessions.serve(ctx.registry, session, request, parsedBody)
     }
     if (method !== "POST" || !isInitialize(parsedBody)) {
@@ -308,7 +344,10 @@ const notifyToolChanges = (ctx: EndpointContext) =>
     let lastTools = fingerprint(yield* ctx.manager.tools)
     const notifyAll = Effect.suspend(() =>
       Effect.forEach(
-        Array.from(ctx.registry.byId.values()).filter((session) => session.target === undefined),
+        // Only where the client listened: a copy of its session on another replica (McpRevive.ts) stays quiet.
+        Array.from(ctx.registry.byId.values()).filter(
+          (session) => session.target === undefined && session.listened
+        ),
         (session) =>
           Effect.promise(
             () => session.server.sendToolListChanged?.().catch(() => undefined) ?? Promise.resolve()
@@ -332,9 +371,17 @@ const notifyToolChanges = (ctx: EndpointContext) =>
 /** Builds the endpoint in the current scope; closing the scope closes every session. */
 export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpointOptions = {}) {
   const runPromise = yield* FiberSet.makeRuntimePromise()
+  const records = yield* Effect.serviceOption(McpSessionRecords)
+  const sharedEvents = yield* Effect.serviceOption(McpEventStore.McpEventStore)
+  const idleMs = Duration.toMillis(options.idleTimeout ?? defaultIdleTimeout)
   const ctx: EndpointContext = {
     manager: yield* McpClientManager,
     registry: yield* McpSessions.makeRegistry,
+    records:
+      options.sessionRecords ??
+      (Option.isSome(records) ? records.value : yield* McpSessionRecordsModule.makeMemory),
+    idleMs,
+    reviving: new Map(),
     allowedOrigins: originsOf([
       ...(options.publicUrl === undefined ? [] : [options.publicUrl]),
       ...(options.allowedOrigins ?? [])
@@ -344,23 +391,30 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
     maxSessions: options.maxSessions ?? defaultMaxSessions,
     maxSessionsPerKey: options.maxSessionsPerKey ?? defaultMaxSessionsPerKey,
     maxBodyBytes: options.maxBodyBytes ?? defaultMaxBodyBytes,
-    eventStore: options.eventStore ?? (yield* McpEventStore.makeMemory()),
+    eventStore:
+      options.eventStore ??
+      (Option.isSome(sharedEvents) ? sharedEvents.value : yield* McpEventStore.makeMemory()),
     // Tool calls run here, so shutting down interrupts the ones still in progress.
     run: (effect, runOptions) => runPromise(effect, runOptions),
     runFork: yield* FiberSet.makeRuntime()
   }
+  // The sessions go on elsewhere (their records and events stay): this replica only stops.
   const shutdown = Effect.suspend(() => {
     ctx.registry.closing = true
+    for (const session of ctx.registry.byId.values()) session.keep = true
     return McpSessions.closeAll(ctx.registry.byId.values())
   })
   yield* Effect.addFinalizer(() => shutdown)
-
-  // Idle sessions are looked for a few times per timeout, at least once a minute.
-  const idleMs = Duration.toMillis(options.idleTimeout ?? defaultIdleTimeout)
-  const sweepEvery = Math.max(10, Math.min(60_000, Math.floor(idleMs / 4)))
+  yield* sweepSessions(ctx, idleMs, Duration.toMillis(options.dormantAfter ?? defaultDormantAfter))
+  // A session ended on another replica: the copy here goes too (its record and events are gone already).
   yield* Effect.forkScoped(
-    Effect.forever(
-      Effect.andThen(Effect.sleep(Duration.millis(sweepEvery)), McpSessions.sweepIdle(ctx.registry, idleMs))
+    ctx.records.watchEnded((id) =>
+      Effect.suspend(() => {
+        const session = ctx.registry.byId.get(id)
+        if (session === undefined) return Effect.void
+        session.keep = true
+        return McpSessions.close(session)
+      })
     )
   )
   yield* notifyToolChanges(ctx)
@@ -370,14 +424,42 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
     handleServer: (server, request) => handle(ctx, request, server),
     sessions: Effect.sync(() => McpSessions.list(ctx.registry)),
     awaitSessions: (predicate) => McpSessions.awaitSessions(ctx.registry, predicate),
-    closeSession: (id) =>
-      Effect.suspend(() => {
-        const session = ctx.registry.byId.get(id)
-        return session === undefined ? Effect.succeed(false) : Effect.as(McpSessions.close(session), true)
-      }),
+    closeSession: (id) => closeSession(ctx, id),
     shutdown
   })
 })
+
+/**
+ * Idle sessions are looked for a few times per timeout, at least once a minute:
+ * closed after `idleMs`, reduced to their record after `dormantMs`.
+ */
+const sweepSessions = (ctx: EndpointContext, idleMs: number, dormantMs: number) => {
+  const every = (ms: number) => Math.max(10, Math.min(60_000, Math.floor(ms / 4)))
+  const recorded = (id: string) => Effect.map(ctx.records.get(id), Option.isSome)
+  const sweep = (ms: number, effect: Effect.Effect<void>) =>
+    Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(every(ms))), effect)))
+  return Effect.andThen(
+    sweep(
+      idleMs,
+      Effect.andThen(McpRevive.refreshBusy(ctx), McpSessions.sweepIdle(ctx.registry, idleMs, recorded))
+    ),
+    sweep(dormantMs, McpRevive.sweepDormant(ctx, dormantMs))
+  )
+}
+
+/** Ends a session as `DELETE` would, held here or only recorded; false when there is no such session. */
+const closeSession = (ctx: EndpointContext, id: string) =>
+  Effect.gen(function* () {
+    const session = ctx.registry.byId.get(id)
+    if (session !== undefined) {
+      yield* McpSessions.close(session)
+      return true
+    }
+    if (Option.isNone(yield* ctx.records.get(id))) return false
+    yield* ctx.records.remove(id)
+    yield* ctx.eventStore.forget(id).pipe(Effect.ignore)
+    return true
+  })
 
 export class McpEndpoint extends Context.Service<McpEndpoint, McpEndpointShape>()(
   "@mcpgate/server/McpEndpoint"

@@ -17,7 +17,6 @@
  * Messages to the Server": messages related to a request go on its stream).
  */
 import { randomUUID } from "node:crypto"
-import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
 import type { McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
@@ -27,13 +26,11 @@ import { Clock, Effect, Exit, Predicate, Scope } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { jsonRpcCodes, jsonRpcError } from "./McpHttpBridge.ts"
 import { retryIntervalMs, sdkEventStore } from "./McpResumption.ts"
+import * as McpRevive from "./McpRevive.ts"
 import * as McpSessions from "./McpSessions.ts"
 
-export interface ProxyContext {
+export interface ProxyContext extends McpRevive.ReviveContext {
   readonly manager: McpClientManagerShape
-  readonly registry: McpSessions.Registry
-  readonly eventStore: McpEventStoreShape
-  readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => unknown
 }
 
 type RequestId = string | number
@@ -180,16 +177,15 @@ const openFailed = (server: string, error: { readonly _tag: string; readonly mes
       )
 
 /**
- * A new session of `/mcp/<server>` for an `initialize` POST: the connection to the
- * server is opened first (a stdio server is started), then the client's
- * `initialize` goes to it. A refused initialize leaves nothing behind.
+ * The live objects of a session of `/mcp/<server>`: its connection to the server
+ * first (a stdio server is started), then the client's side; new, or rebuilt under
+ * a recorded id (McpRevive.ts), which initializes a new connection to the server.
  */
-export const openSession = (
+const buildRelay = (
   ctx: ProxyContext,
   server: string,
-  request: HttpServerRequest.HttpServerRequest,
-  parsedBody: unknown,
-  caller: string | undefined
+  caller: string | undefined,
+  revived?: McpRevive.Revived
 ) =>
   Effect.gen(function* () {
     const upstreamScope = yield* Scope.make()
@@ -197,21 +193,25 @@ export const openSession = (
     const opened = yield* ctx.manager.openRelay(server).pipe(Scope.provide(upstreamScope), Effect.result)
     if (opened._tag === "Failure") {
       yield* closeUpstream
-      return openFailed(server, opened.failure)
+      return { _tag: "Failed", response: openFailed(server, opened.failure) } as const
     }
     const upstream = opened.success
     const now = yield* Clock.currentTimeMillis
     // Session ids must be unguessable (MCP 2025-11-25 "Session Management"), hence node:crypto.
     const downstream: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport(
       {
-        sessionIdGenerator: () => randomUUID(),
-        eventStore: sdkEventStore(ctx.eventStore, () => downstream.sessionId ?? ""),
+        sessionIdGenerator: () => revived?.id ?? randomUUID(),
+        eventStore: sdkEventStore(
+          ctx.eventStore,
+          () => downstream.sessionId ?? "",
+          () => session.replaying
+        ),
         retryInterval: retryIntervalMs,
         onsessioninitialized: (id) => {
           session.id = id
           McpSessions.add(ctx.registry, session)
         },
-        onsessionclosed: () => McpSessions.forget(ctx.registry, session)
+        onsessionclosed: () => McpRevive.deleted(ctx, session)
       }
     )
     const session: McpSessions.Session = {
@@ -223,11 +223,14 @@ export const openSession = (
         getClientVersion: () => relay.clientInfo
       },
       transport: downstream,
-      createdAt: now,
+      createdAt: revived?.createdAt ?? now,
       lastActiveAt: now,
       openRequests: 0,
       openStreams: 0,
-      listened: false
+      listened: false,
+      keep: false,
+      replaying: false,
+      persistedAt: now
     }
     const relay: Relay = {
       server,
@@ -245,8 +248,8 @@ export const openSession = (
     const closeBoth = () => {
       if (closed) return
       closed = true
-      McpSessions.forget(ctx.registry, session)
-      ctx.runFork(Effect.andThen(closeUpstream, ctx.eventStore.forget(session.id)))
+      McpRevive.ended(ctx, session)
+      ctx.runFork(closeUpstream)
       void downstream.close().catch(() => undefined)
     }
     downstream.onmessage = (message) => fromClient(relay, message)
@@ -257,7 +260,43 @@ export const openSession = (
     upstream.onclose = closeBoth
     upstream.onerror = (error) => relay.log(`server: ${error.message}`)
     yield* Effect.promise(() => downstream.start())
-    return yield* McpSessions.serve(ctx.registry, session, request, parsedBody).pipe(
-      Effect.ensuring(Effect.sync(() => (downstream.sessionId === undefined ? closeBoth() : undefined)))
+    return { _tag: "Built", session } as const
+  })
+
+/** A session of `/mcp/<server>` rebuilt from its record; undefined when its server cannot be reached. */
+export const build = (
+  ctx: ProxyContext,
+  server: string,
+  caller: string | undefined,
+  revived: McpRevive.Revived
+) =>
+  Effect.map(buildRelay(ctx, server, caller, revived), (built) =>
+    built._tag === "Built" ? built.session : undefined
+  )
+
+/**
+ * A new session of `/mcp/<server>` for an `initialize` POST, recorded: the
+ * client's `initialize` goes to the server. A refused initialize leaves nothing behind.
+ */
+export const openSession = (
+  ctx: ProxyContext,
+  server: string,
+  request: HttpServerRequest.HttpServerRequest,
+  parsedBody: unknown,
+  caller: string | undefined
+) =>
+  Effect.gen(function* () {
+    const built = yield* buildRelay(ctx, server, caller)
+    if (built._tag === "Failed") return built.response
+    const session = built.session
+    const response = yield* McpSessions.serve(ctx.registry, session, request, parsedBody).pipe(
+      Effect.ensuring(
+        Effect.suspend(() =>
+          session.transport.sessionId === undefined ? McpSessions.close(session) : Effect.void
+        )
+      )
     )
+    // Recorded before the client learns the id, so any replica can continue it.
+    yield* McpRevive.recordOpened(ctx, session, parsedBody)
+    return response
   })

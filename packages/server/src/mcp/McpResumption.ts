@@ -20,9 +20,23 @@ const isPriming = (message: unknown): boolean =>
 const isMessage = (message: unknown): message is JSONRPCMessage =>
   Predicate.hasProperty(message, "jsonrpc") && message.jsonrpc === "2.0"
 
-/** `store` as the SDK's event store for the session `sessionId()` names (known once it is initialized). */
-export const sdkEventStore = (store: McpEventStoreShape, sessionId: () => string): EventStore => ({
-  storeEvent: (stream, message) => Effect.runPromise(store.append(sessionId(), stream, message)),
+/** The event id of what is sent while a session is rebuilt: nobody reads it, nothing is kept. */
+const unkeptEventId = "0"
+
+/**
+ * `store` as the SDK's event store for the session `sessionId()` names (known once
+ * it is initialized). While `replaying()` (its `initialize` replayed to rebuild it,
+ * McpRevive.ts) nothing is kept: the answers go to nobody.
+ */
+export const sdkEventStore = (
+  store: McpEventStoreShape,
+  sessionId: () => string,
+  replaying: () => boolean = () => false
+): EventStore => ({
+  storeEvent: (stream, message) =>
+    replaying()
+      ? Promise.resolve(unkeptEventId)
+      : Effect.runPromise(store.append(sessionId(), stream, message)),
   getStreamIdForEventId: (eventId) =>
     Effect.runPromise(Effect.map(store.streamOf(sessionId(), eventId), Option.getOrUndefined)),
   replayEventsAfter: async (lastEventId, { send }) => {

@@ -56,6 +56,15 @@ export interface Session {
   openStreams: number
   /** Whether the client ever opened the `GET` stream (it will come back for what it missed). */
   listened: boolean
+  /**
+   * Set before the live objects close when the session itself goes on: it went idle
+   * (its record stays), or this replica stops (another one continues it).
+   */
+  keep: boolean
+  /** While its `initialize` is replayed to rebuild it: what it sends then is not kept for resumption. */
+  replaying: boolean
+  /** Epoch ms its record's expiry was last moved on. */
+  persistedAt: number
 }
 
 export interface Registry {
@@ -199,14 +208,29 @@ export const makeRoomFor = (registry: Registry, caller: string, maxPerKey: numbe
     return true
   })
 
-/** Closes the sessions without any open request for `idleMs`. */
-export const sweepIdle = (registry: Registry, idleMs: number) =>
-  Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
-    const idle = Array.from(registry.byId.values()).filter(
-      (session) => session.openRequests === 0 && now - session.lastActiveAt >= idleMs
+/** The sessions without any open request (an open event stream counts) for `ms`. */
+export const idleFor = (registry: Registry, ms: number) =>
+  Effect.map(Clock.currentTimeMillis, (now) =>
+    Array.from(registry.byId.values()).filter(
+      (session) => session.openRequests === 0 && now - session.lastActiveAt >= ms
     )
-    for (const session of idle) yield* Effect.logDebug(`mcp session ${session.id} closed after being idle`)
+  )
+
+/**
+ * Closes the sessions without any open request for `idleMs`. A session whose
+ * record lives on (`recorded`: another replica used it since) keeps it.
+ */
+export const sweepIdle = (
+  registry: Registry,
+  idleMs: number,
+  recorded: (id: string) => Effect.Effect<boolean>
+) =>
+  Effect.gen(function* () {
+    const idle = yield* idleFor(registry, idleMs)
+    for (const session of idle) {
+      session.keep = yield* recorded(session.id)
+      yield* Effect.logDebug(`mcp session ${session.id} closed after being idle`)
+    }
     yield* closeAll(idle)
   })
 
