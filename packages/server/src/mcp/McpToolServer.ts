@@ -7,7 +7,12 @@
  * annotations, output schema) under their public `<server>__<tool>` name; results
  * are the server's own `CallToolResult`, so structured content, images and `isError`
  * reach the client as they were sent.
+ *
+ * With the caller's view (teams/CallerTools.ts), a session lists and calls the
+ * tools its principal sees: a user's own `identity: "user"` servers included
+ * (docs/teams.md#per-user-tool-calls).
  */
+import type * as Principal from "@mcpgate/core/Principal"
 import type { ToolCallError } from "@mcpgate/transport/Errors"
 import type { AggregatedTool, McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
@@ -25,6 +30,7 @@ import {
   type Tool
 } from "@modelcontextprotocol/sdk/types.js"
 import { Effect } from "effect"
+import type { CallerToolsShape } from "../teams/CallerTools.ts"
 import * as McpCatalog from "./McpCatalog.ts"
 
 /** Runs an effect as a promise; aborting `signal` interrupts it. */
@@ -41,7 +47,15 @@ export interface ToolServerOptions {
   readonly adminUrl?: string
   /** Called when the client cancels a `tools/call` (after the upstream call is interrupted). */
   readonly onCancelled?: (requestId: string | number) => void
+  /** The tools as the session's principal sees them; without it, the manager's tools for everyone. */
+  readonly caller?: { readonly principal: Principal.Principal; readonly tools: CallerToolsShape } | undefined
 }
+
+/** The user each tool server serves, for telling their sessions that their own tools changed. */
+const users = new WeakMap<object, string>()
+
+/** The user a session's tool server was made for (`undefined`: not a user's, or not a tool server). */
+export const userOf = (server: object): string | undefined => users.get(server)
 
 export const instructions =
   "Tools of the MCP servers behind this mcpgate gateway. Each tool is named <server>__<tool>; " +
@@ -74,11 +88,20 @@ export const errorResult = (error: ToolCallError, adminUrl?: string): CallToolRe
 })
 
 export const makeToolServer = (options: ToolServerOptions): Server => {
-  const { manager, run, adminUrl } = options
+  const { manager, run, adminUrl, caller } = options
   const server = new Server(options.serverInfo, {
     capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
     instructions
   })
+  if (caller?.principal._tag === "User") users.set(server, caller.principal.id)
+  const listTools = caller === undefined ? manager.tools : caller.tools.tools(caller.principal)
+  const callTool = (name: string, args: Readonly<Record<string, unknown>>) =>
+    caller === undefined ? manager.call(name, args) : caller.tools.call(caller.principal, name, args)
+  // A per-user server's "not connected" already says where to connect (not `mcpgate login`).
+  const failedText = (error: ToolCallError) =>
+    error.reason === "needs_auth" && caller?.tools.isUserServer(error.server) === true
+      ? error.message
+      : errorText(error, adminUrl)
   /** A catalog request: its `McpError` is the client's JSON-RPC error. */
   const answer = <A>(effect: Effect.Effect<A, McpError>, signal: AbortSignal): Promise<A> =>
     run(Effect.result(effect), { signal }).then((result) =>
@@ -114,7 +137,7 @@ export const makeToolServer = (options: ToolServerOptions): Server => {
   // The whole list in one page: it is already in memory, and clients read every page anyway.
   server.setRequestHandler(ListToolsRequestSchema, (_request, extra) =>
     run(
-      Effect.map(manager.tools, (tools) => ({ tools: tools.map(publicTool) })),
+      Effect.map(listTools, (tools) => ({ tools: tools.map(publicTool) })),
       { signal: extra.signal }
     )
   )
@@ -125,9 +148,14 @@ export const makeToolServer = (options: ToolServerOptions): Server => {
     // Cancellation"): the interrupted manager call cancels the upstream request in turn.
     signal.addEventListener("abort", () => options.onCancelled?.(requestId), { once: true })
     return run(
-      manager.call(request.params.name, request.params.arguments ?? {}).pipe(
+      callTool(request.params.name, request.params.arguments ?? {}).pipe(
         Effect.map((result): CallToolResult => result.raw),
-        Effect.catchTag("ToolCallError", (error) => Effect.succeed(errorResult(error, adminUrl)))
+        Effect.catchTag("ToolCallError", (error) =>
+          Effect.succeed<CallToolResult>({
+            content: [{ type: "text", text: failedText(error) }],
+            isError: true
+          })
+        )
       ),
       { signal }
     )

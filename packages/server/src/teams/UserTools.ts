@@ -16,6 +16,8 @@ import { UserCredentials, userServers } from "./UserCredentials.ts"
 export interface UserToolsShape {
   /** Whether the named server's logins are per user. */
   readonly isUserServer: (server: string) => boolean
+  /** Whether the config has any per-user server at all. */
+  readonly hasUserServers: boolean
   /** Runs `use` with the user's own manager of the per-user servers. */
   readonly withManager: <A, E>(
     user: string,
@@ -61,6 +63,7 @@ const make = Effect.fnUntraced(function* (config: McpgateConfig, options: UserTo
   yield* credentials.onChange((user) => RcMap.invalidate(pool, user))
   return UserTools.of({
     isUserServer: (server) => names.has(server),
+    hasUserServers: names.size > 0,
     withManager: (user, use) => Effect.scoped(Effect.flatMap(RcMap.get(pool, user), use)),
     invalidate: (user) => RcMap.invalidate(pool, user)
   })

@@ -1,0 +1,225 @@
+/**
+ * Per-user servers on the aggregated `/mcp` (docs/teams.md#per-user-tool-calls):
+ * each user's session lists and calls an `identity: "user"` server's tools on
+ * the user's own connection; a user who has not connected it is offered
+ * `<server>__connect`, whose result says where to connect; the shared identity
+ * does not see it; a connect or disconnect tells the user's open sessions
+ * `notifications/tools/list_changed`. The same tool view serves `/v1/mcp/tools`
+ * and the chat tool loop.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { followRedirects } from "@mcpgate/oauth/Browser"
+import * as Configs from "@mcpgate/testing/Configs"
+import { serverConfig, startServers } from "@mcpgate/testing/Harness"
+import * as ScriptedUpstream from "@mcpgate/testing/ScriptedUpstream"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { type CallToolResult, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import { Effect, Queue, Redacted } from "effect"
+import * as TeamsGateway from "./support/TeamsGateway.ts"
+
+const keys = {
+  alice: "alice-key-0123456789",
+  bob: "bob-key-0123456789",
+  carol: "carol-key-0123456789",
+  shared: "shared-key-0123456789"
+}
+
+/** An MCP SDK client on `<url>/mcp` with `key`, and the `tools/list_changed` notifications it gets. */
+const connect = (url: string, key: string) =>
+  Effect.gen(function* () {
+    const changes = yield* Queue.unbounded<void>()
+    const client = yield* Effect.acquireRelease(
+      Effect.promise(async () => {
+        const client = new Client({ name: "teams-mcp-test", version: "1.0.0" })
+        client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+          Queue.offerUnsafe(changes, undefined)
+        })
+        await client.connect(
+          new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+            requestInit: { headers: { authorization: `Bearer ${key}` } }
+          })
+        )
+        return client
+      }),
+      (client) => Effect.promise(() => client.close())
+    )
+    const names = Effect.promise(() => client.listTools()).pipe(
+      Effect.map(({ tools }) => tools.map((tool) => tool.name))
+    )
+    const call = (name: string) =>
+      Effect.promise(() => client.callTool({ name, arguments: {} }) as Promise<CallToolResult>).pipe(
+        Effect.map((result) => ({
+          isError: result.isError === true,
+          text: result.content.map((block) => (block.type === "text" ? block.text : "")).join("\n")
+        }))
+      )
+    return { client, changes, names, call }
+  })
+
+const request = (url: string, method: string, key: string, body?: unknown) =>
+  Effect.promise(async () => {
+    const response = await fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" })
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) })
+    })
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> }
+  })
+
+/** The gateway with `local` (shared) and `notion` (per user); Alice and Bob connected notion. */
+const gateway = (upstreamBaseUrl?: string) =>
+  Effect.gen(function* () {
+    const { as: notionAs, mcp } = yield* startServers()
+    const { url } = yield* TeamsGateway.start({
+      servers: [Configs.stdioServer("local"), serverConfig("notion", mcp.url, { identity: "user" })],
+      expectConnected: 1,
+      server: () => ({
+        apiKeys: [Redacted.make(keys.shared)],
+        users: {
+          alice: { apiKeys: [Redacted.make(keys.alice)], admin: false },
+          bob: { apiKeys: [Redacted.make(keys.bob)], admin: false },
+          carol: { apiKeys: [Redacted.make(keys.carol)], admin: false }
+        },
+        ...(upstreamBaseUrl === undefined ? {} : { upstream: { baseUrl: upstreamBaseUrl } })
+      })
+    })
+    /** The user's browser through notion's provider and back to the gateway's callback. */
+    const connectNotion = (user: "alice" | "bob" | "carol") =>
+      Effect.gen(function* () {
+        const started = yield* request(`${url}/v1/mcp/connections/notion`, "POST", keys[user])
+        assert.strictEqual(started.status, 200, JSON.stringify(started.json))
+        notionAs.account = user
+        yield* followRedirects("notion", String(started.json.authUrl))
+      })
+    yield* connectNotion("alice")
+    yield* connectNotion("bob")
+    return { url, connectNotion }
+  })
+
+describe("Teams: per-user servers on /mcp", () => {
+  it.live(
+    "each user's session calls notion on their own connection; Carol is offered notion__connect; shared keys see none",
+    () =>
+      Effect.gen(function* () {
+        const { url } = yield* gateway()
+        const alice = yield* connect(url, keys.alice)
+        const bob = yield* connect(url, keys.bob)
+        const carol = yield* connect(url, keys.carol)
+        const shared = yield* connect(url, keys.shared)
+
+        for (const [user, session] of [
+          ["alice", alice],
+          ["bob", bob]
+        ] as const) {
+          const names = yield* session.names
+          assert.includeMembers(names, ["local__echo", "notion__whoami"])
+          assert.notInclude(names, "notion__connect")
+          const whoami = yield* session.call("notion__whoami")
+          assert.deepStrictEqual(whoami, { isError: false, text: `hello ${user}` })
+        }
+
+        const carolNames = yield* carol.names
+        assert.includeMembers(carolNames, ["local__echo", "notion__connect"])
+        assert.notInclude(carolNames, "notion__whoami")
+        const told = yield* carol.call("notion__connect")
+        assert.include(told.text, `${url}/connections`)
+        assert.include(told.text, "notion")
+        // A per-user tool she has not connected: an error result that says where to connect, not Alice's answer.
+        const refused = yield* carol.call("notion__whoami")
+        assert.isTrue(refused.isError)
+        assert.include(refused.text, `${url}/connections`)
+
+        const sharedNames = yield* shared.names
+        assert.include(sharedNames, "local__echo")
+        assert.isFalse(
+          sharedNames.some((name) => name.startsWith("notion__")),
+          sharedNames.join(", ")
+        )
+        const sharedCall = yield* shared.call("notion__whoami")
+        assert.isTrue(sharedCall.isError)
+        assert.notInclude(sharedCall.text, "hello")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "a disconnect or a connect tells the user's open sessions tools/list_changed, and only theirs",
+    () =>
+      Effect.gen(function* () {
+        const { url, connectNotion } = yield* gateway()
+        const alice = yield* connect(url, keys.alice)
+        const bob = yield* connect(url, keys.bob)
+        const carol = yield* connect(url, keys.carol)
+        for (const session of [alice, bob, carol]) yield* session.names
+
+        const disconnected = yield* request(`${url}/v1/mcp/connections/notion`, "DELETE", keys.alice)
+        assert.strictEqual(disconnected.status, 200)
+        yield* Queue.take(alice.changes)
+        const after = yield* alice.names
+        assert.include(after, "notion__connect")
+        assert.notInclude(after, "notion__whoami")
+        assert.include((yield* alice.call("notion__whoami")).text, `${url}/connections`)
+
+        yield* connectNotion("carol")
+        yield* Queue.take(carol.changes)
+        const carolNames = yield* carol.names
+        assert.include(carolNames, "notion__whoami")
+        assert.notInclude(carolNames, "notion__connect")
+        assert.deepStrictEqual(yield* carol.call("notion__whoami"), { isError: false, text: "hello carol" })
+
+        // Bob's list never changed: he was told nothing.
+        assert.strictEqual(yield* Queue.size(bob.changes), 0)
+        assert.deepStrictEqual(yield* bob.call("notion__whoami"), { isError: false, text: "hello bob" })
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "/v1/mcp/tools and the chat tool loop offer the same view: notion's tools, notion__connect, or neither",
+    () =>
+      Effect.gen(function* () {
+        // The model calls notion__connect once when it is offered, then answers.
+        const upstream = yield* ScriptedUpstream.make((body) => {
+          const messages = Array.isArray(body.messages) ? body.messages : []
+          const offered = JSON.stringify(body.tools ?? [])
+          const answered = messages.some((message) => (message as { role?: unknown }).role === "tool")
+          return answered || !offered.includes("notion__connect")
+            ? { content: "done" }
+            : { toolCalls: [{ id: "call_1", name: "notion__connect", arguments: "{}" }] }
+        })
+        const { url } = yield* gateway(upstream.baseUrl)
+        const listed = (key: string) =>
+          Effect.map(request(`${url}/v1/mcp/tools`, "GET", key), (answer) => {
+            assert.strictEqual(answer.status, 200)
+            return (answer.json.tools as ReadonlyArray<{ name: string }>).map((tool) => tool.name)
+          })
+        assert.includeMembers(yield* listed(keys.alice), ["local__echo", "notion__whoami"])
+        const carol = yield* listed(keys.carol)
+        assert.includeMembers(carol, ["local__echo", "notion__connect"])
+        assert.notInclude(carol, "notion__whoami")
+        assert.isFalse((yield* listed(keys.shared)).some((name) => name.startsWith("notion__")))
+        const executed = yield* request(`${url}/v1/mcp/execute`, "POST", keys.carol, {
+          tool_name: "notion__connect"
+        })
+        assert.strictEqual(executed.status, 200, JSON.stringify(executed.json))
+        assert.include(String(executed.json.content), `${url}/connections`)
+
+        const chat = yield* request(`${url}/v1/chat/completions`, "POST", keys.carol, {
+          model: "m",
+          messages: [{ role: "user", content: "what is on my notion?" }],
+          execute_mcp_tools: true
+        })
+        assert.strictEqual(chat.status, 200, JSON.stringify(chat.json))
+        const events = (
+          chat.json.mcp_tool_events as ReadonlyArray<{ status: string; result?: string }>
+        ).filter((event) => event.status !== "started")
+        assert.strictEqual(events.length, 1, JSON.stringify(events))
+        assert.include(events[0]?.result ?? "", `${url}/connections`)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})
