@@ -74,10 +74,12 @@ const request = (url: string, method: string, key: string, body?: unknown) =>
 const gateway = (upstreamBaseUrl?: string) =>
   Effect.gen(function* () {
     const { as: notionAs, mcp } = yield* startServers()
-    const { url } = yield* TeamsGateway.start({
+    const { url, as } = yield* TeamsGateway.start({
       servers: [Configs.stdioServer("local"), serverConfig("notion", mcp.url, { identity: "user" })],
       expectConnected: 1,
       server: () => ({
+        // The MCP SDK client asks the provider for the scopes the resource metadata lists.
+        auth: { issuer: "", clientId: "", userClaim: "sub", scopes: ["mcp:read"] },
         apiKeys: [Redacted.make(keys.shared)],
         users: {
           alice: { apiKeys: [Redacted.make(keys.alice)], admin: false },
@@ -88,16 +90,16 @@ const gateway = (upstreamBaseUrl?: string) =>
       })
     })
     /** The user's browser through notion's provider and back to the gateway's callback. */
-    const connectNotion = (user: "alice" | "bob" | "carol") =>
+    const connectNotion = (user: string, credential = keys[user as "alice" | "bob" | "carol"]) =>
       Effect.gen(function* () {
-        const started = yield* request(`${url}/v1/mcp/connections/notion`, "POST", keys[user])
+        const started = yield* request(`${url}/v1/mcp/connections/notion`, "POST", credential)
         assert.strictEqual(started.status, 200, JSON.stringify(started.json))
         notionAs.account = user
         yield* followRedirects("notion", String(started.json.authUrl))
       })
     yield* connectNotion("alice")
     yield* connectNotion("bob")
-    return { url, connectNotion }
+    return { url, as, connectNotion }
   })
 
 describe("Teams: per-user servers on /mcp", () => {
@@ -174,6 +176,34 @@ describe("Teams: per-user servers on /mcp", () => {
         // Bob's list never changed: he was told nothing.
         assert.strictEqual(yield* Queue.size(bob.changes), 0)
         assert.deepStrictEqual(yield* bob.call("notion__whoami"), { isError: false, text: "hello bob" })
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "a user signed in through server.auth (the MCP SDK's OAuth) gets the same view on their session",
+    () =>
+      Effect.gen(function* () {
+        const { url, as, connectNotion } = yield* gateway()
+        const dave = yield* TeamsGateway.signIn(as, `${url}/mcp`, "dave")
+        const changes = yield* Queue.unbounded<void>()
+        dave.client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+          Queue.offerUnsafe(changes, undefined)
+        })
+        const names = Effect.promise(() => dave.client.listTools()).pipe(
+          Effect.map(({ tools }) => tools.map((tool) => tool.name))
+        )
+        const before = yield* names
+        assert.include(before, "notion__connect")
+        assert.notInclude(before, "notion__whoami")
+        // The same access token opens /v1 (docs/teams.md#access-tokens): Dave connects notion with it.
+        yield* connectNotion("dave", dave.provider.saved?.access_token ?? "")
+        yield* Queue.take(changes)
+        assert.include(yield* names, "notion__whoami")
+        const whoami = (yield* Effect.promise(() =>
+          dave.client.callTool({ name: "notion__whoami", arguments: {} })
+        )) as CallToolResult
+        assert.deepStrictEqual(whoami.content, [{ type: "text", text: "hello dave" }])
       }).pipe(Effect.scoped),
     60_000
   )
