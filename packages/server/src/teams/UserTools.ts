@@ -4,14 +4,18 @@
  * that user's own tokens (`AuthorizedFetch` over the user's `OAuthManager`).
  * Pooled by user (`RcMap`): made on a user's first call, shared by their
  * concurrent calls, closed after `idle` without one. A login or logout of the
- * user drops the pooled connections, so the next call uses the new credential.
+ * user drops the pooled connections, so the next call uses the new credential;
+ * with a shared store, so does one made on another replica (the store's notice
+ * of the credential, docs/store.md#cache).
  */
-import type { McpgateConfig } from "@mcpgate/core/Config"
+import type { McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
+import { keyOf } from "@mcpgate/core/Credential"
+import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
 import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
-import { Context, Duration, Effect, Layer, RcMap } from "effect"
-import { UserCredentials, userServers } from "./UserCredentials.ts"
+import { Context, Duration, Effect, Layer, Option, RcMap, Stream } from "effect"
+import { UserCredentials, type UserCredentialsShape, userServers } from "./UserCredentials.ts"
 
 export interface UserToolsShape {
   /** Whether the named server's logins are per user. */
@@ -31,6 +35,58 @@ export interface UserToolsOptions {
   /** How long a user's connections stay open without a call (default 5 minutes). */
   readonly idle?: Duration.Input | undefined
 }
+
+/** Undoes the escaping of names in credential keys (`%25` for `%`, `%7C` for `|`; docs/credentials.md). */
+const unescapeName = (escaped: string): string =>
+  escaped.replace(/%(25|7C)/g, (_, code: string) => (code === "25" ? "%" : "|"))
+
+/**
+ * The user and per-user server a credential key names: `<user>%40<server>|<url>`
+ * (`keyOf`); an escaped name never holds `%40`, so the suffix decides.
+ */
+export const ownerOfKey = (
+  key: string,
+  servers: ReadonlyArray<ServerConfig>
+): { readonly user: string; readonly server: ServerConfig } | undefined => {
+  for (const server of servers) {
+    if (server.url === undefined) continue
+    const suffix = `%40${keyOf({ server: server.name, url: server.url })}`
+    if (key.endsWith(suffix) && key.length > suffix.length) {
+      return { user: unescapeName(key.slice(0, -suffix.length)), server }
+    }
+  }
+  return undefined
+}
+
+type Pool = RcMap.RcMap<string, McpClientManagerShape>
+
+/**
+ * A credential of a pooled user written or deleted elsewhere: when it turns a
+ * server the pool waits a login for into one with tokens, or the reverse, the
+ * change is announced as this replica's own logins are. A refresh changes
+ * neither and is let be.
+ */
+const onStoreChange = (
+  pool: Pool,
+  credentials: UserCredentialsShape,
+  servers: ReadonlyArray<ServerConfig>,
+  key: string
+) =>
+  Effect.gen(function* () {
+    const owner = ownerOfKey(key, servers)
+    if (owner === undefined) return
+    const pooled = yield* Effect.scoped(
+      Effect.flatMap(RcMap.getOption(pool, owner.user), (manager) =>
+        Option.isNone(manager)
+          ? Effect.succeed(undefined)
+          : Effect.map(manager.value.serverStatus(owner.server.name), (status) => status.state)
+      )
+    )
+    if (pooled === undefined) return
+    const stored = yield* credentials.status(owner.user, owner.server)
+    const hasTokens = stored.state === "authenticated" || stored.state === "expired"
+    if (hasTokens === (pooled === "needs_auth")) yield* credentials.announce(owner.user)
+  }).pipe(Effect.catch((error) => Effect.logDebug(`per-user credential notice: ${error.message}`)))
 
 const make = Effect.fnUntraced(function* (config: McpgateConfig, options: UserToolsOptions) {
   const credentials = yield* UserCredentials
@@ -61,6 +117,12 @@ const make = Effect.fnUntraced(function* (config: McpgateConfig, options: UserTo
     idleTimeToLive: Duration.fromInputUnsafe(options.idle ?? "5 minutes")
   })
   yield* credentials.onChange((user) => RcMap.invalidate(pool, user))
+  const notices = yield* Effect.serviceOption(CredentialChanges)
+  if (Option.isSome(notices) && servers.length > 0) {
+    yield* Effect.forkScoped(
+      Stream.runForEach(notices.value.changes, (key) => onStoreChange(pool, credentials, servers, key))
+    )
+  }
   return UserTools.of({
     isUserServer: (server) => names.has(server),
     hasUserServers: names.size > 0,
