@@ -8,6 +8,7 @@
  * and the chat tool loop.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { forPrincipal } from "@mcpgate/core/CredentialStore"
 import { followRedirects } from "@mcpgate/oauth/Browser"
 import * as Configs from "@mcpgate/testing/Configs"
 import { serverConfig, startServers } from "@mcpgate/testing/Harness"
@@ -74,7 +75,7 @@ const request = (url: string, method: string, key: string, body?: unknown) =>
 const gateway = (upstreamBaseUrl?: string) =>
   Effect.gen(function* () {
     const { as: notionAs, mcp } = yield* startServers()
-    const { url, as } = yield* TeamsGateway.start({
+    const { url, as, store } = yield* TeamsGateway.start({
       servers: [Configs.stdioServer("local"), serverConfig("notion", mcp.url, { identity: "user" })],
       expectConnected: 1,
       server: () => ({
@@ -99,7 +100,7 @@ const gateway = (upstreamBaseUrl?: string) =>
       })
     yield* connectNotion("alice")
     yield* connectNotion("bob")
-    return { url, as, connectNotion }
+    return { url, as, store, notionUrl: mcp.url, connectNotion }
   })
 
 describe("Teams: per-user servers on /mcp", () => {
@@ -176,6 +177,35 @@ describe("Teams: per-user servers on /mcp", () => {
         // Bob's list never changed: he was told nothing.
         assert.strictEqual(yield* Queue.size(bob.changes), 0)
         assert.deepStrictEqual(yield* bob.call("notion__whoami"), { isError: false, text: "hello bob" })
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "a user's connection that loses its login tells their sessions, which are then offered notion__connect",
+    () =>
+      Effect.gen(function* () {
+        const { url, store, notionUrl } = yield* gateway()
+        const alice = yield* connect(url, keys.alice)
+        const bob = yield* connect(url, keys.bob)
+        assert.include(yield* alice.names, "notion__whoami")
+        yield* bob.names
+        // Her credential is gone behind the gateway's back (another process, a store restored from backup).
+        yield* forPrincipal(store, "alice").delete({ server: "notion", url: notionUrl })
+        // Her pooled connection finds out on its next request and waits for a login again.
+        const refused = yield* alice.call("notion__whoami")
+        assert.isTrue(refused.isError)
+        assert.include(refused.text, `${url}/connections`)
+        // As a client does: list again on each notice (the server may pass through "connecting" first).
+        const after = yield* Effect.gen(function* () {
+          yield* Queue.take(alice.changes)
+          return yield* alice.names
+        }).pipe(
+          Effect.repeat({ until: (names) => names.includes("notion__connect") }),
+          Effect.timeout("10 seconds")
+        )
+        assert.notInclude(after, "notion__whoami")
+        assert.strictEqual(yield* Queue.size(bob.changes), 0)
       }).pipe(Effect.scoped),
     60_000
   )

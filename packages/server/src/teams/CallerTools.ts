@@ -45,7 +45,8 @@ export interface CallerToolsShape {
   ) => Effect.Effect<NormalizedToolResult, ToolCallError>
   /**
    * The users whose view may have changed (after each of their logins and
-   * logouts), from the moment of subscribing.
+   * logouts, or when their own connections change what they offer), from the
+   * moment of subscribing.
    */
   readonly userChanges: Effect.Effect<Stream.Stream<string>, never, Scope.Scope>
 }
@@ -164,7 +165,10 @@ const make = Effect.gen(function* () {
     isUserServer: userTools.isUserServer,
     tools: (principal) => tools(parts, principal),
     call: (principal, name, args, options) => call(parts, principal, name, args, options),
-    userChanges: Effect.map(PubSub.subscribe(changes), Stream.fromSubscription)
+    userChanges: Effect.gen(function* () {
+      const logins = Stream.fromSubscription(yield* PubSub.subscribe(changes))
+      return Stream.merge(logins, yield* userTools.toolChanges)
+    })
   })
 })
 

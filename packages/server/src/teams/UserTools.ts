@@ -14,7 +14,7 @@ import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
 import * as AuthorizedFetch from "@mcpgate/transport/AuthorizedFetch"
 import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
-import { Context, Duration, Effect, Layer, Option, RcMap, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, PubSub, RcMap, type Scope, Stream } from "effect"
 import { UserCredentials, type UserCredentialsShape, userServers } from "./UserCredentials.ts"
 
 export interface UserToolsShape {
@@ -29,6 +29,11 @@ export interface UserToolsShape {
   ) => Effect.Effect<A, E>
   /** Closes the user's pooled connections (after a login or a logout). */
   readonly invalidate: (user: string) => Effect.Effect<void>
+  /**
+   * The users whose pooled connections changed what they offer (tools, or a
+   * server that now waits for a login), from the moment of subscribing.
+   */
+  readonly toolChanges: Effect.Effect<Stream.Stream<string>, never, Scope.Scope>
 }
 
 export interface UserToolsOptions {
@@ -88,6 +93,31 @@ const onStoreChange = (
     if (hasTokens === (pooled === "needs_auth")) yield* credentials.announce(owner.user)
   }).pipe(Effect.catch((error) => Effect.logDebug(`per-user credential notice: ${error.message}`)))
 
+/** What a user's manager offers, as text: its tools and the servers that wait for a login. */
+const offerOf = (manager: McpClientManagerShape) =>
+  Effect.gen(function* () {
+    const tools = (yield* manager.tools).map((tool) => tool.publicName)
+    const waiting = (yield* manager.status).filter((server) => server.state === "needs_auth")
+    return JSON.stringify([tools, waiting.map((server) => server.name)])
+  })
+
+/** Publishes `user` whenever what the manager offers changes (in the pooled entry's scope). */
+const watchOffer = (manager: McpClientManagerShape, user: string, changes: PubSub.PubSub<string>) =>
+  Effect.gen(function* () {
+    const stream = yield* manager.subscribe
+    let last = yield* offerOf(manager)
+    yield* Effect.forkScoped(
+      Stream.runForEach(stream, () =>
+        Effect.gen(function* () {
+          const now = yield* offerOf(manager)
+          if (now === last) return
+          last = now
+          yield* PubSub.publish(changes, user)
+        })
+      )
+    )
+  })
+
 const make = Effect.fnUntraced(function* (config: McpgateConfig, options: UserToolsOptions) {
   const credentials = yield* UserCredentials
   const servers = userServers(config.mcpServers)
@@ -96,6 +126,7 @@ const make = Effect.fnUntraced(function* (config: McpgateConfig, options: UserTo
     ...config,
     mcpServers: Object.fromEntries(servers.map((server) => [server.name, server]))
   }
+  const offers = yield* PubSub.unbounded<string>()
   const pool = yield* RcMap.make({
     lookup: (user: string) =>
       Effect.gen(function* () {
@@ -112,6 +143,7 @@ const make = Effect.fnUntraced(function* (config: McpgateConfig, options: UserTo
         const manager = Context.get(context, McpClientManager)
         // A first call waits for the first attempt of each server, not for a retry.
         yield* manager.awaitSettled
+        yield* watchOffer(manager, user, offers)
         return manager
       }),
     idleTimeToLive: Duration.fromInputUnsafe(options.idle ?? "5 minutes")
@@ -127,7 +159,8 @@ const make = Effect.fnUntraced(function* (config: McpgateConfig, options: UserTo
     isUserServer: (server) => names.has(server),
     hasUserServers: names.size > 0,
     withManager: (user, use) => Effect.scoped(Effect.flatMap(RcMap.get(pool, user), use)),
-    invalidate: (user) => RcMap.invalidate(pool, user)
+    invalidate: (user) => RcMap.invalidate(pool, user),
+    toolChanges: Effect.map(PubSub.subscribe(offers), Stream.fromSubscription)
   })
 })
 
