@@ -103,6 +103,38 @@ const gateway = (upstreamBaseUrl?: string) =>
     return { url, as, store, notionUrl: mcp.url, connectNotion }
   })
 
+describe("Teams: per-user servers from the config editor", () => {
+  it.live(
+    "a per-user server added through the admin config API serves users without a restart",
+    () =>
+      Effect.gen(function* () {
+        const { as: notionAs, mcp } = yield* startServers()
+        const { url } = yield* TeamsGateway.start({
+          servers: [Configs.stdioServer("local")],
+          server: () => ({ users: { alice: { apiKeys: [Redacted.make(keys.alice)], admin: false } } })
+        })
+        const alice = yield* connect(url, keys.alice)
+        assert.notInclude(yield* alice.names, "notion__connect")
+        const current = yield* request(`${url}/admin/api/mcp/config`, "GET", TeamsGateway.adminToken)
+        const text = JSON.parse(String(current.json.text)) as { mcpServers: Record<string, unknown> }
+        text.mcpServers.notion = { url: mcp.url, auth: { type: "oauth2", identity: "user" } }
+        const saved = yield* request(`${url}/admin/api/mcp/config`, "PUT", TeamsGateway.adminToken, {
+          text: JSON.stringify(text)
+        })
+        assert.strictEqual(saved.status, 200, JSON.stringify(saved.json))
+        assert.include(yield* alice.names, "notion__connect")
+
+        const started = yield* request(`${url}/v1/mcp/connections/notion`, "POST", keys.alice)
+        assert.strictEqual(started.status, 200, JSON.stringify(started.json))
+        notionAs.account = "alice"
+        yield* followRedirects("notion", String(started.json.authUrl))
+        assert.include(yield* alice.names, "notion__whoami")
+        assert.deepStrictEqual(yield* alice.call("notion__whoami"), { isError: false, text: "hello alice" })
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})
+
 describe("Teams: per-user servers on /mcp", () => {
   it.live(
     "each user's session calls notion on their own connection; Carol is offered notion__connect; shared keys see none",

@@ -79,11 +79,16 @@ interface Parts {
   readonly hint: string
 }
 
-/** The gateway's own tools, without those of per-user servers (it never holds their logins). */
+/**
+ * The gateway's own tools, without those of per-user servers (it never holds
+ * their logins), and the names of the per-user servers in the config in force.
+ */
 const sharedTools = (parts: Parts) =>
-  Effect.map(parts.shared.tools, (tools) =>
-    tools.filter((tool) => !parts.userTools.isUserServer(tool.server))
-  )
+  Effect.gen(function* () {
+    const userServers = yield* parts.userTools.servers
+    const tools = yield* parts.shared.tools
+    return { common: tools.filter((tool) => !userServers.has(tool.server)), userServers }
+  })
 
 /** The user's own tools and the connect tools of what they have not connected, on their pooled manager. */
 const ownTools = (parts: Parts, own: McpClientManagerShape) =>
@@ -95,8 +100,8 @@ const ownTools = (parts: Parts, own: McpClientManagerShape) =>
 
 const tools = (parts: Parts, principal: Principal.Principal) =>
   Effect.gen(function* () {
-    const common = yield* sharedTools(parts)
-    if (principal._tag !== "User" || !parts.userTools.hasUserServers) return common
+    const { common, userServers } = yield* sharedTools(parts)
+    if (principal._tag !== "User" || userServers.size === 0) return common
     const own = yield* parts.userTools.withManager(principal.id, (manager) => ownTools(parts, manager))
     return [...common, ...own.tools, ...own.connect]
   })
@@ -109,8 +114,9 @@ const call = (
   options?: CallOptions
 ) =>
   Effect.gen(function* () {
-    const isShared = (yield* sharedTools(parts)).some((tool) => tool.publicName === name)
-    if (isShared || principal._tag !== "User" || !parts.userTools.hasUserServers) {
+    const { common, userServers } = yield* sharedTools(parts)
+    const isShared = common.some((tool) => tool.publicName === name)
+    if (isShared || principal._tag !== "User" || userServers.size === 0) {
       return yield* parts.shared.call(name, args, options)
     }
     return yield* parts.userTools.withManager(principal.id, (own) =>
