@@ -155,6 +155,26 @@ describe("Teams: per-user servers on /mcp", () => {
           assert.notInclude(names, "notion__connect")
           const whoami = yield* session.call("notion__whoami")
           assert.deepStrictEqual(whoami, { isError: false, text: `hello ${user}` })
+          // The server's resources and prompts too, read on the user's own connection.
+          const { resources } = yield* Effect.promise(() => session.client.listResources())
+          assert.include(
+            resources.map((resource) => resource.uri),
+            "mcpgate://notion/whoami://me"
+          )
+          const read = yield* Effect.promise(() =>
+            session.client.readResource({ uri: "mcpgate://notion/whoami://me" })
+          )
+          assert.deepStrictEqual(
+            read.contents.map((content) => ("text" in content ? content.text : "")),
+            [`hello ${user}`]
+          )
+          const { prompts } = yield* Effect.promise(() => session.client.listPrompts())
+          assert.include(
+            prompts.map((prompt) => prompt.name),
+            "notion__greet"
+          )
+          const prompt = yield* Effect.promise(() => session.client.getPrompt({ name: "notion__greet" }))
+          assert.deepStrictEqual(prompt.messages[0]?.content, { type: "text", text: `greet ${user}` })
         }
 
         const carolNames = yield* carol.names
@@ -168,6 +188,11 @@ describe("Teams: per-user servers on /mcp", () => {
         assert.isTrue(refused.isError)
         assert.include(refused.text, `${url}/connections`)
 
+        // Nobody else's resources reach Carol or the shared identity.
+        for (const session of [carol, shared]) {
+          const { resources } = yield* Effect.promise(() => session.client.listResources())
+          assert.isFalse(resources.some((resource) => resource.uri.startsWith("mcpgate://notion/")))
+        }
         const sharedNames = yield* shared.names
         assert.include(sharedNames, "local__echo")
         assert.isFalse(

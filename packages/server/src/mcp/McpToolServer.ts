@@ -9,8 +9,9 @@
  * reach the client as they were sent.
  *
  * With the caller's view (teams/CallerTools.ts), a session lists and calls the
- * tools its principal sees: a user's own `identity: "user"` servers included
- * (docs/teams.md#per-user-tool-calls).
+ * tools its principal sees, and lists and reads the resources and prompts: a
+ * user's own `identity: "user"` servers included, on the user's own
+ * connections (docs/teams.md#per-user-tool-calls).
  */
 import type * as Principal from "@mcpgate/core/Principal"
 import type { ToolCallError } from "@mcpgate/transport/Errors"
@@ -29,7 +30,7 @@ import {
   ReadResourceRequestSchema,
   type Tool
 } from "@modelcontextprotocol/sdk/types.js"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { CallerToolsShape } from "../teams/CallerTools.ts"
 import * as McpCatalog from "./McpCatalog.ts"
 
@@ -108,30 +109,76 @@ export const makeToolServer = (options: ToolServerOptions): Server => {
       result._tag === "Success" ? result.success : Promise.reject(result.failure)
     )
 
+  /** A list from the gateway's servers, then from the user's own (when the session is a user's). */
+  const both = <A, E>(
+    list: (from: McpClientManagerShape) => Effect.Effect<ReadonlyArray<A>, E>
+  ): Effect.Effect<ReadonlyArray<A>, E> =>
+    caller === undefined
+      ? list(manager)
+      : Effect.gen(function* () {
+          const shared = yield* list(manager)
+          const own = yield* caller.tools.withOwnManager(caller.principal, list)
+          return Option.isSome(own) ? [...shared, ...own.value] : shared
+        })
+  /** The user's own manager when `owns` says the request is for it; else the gateway's. */
+  const route = <A, E>(
+    owns: (from: McpClientManagerShape) => Effect.Effect<boolean>,
+    run: (from: McpClientManagerShape) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E> =>
+    caller === undefined
+      ? run(manager)
+      : Effect.gen(function* () {
+          // Run while the user's connections are held; none when the request is not for them.
+          const answered = yield* caller.tools.withOwnManager(caller.principal, (own) =>
+            Effect.gen(function* () {
+              return (yield* owns(own)) ? Option.some(yield* run(own)) : Option.none<A>()
+            })
+          )
+          const mine = Option.flatten(answered)
+          return Option.isSome(mine) ? mine.value : yield* run(manager)
+        })
+
   // Resources and prompts of every connected server (McpCatalog.ts), each list in one page.
   server.setRequestHandler(ListResourcesRequestSchema, (_request, extra) =>
     answer(
-      Effect.map(McpCatalog.listResources(manager), (resources) => ({ resources })),
+      Effect.map(both(McpCatalog.listResources), (resources) => ({ resources: [...resources] })),
       extra.signal
     )
   )
   server.setRequestHandler(ListResourceTemplatesRequestSchema, (_request, extra) =>
     answer(
-      Effect.map(McpCatalog.listResourceTemplates(manager), (resourceTemplates) => ({ resourceTemplates })),
+      Effect.map(both(McpCatalog.listResourceTemplates), (resourceTemplates) => ({
+        resourceTemplates: [...resourceTemplates]
+      })),
       extra.signal
     )
   )
   server.setRequestHandler(ReadResourceRequestSchema, (request, extra) =>
-    answer(McpCatalog.readResource(manager, request.params.uri), extra.signal)
+    answer(
+      route(
+        (own) => McpCatalog.resolves(own, request.params.uri),
+        (from) => McpCatalog.readResource(from, request.params.uri)
+      ),
+      extra.signal
+    )
   )
   server.setRequestHandler(ListPromptsRequestSchema, (_request, extra) =>
     answer(
-      Effect.map(McpCatalog.listPrompts(manager), (prompts) => ({ prompts })),
+      Effect.map(both(McpCatalog.listPrompts), (prompts) => ({ prompts: [...prompts] })),
       extra.signal
     )
   )
   server.setRequestHandler(GetPromptRequestSchema, (request, extra) =>
-    answer(McpCatalog.getPrompt(manager, request.params.name, request.params.arguments), extra.signal)
+    answer(
+      route(
+        (own) =>
+          Effect.map(McpCatalog.serverPrompts(own), (entries) =>
+            entries.some((entry) => entry.publicName === request.params.name)
+          ),
+        (from) => McpCatalog.getPrompt(from, request.params.name, request.params.arguments)
+      ),
+      extra.signal
+    )
   )
 
   // The whole list in one page: it is already in memory, and clients read every page anyway.

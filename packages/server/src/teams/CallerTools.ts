@@ -44,6 +44,15 @@ export interface CallerToolsShape {
     options?: CallOptions
   ) => Effect.Effect<NormalizedToolResult, ToolCallError>
   /**
+   * Runs `use` on the user's own connections to the per-user servers (their
+   * resources and prompts); none for a principal that is not a user, or when
+   * the config has no per-user server.
+   */
+  readonly withOwnManager: <A, E>(
+    principal: Principal.Principal,
+    use: (manager: McpClientManagerShape) => Effect.Effect<A, E>
+  ) => Effect.Effect<Option.Option<A>, E>
+  /**
    * The users whose view may have changed (after each of their logins and
    * logouts, or when their own connections change what they offer), from the
    * moment of subscribing.
@@ -171,6 +180,11 @@ const make = Effect.gen(function* () {
     isUserServer: userTools.isUserServer,
     tools: (principal) => tools(parts, principal),
     call: (principal, name, args, options) => call(parts, principal, name, args, options),
+    withOwnManager: (principal, use) =>
+      Effect.gen(function* () {
+        if (principal._tag !== "User" || (yield* userTools.servers).size === 0) return Option.none()
+        return Option.some(yield* userTools.withManager(principal.id, use))
+      }),
     userChanges: Effect.gen(function* () {
       const logins = Stream.fromSubscription(yield* PubSub.subscribe(changes))
       return Stream.merge(logins, yield* userTools.toolChanges)
