@@ -5,7 +5,9 @@
  * replica completes on the other and applies on both; concurrent calls on an
  * expiring token, spread over both replicas, cause exactly one refresh; an
  * `/mcp` session continues on either replica, resumes its streams there, and
- * outlives the replica that opened it.
+ * outlives the replica that opened it. A user's connection made on one replica
+ * applies to their pooled connections on the other
+ * (docs/teams.md#per-user-tool-calls).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
@@ -26,6 +28,8 @@ import { binary, sandbox } from "./support/Cli.ts"
 const encryptionKey = Buffer.alloc(32, 5).toString("base64")
 const adminToken = "replica-admin-token-3f9a1c"
 const callbackPath = "/admin/api/mcp/oauth/callback"
+const sharedKey = "replica-shared-key-0123456789"
+const aliceKey = "replica-alice-key-0123456789"
 
 const scope = Effect.runSync(Scope.make())
 const children: Array<ChildProcess> = []
@@ -76,11 +80,11 @@ const notesState = async (base: string) => {
   return body.servers.find((server) => server.name === "notes")?.state
 }
 
-/** `POST /v1/mcp/execute` through HAProxy: the status and the JSON answer. */
-const execute = async (tool: string) => {
-  const response = await fetch(`${balancer}/v1/mcp/execute`, {
+/** `POST /v1/mcp/execute` (through HAProxy unless `base` says which replica): the status and the JSON answer. */
+const execute = async (tool: string, key = sharedKey, base = balancer) => {
+  const response = await fetch(`${base}/v1/mcp/execute`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
     body: JSON.stringify({ tool_name: tool })
   })
   const body = (await response.json()) as {
@@ -93,7 +97,9 @@ const execute = async (tool: string) => {
 
 /** The public name of the `whoami` tool of `notes`. */
 const whoamiTool = async () => {
-  const tools = (await (await fetch(`${balancer}/v1/mcp/tools`)).json()) as {
+  const tools = (await (
+    await fetch(`${balancer}/v1/mcp/tools`, { headers: { authorization: `Bearer ${sharedKey}` } })
+  ).json()) as {
     tools: ReadonlyArray<{ name: string }>
   }
   const name = tools.tools.find((tool) => tool.name.endsWith("whoami"))?.name
@@ -118,9 +124,16 @@ beforeAll(async () => {
     writeFileSync(
       config,
       JSON.stringify({
-        mcpServers: { notes: { url: mcp.url, auth: { type: "oauth2" } } },
+        mcpServers: {
+          notes: { url: mcp.url, auth: { type: "oauth2" } },
+          mine: { url: mcp.url, auth: { type: "oauth2", identity: "user" } }
+        },
         builtins: { fetch: { enabled: false }, webSearch: { enabled: false } },
-        server: { publicUrl: balancer },
+        server: {
+          publicUrl: balancer,
+          apiKeys: [sharedKey],
+          users: { alice: { apiKeys: [aliceKey] } }
+        },
         store: { type: "postgres", url: "${env:DATABASE_URL}" }
       })
     )
@@ -184,6 +197,41 @@ describe("replicas behind HAProxy on one Postgres store", () => {
       (request) => request.grantType === "refresh_token" && request.status !== 200
     )
     assert.deepStrictEqual(failed, [], "no refresh was refused (a rotated refresh token used twice)")
+  }, 60_000)
+
+  it("a user's connect and disconnect on one replica reach their pooled connections on the other", async () => {
+    const [first, second] = replicas as [string, string]
+    // Alice's connections on the second replica are pooled, waiting for her login.
+    const before = await execute("mine__whoami", aliceKey, second)
+    assert.strictEqual(before.status, 409, JSON.stringify(before.body))
+    const begun = await fetch(`${first}/v1/mcp/connections/mine`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${aliceKey}` }
+    })
+    assert.strictEqual(begun.status, 200, await begun.clone().text())
+    const { authUrl } = (await begun.json()) as { authUrl: string }
+    as.account = "alice"
+    const callback = new URL(await Effect.runPromise(redirectFor(authUrl, `${balancer}${callbackPath}`)))
+    const page = await fetch(`${first}${callback.pathname}${callback.search}`)
+    assert.strictEqual(page.status, 200, await page.clone().text())
+    // The store's notice reaches the second replica: its pooled connection starts over with her token.
+    let after: Awaited<ReturnType<typeof execute>> | undefined
+    await waitFor("Alice's call on the second replica to run as her", async () => {
+      after = await execute("mine__whoami", aliceKey, second)
+      return after.status === 200
+    })
+    assert.strictEqual(after?.body.content, "hello alice")
+    // Her disconnect on the first replica closes her connection on the second: its token is not used again.
+    const removed = await fetch(`${first}/v1/mcp/connections/mine`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${aliceKey}` }
+    })
+    assert.strictEqual(removed.status, 200, await removed.clone().text())
+    await waitFor("Alice's call on the second replica to be told to connect", async () => {
+      after = await execute("mine__whoami", aliceKey, second)
+      return after.status === 409
+    })
+    assert.include(JSON.stringify(after?.body), `${balancer}/connections`)
   }, 60_000)
 
   it("with Postgres stopped, calls fail with a JSON error, and work again once it is back", async () => {

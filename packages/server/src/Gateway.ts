@@ -35,6 +35,7 @@ import type * as AdminToken from "./security/AdminToken.ts"
 import * as ProtectedResource from "./security/ProtectedResource.ts"
 import * as Security from "./security/Security.ts"
 import { UiRecords } from "./security/UiRecords.ts"
+import { CallerTools } from "./teams/CallerTools.ts"
 import * as ConnectionRoutes from "./teams/ConnectionRoutes.ts"
 import { UserCredentials } from "./teams/UserCredentials.ts"
 import * as UserModelTools from "./teams/UserModelTools.ts"
@@ -151,6 +152,7 @@ export const services = (options: GatewayOptions) =>
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
     Layer.provideMerge(UserModelTools.layer.pipe(Layer.provide(ModelTools.layerMcp))),
     Layer.provideMerge(ResponseStore.layerMemory()),
+    Layer.provideMerge(CallerTools.layer),
     Layer.provideMerge(UserTools.layer(options.config)),
     Layer.provideMerge(UserCredentials.layer(options.config)),
     Layer.provideMerge(managerLayer(options.config)),

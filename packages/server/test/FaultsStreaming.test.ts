@@ -209,9 +209,10 @@ describe("an MCP server killed mid-stream", () => {
 
 /**
  * Sends a chat request on a raw socket and resets the connection (TCP RST, not a
- * polite close) as soon as `marker` has arrived. Returns what was received.
+ * polite close) as soon as `marker` has arrived (and `ready`, when given, has
+ * resolved). Returns what was received.
  */
-const resetWhen = (url: string, body: unknown, marker: string) =>
+const resetWhen = (url: string, body: unknown, marker: string, ready?: () => Promise<void>) =>
   Effect.promise(
     () =>
       new Promise<string>((resolve, reject) => {
@@ -224,12 +225,18 @@ const resetWhen = (url: string, body: unknown, marker: string) =>
           )
         })
         let received = ""
+        let seen = false
         socket.setEncoding("utf8")
         socket.on("data", (chunk: string) => {
           received += chunk
-          if (received.includes(marker)) {
-            socket.resetAndDestroy()
-            resolve(received)
+          if (!seen && received.includes(marker)) {
+            seen = true
+            const reset = () => {
+              socket.resetAndDestroy()
+              resolve(received)
+            }
+            if (ready === undefined) reset()
+            else ready().then(reset, reject)
           }
         })
         socket.on("error", reject)
@@ -247,7 +254,8 @@ describe("a connection reset while streaming to the client", () => {
           [Configs.server("remote", { transport: "streamable-http", url: fault.url })],
           callThenAnswer("remote__slow", '{"ms": 60000}', '{"ms": 1}')
         )
-        yield* resetWhen(gateway.url, chatBody(), '"status":"started"')
+        // Reset once the call has reached the MCP server: "started" is said just before it is sent.
+        yield* resetWhen(gateway.url, chatBody(), '"status":"started"', () => fault.whenStarted(1))
         yield* Effect.promise(() => fault.whenCancelled(1)).pipe(
           Effect.timeoutOrElse({
             duration: Duration.seconds(5),

@@ -60,6 +60,18 @@ const makeMcp = () => {
   mcp.registerTool("admin", { description: "Needs mcp:admin" }, async () => ({
     content: [{ type: "text", text: "admin ok" }]
   }))
+  // A resource and a prompt that also say whose token read them.
+  mcp.registerResource("me", "whoami://me", { mimeType: "text/plain" }, async (uri, extra) => ({
+    contents: [{ uri: uri.href, text: `hello ${String(extra.authInfo?.extra?.sub ?? "nobody")}` }]
+  }))
+  mcp.registerPrompt("greet", { description: "Greets the token's owner" }, async (extra) => ({
+    messages: [
+      {
+        role: "user",
+        content: { type: "text", text: `greet ${String(extra.authInfo?.extra?.sub ?? "nobody")}` }
+      }
+    ]
+  }))
   return mcp
 }
 

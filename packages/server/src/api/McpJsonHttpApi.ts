@@ -84,7 +84,7 @@ export const McpJsonErrors = {
     ApiErrors.Conflict,
     "tool_error",
     "needs_auth",
-    "the tool's server needs a login: the message says to run `mcpgate login <server>` or to sign in from the admin UI (not a 401, which clients read as a wrong gateway key)"
+    "the tool's server needs a login: the message says to run `mcpgate login <server>` or to sign in from the admin UI; for a per-user server the caller has not connected, to connect at `<publicUrl>/connections` (not a 401, which clients read as a wrong gateway key)"
   ),
   transport: errorCode(
     ApiErrors.BadGateway,
@@ -169,7 +169,9 @@ const describe = (description: string) => OpenApi.annotations({ description })
 export class McpJsonGroup extends HttpApiGroup.make("mcp")
   .add(
     HttpApiEndpoint.get("tools", "/tools", { success: ToolsAnswer }).annotateMerge(
-      describe("The aggregated tools of every connected server, the builtins included.")
+      describe(
+        "The aggregated tools of every connected server, the builtins included, as the caller sees them: a user's own per-user servers and `<server>__connect` for those not connected (docs/teams.md#per-user-tool-calls)."
+      )
     ),
     HttpApiEndpoint.get("servers", "/servers", { success: PublicServersAnswer }).annotateMerge(
       describe("Each server's status (docs/connections.md#states).")

@@ -171,6 +171,10 @@ const decoded = <A>(
       )
 }
 
+/** Whether an aggregate URI names one of the manager's connected servers. */
+export const resolves = (manager: McpClientManagerShape, uri: string): Effect.Effect<boolean> =>
+  Effect.map(connected(manager), (servers) => resolveUri(uri, servers) !== undefined)
+
 /** `resources/read` of an aggregate URI: the server's answer, its URIs made public again. */
 export const readResource = (manager: McpClientManagerShape, uri: string) =>
   Effect.gen(function* () {

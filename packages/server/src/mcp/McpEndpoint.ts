@@ -39,7 +39,8 @@ import {
   Stream
 } from "effect"
 import { HttpIncomingMessage, HttpRouter, type HttpServerRequest, type HttpServerResponse } from "effect/http"
-import { ApiCaller } from "../security/Security.ts"
+import { ApiCaller, CurrentPrincipal } from "../security/Security.ts"
+import { CallerTools, type CallerToolsShape } from "../teams/CallerTools.ts"
 import { jsonRpcCodes, jsonRpcError, originAllowed, originsOf } from "./McpHttpBridge.ts"
 import * as McpProxy from "./McpProxy.ts"
 import { retryIntervalMs, sdkEventStore } from "./McpResumption.ts"
@@ -47,7 +48,7 @@ import * as McpRevive from "./McpRevive.ts"
 import * as McpSessionRecordsModule from "./McpSessionRecords.ts"
 import { McpSessionRecords } from "./McpSessionRecords.ts"
 import * as McpSessions from "./McpSessions.ts"
-import { makeToolServer, publicTool, type RunPromise } from "./McpToolServer.ts"
+import { makeToolServer, publicTool, type RunPromise, userOf } from "./McpToolServer.ts"
 
 export type { McpSessionInfo } from "./McpSessions.ts"
 
@@ -131,6 +132,8 @@ export class InvalidMcpBody extends Schema.TaggedError<InvalidMcpBody>()("Invali
 
 /** The endpoint's settings and state, for the functions below. */
 interface EndpointContext extends McpProxy.ProxyContext {
+  /** The tools as each session's principal sees them (docs/teams.md#per-user-tool-calls), when the gateway has users. */
+  readonly callerTools: CallerToolsShape | undefined
   readonly allowedOrigins: ReadonlySet<string>
   readonly adminUrl: string | undefined
   readonly serverInfo: Implementation
@@ -209,8 +212,10 @@ const buildSession = (ctx: EndpointContext, caller: string | undefined, revived?
       },
       onsessionclosed: () => McpRevive.deleted(ctx, session)
     })
+    const principal = yield* CurrentPrincipal
     const server = makeToolServer({
       manager: ctx.manager,
+      caller: ctx.callerTools === undefined ? undefined : { principal, tools: ctx.callerTools },
       run: ctx.run,
       serverInfo: ctx.serverInfo,
       ...(ctx.adminUrl === undefined ? {} : { adminUrl: ctx.adminUrl }),
@@ -342,27 +347,32 @@ const notifyToolChanges = (ctx: EndpointContext) =>
   Effect.gen(function* () {
     const changes = yield* ctx.manager.subscribe
     let lastTools = fingerprint(yield* ctx.manager.tools)
-    const notifyAll = Effect.suspend(() =>
+    const notifyAll = (which: (session: McpSessions.Session) => boolean) =>
       Effect.forEach(
         // Only where the client listened: a copy of its session on another replica (McpRevive.ts) stays quiet.
-        Array.from(ctx.registry.byId.values()).filter(
-          (session) => session.target === undefined && session.listened
-        ),
+        Array.from(ctx.registry.byId.values()).filter((session) => session.listened && which(session)),
         (session) =>
           Effect.promise(
             () => session.server.sendToolListChanged?.().catch(() => undefined) ?? Promise.resolve()
           ),
         { concurrency: "unbounded", discard: true }
       )
-    )
     yield* changes.pipe(
       Stream.runForEach(() =>
         Effect.gen(function* () {
           const current = fingerprint(yield* ctx.manager.tools)
           if (current === lastTools) return
           lastTools = current
-          yield* notifyAll
+          yield* notifyAll((session) => session.target === undefined)
         })
+      ),
+      Effect.forkScoped
+    )
+    // A user's login or logout changes their own tools only: their sessions are told.
+    if (ctx.callerTools === undefined) return
+    yield* (yield* ctx.callerTools.userChanges).pipe(
+      Stream.runForEach((user) =>
+        notifyAll((session) => session.target === undefined && userOf(session.server) === user)
       ),
       Effect.forkScoped
     )
@@ -376,6 +386,7 @@ export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpoin
   const idleMs = Duration.toMillis(options.idleTimeout ?? defaultIdleTimeout)
   const ctx: EndpointContext = {
     manager: yield* McpClientManager,
+    callerTools: Option.getOrUndefined(yield* Effect.serviceOption(CallerTools)),
     registry: yield* McpSessions.makeRegistry,
     records:
       options.sessionRecords ??
@@ -464,7 +475,10 @@ const closeSession = (ctx: EndpointContext, id: string) =>
 export class McpEndpoint extends Context.Service<McpEndpoint, McpEndpointShape>()(
   "@mcpgate/server/McpEndpoint"
 ) {
-  /** The endpoint over the manager's tools; closing the layer closes every session. */
+  /**
+   * The endpoint over the manager's tools (each session's principal's view of
+   * them when `CallerTools` is provided); closing the layer closes every session.
+   */
   static readonly layer = (options?: McpEndpointOptions): Layer.Layer<McpEndpoint, never, McpClientManager> =>
     Layer.effect(McpEndpoint, make(options))
 

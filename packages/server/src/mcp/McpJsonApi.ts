@@ -10,7 +10,12 @@
  */
 import type { ServerStatus } from "@mcpgate/transport/ConnectionState"
 import type { ToolCallError } from "@mcpgate/transport/Errors"
-import { McpClientManager, type McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
+import {
+  type AggregatedTool,
+  McpClientManager,
+  type McpClientManagerShape
+} from "@mcpgate/transport/McpClientManager"
+import type { NormalizedToolResult } from "@mcpgate/transport/ToolResult"
 import { Effect, Layer, Option, Schema } from "effect"
 import { HttpServer, type HttpServerRequest, HttpServerRequest as ServerRequest } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
@@ -27,8 +32,7 @@ import * as Json from "../http/Json.ts"
 import { readBody } from "../security/BodyLimits.ts"
 import { refusedAs } from "../security/Refusals.ts"
 import { CurrentPrincipal, Security, withAccess } from "../security/Security.ts"
-import type { UserToolsShape } from "../teams/UserTools.ts"
-import { UserTools } from "../teams/UserTools.ts"
+import { CallerTools } from "../teams/CallerTools.ts"
 
 export { ExecuteRequest } from "../api/McpJsonHttpApi.ts"
 
@@ -60,9 +64,9 @@ const publicStatus = (status: ServerStatus) => ({
   ...(status.pid === undefined ? {} : { pid: status.pid })
 })
 
-/** `GET /v1/mcp/tools`. */
-export const listTools = (manager: McpClientManagerShape): Effect.Effect<ToolsAnswer> =>
-  Effect.map(manager.tools, (tools) => ({
+/** `GET /v1/mcp/tools`: the tools `tools` lists (the manager's, or the caller's view of them). */
+export const listTools = (tools: Effect.Effect<ReadonlyArray<AggregatedTool>>): Effect.Effect<ToolsAnswer> =>
+  Effect.map(tools, (tools) => ({
     tools: tools.map(({ publicName, server, tool }) => ({
       name: publicName,
       server,
@@ -78,10 +82,15 @@ export const listTools = (manager: McpClientManagerShape): Effect.Effect<ToolsAn
 export const listServers = (manager: McpClientManagerShape) =>
   Effect.map(manager.status, (servers) => ({ servers: servers.map(publicStatus) }))
 
-/** A call that could not be carried out, with the reason as `code`; a login need says where to log in. */
-const toolRefusal = (error: ToolCallError, loginHint: string) =>
+/**
+ * A call that could not be carried out, with the reason as `code`; a login need
+ * says where to log in (`loginHint` undefined: the message already does).
+ */
+const toolRefusal = (error: ToolCallError, loginHint: string | undefined) =>
   codeForReason[error.reason].make(
-    error.reason === "needs_auth" ? `${error.message}, ${loginHint}` : error.message
+    error.reason === "needs_auth" && loginHint !== undefined
+      ? `${error.message}, ${loginHint}`
+      : error.message
   )
 
 /** Where the gateway's own logins happen. */
@@ -90,12 +99,16 @@ const adminHint = (adminUrl: string | undefined) =>
 
 /**
  * `POST /v1/mcp/execute`: the tool's own result (its `isError` included), or why
- * it could not run. `loginHint` ends a "needs login" answer (where to log in).
+ * it could not run. `loginHint` ends a "needs login" answer of a server (where
+ * to log in); `undefined` for a server whose message already says it.
  */
 export const execute = (
-  manager: McpClientManagerShape,
+  call: (
+    name: string,
+    args: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<NormalizedToolResult, ToolCallError>,
   request: ExecuteRequest,
-  loginHint: string
+  loginHint: (server: string) => string | undefined
 ): Effect.Effect<
   ExecuteAnswer,
   | ApiErrors.NotFound
@@ -104,55 +117,15 @@ export const execute = (
   | ApiErrors.ServiceUnavailable
   | ApiErrors.GatewayTimeout
 > =>
-  manager.call(request.tool_name, request.arguments ?? {}).pipe(
+  call(request.tool_name, request.arguments ?? {}).pipe(
     Effect.map((result) => ({
       tool_name: request.tool_name,
       content: result.text,
       is_error: result.isError,
       ...(result.structuredContent === undefined ? {} : { structured_content: result.structuredContent })
     })),
-    Effect.mapError((error) => toolRefusal(error, loginHint))
+    Effect.mapError((error) => toolRefusal(error, loginHint(error.server)))
   )
-
-/**
- * `execute` as the caller (docs/teams.md#per-user-tool-calls): a tool of an
- * `identity: "user"` server runs on the calling user's own connection; a user
- * who has not connected such a server is told where to connect it.
- */
-const executeAs = (
-  manager: McpClientManagerShape,
-  userTools: UserToolsShape,
-  request: ExecuteRequest,
-  loginHint: string,
-  connectHint: string
-) =>
-  Effect.gen(function* () {
-    const shared = (yield* manager.tools).find((tool) => tool.publicName === request.tool_name)
-    if (shared !== undefined && !userTools.isUserServer(shared.server)) {
-      return yield* execute(manager, request, loginHint)
-    }
-    const principal = yield* CurrentPrincipal
-    if (principal._tag !== "User") {
-      if (shared === undefined) return yield* execute(manager, request, loginHint)
-      return yield* McpJsonErrors.needsAuth.make(
-        `"${shared.server}" is connected per user: call it as a user (a key of server.users or a sign-in through server.auth)`
-      )
-    }
-    return yield* userTools.withManager(principal.id, (own) =>
-      Effect.gen(function* () {
-        const mine = (yield* own.tools).some((tool) => tool.publicName === request.tool_name)
-        if (!mine) {
-          const waiting = (yield* own.status).filter((server) => server.state === "needs_auth")
-          if (waiting.length > 0) {
-            return yield* McpJsonErrors.needsAuth.make(
-              `${waiting.map((server) => `"${server.name}"`).join(", ")} ${waiting.length === 1 ? "is" : "are"} not connected for ${principal.id}: ${connectHint}`
-            )
-          }
-        }
-        return yield* execute(own, request, connectHint)
-      })
-    )
-  })
 
 const decodeExecute = Schema.decodeUnknownOption(ExecuteRequest)
 
@@ -197,14 +170,20 @@ const handlers = HttpApiBuilder.group(
     const manager = yield* McpClientManager
     const publicUrl = (yield* Security).addresses.publicUrl
     const adminUrl = publicUrl === undefined ? undefined : `${publicUrl}/admin`
-    const userTools = Option.getOrUndefined(yield* Effect.serviceOption(UserTools))
-    const connectHint = `connect your account at ${(yield* Security).baseUrl}/connections`
+    // As the caller (docs/teams.md#per-user-tool-calls) when the gateway has users; else the manager's tools.
+    const caller = Option.getOrUndefined(yield* Effect.serviceOption(CallerTools))
+    const loginHint = (server: string) =>
+      caller?.isUserServer(server) === true ? undefined : adminHint(adminUrl)
     const run = (decoded: ExecuteRequest) =>
-      userTools === undefined
-        ? execute(manager, decoded, adminHint(adminUrl))
-        : executeAs(manager, userTools, decoded, adminHint(adminUrl), connectHint)
+      caller === undefined
+        ? execute(manager.call, decoded, loginHint)
+        : Effect.flatMap(CurrentPrincipal, (principal) =>
+            execute((name, args) => caller.call(principal, name, args), decoded, loginHint)
+          )
     return group
-      .handle("tools", () => listTools(manager))
+      .handle("tools", () =>
+        listTools(caller === undefined ? manager.tools : Effect.flatMap(CurrentPrincipal, caller.tools))
+      )
       .handle("servers", () => listServers(manager))
       .handleRaw("execute", ({ request }) => Effect.flatMap(readExecuteRequest(request), run))
   })

@@ -7,7 +7,13 @@
  * annotations, output schema) under their public `<server>__<tool>` name; results
  * are the server's own `CallToolResult`, so structured content, images and `isError`
  * reach the client as they were sent.
+ *
+ * With the caller's view (teams/CallerTools.ts), a session lists and calls the
+ * tools its principal sees, and lists and reads the resources and prompts: a
+ * user's own `identity: "user"` servers included, on the user's own
+ * connections (docs/teams.md#per-user-tool-calls).
  */
+import type * as Principal from "@mcpgate/core/Principal"
 import type { ToolCallError } from "@mcpgate/transport/Errors"
 import type { AggregatedTool, McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
@@ -24,7 +30,8 @@ import {
   ReadResourceRequestSchema,
   type Tool
 } from "@modelcontextprotocol/sdk/types.js"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
+import type { CallerToolsShape } from "../teams/CallerTools.ts"
 import * as McpCatalog from "./McpCatalog.ts"
 
 /** Runs an effect as a promise; aborting `signal` interrupts it. */
@@ -41,7 +48,15 @@ export interface ToolServerOptions {
   readonly adminUrl?: string
   /** Called when the client cancels a `tools/call` (after the upstream call is interrupted). */
   readonly onCancelled?: (requestId: string | number) => void
+  /** The tools as the session's principal sees them; without it, the manager's tools for everyone. */
+  readonly caller?: { readonly principal: Principal.Principal; readonly tools: CallerToolsShape } | undefined
 }
+
+/** The user each tool server serves, for telling their sessions that their own tools changed. */
+const users = new WeakMap<object, string>()
+
+/** The user a session's tool server was made for (`undefined`: not a user's, or not a tool server). */
+export const userOf = (server: object): string | undefined => users.get(server)
 
 export const instructions =
   "Tools of the MCP servers behind this mcpgate gateway. Each tool is named <server>__<tool>; " +
@@ -74,47 +89,102 @@ export const errorResult = (error: ToolCallError, adminUrl?: string): CallToolRe
 })
 
 export const makeToolServer = (options: ToolServerOptions): Server => {
-  const { manager, run, adminUrl } = options
+  const { manager, run, adminUrl, caller } = options
   const server = new Server(options.serverInfo, {
     capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
     instructions
   })
+  if (caller?.principal._tag === "User") users.set(server, caller.principal.id)
+  const listTools = caller === undefined ? manager.tools : caller.tools.tools(caller.principal)
+  const callTool = (name: string, args: Readonly<Record<string, unknown>>) =>
+    caller === undefined ? manager.call(name, args) : caller.tools.call(caller.principal, name, args)
+  // A per-user server's "not connected" already says where to connect (not `mcpgate login`).
+  const failedText = (error: ToolCallError) =>
+    error.reason === "needs_auth" && caller?.tools.isUserServer(error.server) === true
+      ? error.message
+      : errorText(error, adminUrl)
   /** A catalog request: its `McpError` is the client's JSON-RPC error. */
   const answer = <A>(effect: Effect.Effect<A, McpError>, signal: AbortSignal): Promise<A> =>
     run(Effect.result(effect), { signal }).then((result) =>
       result._tag === "Success" ? result.success : Promise.reject(result.failure)
     )
 
+  /** A list from the gateway's servers, then from the user's own (when the session is a user's). */
+  const both = <A, E>(
+    list: (from: McpClientManagerShape) => Effect.Effect<ReadonlyArray<A>, E>
+  ): Effect.Effect<ReadonlyArray<A>, E> =>
+    caller === undefined
+      ? list(manager)
+      : Effect.gen(function* () {
+          const shared = yield* list(manager)
+          const own = yield* caller.tools.withOwnManager(caller.principal, list)
+          return Option.isSome(own) ? [...shared, ...own.value] : shared
+        })
+  /** The user's own manager when `owns` says the request is for it; else the gateway's. */
+  const route = <A, E>(
+    owns: (from: McpClientManagerShape) => Effect.Effect<boolean>,
+    run: (from: McpClientManagerShape) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E> =>
+    caller === undefined
+      ? run(manager)
+      : Effect.gen(function* () {
+          // Run while the user's connections are held; none when the request is not for them.
+          const answered = yield* caller.tools.withOwnManager(caller.principal, (own) =>
+            Effect.gen(function* () {
+              return (yield* owns(own)) ? Option.some(yield* run(own)) : Option.none<A>()
+            })
+          )
+          const mine = Option.flatten(answered)
+          return Option.isSome(mine) ? mine.value : yield* run(manager)
+        })
+
   // Resources and prompts of every connected server (McpCatalog.ts), each list in one page.
   server.setRequestHandler(ListResourcesRequestSchema, (_request, extra) =>
     answer(
-      Effect.map(McpCatalog.listResources(manager), (resources) => ({ resources })),
+      Effect.map(both(McpCatalog.listResources), (resources) => ({ resources: [...resources] })),
       extra.signal
     )
   )
   server.setRequestHandler(ListResourceTemplatesRequestSchema, (_request, extra) =>
     answer(
-      Effect.map(McpCatalog.listResourceTemplates(manager), (resourceTemplates) => ({ resourceTemplates })),
+      Effect.map(both(McpCatalog.listResourceTemplates), (resourceTemplates) => ({
+        resourceTemplates: [...resourceTemplates]
+      })),
       extra.signal
     )
   )
   server.setRequestHandler(ReadResourceRequestSchema, (request, extra) =>
-    answer(McpCatalog.readResource(manager, request.params.uri), extra.signal)
+    answer(
+      route(
+        (own) => McpCatalog.resolves(own, request.params.uri),
+        (from) => McpCatalog.readResource(from, request.params.uri)
+      ),
+      extra.signal
+    )
   )
   server.setRequestHandler(ListPromptsRequestSchema, (_request, extra) =>
     answer(
-      Effect.map(McpCatalog.listPrompts(manager), (prompts) => ({ prompts })),
+      Effect.map(both(McpCatalog.listPrompts), (prompts) => ({ prompts: [...prompts] })),
       extra.signal
     )
   )
   server.setRequestHandler(GetPromptRequestSchema, (request, extra) =>
-    answer(McpCatalog.getPrompt(manager, request.params.name, request.params.arguments), extra.signal)
+    answer(
+      route(
+        (own) =>
+          Effect.map(McpCatalog.serverPrompts(own), (entries) =>
+            entries.some((entry) => entry.publicName === request.params.name)
+          ),
+        (from) => McpCatalog.getPrompt(from, request.params.name, request.params.arguments)
+      ),
+      extra.signal
+    )
   )
 
   // The whole list in one page: it is already in memory, and clients read every page anyway.
   server.setRequestHandler(ListToolsRequestSchema, (_request, extra) =>
     run(
-      Effect.map(manager.tools, (tools) => ({ tools: tools.map(publicTool) })),
+      Effect.map(listTools, (tools) => ({ tools: tools.map(publicTool) })),
       { signal: extra.signal }
     )
   )
@@ -125,9 +195,14 @@ export const makeToolServer = (options: ToolServerOptions): Server => {
     // Cancellation"): the interrupted manager call cancels the upstream request in turn.
     signal.addEventListener("abort", () => options.onCancelled?.(requestId), { once: true })
     return run(
-      manager.call(request.params.name, request.params.arguments ?? {}).pipe(
+      callTool(request.params.name, request.params.arguments ?? {}).pipe(
         Effect.map((result): CallToolResult => result.raw),
-        Effect.catchTag("ToolCallError", (error) => Effect.succeed(errorResult(error, adminUrl)))
+        Effect.catchTag("ToolCallError", (error) =>
+          Effect.succeed<CallToolResult>({
+            content: [{ type: "text", text: failedText(error) }],
+            isError: true
+          })
+        )
       ),
       { signal }
     )

@@ -8,7 +8,9 @@
  * model's tool call takes (docs/architecture.md#tool-call-from-a-model); tests
  * give plain async functions.
  */
-import { McpClientManager } from "@mcpgate/transport/McpClientManager"
+import type { ToolCallError } from "@mcpgate/transport/Errors"
+import { type AggregatedTool, McpClientManager } from "@mcpgate/transport/McpClientManager"
+import type { NormalizedToolResult } from "@mcpgate/transport/ToolResult"
 import { Context, Effect, Layer, Schema } from "effect"
 import { isJsonObject } from "./ChatFormat.ts"
 
@@ -71,42 +73,50 @@ export interface ModelToolsShape {
 /** The `server_label` of the gateway's own tools (`builtin__fetch` …). */
 export const builtinLabel = "builtin"
 
-const asArguments = (args: unknown): Readonly<Record<string, unknown>> => (isJsonObject(args) ? args : {})
+export const asArguments = (args: unknown): Readonly<Record<string, unknown>> =>
+  isJsonObject(args) ? args : {}
+
+/** A manager's tool as the model is told about it. */
+export const definitionOf = ({ publicName, server, tool }: AggregatedTool): ToolDefinition => ({
+  name: publicName,
+  server,
+  tool: tool.name,
+  description: tool.description,
+  parameters: tool.inputSchema,
+  annotations: tool.annotations
+})
+
+/** A manager's result as the model gets it. */
+export const outcomeOf = (result: NormalizedToolResult): ToolOutcome => ({
+  text: result.text,
+  isError: result.isError,
+  ...(result.structuredContent === undefined ? {} : { structuredContent: result.structuredContent })
+})
+
+/** Why a manager's call did not run, as the tool loop tells it apart. */
+export const modelToolError = (name: string, error: ToolCallError): ModelToolError => {
+  switch (error.reason) {
+    case "unknown_tool":
+      return new ToolNotFound({ name, message: error.message })
+    case "needs_auth":
+      return new ToolNeedsLogin({ name, server: error.server, message: error.message })
+    default:
+      return new ToolCallFailed({ name, message: error.message })
+  }
+}
 
 /** The tools of the MCP servers (and the builtins), called through the manager. */
 const makeMcp = Effect.map(McpClientManager, (manager) =>
   ModelTools.of({
-    tools: Effect.map(manager.tools, (tools) =>
-      tools.map(({ publicName, server, tool }) => ({
-        name: publicName,
-        server,
-        tool: tool.name,
-        description: tool.description,
-        parameters: tool.inputSchema,
-        annotations: tool.annotations
-      }))
-    ),
+    tools: Effect.map(manager.tools, (tools) => tools.map(definitionOf)),
     servers: Effect.map(manager.status, (statuses) => [
       ...statuses.map((status) => status.name).filter((name) => name !== builtinLabel),
       builtinLabel
     ]),
     call: (name, args) =>
       manager.call(name, asArguments(args)).pipe(
-        Effect.map((result) => ({
-          text: result.text,
-          isError: result.isError,
-          ...(result.structuredContent === undefined ? {} : { structuredContent: result.structuredContent })
-        })),
-        Effect.mapError((error) => {
-          switch (error.reason) {
-            case "unknown_tool":
-              return new ToolNotFound({ name, message: error.message })
-            case "needs_auth":
-              return new ToolNeedsLogin({ name, server: error.server, message: error.message })
-            default:
-              return new ToolCallFailed({ name, message: error.message })
-          }
-        })
+        Effect.map(outcomeOf),
+        Effect.mapError((error) => modelToolError(name, error))
       )
   })
 )

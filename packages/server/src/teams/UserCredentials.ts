@@ -54,6 +54,8 @@ export interface UserCredentialsShape {
   readonly list: Effect.Effect<ReadonlyArray<CredentialMetadata>, CredentialStoreError>
   /** Runs `listener` with the user after each of their logins and logouts (pooled connections start over). */
   readonly onChange: (listener: (user: string) => Effect.Effect<void>) => Effect.Effect<void>
+  /** Runs the `onChange` listeners for a login or logout of the user made elsewhere (another replica). */
+  readonly announce: (user: string) => Effect.Effect<void>
 }
 
 interface Parts {
@@ -132,7 +134,8 @@ const make = Effect.fnUntraced(function* (startConfig: McpgateConfig) {
     list: Effect.map(parts.store.list, (all) =>
       all.filter((credential) => credential.principal !== undefined).map(metadata)
     ),
-    onChange: (listener) => Ref.update(listeners, (all) => [...all, listener])
+    onChange: (listener) => Ref.update(listeners, (all) => [...all, listener]),
+    announce: changed
   })
 })
 

@@ -1,106 +1,46 @@
 /**
  * The tools a model is offered and runs, as the caller
- * (docs/teams.md#per-user-tool-calls): the gateway's own servers' tools for
- * everyone, plus, for a user, the tools of the `identity: "user"` servers they
- * connected, run on their own connections (`UserTools`). A user's call to a
- * per-user server they have not connected comes back as a failed call that
+ * (docs/teams.md#per-user-tool-calls): the caller's view of the tools
+ * (CallerTools.ts), so the tool loops of `/v1/chat/completions` and
+ * `/v1/responses` offer what `/mcp` lists for the same caller. A user's call to
+ * a per-user server they have not connected comes back as a failed call that
  * names `<publicUrl>/connections`, so the model can tell them where to go.
  */
-import { Effect, Layer, Option } from "effect"
-import { isJsonObject } from "../openai/ChatFormat.ts"
+import { Effect, Layer } from "effect"
 import {
+  asArguments,
+  definitionOf,
   ModelTools,
   type ModelToolsShape,
-  ToolCallFailed,
-  type ToolDefinition
+  modelToolError,
+  outcomeOf,
+  ToolCallFailed
 } from "../openai/ModelTools.ts"
-import { CurrentPrincipal, Security } from "../security/Security.ts"
-import { UserTools } from "./UserTools.ts"
-
-const definitionOf = ({
-  publicName,
-  server,
-  tool
-}: {
-  readonly publicName: string
-  readonly server: string
-  readonly tool: {
-    readonly name: string
-    readonly description?: string | undefined
-    readonly inputSchema: Readonly<Record<string, unknown>>
-    readonly annotations?: Readonly<Record<string, unknown>> | undefined
-  }
-}): ToolDefinition => ({
-  name: publicName,
-  server,
-  tool: tool.name,
-  description: tool.description,
-  parameters: tool.inputSchema,
-  annotations: tool.annotations
-})
+import { CurrentPrincipal } from "../security/Security.ts"
+import { CallerTools } from "./CallerTools.ts"
 
 const make = Effect.gen(function* () {
   const shared = yield* ModelTools
-  const userTools = yield* UserTools
-  // The gateway's own Security knows its public address; an app that mounts only the
-  // OpenAI routes (without Security) has no per-user servers to point at.
-  const security = yield* Effect.serviceOption(Security)
-  const connectHint = Option.match(security, {
-    onNone: () => "connect your account on the gateway's /connections page",
-    onSome: ({ baseUrl }) => `connect your account at ${baseUrl}/connections`
-  })
-  const sharedTools = Effect.map(shared.tools, (tools) =>
-    tools.filter((tool) => !userTools.isUserServer(tool.server))
-  )
+  const caller = yield* CallerTools
   return ModelTools.of({
-    tools: Effect.gen(function* () {
-      const principal = yield* CurrentPrincipal
-      const common = yield* sharedTools
-      if (principal._tag !== "User") return common
-      const own = yield* userTools.withManager(principal.id, (manager) => manager.tools)
-      return [...common, ...own.map(definitionOf)]
-    }),
+    tools: Effect.flatMap(CurrentPrincipal, (principal) =>
+      Effect.map(caller.tools(principal), (tools) => tools.map(definitionOf))
+    ),
     servers: shared.servers,
     call: (name, args) =>
-      Effect.gen(function* () {
-        const principal = yield* CurrentPrincipal
-        if ((yield* sharedTools).some((tool) => tool.name === name) || principal._tag !== "User") {
-          return yield* shared.call(name, args)
-        }
-        return yield* userTools.withManager(principal.id, (manager) =>
-          Effect.gen(function* () {
-            if (!(yield* manager.tools).some((tool) => tool.publicName === name)) {
-              const waiting = (yield* manager.status).filter((server) => server.state === "needs_auth")
-              if (waiting.length > 0) {
-                return yield* new ToolCallFailed({
-                  name,
-                  message: `${waiting.map((server) => `"${server.name}"`).join(", ")} ${waiting.length === 1 ? "is" : "are"} not connected for ${principal.id}: ${connectHint}`
-                })
-              }
-              return yield* shared.call(name, args)
-            }
-            return yield* manager.call(name, isJsonObject(args) ? args : {}).pipe(
-              Effect.map((result) => ({
-                text: result.text,
-                isError: result.isError,
-                ...(result.structuredContent === undefined
-                  ? {}
-                  : { structuredContent: result.structuredContent })
-              })),
-              Effect.mapError(
-                (error) =>
-                  new ToolCallFailed({
-                    name,
-                    message:
-                      error.reason === "needs_auth" ? `${error.message}: ${connectHint}` : error.message
-                  })
-              )
-            )
-          })
+      Effect.flatMap(CurrentPrincipal, (principal) =>
+        caller.call(principal, name, asArguments(args)).pipe(
+          Effect.map(outcomeOf),
+          Effect.mapError((error) =>
+            // A per-user server's "not connected" is the user's to fix at /connections, not `mcpgate login`.
+            error.reason === "needs_auth" && caller.isUserServer(error.server)
+              ? new ToolCallFailed({ name, message: error.message })
+              : modelToolError(name, error)
+          )
         )
-      })
+      )
   } satisfies ModelToolsShape)
 })
 
-/** `ModelTools` as the caller; needs the gateway's `ModelTools` (e.g. `ModelTools.layerMcp`) and `UserTools` (and `Security`, when there, for the /connections URL). */
-export const layer: Layer.Layer<ModelTools, never, ModelTools | UserTools> = Layer.effect(ModelTools, make)
+/** `ModelTools` as the caller; needs the gateway's `ModelTools` (for `servers`, e.g. `ModelTools.layerMcp`) and `CallerTools`. */
+export const layer: Layer.Layer<ModelTools, never, ModelTools | CallerTools> = Layer.effect(ModelTools, make)
