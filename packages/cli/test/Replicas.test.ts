@@ -268,7 +268,8 @@ describe("replicas behind HAProxy on one Postgres store", () => {
     const headers = {
       accept: "application/json, text/event-stream",
       "content-type": "application/json",
-      "mcp-protocol-version": "2025-11-25"
+      "mcp-protocol-version": "2025-11-25",
+      authorization: `Bearer ${sharedKey}`
     }
     const opened = await fetch(`${first}/mcp`, {
       method: "POST",
@@ -331,7 +332,9 @@ describe("replicas behind HAProxy on one Postgres store", () => {
   it("an SDK client's /mcp session continues on both replicas, and on the survivor when one dies", async () => {
     const whoami = await whoamiTool()
     const client = new Client({ name: "replica-client", version: "1.0.0" })
-    const transport = new StreamableHTTPClientTransport(new URL(`${balancer}/mcp`))
+    const transport = new StreamableHTTPClientTransport(new URL(`${balancer}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${sharedKey}` } }
+    })
     await client.connect(transport)
     const session = transport.sessionId
     const callWhoami = async () => {
