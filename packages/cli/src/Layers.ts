@@ -7,6 +7,7 @@ import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import * as Encryption from "@mcpgate/core/Encryption"
 import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
+import type { ResponseStore } from "@mcpgate/server/openai/ResponseStore"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
 
@@ -55,6 +56,31 @@ export const pendingLoginsLayer = (store: StoreConfig): Layer.Layer<PendingLogin
       const database = yield* Layer.build(Database.layer(url))
       const records = yield* Records.make("pending-login", keyring).pipe(Effect.provideContext(database))
       return Pending.PendingLogins.layerShared(records)
+    }).pipe(Effect.orDie)
+  )
+}
+
+/**
+ * With a Postgres store, stored responses (`previous_response_id`) are kept in
+ * it, sealed (docs/store.md#replicas), so any replica continues them; else
+ * undefined (this process keeps them).
+ */
+export const responsesLayer = (store: StoreConfig): Layer.Layer<ResponseStore> | undefined => {
+  if (store.type !== "postgres" || store.url === undefined) return undefined
+  const url = store.url
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      const [Records, Database, Responses] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@mcpgate/store/StoreRecords"),
+          import("@mcpgate/store/StoreDatabase"),
+          import("@mcpgate/server/openai/ResponseStore")
+        ])
+      )
+      const keyring = yield* Encryption.keyringFromConfig
+      const database = yield* Layer.build(Database.layer(url))
+      const records = yield* Records.make("response", keyring).pipe(Effect.provideContext(database))
+      return Responses.ResponseStore.layerShared(records)
     }).pipe(Effect.orDie)
   )
 }

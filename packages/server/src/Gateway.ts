@@ -46,6 +46,8 @@ export interface GatewayOptions {
   readonly onListening?: (info: ListeningInfo) => Effect.Effect<void>
   /** Where web logins wait for their callback (default: this process); a shared store lets any replica complete them. */
   readonly pendingLogins?: Layer.Layer<PendingLogins> | undefined
+  /** Where stored responses are kept (default: this process, bounded); a shared store lets any replica continue them. */
+  readonly responses?: Layer.Layer<ResponseStore> | undefined
 }
 
 export interface ListeningInfo {
@@ -138,7 +140,7 @@ export const services = (options: GatewayOptions) =>
     Layer.provideMerge(Activity.Activity.layer),
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
     Layer.provideMerge(UserModelTools.layer.pipe(Layer.provide(ModelTools.layerMcp))),
-    Layer.provideMerge(ResponseStore.layerMemory()),
+    Layer.provideMerge(options.responses ?? ResponseStore.layerMemory()),
     Layer.provideMerge(UserTools.layer(options.config)),
     Layer.provideMerge(UserCredentials.layer(options.config)),
     Layer.provideMerge(managerLayer(options.config)),

@@ -5,7 +5,7 @@ import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import type { ListeningInfo } from "@mcpgate/server/Gateway"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
-import { configFileLayer, credentialStoreLayer, pendingLoginsLayer } from "../Layers.ts"
+import { configFileLayer, credentialStoreLayer, pendingLoginsLayer, responsesLayer } from "../Layers.ts"
 import * as Logging from "../Logging.ts"
 import * as Output from "../Output.ts"
 
@@ -53,7 +53,13 @@ export const serve = Command.make(
           }
         })
       yield* Layer.launch(
-        Gateway.layer({ config, host, onListening, pendingLogins: pendingLoginsLayer(config.store) }).pipe(
+        Gateway.layer({
+          config,
+          host,
+          onListening,
+          pendingLogins: pendingLoginsLayer(config.store),
+          responses: responsesLayer(config.store)
+        }).pipe(
           // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
           // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
           Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" })),
