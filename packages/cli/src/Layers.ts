@@ -2,10 +2,12 @@
  * The layers commands run on, built from the global flags.
  */
 
+import { AuditLog } from "@mcpgate/core/AuditLog"
 import type { StoreConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import * as Encryption from "@mcpgate/core/Encryption"
+import { stateDirectory } from "@mcpgate/core/Paths"
 import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
 import type { ResponseStore } from "@mcpgate/server/openai/ResponseStore"
 import { Effect, Layer, Option } from "effect"
@@ -83,6 +85,25 @@ export const responsesLayer = (store: StoreConfig): Layer.Layer<ResponseStore> |
       return Responses.ResponseStore.layerShared(records)
     }).pipe(Effect.orDie)
   )
+}
+
+/**
+ * The audit log (docs/store.md#audit-log): with a Postgres store a table every
+ * replica writes to; else a JSON-lines file in the state directory.
+ */
+export const auditLogLayer = (store: StoreConfig): Layer.Layer<AuditLog> => {
+  if (store.type !== "postgres" || store.url === undefined) {
+    return AuditLog.layerFile({ directory: stateDirectory(process.env) })
+  }
+  const url = store.url
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      const [Audit, Database] = yield* Effect.promise(() =>
+        Promise.all([import("@mcpgate/store/PostgresAuditLog"), import("@mcpgate/store/StoreDatabase")])
+      )
+      return Audit.layer.pipe(Layer.provide(Database.layer(url)))
+    })
+  ).pipe(Layer.orDie)
 }
 
 /**

@@ -120,4 +120,24 @@ describe("replicas on one Postgres store", () => {
     const after = await post(second, "/v1/responses", { model: "m", input: "x", previous_response_id: id })
     assert.strictEqual(after.status, 400)
   }, 60_000)
+
+  it("the audit log is one for all replicas: a sign-in on one is listed on the other", async () => {
+    const [first, second] = replicas as [string, string]
+    const refused = await post(first, "/admin/api/session", { token: "wrong-admin-token-1" })
+    assert.strictEqual(refused.status, 401)
+    const signedIn = await post(first, "/admin/api/session", { token: adminToken })
+    assert.strictEqual(signedIn.status, 200, await signedIn.clone().text())
+    const listed = await fetch(`${second}/admin/api/audit`, {
+      headers: { authorization: `Bearer ${adminToken}` }
+    })
+    assert.strictEqual(listed.status, 200, await listed.clone().text())
+    const text = await listed.text()
+    const { entries } = JSON.parse(text) as { entries: ReadonlyArray<{ kind: string; outcome?: string }> }
+    assert.deepStrictEqual(
+      entries.filter((entry) => entry.kind === "admin-sign-in").map((entry) => entry.outcome),
+      ["ok", "refused"]
+    )
+    assert.notInclude(text, adminToken)
+    assert.notInclude(text, "wrong-admin-token-1")
+  }, 30_000)
 })

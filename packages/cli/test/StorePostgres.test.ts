@@ -94,7 +94,7 @@ describe("store: postgres", () => {
 
     const migrated = await run(["store", "migrate", "--json"], key)
     assert.strictEqual(migrated.code, 0, migrated.stderr)
-    assert.deepStrictEqual(JSON.parse(migrated.stdout).ran, [1])
+    assert.deepStrictEqual(JSON.parse(migrated.stdout).ran, [1, 2])
     const again = await run(["store", "migrate", "--json"], key)
     assert.deepStrictEqual(JSON.parse(again.stdout).ran, [])
 
@@ -125,7 +125,7 @@ describe("store: postgres", () => {
     const idB = Effect.runSync(Encryption.parseKeys(keyB)).current.id
     const before = JSON.parse((await run(["store", "status", "--json"], key)).stdout)
     assert.deepStrictEqual(before.keyIds, { [idA]: 1 })
-    assert.strictEqual(before.schema.current, 1)
+    assert.strictEqual(before.schema.current, 2)
 
     // Rotation: the new key first, the old one after it; then the old one can go.
     const rotated = await run(["store", "rotate-key", "--json"], `${keyB},${key}`)

@@ -4,6 +4,7 @@
  * `McpClientManager`. It needs an `HttpServer` and an `HttpClient` (the CLI
  * provides the Node ones).
  */
+import { AuditLog } from "@mcpgate/core/AuditLog"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { keyOf } from "@mcpgate/core/Credential"
 import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   readonly pendingLogins?: Layer.Layer<PendingLogins> | undefined
   /** Where stored responses are kept (default: this process, bounded); a shared store lets any replica continue them. */
   readonly responses?: Layer.Layer<ResponseStore> | undefined
+  /** The audit log (docs/store.md#audit-log); default: in this process's memory. */
+  readonly auditLog?: Layer.Layer<AuditLog> | undefined
 }
 
 export interface ListeningInfo {
@@ -233,5 +236,7 @@ export const layer = (options: GatewayOptions) =>
   ).pipe(
     Layer.provide(mcpEndpointLayer(options)),
     Layer.provide(services(options)),
-    Layer.provideMerge(securityLayer(options))
+    Layer.provideMerge(securityLayer(options)),
+    // Outermost: the OAuth manager and the admin API record to it as they are built.
+    Layer.provideMerge(options.auditLog ?? AuditLog.layerMemory)
   )

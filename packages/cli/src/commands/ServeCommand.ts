@@ -5,7 +5,13 @@ import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import type { ListeningInfo } from "@mcpgate/server/Gateway"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
-import { configFileLayer, credentialStoreLayer, pendingLoginsLayer, responsesLayer } from "../Layers.ts"
+import {
+  auditLogLayer,
+  configFileLayer,
+  credentialStoreLayer,
+  pendingLoginsLayer,
+  responsesLayer
+} from "../Layers.ts"
 import * as Logging from "../Logging.ts"
 import * as Output from "../Output.ts"
 
@@ -58,7 +64,8 @@ export const serve = Command.make(
           host,
           onListening,
           pendingLogins: pendingLoginsLayer(config.store),
-          responses: responsesLayer(config.store)
+          responses: responsesLayer(config.store),
+          auditLog: auditLogLayer(config.store)
         }).pipe(
           // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
           // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.

@@ -72,5 +72,5 @@ export const completeLogin = (ctx: ManagerContext, callbackUrl: string) =>
         scopes
       )
       return Login.toResult(server, credential)
-    }).pipe(Login.counted(server.name))
+    }).pipe(Login.counted(ctx, server.name))
   })

@@ -8,6 +8,7 @@
  * - `oauth` (./OAuthCallback.ts): the web login's callback page.
  * - `config` (./ConfigRoutes.ts): the editor and reload.
  * - `events` (./EventRoutes.ts): the event stream.
+ * - `audit` (./AuditRoutes.ts): the audit log.
  *
  * The middleware is in ./AdminMiddleware.ts; `adminResponses`
  * (./AdminResponses.ts) puts the admin headers on every answer. The routes
@@ -25,6 +26,7 @@ import { AdminHttpApi } from "../api/AdminHttpApi.ts"
 import { type AdminApiOptions, AdminContext } from "./AdminContext.ts"
 import * as AdminMiddleware from "./AdminMiddleware.ts"
 import { adminResponses } from "./AdminResponses.ts"
+import * as AuditRoutes from "./AuditRoutes.ts"
 import * as ConfigRoutes from "./ConfigRoutes.ts"
 import * as EventRoutes from "./EventRoutes.ts"
 import * as OAuthCallback from "./OAuthCallback.ts"
@@ -102,11 +104,20 @@ const events = HttpApiBuilder.group(
   })
 )
 
+const audit = HttpApiBuilder.group(
+  AdminHttpApi,
+  "audit",
+  Effect.fnUntraced(function* (group) {
+    const ctx = yield* AdminContext
+    return group.handle("list", ({ query }) => AuditRoutes.list(ctx, query))
+  })
+)
+
 /** The routes, with options (tests shorten the heartbeat). */
 export const routesWith = (options: AdminApiOptions = {}) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(AdminHttpApi).pipe(
-      Layer.provide([session, servers, users, oauth, config, events]),
+      Layer.provide([session, servers, users, oauth, config, events, audit]),
       Layer.provide([
         AdminMiddleware.adminAccessLayer,
         AdminMiddleware.adminOriginLayer,

@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto"
 import { isNotFound } from "@mcpgate/core/AtomicFile"
+import { changedPaths } from "@mcpgate/core/AuditLog"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { toFileShape } from "@mcpgate/core/ConfigFile"
 import { Effect, Option, Predicate, Ref, Schema } from "effect"
@@ -102,6 +103,12 @@ const applyConfig = (ctx: AdminContextShape, config: McpgateConfig) =>
     // Checked before saving; a failure here would only mean the keys stay as they were.
     yield* ctx.security.apply(config).pipe(Effect.ignore)
     yield* Ref.set(ctx.applied, config)
+    // Which paths changed, never their values (docs/store.md#audit-log).
+    yield* ctx.audit({
+      kind: "config-change",
+      actor: "admin",
+      paths: changedPaths(toFileShape(previous), toFileShape(config))
+    })
     return { restartRequired: restartSettings(previous) !== restartSettings(config) }
   })
 

@@ -162,6 +162,18 @@ export const AdminErrors = {
     "config_changed",
     "`baseHash` is not the file's hash any more: it changed on disk since it was loaded"
   ),
+  invalidQuery: errorCode(
+    ApiErrors.BadRequest,
+    "invalid_request_error",
+    "invalid_query",
+    "a query parameter is not what the route takes"
+  ),
+  storeUnavailable: errorCode(
+    ApiErrors.ServiceUnavailable,
+    "unavailable",
+    "store_unavailable",
+    "the shared store (docs/store.md) cannot be reached now; try again"
+  ),
   routeNotFound: errorCode(
     ApiErrors.NotFound,
     "not_found_error",
@@ -397,6 +409,24 @@ export class ConfigGroup extends HttpApiGroup.make("config")
   .prefix("/admin/api/mcp")
   .annotateMerge(OpenApi.annotations({ title: "Config editor" })) {}
 
+export class AuditGroup extends HttpApiGroup.make("audit")
+  .add(
+    HttpApiEndpoint.get("list", "/audit", {
+      query: AdminSchemas.AuditQuery,
+      success: AdminSchemas.AuditAnswer,
+      error: [ApiErrors.BadRequestJson, ApiErrors.ServiceUnavailableJson]
+    })
+      .annotateMerge(
+        describe(
+          "The audit log, newest first (docs/store.md#audit-log): logins, logouts and failed refreshes of MCP servers, admin sign-ins with their address, config changes with the paths that changed, revoked user connections. Never a token, a secret or a config value."
+        )
+      )
+      .annotate(ApiErrors.ErrorCodes, [AdminErrors.invalidQuery, AdminErrors.storeUnavailable])
+  )
+  .middleware(AdminAccess)
+  .prefix("/admin/api")
+  .annotateMerge(OpenApi.annotations({ title: "Audit log" })) {}
+
 /** Server-sent events, each `data` one line of JSON; `: heartbeat` comments every 15 seconds. */
 export const AdminEventStream = HttpApiSchema.StreamSse({ events: AdminSchemas.AdminEvent })
 
@@ -413,7 +443,7 @@ export class EventsGroup extends HttpApiGroup.make("events")
   .annotateMerge(OpenApi.annotations({ title: "Event stream" })) {}
 
 export class AdminHttpApi extends HttpApi.make("admin")
-  .add(SessionGroup, ServersGroup, UsersGroup, OAuthGroup, ConfigGroup, EventsGroup)
+  .add(SessionGroup, ServersGroup, UsersGroup, OAuthGroup, ConfigGroup, EventsGroup, AuditGroup)
   .annotateMerge(
     OpenApi.annotations({
       title: "Admin API",
