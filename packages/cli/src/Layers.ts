@@ -3,12 +3,13 @@
  */
 
 import { AuditLog } from "@mcpgate/core/AuditLog"
-import type { StoreConfig } from "@mcpgate/core/Config"
+import type { McpgateConfig, StoreConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import * as Encryption from "@mcpgate/core/Encryption"
 import { stateDirectory } from "@mcpgate/core/Paths"
 import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
+import type { ConfigVersions } from "@mcpgate/server/admin/ConfigVersions"
 import type { ResponseStore } from "@mcpgate/server/openai/ResponseStore"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
@@ -105,6 +106,54 @@ export const auditLogLayer = (store: StoreConfig): Layer.Layer<AuditLog> => {
     })
   ).pipe(Layer.orDie)
 }
+
+/**
+ * With a Postgres store, the config saved through the admin API is kept there
+ * in versions that every replica applies (docs/store.md#config); else
+ * undefined (the file is the config).
+ */
+export const configVersionsLayer = (store: StoreConfig): Layer.Layer<ConfigVersions> | undefined => {
+  if (store.type !== "postgres" || store.url === undefined) return undefined
+  const url = store.url
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      const [Versions, Database, Server] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@mcpgate/store/PostgresConfigVersions"),
+          import("@mcpgate/store/StoreDatabase"),
+          import("@mcpgate/server/admin/ConfigVersions")
+        ])
+      )
+      const keyring = yield* Encryption.keyringFromConfig
+      const database = yield* Layer.build(Database.layer(url))
+      const versions = yield* Versions.make(keyring).pipe(Effect.provideContext(database))
+      return Layer.succeed(Server.ConfigVersions, versions)
+    }).pipe(Effect.orDie)
+  )
+}
+
+/**
+ * The config `serve` starts with: with a Postgres store the newest version
+ * saved there through the admin API, when there is one (its `store` is the
+ * file's: that is how the store is found); else the file's
+ * (docs/store.md#config).
+ */
+export const startingConfig = (config: McpgateConfig) =>
+  Effect.gen(function* () {
+    const versions = configVersionsLayer(config.store)
+    if (versions === undefined) return config
+    const [Server] = yield* Effect.promise(() =>
+      Promise.all([import("@mcpgate/server/admin/ConfigVersions")])
+    )
+    const latest = yield* Effect.gen(function* () {
+      const store = yield* Server.ConfigVersions
+      return yield* store.latest
+    }).pipe(Effect.provide(versions))
+    if (Option.isNone(latest)) return config
+    const file = yield* ConfigFile
+    const stored = yield* file.parse(latest.value.text)
+    return { ...stored, store: config.store }
+  })
 
 /**
  * A client manager over the loaded config (every enabled server connecting at

@@ -46,32 +46,57 @@ const post = (base: string, path: string, body: unknown) =>
     body: JSON.stringify(body)
   })
 
+const configOf = (servers: Record<string, unknown> = {}) =>
+  JSON.stringify(
+    {
+      mcpServers: servers,
+      builtins: { fetch: { enabled: false }, webSearch: { enabled: false } },
+      server: { upstream: { baseUrl: upstream.baseUrl, responses: "translate" } },
+      store: { type: "postgres", url: "${env:DATABASE_URL}" }
+    },
+    null,
+    2
+  )
+
+/** One more replica on the database, with its own (initial) config file; its URL. */
+const launch = async () => {
+  const port = await Effect.runPromise(freePort)
+  const { env, home } = sandbox()
+  const config = join(home, "mcpgate.json")
+  writeFileSync(config, configOf())
+  await startReplica(["serve", "--config", config, "--port", String(port)], {
+    ...env,
+    DATABASE_URL: database.url,
+    MCPGATE_ENCRYPTION_KEY: encryptionKey,
+    MCPGATE_ADMIN_TOKEN: adminToken
+  })
+  return `http://127.0.0.1:${port}`
+}
+
+const admin = (base: string, path: string, init: RequestInit = {}) =>
+  fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, ...init.headers } })
+
+const serverNames = async (base: string) => {
+  const body = (await (await admin(base, "/admin/api/mcp/servers")).json()) as {
+    servers: ReadonlyArray<{ name: string }>
+  }
+  return body.servers.map((server) => server.name)
+}
+
+const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMillis = 2_000) => {
+  const started = Date.now()
+  while (!(await check().catch(() => false))) {
+    if (Date.now() - started > timeoutMillis) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
 beforeAll(async () => {
   database = await run(Postgres.start())
   upstream = await run(
     ScriptedUpstream.make((_body, index) => ({ content: index === 0 ? "Lima is sunny." : "Still sunny." }))
   )
-  const ports = [await Effect.runPromise(freePort), await Effect.runPromise(freePort)]
-  replicas = ports.map((port) => `http://127.0.0.1:${port}`)
-  for (const port of ports) {
-    const { env, home } = sandbox()
-    const config = join(home, "mcpgate.json")
-    writeFileSync(
-      config,
-      JSON.stringify({
-        mcpServers: {},
-        builtins: { fetch: { enabled: false }, webSearch: { enabled: false } },
-        server: { upstream: { baseUrl: upstream.baseUrl, responses: "translate" } },
-        store: { type: "postgres", url: "${env:DATABASE_URL}" }
-      })
-    )
-    await startReplica(["serve", "--config", config, "--port", String(port)], {
-      ...env,
-      DATABASE_URL: database.url,
-      MCPGATE_ENCRYPTION_KEY: encryptionKey,
-      MCPGATE_ADMIN_TOKEN: adminToken
-    })
-  }
+  replicas = [await launch(), await launch()]
 }, 180_000)
 
 afterAll(async () => {
@@ -140,4 +165,53 @@ describe("replicas on one Postgres store", () => {
     assert.notInclude(text, adminToken)
     assert.notInclude(text, "wrong-admin-token-1")
   }, 30_000)
+
+  it("a config saved on one replica applies on the other within 2 s, is kept with its history, and wins at start", async () => {
+    const [first, second] = replicas as [string, string]
+    const secret = "literal-secret-in-config-4be1"
+    const text = configOf({
+      extra: { command: "true", enabled: false, env: { TOKEN: secret } }
+    })
+    const saved = await admin(first, "/admin/api/mcp/config", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ text })
+    })
+    assert.strictEqual(saved.status, 200, await saved.clone().text())
+    // Polled, at most 2 s: the other replica applies the new version by itself.
+    await waitFor("the other replica to serve the new server list", async () =>
+      (await serverNames(second)).includes("extra")
+    )
+    const history = await admin(second, "/admin/api/config/history")
+    assert.strictEqual(history.status, 200, await history.clone().text())
+    const { versions } = (await history.json()) as {
+      versions: ReadonlyArray<{ version: number; actor: string; paths: ReadonlyArray<string>; at: number }>
+    }
+    assert.strictEqual(versions.length, 1)
+    assert.strictEqual(versions[0]?.actor, "admin")
+    assert.deepStrictEqual(versions[0]?.paths, ["mcpServers.extra"])
+    // The editor on the other replica shows the stored text.
+    const shown = (await (await admin(second, "/admin/api/mcp/config")).json()) as { text: string }
+    assert.strictEqual(shown.text, text)
+    // Sealed in the database.
+    const dump = await Effect.runPromise(
+      database.tool("psql", [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(database.port),
+        "-U",
+        "mcpgate",
+        "-At",
+        "-c",
+        "SELECT sealed FROM mcpgate_config_versions",
+        "mcpgate"
+      ])
+    )
+    assert.notInclude(dump, secret)
+    assert.notInclude(dump, "extra")
+    // A replica started later with an older file uses the newest stored version.
+    const third = await launch()
+    assert.include(await serverNames(third), "extra")
+  }, 60_000)
 })

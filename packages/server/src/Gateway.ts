@@ -19,6 +19,7 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Activity from "./admin/Activity.ts"
 import * as AdminApi from "./admin/AdminApi.ts"
+import type { ConfigVersions } from "./admin/ConfigVersions.ts"
 import * as ErrorBody from "./http/ErrorBody.ts"
 import * as MetricsRoute from "./http/MetricsRoute.ts"
 import * as RequestLog from "./http/RequestLog.ts"
@@ -51,6 +52,8 @@ export interface GatewayOptions {
   readonly responses?: Layer.Layer<ResponseStore> | undefined
   /** The audit log (docs/store.md#audit-log); default: in this process's memory. */
   readonly auditLog?: Layer.Layer<AuditLog> | undefined
+  /** The config's versions in a shared store (docs/store.md#config); default none: the file is the config. */
+  readonly configVersions?: Layer.Layer<ConfigVersions> | undefined
 }
 
 export interface ListeningInfo {
@@ -238,5 +241,6 @@ export const layer = (options: GatewayOptions) =>
     Layer.provide(services(options)),
     Layer.provideMerge(securityLayer(options)),
     // Outermost: the OAuth manager and the admin API record to it as they are built.
-    Layer.provideMerge(options.auditLog ?? AuditLog.layerMemory)
+    Layer.provideMerge(options.auditLog ?? AuditLog.layerMemory),
+    Layer.provideMerge(options.configVersions ?? Layer.empty)
   )

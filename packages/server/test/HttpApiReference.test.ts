@@ -46,7 +46,8 @@ describe("the HTTP API reference", () => {
         "PUT /admin/api/mcp/config",
         "POST /admin/api/mcp/reload",
         "GET /admin/api/mcp/events",
-        "GET /admin/api/audit"
+        "GET /admin/api/audit",
+        "GET /admin/api/config/history"
       ]
     )
     for (const { route, codes } of routes) {

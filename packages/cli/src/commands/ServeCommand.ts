@@ -8,9 +8,11 @@ import { Command, Flag } from "effect/cli"
 import {
   auditLogLayer,
   configFileLayer,
+  configVersionsLayer,
   credentialStoreLayer,
   pendingLoginsLayer,
-  responsesLayer
+  responsesLayer,
+  startingConfig
 } from "../Layers.ts"
 import * as Logging from "../Logging.ts"
 import * as Output from "../Output.ts"
@@ -41,7 +43,10 @@ export const serve = Command.make(
         ])
       )
       const file = yield* ConfigFile
-      const { config, path, exists } = yield* file.load
+      const loaded = yield* file.load
+      const { path, exists } = loaded
+      // With a Postgres store, the newest config saved through the admin API wins over the file.
+      const config = yield* startingConfig(loaded.config)
       const host = Option.getOrElse(flags.host, () => config.server.host)
       const port = Option.getOrElse(flags.port, () => config.server.port)
       // Refused before binding: an insecure gateway never listens, not even for a moment.
@@ -65,7 +70,8 @@ export const serve = Command.make(
           onListening,
           pendingLogins: pendingLoginsLayer(config.store),
           responses: responsesLayer(config.store),
-          auditLog: auditLogLayer(config.store)
+          auditLog: auditLogLayer(config.store),
+          configVersions: configVersionsLayer(config.store)
         }).pipe(
           // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
           // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.

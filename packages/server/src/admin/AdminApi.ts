@@ -109,7 +109,9 @@ const audit = HttpApiBuilder.group(
   "audit",
   Effect.fnUntraced(function* (group) {
     const ctx = yield* AdminContext
-    return group.handle("list", ({ query }) => AuditRoutes.list(ctx, query))
+    return group
+      .handle("list", ({ query }) => AuditRoutes.list(ctx, query))
+      .handle("configHistory", () => ConfigRoutes.history(ctx))
   })
 )
 
@@ -126,7 +128,14 @@ export const routesWith = (options: AdminApiOptions = {}) =>
       // The builder's platform services; these routes serve no files.
       Layer.provide(HttpServer.layerServices)
     ),
-    AdminMiddleware.notFoundRoute
+    AdminMiddleware.notFoundRoute,
+    // With a shared store: apply the config versions other replicas save.
+    Layer.effectDiscard(
+      Effect.gen(function* () {
+        const ctx = yield* AdminContext
+        yield* Effect.forkScoped(ConfigRoutes.followStoredConfig(ctx))
+      })
+    )
   ).pipe(
     Layer.provide(AdminContext.layer(options).pipe(Layer.provide(NodeFileSystem.layer))),
     Layer.provide(adminResponses)

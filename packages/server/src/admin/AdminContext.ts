@@ -15,6 +15,7 @@ import type { OAuthCompletion } from "../api/AdminSchemas.ts"
 import type { NotFound } from "../api/ApiErrors.ts"
 import { Security, type SecurityShape } from "../security/Security.ts"
 import { UserCredentials, type UserCredentialsShape } from "../teams/UserCredentials.ts"
+import { ConfigVersions, type ConfigVersionsShape } from "./ConfigVersions.ts"
 
 export type { OAuthCompletion } from "../api/AdminSchemas.ts"
 
@@ -45,6 +46,10 @@ export interface AdminContextShape {
   readonly auditLog: AuditLogShape | undefined
   /** Records an event in the audit log, if there is one; never fails. */
   readonly audit: (event: AuditEvent) => Effect.Effect<void>
+  /** The config's versions in the shared store (./ConfigVersions.ts), when there is one. */
+  readonly versions: ConfigVersionsShape | undefined
+  /** The stored config version running here (0: none yet). */
+  readonly appliedVersion: Ref.Ref<number>
 }
 
 const make = Effect.fnUntraced(function* (options: AdminApiOptions) {
@@ -67,7 +72,9 @@ const make = Effect.fnUntraced(function* (options: AdminApiOptions) {
     heartbeat: Duration.millis(options.heartbeatMs ?? 15_000),
     onEventStream: (change) => Effect.sync(() => options.onEventStream?.(change)),
     auditLog: Option.getOrUndefined(auditLog),
-    audit: recordWith(auditLog)
+    audit: recordWith(auditLog),
+    versions: Option.getOrUndefined(yield* Effect.serviceOption(ConfigVersions)),
+    appliedVersion: yield* Ref.make(0)
   })
 })
 

@@ -368,10 +368,14 @@ export class ConfigGroup extends HttpApiGroup.make("config")
   .add(
     HttpApiEndpoint.get("get", "/config", {
       success: AdminSchemas.ConfigAnswer,
-      error: ApiErrors.InternalErrorJson
+      error: [ApiErrors.InternalErrorJson, ApiErrors.ServiceUnavailableJson]
     })
-      .annotateMerge(describe("The config file's text as on disk, and its hash."))
-      .annotate(ApiErrors.ErrorCodes, [AdminErrors.configUnreadable]),
+      .annotateMerge(
+        describe(
+          "The config file's text as on disk, and its hash; with a Postgres store, the newest version saved there (docs/store.md#config)."
+        )
+      )
+      .annotate(ApiErrors.ErrorCodes, [AdminErrors.configUnreadable, AdminErrors.storeUnavailable]),
     HttpApiEndpoint.put("put", "/config", {
       payload: AdminSchemas.PutConfigRequest,
       success: AdminSchemas.AppliedAnswer,
@@ -379,13 +383,14 @@ export class ConfigGroup extends HttpApiGroup.make("config")
         ApiErrors.BadRequestJson,
         ApiErrors.ForbiddenJson,
         ApiErrors.ConflictJson,
-        ApiErrors.InternalErrorJson
+        ApiErrors.InternalErrorJson,
+        ApiErrors.ServiceUnavailableJson
       ]
     })
       .middleware(AdminBody)
       .annotateMerge(
         describe(
-          "Validates the text like a loaded file and against the security rules, writes it verbatim (comments kept) and atomically with the previous file kept as a backup, then applies it: the servers reload and API keys change at once."
+          "Validates the text like a loaded file and against the security rules, writes it verbatim (comments kept) and atomically with the previous file kept as a backup, then applies it: the servers reload and API keys change at once. With a Postgres store the text is first kept there as a new version, which every replica applies within 2 s (docs/store.md#config)."
         )
       )
       .annotate(ApiErrors.ErrorCodes, [
@@ -395,7 +400,8 @@ export class ConfigGroup extends HttpApiGroup.make("config")
         AdminErrors.configCommandsLocked,
         AdminErrors.configChanged,
         AdminErrors.configUnreadable,
-        AdminErrors.configWriteFailed
+        AdminErrors.configWriteFailed,
+        AdminErrors.storeUnavailable
       ]),
     HttpApiEndpoint.post("reload", "/reload", {
       success: AdminSchemas.AppliedAnswer,
@@ -421,11 +427,21 @@ export class AuditGroup extends HttpApiGroup.make("audit")
           "The audit log, newest first (docs/store.md#audit-log): logins, logouts and failed refreshes of MCP servers, admin sign-ins with their address, config changes with the paths that changed, revoked user connections. Never a token, a secret or a config value."
         )
       )
-      .annotate(ApiErrors.ErrorCodes, [AdminErrors.invalidQuery, AdminErrors.storeUnavailable])
+      .annotate(ApiErrors.ErrorCodes, [AdminErrors.invalidQuery, AdminErrors.storeUnavailable]),
+    HttpApiEndpoint.get("configHistory", "/config/history", {
+      success: AdminSchemas.ConfigHistoryAnswer,
+      error: ApiErrors.ServiceUnavailableJson
+    })
+      .annotateMerge(
+        describe(
+          "With a Postgres store, the config versions saved through the admin API, newest first (the last 100): who saved each, when, and which paths changed, never the text (docs/store.md#config). Empty without a shared store."
+        )
+      )
+      .annotate(ApiErrors.ErrorCodes, [AdminErrors.storeUnavailable])
   )
   .middleware(AdminAccess)
   .prefix("/admin/api")
-  .annotateMerge(OpenApi.annotations({ title: "Audit log" })) {}
+  .annotateMerge(OpenApi.annotations({ title: "Audit log and config history" })) {}
 
 /** Server-sent events, each `data` one line of JSON; `: heartbeat` comments every 15 seconds. */
 export const AdminEventStream = HttpApiSchema.StreamSse({ events: AdminSchemas.AdminEvent })

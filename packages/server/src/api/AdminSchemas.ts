@@ -311,3 +311,15 @@ export const AuditQuery = Schema.Struct({
   ),
   limit: Schema.optionalKey(Schema.NumberFromString.annotate({ description: "1 to 500; default 50" }))
 })
+
+/** `GET config/history`: the stored config versions, newest first; never their text. */
+export const ConfigHistoryAnswer = Schema.Struct({
+  versions: Schema.Array(
+    Schema.Struct({
+      version: Schema.Finite,
+      actor: Schema.String,
+      paths: Schema.Array(Schema.String).annotate({ description: "dotted config paths that changed" }),
+      at: Schema.Finite.annotate({ description: "epoch ms" })
+    })
+  )
+}).annotate({ identifier: "ConfigHistoryAnswer" })
