@@ -207,4 +207,17 @@ describe("replicas behind HAProxy on one Postgres store", () => {
       60_000
     )
   }, 90_000)
+
+  it("a logout on one replica applies on the other within 2 s", async () => {
+    const [first, second] = replicas as [string, string]
+    await waitFor("notes connected on both", async () => (await notesState(second)) === "connected")
+    const logout = await admin(first, "/admin/api/mcp/servers/notes/logout", { method: "POST" })
+    assert.strictEqual(logout.status, 200, await logout.clone().text())
+    // Polled, at most 2 s: the other replica drops the connection and waits for a login.
+    await waitFor(
+      "notes to need a login on the other replica",
+      async () => (await notesState(second)) === "needs_auth",
+      2_000
+    )
+  }, 30_000)
 })

@@ -8,6 +8,7 @@ import { AuditLog } from "@mcpgate/core/AuditLog"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { keyOf } from "@mcpgate/core/Credential"
 import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
+import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
 import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
@@ -191,7 +192,9 @@ const announce = (options: GatewayOptions) =>
 /**
  * With a shared store (docs/store.md#cache): a server waiting for a login
  * reconnects as soon as any replica has stored its credential, so a login on
- * one replica applies on all of them. Nothing to do for a local store.
+ * one replica applies on all of them; a connected server whose credential
+ * another replica deleted (a logout) reconnects too, and so waits for a login
+ * like there. Nothing to do for a local store.
  */
 const reconnectOnCredentialChange = (options: GatewayOptions) =>
   Layer.effectDiscard(
@@ -199,18 +202,26 @@ const reconnectOnCredentialChange = (options: GatewayOptions) =>
       const changes = yield* Effect.serviceOption(CredentialChanges)
       if (Option.isNone(changes)) return
       const manager = yield* McpClientManager
+      const store = yield* CredentialStore
       const serverOf = new Map(
         Object.values(options.config.mcpServers).flatMap((server) =>
-          server.url === undefined
-            ? []
-            : [[keyOf({ server: server.name, url: server.url }), server.name] as const]
+          server.url === undefined ? [] : [[keyOf({ server: server.name, url: server.url }), server] as const]
         )
       )
+      const loggedOut = (server: { readonly name: string; readonly url: string }) =>
+        Effect.map(store.get({ server: server.name, url: server.url }), Option.isNone)
       const onChange = (key: string) => {
-        const name = serverOf.get(key)
-        if (name === undefined) return Effect.void
+        const server = serverOf.get(key)
+        if (server?.url === undefined) return Effect.void
+        const { name, url } = server
         return manager.serverStatus(name).pipe(
-          Effect.flatMap((status) => (status.state === "needs_auth" ? manager.reconnect(name) : Effect.void)),
+          Effect.flatMap((status) => {
+            if (status.state === "needs_auth") return manager.reconnect(name)
+            if (status.state !== "connected") return Effect.void
+            return Effect.flatMap(loggedOut({ name, url }), (gone) =>
+              gone ? manager.reconnect(name) : Effect.void
+            )
+          }),
           Effect.ignore
         )
       }
