@@ -194,6 +194,14 @@ describe("replicas behind HAProxy on one Postgres store", () => {
       assert.strictEqual(outage?.status, 503, JSON.stringify(outage?.body))
       assert.include(JSON.stringify(outage?.body), "unavailable")
       assert.notInclude(JSON.stringify(outage?.body), database.url)
+      // Starting a web login needs the store too: a clear 503, on both replicas.
+      for (const replica of replicas) {
+        const begun = await admin(replica, "/admin/api/mcp/servers/notes/authenticate", { method: "POST" })
+        const text = await begun.text()
+        assert.strictEqual(begun.status, 503, text)
+        assert.include(JSON.parse(text).error.message, "unavailable")
+        assert.notInclude(text, database.url)
+      }
     } finally {
       await Effect.runPromise(database.start)
     }

@@ -277,7 +277,12 @@ export class ServersGroup extends HttpApiGroup.make("servers")
     HttpApiEndpoint.post("authenticate", "/servers/:name/authenticate", {
       params: { name: AdminSchemas.ServerName },
       success: AdminSchemas.AuthenticateAnswer,
-      error: [ApiErrors.BadRequestJson, ApiErrors.NotFoundJson, ApiErrors.BadGatewayJson]
+      error: [
+        ApiErrors.BadRequestJson,
+        ApiErrors.NotFoundJson,
+        ApiErrors.BadGatewayJson,
+        ApiErrors.ServiceUnavailableJson
+      ]
     })
       .middleware(AdminBody)
       .annotateMerge(
@@ -290,7 +295,8 @@ export class ServersGroup extends HttpApiGroup.make("servers")
         AdminErrors.oauthNotConfigured,
         AdminErrors.publicUrlRequired,
         AdminErrors.oauthMisconfigured,
-        AdminErrors.oauthFailed
+        AdminErrors.oauthFailed,
+        AdminErrors.storeUnavailable
       ]),
     HttpApiEndpoint.post("logout", "/servers/:name/logout", {
       params: { name: AdminSchemas.ServerName },
@@ -299,7 +305,8 @@ export class ServersGroup extends HttpApiGroup.make("servers")
         ApiErrors.BadRequestJson,
         ApiErrors.NotFoundJson,
         ApiErrors.ConflictJson,
-        ApiErrors.BadGatewayJson
+        ApiErrors.BadGatewayJson,
+        ApiErrors.ServiceUnavailableJson
       ]
     })
       .middleware(AdminBody)
@@ -312,7 +319,8 @@ export class ServersGroup extends HttpApiGroup.make("servers")
         AdminErrors.serverNotFound,
         AdminErrors.noCredential,
         AdminErrors.oauthMisconfigured,
-        AdminErrors.oauthFailed
+        AdminErrors.oauthFailed,
+        AdminErrors.storeUnavailable
       ])
   )
   .middleware(AdminAccess)
@@ -333,7 +341,8 @@ export class UsersGroup extends HttpApiGroup.make("users")
         ApiErrors.BadRequestJson,
         ApiErrors.NotFoundJson,
         ApiErrors.ConflictJson,
-        ApiErrors.BadGatewayJson
+        ApiErrors.BadGatewayJson,
+        ApiErrors.ServiceUnavailableJson
       ]
     })
       .annotateMerge(describe("Revokes (RFC 7009) and deletes one user's credential of one server."))
@@ -341,7 +350,8 @@ export class UsersGroup extends HttpApiGroup.make("users")
         AdminErrors.serverNotFound,
         AdminErrors.noCredential,
         AdminErrors.oauthMisconfigured,
-        AdminErrors.oauthFailed
+        AdminErrors.oauthFailed,
+        AdminErrors.storeUnavailable
       ])
   )
   .middleware(AdminAccess)
