@@ -14,6 +14,7 @@ import {
   pageOf
 } from "@mcpgate/core/AuditLog"
 import { Effect, Layer, Option, Predicate, Schema } from "effect"
+import { observed } from "./internal/StoreSpan.ts"
 import * as StoreDatabase from "./StoreDatabase.ts"
 import { fromSqlError } from "./StoreError.ts"
 
@@ -41,6 +42,7 @@ export const make = Effect.gen(function* () {
       sql`INSERT INTO mcpgate_audit (kind, entry) VALUES (${event.kind}, ${JSON.stringify(encodeEvent(event))}::jsonb)`.pipe(
         Effect.asVoid,
         Effect.mapError(fromSqlError(database, "recording an audit event")),
+        observed("audit.record"),
         Effect.catch((error) => Effect.logWarning(`the audit log could not be written: ${error.message}`))
       ),
     list: (query) => {
@@ -67,7 +69,8 @@ export const make = Effect.gen(function* () {
             reason: failure.reason === "unavailable" ? "unavailable" : "failed",
             message: failure.message
           })
-        })
+        }),
+        observed("audit.list")
       )
     }
   } satisfies AuditLogShape

@@ -9,6 +9,7 @@
 import * as PgClientModule from "@effect/sql-pg/PgClient"
 import * as Encryption from "@mcpgate/core/Encryption"
 import { Effect, Option, Queue, Schedule, Schema, Stream } from "effect"
+import { observed } from "./internal/StoreSpan.ts"
 import * as Migrations from "./Migrations.ts"
 import * as StoreDatabase from "./StoreDatabase.ts"
 import { fromSqlError, StoreError } from "./StoreError.ts"
@@ -62,14 +63,15 @@ export const make = (keyring: Encryption.Keyring) =>
               return version
             })
           )
-          .pipe(Effect.mapError(failure("saving the config"))),
+          .pipe(Effect.mapError(failure("saving the config")), observed("config.save")),
       /** The newest version, if any was saved. */
       latest: sql<{ readonly version: string | number; readonly sealed: string }>`
         SELECT version, sealed FROM mcpgate_config_versions ORDER BY version DESC LIMIT 1`.pipe(
         Effect.mapError(failure("reading the stored config")),
         Effect.flatMap((rows) =>
           rows[0] === undefined ? Effect.succeedNone : Effect.map(open(rows[0]), Option.some)
-        )
+        ),
+        observed("config.latest")
       ),
       /** Versions newest first (never their text). */
       history: (limit: number) =>
@@ -91,7 +93,8 @@ export const make = (keyring: Encryption.Keyring) =>
                 at: Number(row.at_ms)
               })
             )
-          )
+          ),
+          observed("config.history")
         ),
       /**
        * A tick for each new version, and one each time listening (re)starts, since
