@@ -116,3 +116,46 @@ export const make = (keyring: Encryption.Keyring) =>
   })
 
 export type ConfigVersions = Effect.Success<ReturnType<typeof make>>
+
+/**
+ * Re-seals every version not under the current key (`mcpgate store
+ * rotate-key`), one row per transaction; how many it re-sealed.
+ */
+export const rotateKey = (keyring: Encryption.Keyring) =>
+  Effect.gen(function* () {
+    const sql = yield* PgClientModule.PgClient
+    const failure = fromSqlError(StoreDatabase.databaseOf(sql), "re-encrypting the stored config")
+    const stale = yield* sql<{ readonly version: string | number }>`
+      SELECT version FROM mcpgate_config_versions WHERE key_id <> ${keyring.current.id}`.pipe(
+      Effect.mapError(failure)
+    )
+    let resealed = 0
+    for (const { version } of stale) {
+      const number = Number(version)
+      const done = yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const [row] = yield* sql<{ readonly sealed: string; readonly key_id: string }>`
+            SELECT sealed, key_id FROM mcpgate_config_versions WHERE version = ${number} FOR UPDATE`
+            if (row === undefined || row.key_id === keyring.current.id) return false
+            const text = yield* Encryption.open(keyring, row.sealed, associatedData(number)).pipe(
+              Effect.mapError(
+                (error) =>
+                  new StoreError({
+                    reason: "encryption",
+                    message: `config version ${number}: ${error.message}`
+                  })
+              )
+            )
+            const sealed = Encryption.seal(keyring, text, associatedData(number))
+            yield* sql`
+            UPDATE mcpgate_config_versions SET sealed = ${sealed}, key_id = ${keyring.current.id}
+            WHERE version = ${number}`
+            return true
+          })
+        )
+        .pipe(Effect.catchTag("SqlError", (error) => Effect.fail(failure(error))))
+      if (done) resealed += 1
+    }
+    return resealed
+  })
