@@ -2,14 +2,8 @@
  * The layers commands run on, built from the global flags.
  */
 
-import type { StoreConfig } from "@mcpgate/core/Config"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
-import * as Encryption from "@mcpgate/core/Encryption"
-import type { McpEventStore } from "@mcpgate/core/McpEventStore"
-import type { PendingLogins } from "@mcpgate/oauth/PendingLogins"
-import type { McpSessionRecords } from "@mcpgate/server/mcp/McpSessionRecords"
-import type { UiRecords } from "@mcpgate/server/security/UiRecords"
 import { Effect, Layer, Option } from "effect"
 import { ConfigPath } from "./GlobalFlags.ts"
 
@@ -35,95 +29,6 @@ export const credentialStoreLayer = Layer.unwrap(
     return Postgres.layerPostgres({ url: store.url })
   })
 ).pipe(Layer.provide(configFileLayer))
-
-/**
- * With a Postgres store, web logins wait in it (docs/store.md), so the replica
- * that gets the callback need not be the one that began the login; else
- * undefined (this process keeps them).
- */
-export const pendingLoginsLayer = (store: StoreConfig): Layer.Layer<PendingLogins> | undefined => {
-  if (store.type !== "postgres" || store.url === undefined) return undefined
-  const url = store.url
-  return Layer.unwrap(
-    Effect.gen(function* () {
-      const [Records, Database, Pending] = yield* Effect.promise(() =>
-        Promise.all([
-          import("@mcpgate/store/StoreRecords"),
-          import("@mcpgate/store/StoreDatabase"),
-          import("@mcpgate/oauth/PendingLogins")
-        ])
-      )
-      const keyring = yield* Encryption.keyringFromConfig
-      // Built in the layer's scope: the pool lives as long as the gateway.
-      const database = yield* Layer.build(Database.layer(url))
-      const records = yield* Records.make("pending-login", keyring).pipe(Effect.provideContext(database))
-      return Pending.PendingLogins.layerShared(records)
-    }).pipe(Effect.orDie)
-  )
-}
-
-/**
- * With a Postgres store, the web UI's sessions and pending sign-ins are
- * records of it (docs/teams.md#sign-in), so a sign-in on one replica is
- * valid on every other; else undefined (this process keeps them).
- */
-export const uiRecordsLayer = (store: StoreConfig): Layer.Layer<UiRecords> | undefined => {
-  if (store.type !== "postgres" || store.url === undefined) return undefined
-  const url = store.url
-  return Layer.unwrap(
-    Effect.gen(function* () {
-      const [Records, Database, Ui] = yield* Effect.promise(() =>
-        Promise.all([
-          import("@mcpgate/store/StoreRecords"),
-          import("@mcpgate/store/StoreDatabase"),
-          import("@mcpgate/server/security/UiRecords")
-        ])
-      )
-      const keyring = yield* Encryption.keyringFromConfig
-      // Built in the layer's scope: the pool lives as long as the gateway.
-      const database = yield* Layer.build(Database.layer(url))
-      return Ui.UiRecords.layerShared((kind) =>
-        Records.make(kind, keyring).pipe(Effect.provideContext(database))
-      )
-    }).pipe(Effect.orDie)
-  )
-}
-
-/**
- * With a Postgres store, `/mcp` session records and the events of resumable
- * streams live in it (docs/store.md#mcp-sessions), so any replica continues a
- * session and resumes its streams; else undefined (this process keeps them).
- */
-export const mcpSessionsLayer = (
-  store: StoreConfig
-): Layer.Layer<McpSessionRecords | McpEventStore> | undefined => {
-  if (store.type !== "postgres" || store.url === undefined) return undefined
-  const url = store.url
-  return Layer.unwrap(
-    Effect.gen(function* () {
-      const [Records, Database, Events, Ends, Sessions, EventStore] = yield* Effect.promise(() =>
-        Promise.all([
-          import("@mcpgate/store/StoreRecords"),
-          import("@mcpgate/store/StoreDatabase"),
-          import("@mcpgate/store/PostgresMcpEventStore"),
-          import("@mcpgate/store/McpSessionEnds"),
-          import("@mcpgate/server/mcp/McpSessionRecords"),
-          import("@mcpgate/core/McpEventStore")
-        ])
-      )
-      const keyring = yield* Encryption.keyringFromConfig
-      // Built in the layer's scope: the pool lives as long as the gateway.
-      const database = yield* Layer.build(Database.layer(url))
-      const records = yield* Records.make("mcp-session", keyring).pipe(Effect.provideContext(database))
-      const events = yield* Events.make(keyring).pipe(Effect.provideContext(database))
-      const ends = yield* Ends.make.pipe(Effect.provideContext(database))
-      return Layer.merge(
-        Sessions.McpSessionRecords.layerShared({ ...records, ...ends }),
-        Layer.succeed(EventStore.McpEventStore, events)
-      )
-    }).pipe(Effect.orDie)
-  )
-}
 
 /**
  * A client manager over the loaded config (every enabled server connecting at

@@ -248,6 +248,14 @@ describe("replicas behind HAProxy on one Postgres store", () => {
       assert.strictEqual(outage?.status, 503, JSON.stringify(outage?.body))
       assert.include(JSON.stringify(outage?.body), "unavailable")
       assert.notInclude(JSON.stringify(outage?.body), database.url)
+      // Starting a web login needs the store too: a clear 503, on both replicas.
+      for (const replica of replicas) {
+        const begun = await admin(replica, "/admin/api/mcp/servers/notes/authenticate", { method: "POST" })
+        const text = await begun.text()
+        assert.strictEqual(begun.status, 503, text)
+        assert.include(JSON.parse(text).error.message, "unavailable")
+        assert.notInclude(text, database.url)
+      }
     } finally {
       await Effect.runPromise(database.start)
     }
@@ -261,6 +269,19 @@ describe("replicas behind HAProxy on one Postgres store", () => {
       60_000
     )
   }, 90_000)
+
+  it("a logout on one replica applies on the other within 2 s", async () => {
+    const [first, second] = replicas as [string, string]
+    await waitFor("notes connected on both", async () => (await notesState(second)) === "connected")
+    const logout = await admin(first, "/admin/api/mcp/servers/notes/logout", { method: "POST" })
+    assert.strictEqual(logout.status, 200, await logout.clone().text())
+    // Polled, at most 2 s: the other replica drops the connection and waits for a login.
+    await waitFor(
+      "notes to need a login on the other replica",
+      async () => (await notesState(second)) === "needs_auth",
+      2_000
+    )
+  }, 30_000)
 
   it("an /mcp session resumes a stream on the other replica with Last-Event-ID", async () => {
     const [first, second] = replicas as [string, string]

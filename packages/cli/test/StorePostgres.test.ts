@@ -94,7 +94,7 @@ describe("store: postgres", () => {
 
     const migrated = await run(["store", "migrate", "--json"], key)
     assert.strictEqual(migrated.code, 0, migrated.stderr)
-    assert.deepStrictEqual(JSON.parse(migrated.stdout).ran, [1, 3])
+    assert.deepStrictEqual(JSON.parse(migrated.stdout).ran, [1, 2, 3])
     const again = await run(["store", "migrate", "--json"], key)
     assert.deepStrictEqual(JSON.parse(again.stdout).ran, [])
 

@@ -13,7 +13,7 @@ import * as WebSessions from "@mcpgate/server/security/WebSessions"
 import * as StoreDatabase from "@mcpgate/store/StoreDatabase"
 import * as Postgres from "@mcpgate/testing/Postgres"
 import { ConfigProvider, Context, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
-import { uiRecordsLayer } from "../src/Layers.ts"
+import { storeLayers } from "../src/StoreLayers.ts"
 
 const key = Buffer.alloc(32, 7).toString("base64")
 
@@ -26,7 +26,7 @@ afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)), 60_000)
 
 /** One replica's records: a pool of its own over the shared database. */
 const replica = Effect.gen(function* () {
-  const layer = uiRecordsLayer({ type: "postgres", url: Redacted.make(server.url) })
+  const layer = storeLayers({ type: "postgres", url: Redacted.make(server.url) }).uiRecords
   if (layer === undefined) return yield* Effect.die("no shared records for a postgres store")
   const context = yield* Layer.build(
     layer.pipe(

@@ -100,3 +100,9 @@ export const outcomeOf = <A, E>(exit: Exit.Exit<A, E>, reason: (error: E) => str
   if (error._tag === "Some") return reason(error.value)
   return Exit.hasInterrupts(exit) ? "interrupted" : "defect"
 }
+
+/** Seconds: 1 ms to 30 s, for a statement on the shared store (a lock may wait long). */
+export const storeOperationDuration = Metric.histogram("mcpgate_store_operation_duration_seconds", {
+  description: "Operations on the shared store (docs/store.md), by op and outcome",
+  boundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+})

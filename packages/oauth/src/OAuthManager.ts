@@ -32,6 +32,7 @@
  * over the shared `ManagerContext`. The rules, with their sources:
  * docs/oauth.md.
  */
+import * as AuditLog from "@mcpgate/core/AuditLog"
 import type { OAuthFlow, ServerConfig } from "@mcpgate/core/Config"
 import type { RegistrationMethod } from "@mcpgate/core/Credential"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
@@ -229,6 +230,8 @@ export interface OAuthManagerOptions {
   readonly refreshMargin?: Duration.Input | undefined
   /** …plus a random part of up to this (default 30 s). */
   readonly refreshJitter?: Duration.Input | undefined
+  /** The user whose credentials this manager holds (per-user credentials), named in the audit log. */
+  readonly principal?: string | undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -241,8 +244,13 @@ export { chooseScopes } from "./internal/Login.ts"
 export const make = (options: OAuthManagerOptions = {}) =>
   Effect.gen(function* () {
     const store = yield* CredentialStore
+    // Optional: a gateway records to its audit log (docs/store.md#audit-log); the CLI has none.
+    const record = AuditLog.recordWith(yield* Effect.serviceOption(AuditLog.AuditLog))
+    const principal = options.principal
     const parts = {
       store,
+      audit: (event: AuditLog.AuditEvent) =>
+        record(principal === undefined ? event : { ...event, principal }),
       discovery: yield* Discovery,
       registrations: yield* Registration,
       flows: yield* AuthorizationFlow,
@@ -289,7 +297,7 @@ export const make = (options: OAuthManagerOptions = {}) =>
         StepUp.onInsufficientScope(ctx, server, wwwAuthenticate)
       ),
       login: Effect.fn("OAuthManager.login")(function* (server, loginOptions = {}) {
-        return (yield* Login.login(ctx, server, loginOptions).pipe(Login.counted(server.name))).result
+        return (yield* Login.login(ctx, server, loginOptions).pipe(Login.counted(ctx, server.name))).result
       }),
       beginLogin: Effect.fn("OAuthManager.beginLogin")((server, begin) =>
         WebLogin.beginLogin(ctx, server, begin)

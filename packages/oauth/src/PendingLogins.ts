@@ -28,12 +28,18 @@ export interface PendingLogin {
   readonly expiresAt: number
 }
 
+/** A shared store of pending logins cannot be reached now; the login may be started again later. */
+export class PendingLoginsUnavailable extends Schema.TaggedError<PendingLoginsUnavailable>()(
+  "PendingLoginsUnavailable",
+  { message: Schema.String }
+) {}
+
 /** Where pending logins wait for their callback. */
 export interface PendingLoginsShape {
   /** Keeps a login under its `authorization.state` until `expiresAt`. */
-  readonly put: (login: PendingLogin) => Effect.Effect<void>
+  readonly put: (login: PendingLogin) => Effect.Effect<void, PendingLoginsUnavailable>
   /** Removes and returns the login of `state`; none when it is unknown or expired. */
-  readonly take: (state: string) => Effect.Effect<Option.Option<PendingLogin>>
+  readonly take: (state: string) => Effect.Effect<Option.Option<PendingLogin>, PendingLoginsUnavailable>
 }
 
 /** Pending logins in this process's memory; expired ones are dropped as new ones arrive. */
@@ -134,18 +140,22 @@ const fromDocument = (document: string): Option.Option<PendingLogin> =>
     return Option.flatMap(registration, (value) => decodeDocument({ ...parsed, registration: value }))
   })
 
+const unavailable = (error: { readonly message: string }) =>
+  new PendingLoginsUnavailable({ message: `pending web logins: ${error.message}` })
+
 /**
  * Pending logins in a shared store, so that any replica completes a login
- * another one began. A storage failure is a defect here (the shape has no
- * error channel): the HTTP layer answers it with an error, and the user starts
- * the login again.
+ * another one began. A storage failure is `PendingLoginsUnavailable`: the
+ * admin API answers 503 and the user starts the login again later.
  */
 export const makeShared = (storage: PendingLoginStorage): PendingLoginsShape => ({
   put: (login) =>
-    storage.put(login.authorization.state, toDocument(login), login.expiresAt).pipe(Effect.orDie),
+    storage
+      .put(login.authorization.state, toDocument(login), login.expiresAt)
+      .pipe(Effect.mapError(unavailable)),
   take: (state) =>
     storage.take(state).pipe(
-      Effect.orDie,
+      Effect.mapError(unavailable),
       Effect.map((document) => Option.flatMap(document, fromDocument)),
       Effect.flatMap((login) =>
         Effect.map(Clock.currentTimeMillis, (now) => Option.filter(login, (entry) => entry.expiresAt > now))

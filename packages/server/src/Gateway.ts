@@ -4,9 +4,11 @@
  * `McpClientManager`. It needs an `HttpServer` and an `HttpClient` (the CLI
  * provides the Node ones).
  */
+import { AuditLog } from "@mcpgate/core/AuditLog"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { keyOf } from "@mcpgate/core/Credential"
 import { CredentialChanges } from "@mcpgate/core/CredentialChanges"
+import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import type { McpEventStore } from "@mcpgate/core/McpEventStore"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { OAuthManager } from "@mcpgate/oauth/OAuthManager"
@@ -19,6 +21,7 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Activity from "./admin/Activity.ts"
 import * as AdminApi from "./admin/AdminApi.ts"
+import type { ConfigVersions } from "./admin/ConfigVersions.ts"
 import * as ErrorBody from "./http/ErrorBody.ts"
 import * as MetricsRoute from "./http/MetricsRoute.ts"
 import * as RequestLog from "./http/RequestLog.ts"
@@ -58,6 +61,12 @@ export interface GatewayOptions {
    * a shared store lets any replica continue any session (docs/store.md#mcp-sessions).
    */
   readonly mcpSessions?: Layer.Layer<McpSessionRecords | McpEventStore> | undefined
+  /** Where stored responses are kept (default: this process, bounded); a shared store lets any replica continue them. */
+  readonly responses?: Layer.Layer<ResponseStore> | undefined
+  /** The audit log (docs/store.md#audit-log); default: in this process's memory. */
+  readonly auditLog?: Layer.Layer<AuditLog> | undefined
+  /** The config's versions in a shared store (docs/store.md#config); default none: the file is the config. */
+  readonly configVersions?: Layer.Layer<ConfigVersions> | undefined
 }
 
 export interface ListeningInfo {
@@ -151,7 +160,7 @@ export const services = (options: GatewayOptions) =>
     Layer.provideMerge(Activity.Activity.layer),
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
     Layer.provideMerge(UserModelTools.layer.pipe(Layer.provide(ModelTools.layerMcp))),
-    Layer.provideMerge(ResponseStore.layerMemory()),
+    Layer.provideMerge(options.responses ?? ResponseStore.layerMemory()),
     Layer.provideMerge(CallerTools.layer),
     Layer.provideMerge(UserTools.layer(options.config)),
     Layer.provideMerge(UserCredentials.layer(options.config)),
@@ -198,7 +207,9 @@ const announce = (options: GatewayOptions) =>
 /**
  * With a shared store (docs/store.md#cache): a server waiting for a login
  * reconnects as soon as any replica has stored its credential, so a login on
- * one replica applies on all of them. Nothing to do for a local store.
+ * one replica applies on all of them; a connected server whose credential
+ * another replica deleted (a logout) reconnects too, and so waits for a login
+ * like there. Nothing to do for a local store.
  */
 const reconnectOnCredentialChange = (options: GatewayOptions) =>
   Layer.effectDiscard(
@@ -206,18 +217,26 @@ const reconnectOnCredentialChange = (options: GatewayOptions) =>
       const changes = yield* Effect.serviceOption(CredentialChanges)
       if (Option.isNone(changes)) return
       const manager = yield* McpClientManager
+      const store = yield* CredentialStore
       const serverOf = new Map(
         Object.values(options.config.mcpServers).flatMap((server) =>
-          server.url === undefined
-            ? []
-            : [[keyOf({ server: server.name, url: server.url }), server.name] as const]
+          server.url === undefined ? [] : [[keyOf({ server: server.name, url: server.url }), server] as const]
         )
       )
+      const loggedOut = (server: { readonly name: string; readonly url: string }) =>
+        Effect.map(store.get({ server: server.name, url: server.url }), Option.isNone)
       const onChange = (key: string) => {
-        const name = serverOf.get(key)
-        if (name === undefined) return Effect.void
+        const server = serverOf.get(key)
+        if (server?.url === undefined) return Effect.void
+        const { name, url } = server
         return manager.serverStatus(name).pipe(
-          Effect.flatMap((status) => (status.state === "needs_auth" ? manager.reconnect(name) : Effect.void)),
+          Effect.flatMap((status) => {
+            if (status.state === "needs_auth") return manager.reconnect(name)
+            if (status.state !== "connected") return Effect.void
+            return Effect.flatMap(loggedOut({ name, url }), (gone) =>
+              gone ? manager.reconnect(name) : Effect.void
+            )
+          }),
           Effect.ignore
         )
       }
@@ -247,5 +266,8 @@ export const layer = (options: GatewayOptions) =>
     Layer.provide(mcpEndpointLayer(options)),
     Layer.provide(services(options)),
     Layer.provideMerge(securityLayer(options)),
-    Layer.provide(options.uiRecords ?? UiRecords.layerMemory)
+    Layer.provide(options.uiRecords ?? UiRecords.layerMemory),
+    // Outermost: the OAuth manager and the admin API record to it as they are built.
+    Layer.provideMerge(options.auditLog ?? AuditLog.layerMemory),
+    Layer.provideMerge(options.configVersions ?? Layer.empty)
   )

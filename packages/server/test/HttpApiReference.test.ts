@@ -45,7 +45,9 @@ describe("the HTTP API reference", () => {
         "GET /admin/api/mcp/config",
         "PUT /admin/api/mcp/config",
         "POST /admin/api/mcp/reload",
-        "GET /admin/api/mcp/events"
+        "GET /admin/api/mcp/events",
+        "GET /admin/api/audit",
+        "GET /admin/api/config/history"
       ]
     )
     for (const { route, codes } of routes) {

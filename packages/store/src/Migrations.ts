@@ -68,6 +68,45 @@ const m0001 = Effect.gen(function* () {
     FOR EACH ROW EXECUTE FUNCTION mcpgate_credentials_changed()`
 })
 
+/** The LISTEN/NOTIFY channel of new config versions; the payload is the version number. */
+export const configChannel = "mcpgate_config"
+
+const m0002 = Effect.gen(function* () {
+  const sql = yield* SqlClient
+  // Names, outcomes, addresses and config paths only: an event never holds a secret,
+  // so the entry is clear JSON (docs/store.md#audit-log).
+  yield* sql`
+    CREATE TABLE mcpgate_audit (
+      id bigserial PRIMARY KEY,
+      at timestamptz NOT NULL DEFAULT now(),
+      kind text NOT NULL,
+      entry jsonb NOT NULL
+    )`
+  yield* sql`CREATE INDEX mcpgate_audit_at ON mcpgate_audit (at)`
+  // Each config saved through the admin API, newest = highest version. The text is
+  // the file's (its ${env:…} references unresolved), sealed whole: it may hold literal secrets.
+  yield* sql`
+    CREATE TABLE mcpgate_config_versions (
+      version bigserial PRIMARY KEY,
+      sealed text NOT NULL,
+      key_id text NOT NULL,
+      actor text NOT NULL,
+      paths jsonb NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`
+  yield* sql.unsafe(`
+    CREATE FUNCTION mcpgate_config_saved() RETURNS trigger AS $$
+    BEGIN
+      PERFORM pg_notify('${configChannel}', NEW.version::text);
+      RETURN NULL;
+    END
+    $$ LANGUAGE plpgsql`)
+  yield* sql`
+    CREATE TRIGGER mcpgate_config_saved
+    AFTER INSERT ON mcpgate_config_versions
+    FOR EACH ROW EXECUTE FUNCTION mcpgate_config_saved()`
+})
+
 const m0003 = Effect.gen(function* () {
   const sql = yield* SqlClient
   // The events of resumable /mcp streams (docs/store.md#mcp-sessions): one row per
@@ -89,6 +128,7 @@ const m0003 = Effect.gen(function* () {
 /** Every migration, by `<id>_<name>`; append only. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient>> = {
   "0001_credentials_and_records": m0001,
+  "0002_audit_and_config": m0002,
   "0003_mcp_events": m0003
 }
 

@@ -46,6 +46,7 @@ import {
 } from "effect"
 import type { SqlError } from "effect/sql/SqlError"
 import * as AdvisoryLock from "./internal/AdvisoryLock.ts"
+import { observed } from "./internal/StoreSpan.ts"
 import * as Migrations from "./Migrations.ts"
 import * as StoreDatabase from "./StoreDatabase.ts"
 import { describeDatabase, fromSqlError, type StoreError } from "./StoreError.ts"
@@ -220,24 +221,27 @@ export const makePostgres = Effect.fnUntraced(function* (
     backend: "postgres",
     description: `postgres ${database} (secrets encrypted with key ${keyring.current.id})`,
     lockTimeout,
-    get,
-    set,
-    delete: remove,
-    list,
+    get: (credentialKey) => get(credentialKey).pipe(observed("credential.get")),
+    set: (credential) => set(credential).pipe(observed("credential.set")),
+    delete: (credentialKey) => remove(credentialKey).pipe(observed("credential.delete")),
+    list: list.pipe(observed("credential.list")),
     withLock: (credentialKey, effect) => {
       const key = keyOf(credentialKey)
-      return locks.withLock(
-        lockName(key),
-        lockTimeout,
-        (failure) =>
-          failure._tag === "Timeout"
-            ? new CredentialStoreError({
-                reason: "locked",
-                message: `could not lock the credential "${credentialKey.server}" within ${Duration.format(lockTimeout)}: another replica or process holds it`
-              })
-            : sqlFailure(`locking the credential "${credentialKey.server}"`)(failure.error),
-        effect
-      )
+      // The span covers the wait for the lock and the work done holding it.
+      return locks
+        .withLock(
+          lockName(key),
+          lockTimeout,
+          (failure) =>
+            failure._tag === "Timeout"
+              ? new CredentialStoreError({
+                  reason: "locked",
+                  message: `could not lock the credential "${credentialKey.server}" within ${Duration.format(lockTimeout)}: another replica or process holds it`
+                })
+              : sqlFailure(`locking the credential "${credentialKey.server}"`)(failure.error),
+          effect
+        )
+        .pipe(observed("lock"))
     }
   } satisfies CredentialStoreShape
   return { store, changes: Stream.fromPubSub(changed) }

@@ -9,6 +9,7 @@ import { type Credential, keyOf } from "@mcpgate/core/Credential"
 import type { CredentialStoreShape } from "@mcpgate/core/CredentialStore"
 import type * as Encryption from "@mcpgate/core/Encryption"
 import { Effect } from "effect"
+import * as ConfigVersions from "./PostgresConfigVersions.ts"
 import { openCredential, sealCredential, toCredentialStoreError } from "./PostgresCredentialStore.ts"
 import * as StoreDatabase from "./StoreDatabase.ts"
 import { fromSqlError, StoreError } from "./StoreError.ts"
@@ -116,5 +117,7 @@ export const rotateKey = (keyring: Encryption.Keyring) =>
         )
       if (done) resealed += 1
     }
+    // The config versions live as long as the credentials (docs/store.md#config).
+    resealed += yield* ConfigVersions.rotateKey(keyring)
     return { keyId: keyring.current.id, resealed } satisfies RotateReport
   })

@@ -8,6 +8,7 @@
 import * as PgClientModule from "@effect/sql-pg/PgClient"
 import * as Encryption from "@mcpgate/core/Encryption"
 import { Effect, Option } from "effect"
+import { observed } from "./internal/StoreSpan.ts"
 import * as StoreDatabase from "./StoreDatabase.ts"
 import { fromSqlError, StoreError } from "./StoreError.ts"
 
@@ -54,31 +55,35 @@ export const make = (kind: string, keyring: Encryption.Keyring) =>
             VALUES (${kind}, ${id}, ${sealed}, ${keyring.current.id}, to_timestamp(${expiresAt / 1000}))
             ON CONFLICT (kind, id) DO UPDATE SET
               sealed = EXCLUDED.sealed, key_id = EXCLUDED.key_id, expires_at = EXCLUDED.expires_at`
-        }).pipe(Effect.mapError(failure(`saving a ${kind} record`))),
+        }).pipe(Effect.mapError(failure(`saving a ${kind} record`)), observed("records.put")),
       take: (id) =>
         sql<{ readonly sealed: string; readonly live: boolean }>`
           DELETE FROM mcpgate_records WHERE kind = ${kind} AND id = ${id}
           RETURNING sealed, expires_at > now() AS live`.pipe(
           Effect.mapError(failure(`reading a ${kind} record`)),
-          Effect.flatMap((rows) => openLive(rows[0], id))
+          Effect.flatMap((rows) => openLive(rows[0], id)),
+          observed("records.take")
         ),
       get: (id) =>
         sql<{ readonly sealed: string; readonly live: boolean }>`
           SELECT sealed, expires_at > now() AS live FROM mcpgate_records WHERE kind = ${kind} AND id = ${id}`.pipe(
           Effect.mapError(failure(`reading a ${kind} record`)),
-          Effect.flatMap((rows) => openLive(rows[0], id))
+          Effect.flatMap((rows) => openLive(rows[0], id)),
+          observed("records.get")
         ),
       remove: (id) =>
         sql`DELETE FROM mcpgate_records WHERE kind = ${kind} AND id = ${id}`.pipe(
           Effect.asVoid,
-          Effect.mapError(failure(`removing a ${kind} record`))
+          Effect.mapError(failure(`removing a ${kind} record`)),
+          observed("records.remove")
         ),
       refresh: (id, expiresAt) =>
         sql<{ readonly id: string }>`
           UPDATE mcpgate_records SET expires_at = to_timestamp(${expiresAt / 1000})
           WHERE kind = ${kind} AND id = ${id} AND expires_at > now() RETURNING id`.pipe(
           Effect.map((rows) => rows.length > 0),
-          Effect.mapError(failure(`refreshing a ${kind} record`))
+          Effect.mapError(failure(`refreshing a ${kind} record`)),
+          observed("records.refresh")
         )
     } satisfies Records
   })

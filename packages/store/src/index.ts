@@ -4,6 +4,8 @@
  * local default carries no database driver.
  */
 export * as Migrations from "./Migrations.ts"
+export * as PostgresAuditLog from "./PostgresAuditLog.ts"
+export * as PostgresConfigVersions from "./PostgresConfigVersions.ts"
 export * as PostgresCredentialStore from "./PostgresCredentialStore.ts"
 export * as StoreAdmin from "./StoreAdmin.ts"
 export * as StoreDatabase from "./StoreDatabase.ts"

@@ -5,15 +5,10 @@ import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import type { ListeningInfo } from "@mcpgate/server/Gateway"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
-import {
-  configFileLayer,
-  credentialStoreLayer,
-  mcpSessionsLayer,
-  pendingLoginsLayer,
-  uiRecordsLayer
-} from "../Layers.ts"
+import { configFileLayer, credentialStoreLayer } from "../Layers.ts"
 import * as Logging from "../Logging.ts"
 import * as Output from "../Output.ts"
+import { startingConfig, storeLayers } from "../StoreLayers.ts"
 
 export const serve = Command.make(
   "serve",
@@ -41,7 +36,12 @@ export const serve = Command.make(
         ])
       )
       const file = yield* ConfigFile
-      const { config, path, exists } = yield* file.load
+      const loaded = yield* file.load
+      const { path, exists } = loaded
+      // The file's `store` says where shared state lives; with Postgres, the newest config saved
+      // through the admin API wins over the file.
+      const stored = storeLayers(loaded.config.store)
+      const config = yield* startingConfig(loaded.config, stored.configVersions)
       const host = Option.getOrElse(flags.host, () => config.server.host)
       const port = Option.getOrElse(flags.port, () => config.server.port)
       // Refused before binding: an insecure gateway never listens, not even for a moment.
@@ -63,9 +63,7 @@ export const serve = Command.make(
           config,
           host,
           onListening,
-          pendingLogins: pendingLoginsLayer(config.store),
-          uiRecords: uiRecordsLayer(config.store),
-          mcpSessions: mcpSessionsLayer(config.store)
+          ...stored
         }).pipe(
           // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
           // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.

@@ -240,16 +240,20 @@ export const registrationFor = (
     return registration
   })
 
-/** Counts a login's outcome under its server (docs/observability.md#metrics). */
+/**
+ * Counts a login's outcome under its server (docs/observability.md#metrics)
+ * and records it in the audit log (the outcome's kind, never its message).
+ */
 export const counted =
-  (server: string) =>
+  (ctx: ManagerContext, server: string) =>
   <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.onExit(self, (exit) =>
-      Metrics.increment(Metrics.oauthLogins, {
-        server,
-        outcome: Metrics.outcomeOf(exit, (error) => error._tag)
-      })
-    )
+    Effect.onExit(self, (exit) => {
+      const outcome = Metrics.outcomeOf(exit, (error) => error._tag)
+      return Effect.andThen(
+        Metrics.increment(Metrics.oauthLogins, { server, outcome }),
+        ctx.audit({ kind: "login", server, outcome })
+      )
+    })
 
 /**
  * A whole login; `tokens` for the callers (refresh, step-up) that need the new

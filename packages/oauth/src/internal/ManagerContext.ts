@@ -3,6 +3,7 @@
  * registration, flows, pending logins), its settings and its per-process state,
  * plus the credential reads and writes every module does the same way.
  */
+import type { AuditEvent } from "@mcpgate/core/AuditLog"
 import type { ServerConfig } from "@mcpgate/core/Config"
 import {
   type ClientRegistration,
@@ -77,6 +78,8 @@ export interface Unsaved {
 /** The manager's parts, settings and state, given to every internal module. */
 export interface ManagerContext {
   readonly store: CredentialStoreShape
+  /** Records logins, logouts and failed refreshes (docs/store.md#audit-log); never a secret. */
+  readonly audit: (event: AuditEvent) => Effect.Effect<void>
   readonly discovery: DiscoveryShape
   readonly registrations: RegistrationShape
   readonly flows: AuthorizationFlowShape

@@ -313,12 +313,14 @@ export const runRefresh = (ctx: ManagerContext, request: RefreshRequest) =>
       request.server,
       withinLockBudget(ctx, request.server, refreshLocked(ctx, request.server, request.seen))
     ).pipe(
-      Effect.onExit((exit) =>
-        Metrics.increment(Metrics.oauthRefreshes, {
-          server: request.server.name,
-          outcome: Metrics.outcomeOf(exit, (error) => error._tag)
-        })
-      ),
+      Effect.onExit((exit) => {
+        const outcome = Metrics.outcomeOf(exit, (error) => error._tag)
+        const server = request.server.name
+        return Effect.andThen(
+          Metrics.increment(Metrics.oauthRefreshes, { server, outcome }),
+          outcome === "ok" ? Effect.void : ctx.audit({ kind: "refresh-failure", server, outcome })
+        )
+      }),
       Effect.withSpan("oauth.refresh", { attributes: { "mcpgate.mcp_server": request.server.name } })
     )
   ).pipe(Effect.flatMap(Fiber.join))

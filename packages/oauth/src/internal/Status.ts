@@ -138,5 +138,6 @@ export const logout = (ctx: ManagerContext, server: ServerConfig) =>
     yield* deleteEntry(ctx.state.neededScopes, key)
     yield* deleteEntry(ctx.state.stepUpTimes, key)
     yield* deleteEntry(ctx.state.unsaved, key)
+    if (removed) yield* ctx.audit({ kind: "logout", server: server.name, outcome: "ok" })
     return { removed, revoked } satisfies LogoutResult
   })

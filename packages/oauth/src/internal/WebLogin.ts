@@ -7,6 +7,7 @@ import type { ServerConfig } from "@mcpgate/core/Config"
 import { Clock, Effect, Option } from "effect"
 import { OAuthError } from "../Errors.ts"
 import type { BeginLoginOptions } from "../OAuthManager.ts"
+import type { PendingLoginsUnavailable } from "../PendingLogins.ts"
 import { grantTypes } from "../Registration.ts"
 import * as Login from "./Login.ts"
 import { grantContext, load, type ManagerContext } from "./ManagerContext.ts"
@@ -31,23 +32,32 @@ export const beginLogin = (ctx: ManagerContext, server: ServerConfig, begin: Beg
       scope: scopes.join(" ")
     })
     const authorization = yield* ctx.flows.prepare(context, begin.redirectUri)
-    yield* ctx.pendingLogins.put({
-      server,
-      discovered,
-      registration,
-      scopes,
-      authorization,
-      expiresAt: now + pendingLoginMillis
-    })
+    yield* ctx.pendingLogins
+      .put({
+        server,
+        discovered,
+        registration,
+        scopes,
+        authorization,
+        expiresAt: now + pendingLoginMillis
+      })
+      .pipe(Effect.mapError(pendingUnavailable(server.name)))
     return { authorizationUrl: authorization.url.href, state: authorization.state }
   })
+
+/** The shared store of pending logins is out of reach: reason "store", retryable. */
+const pendingUnavailable = (server: string) => (error: PendingLoginsUnavailable) =>
+  OAuthError.of(server, "store", error.message, { retryable: true })
 
 /** `OAuthManagerShape.completeLogin`: the pending login of the callback's `state`, redeemed and stored. */
 export const completeLogin = (ctx: ManagerContext, callbackUrl: string) =>
   Effect.gen(function* () {
     const url = URL.parse(callbackUrl)
     const state = url?.searchParams.get("state") ?? undefined
-    const entry = state === undefined ? Option.none() : yield* ctx.pendingLogins.take(state)
+    const entry =
+      state === undefined
+        ? Option.none()
+        : yield* ctx.pendingLogins.take(state).pipe(Effect.mapError(pendingUnavailable("login")))
     if (url === null || Option.isNone(entry)) {
       return yield* OAuthError.of(
         "login",
@@ -72,5 +82,5 @@ export const completeLogin = (ctx: ManagerContext, callbackUrl: string) =>
         scopes
       )
       return Login.toResult(server, credential)
-    }).pipe(Login.counted(server.name))
+    }).pipe(Login.counted(ctx, server.name))
   })

@@ -8,6 +8,7 @@
  * - `oauth` (./OAuthCallback.ts): the web login's callback page.
  * - `config` (./ConfigRoutes.ts): the editor and reload.
  * - `events` (./EventRoutes.ts): the event stream.
+ * - `audit` (./AuditRoutes.ts): the audit log.
  *
  * The middleware is in ./AdminMiddleware.ts; `adminResponses`
  * (./AdminResponses.ts) puts the admin headers on every answer. The routes
@@ -25,6 +26,7 @@ import { AdminHttpApi } from "../api/AdminHttpApi.ts"
 import { type AdminApiOptions, AdminContext } from "./AdminContext.ts"
 import * as AdminMiddleware from "./AdminMiddleware.ts"
 import { adminResponses } from "./AdminResponses.ts"
+import * as AuditRoutes from "./AuditRoutes.ts"
 import * as ConfigRoutes from "./ConfigRoutes.ts"
 import * as EventRoutes from "./EventRoutes.ts"
 import * as OAuthCallback from "./OAuthCallback.ts"
@@ -102,11 +104,22 @@ const events = HttpApiBuilder.group(
   })
 )
 
+const audit = HttpApiBuilder.group(
+  AdminHttpApi,
+  "audit",
+  Effect.fnUntraced(function* (group) {
+    const ctx = yield* AdminContext
+    return group
+      .handle("list", ({ query }) => AuditRoutes.list(ctx, query))
+      .handle("configHistory", () => ConfigRoutes.history(ctx))
+  })
+)
+
 /** The routes, with options (tests shorten the heartbeat). */
 export const routesWith = (options: AdminApiOptions = {}) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(AdminHttpApi).pipe(
-      Layer.provide([session, servers, users, oauth, config, events]),
+      Layer.provide([session, servers, users, oauth, config, events, audit]),
       Layer.provide([
         AdminMiddleware.adminAccessLayer,
         AdminMiddleware.adminOriginLayer,
@@ -115,7 +128,14 @@ export const routesWith = (options: AdminApiOptions = {}) =>
       // The builder's platform services; these routes serve no files.
       Layer.provide(HttpServer.layerServices)
     ),
-    AdminMiddleware.notFoundRoute
+    AdminMiddleware.notFoundRoute,
+    // With a shared store: apply the config versions other replicas save.
+    Layer.effectDiscard(
+      Effect.gen(function* () {
+        const ctx = yield* AdminContext
+        yield* Effect.forkScoped(ConfigRoutes.followStoredConfig(ctx))
+      })
+    )
   ).pipe(
     Layer.provide(AdminContext.layer(options).pipe(Layer.provide(NodeFileSystem.layer))),
     Layer.provide(adminResponses)

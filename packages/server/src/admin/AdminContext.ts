@@ -4,6 +4,7 @@
  * finished web logins, and the lock that orders config writes. Built once when
  * the admin routes are built (./AdminApi.ts).
  */
+import { type AuditEvent, AuditLog, type AuditLogShape, recordWith } from "@mcpgate/core/AuditLog"
 import type { McpgateConfig, ServerConfig } from "@mcpgate/core/Config"
 import { ConfigFile, type ConfigFileShape, emptyConfig } from "@mcpgate/core/ConfigFile"
 import { OAuthManager, type OAuthManagerShape } from "@mcpgate/oauth/OAuthManager"
@@ -14,6 +15,7 @@ import type { OAuthCompletion } from "../api/AdminSchemas.ts"
 import type { NotFound } from "../api/ApiErrors.ts"
 import { Security, type SecurityShape } from "../security/Security.ts"
 import { UserCredentials, type UserCredentialsShape } from "../teams/UserCredentials.ts"
+import { ConfigVersions, type ConfigVersionsShape } from "./ConfigVersions.ts"
 
 export type { OAuthCompletion } from "../api/AdminSchemas.ts"
 
@@ -40,10 +42,19 @@ export interface AdminContextShape {
   readonly configLock: Semaphore.Semaphore
   readonly heartbeat: Duration.Duration
   readonly onEventStream: (change: "opened" | "closed") => Effect.Effect<void>
+  /** The audit log (docs/store.md#audit-log), when the gateway keeps one. */
+  readonly auditLog: AuditLogShape | undefined
+  /** Records an event in the audit log, if there is one; never fails. */
+  readonly audit: (event: AuditEvent) => Effect.Effect<void>
+  /** The config's versions in the shared store (./ConfigVersions.ts), when there is one. */
+  readonly versions: ConfigVersionsShape | undefined
+  /** The stored config version running here (0: none yet). */
+  readonly appliedVersion: Ref.Ref<number>
 }
 
 const make = Effect.fnUntraced(function* (options: AdminApiOptions) {
   const configFile = yield* ConfigFile
+  const auditLog = yield* Effect.serviceOption(AuditLog)
   const initial = yield* configFile.current.pipe(
     Effect.map((loaded) => loaded.config),
     Effect.orElseSucceed(() => emptyConfig)
@@ -59,7 +70,11 @@ const make = Effect.fnUntraced(function* (options: AdminApiOptions) {
     logins: yield* PubSub.sliding<OAuthCompletion>(256),
     configLock: yield* Semaphore.make(1),
     heartbeat: Duration.millis(options.heartbeatMs ?? 15_000),
-    onEventStream: (change) => Effect.sync(() => options.onEventStream?.(change))
+    onEventStream: (change) => Effect.sync(() => options.onEventStream?.(change)),
+    auditLog: Option.getOrUndefined(auditLog),
+    audit: recordWith(auditLog),
+    versions: Option.getOrUndefined(yield* Effect.serviceOption(ConfigVersions)),
+    appliedVersion: yield* Ref.make(0)
   })
 })
 

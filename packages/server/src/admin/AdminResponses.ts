@@ -41,7 +41,10 @@ export const configRejected = (message: string, issues: ReadonlyArray<ConfigIssu
 export const fromConfigError = (error: ConfigError): BadRequest => configRejected(error.message, error.issues)
 
 /** OAuth failures: the authorization server's (502) unless the configuration is at fault (400). */
-export const oauthRefusal = (error: OAuthError) =>
-  ["configuration", "insecure-endpoint", "pkce-unsupported"].includes(error.reason)
+export const oauthRefusal = (error: OAuthError) => {
+  // The shared store out of reach (docs/store.md#outage): 503, try again once it is back.
+  if (error.reason === "store" && error.retryable) return AdminErrors.storeUnavailable.make(error.message)
+  return ["configuration", "insecure-endpoint", "pkce-unsupported"].includes(error.reason)
     ? AdminErrors.oauthMisconfigured.make(error.message, error.reason)
     : AdminErrors.oauthFailed.make(error.message, error.reason)
+}

@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto"
 import { isNotFound } from "@mcpgate/core/AtomicFile"
+import { changedPaths } from "@mcpgate/core/AuditLog"
 import type { McpgateConfig } from "@mcpgate/core/Config"
 import { toFileShape } from "@mcpgate/core/ConfigFile"
 import { Effect, Option, Predicate, Ref, Schema } from "effect"
@@ -16,6 +17,7 @@ import * as ConfigEditorMode from "../security/ConfigEditorMode.ts"
 import type { AdminContextShape } from "./AdminContext.ts"
 import { RequestBody } from "./AdminMiddleware.ts"
 import { configRejected, fromConfigError } from "./AdminResponses.ts"
+import * as ConfigVersions from "./ConfigVersions.ts"
 
 const decodeText = Schema.decodeUnknownEffect(Schema.Struct({ text: PutConfigRequest.fields.text }))
 const decodeBaseHash = Schema.decodeUnknownEffect(
@@ -54,8 +56,27 @@ const restartSettings = (config: McpgateConfig) => {
 // As on disk: a byte order mark is kept (TextDecoder would drop it by default).
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
 
-/** The file's text, or none when it does not exist. */
+/** The shared store cannot be reached: 503, nothing was changed. */
+const storeUnavailable = (error: { readonly message: string }) =>
+  AdminErrors.storeUnavailable.make(error.message)
+
+/**
+ * The config's text: with a shared store its newest stored version
+ * (docs/store.md#config), else (or before any save) the file's; none when
+ * there is neither.
+ */
 const readConfigText = (ctx: AdminContextShape) =>
+  ctx.versions === undefined
+    ? readFileText(ctx)
+    : ctx.versions.latest.pipe(
+        Effect.mapError(storeUnavailable),
+        Effect.flatMap((latest) =>
+          Option.isSome(latest) ? Effect.succeed(Option.some(latest.value.text)) : readFileText(ctx)
+        )
+      )
+
+/** The file's text, or none when it does not exist. */
+const readFileText = (ctx: AdminContextShape) =>
   ctx.fs.readFile(ctx.configFile.path).pipe(
     Effect.map((bytes) => Option.some(utf8.decode(bytes))),
     Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<string>())),
@@ -94,14 +115,26 @@ const securityCheck = (ctx: AdminContextShape, config: McpgateConfig) =>
       )
     )
 
-/** Applied to the manager and the API keys; `restartRequired` when a setting only a restart applies changed. */
-const applyConfig = (ctx: AdminContextShape, config: McpgateConfig) =>
+/**
+ * Applied to the manager and the API keys; `restartRequired` when a setting only a
+ * restart applies changed. `audited`: recorded as a config change (a version another
+ * replica saved was recorded there).
+ */
+const applyConfig = (ctx: AdminContextShape, config: McpgateConfig, audited = true) =>
   Effect.gen(function* () {
     const previous = yield* Ref.get(ctx.applied)
     yield* ctx.manager.reload(config)
     // Checked before saving; a failure here would only mean the keys stay as they were.
     yield* ctx.security.apply(config).pipe(Effect.ignore)
     yield* Ref.set(ctx.applied, config)
+    // Which paths changed, never their values (docs/store.md#audit-log).
+    if (audited) {
+      yield* ctx.audit({
+        kind: "config-change",
+        actor: "admin",
+        paths: changedPaths(toFileShape(previous), toFileShape(config))
+      })
+    }
     return { restartRequired: restartSettings(previous) !== restartSettings(config) }
   })
 
@@ -135,6 +168,14 @@ export const putConfig = (ctx: AdminContextShape) =>
           )
         }
       }
+      // With a shared store the new version goes there first: unreachable, nothing changes (503).
+      if (ctx.versions !== undefined) {
+        const paths = changedPaths(toFileShape(yield* Ref.get(ctx.applied)), toFileShape(config))
+        const version = yield* ctx.versions
+          .save(body.text, "admin", paths)
+          .pipe(Effect.mapError(storeUnavailable))
+        yield* Ref.set(ctx.appliedVersion, version)
+      }
       const saved = yield* ctx.configFile.saveText(body.text).pipe(
         Effect.catchTags({
           ConfigError: (error) => Effect.fail(fromConfigError(error)),
@@ -154,3 +195,33 @@ export const reload = (ctx: AdminContextShape) =>
     const { restartRequired } = yield* applyConfig(ctx, loaded.config)
     return { ok: true, path: loaded.path, restartRequired } satisfies AppliedAnswer
   }).pipe(ctx.configLock.withPermits(1))
+
+/**
+ * With a shared store: applies each version another replica saved, the way
+ * `PUT config` applies its own (parsed, checked against the security rules,
+ * reloaded), one save or apply at a time (docs/store.md#config).
+ */
+export const followStoredConfig = (ctx: AdminContextShape) =>
+  ctx.versions === undefined
+    ? Effect.void
+    : ConfigVersions.follow(
+        ctx.versions,
+        ctx.appliedVersion,
+        (text) =>
+          Effect.gen(function* () {
+            const config = yield* ctx.configFile.parse(text)
+            yield* ctx.security.check(config)
+            yield* applyConfig(ctx, config, false)
+            return config
+          }),
+        ctx.configLock.withPermits(1)
+      )
+
+/** `GET config/history` → `{versions}`, newest first; empty without a shared store. */
+export const history = (ctx: AdminContextShape) =>
+  ctx.versions === undefined
+    ? Effect.succeed({ versions: [] })
+    : ctx.versions.history(100).pipe(
+        Effect.map((versions) => ({ versions })),
+        Effect.mapError(storeUnavailable)
+      )

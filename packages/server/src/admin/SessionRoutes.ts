@@ -4,14 +4,22 @@
  * is the credential here, so only the Origin rule applies before it
  * (`AdminOrigin`, ./AdminMiddleware.ts).
  */
-import { Effect, Schema } from "effect"
+import { Effect, Exit, Option, Schema } from "effect"
 import { HttpEffect, type HttpServerRequest } from "effect/http"
 import { AdminErrors } from "../api/AdminHttpApi.ts"
 import { SessionRequest } from "../api/AdminSchemas.ts"
 import * as ApiErrors from "../api/ApiErrors.ts"
+import type { Refused } from "../http/ErrorBody.ts"
 import { refusedAs } from "../security/Refusals.ts"
 import type { AdminContextShape } from "./AdminContext.ts"
 import { RequestBody } from "./AdminMiddleware.ts"
+
+/** A sign-in's outcome as the audit log names it. */
+const signInOutcome = (exit: Exit.Exit<unknown, Refused>) => {
+  if (Exit.isSuccess(exit)) return "ok"
+  const refused = Exit.findErrorOption(exit)
+  return Option.isSome(refused) && refused.value.status === 429 ? "rate-limited" : "refused"
+}
 
 const decodeSessionRequest = Schema.decodeUnknownEffect(SessionRequest)
 
@@ -28,9 +36,18 @@ const sessionRequest = Effect.gen(function* () {
 export const openSession = (ctx: AdminContextShape, request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function* () {
     const { token } = yield* sessionRequest
-    const session = yield* ctx.security
-      .openSession(request, token)
-      .pipe(Effect.catch(refusedAs([ApiErrors.Unauthorized, ApiErrors.TooManyRequests])))
+    // The audit log names the outcome and the address, never the token (docs/store.md#audit-log).
+    const address = Option.getOrElse(request.remoteAddress, () => "unknown")
+    const session = yield* ctx.security.openSession(request, token).pipe(
+      Effect.onExit((exit) =>
+        ctx.audit({
+          kind: "admin-sign-in",
+          outcome: signInOutcome(exit),
+          address
+        })
+      ),
+      Effect.catch(refusedAs([ApiErrors.Unauthorized, ApiErrors.TooManyRequests]))
+    )
     yield* HttpEffect.appendPreResponseHandler((_, response) =>
       Effect.succeed(ctx.security.setSessionCookie(response, session))
     )

@@ -56,5 +56,12 @@ export const revoke = (ctx: AdminContextShape, user: string, name: string) =>
         `user "${user}" has no credential of "${name}"; nothing was changed`
       )
     }
+    yield* ctx.audit({
+      kind: "connection-revoke",
+      actor: "admin",
+      principal: user,
+      server: name,
+      outcome: "ok"
+    })
     return { ok: true as const, removed: result.removed, revoked: result.revoked }
   })

@@ -168,6 +168,18 @@ export const AdminErrors = {
     "config_changed",
     "`baseHash` is not the file's hash any more: it changed on disk since it was loaded"
   ),
+  invalidQuery: errorCode(
+    ApiErrors.BadRequest,
+    "invalid_request_error",
+    "invalid_query",
+    "a query parameter is not what the route takes"
+  ),
+  storeUnavailable: errorCode(
+    ApiErrors.ServiceUnavailable,
+    "unavailable",
+    "store_unavailable",
+    "the shared store (docs/store.md) cannot be reached now; try again"
+  ),
   routeNotFound: errorCode(
     ApiErrors.NotFound,
     "not_found_error",
@@ -272,7 +284,12 @@ export class ServersGroup extends HttpApiGroup.make("servers")
     HttpApiEndpoint.post("authenticate", "/servers/:name/authenticate", {
       params: { name: AdminSchemas.ServerName },
       success: AdminSchemas.AuthenticateAnswer,
-      error: [ApiErrors.BadRequestJson, ApiErrors.NotFoundJson, ApiErrors.BadGatewayJson]
+      error: [
+        ApiErrors.BadRequestJson,
+        ApiErrors.NotFoundJson,
+        ApiErrors.BadGatewayJson,
+        ApiErrors.ServiceUnavailableJson
+      ]
     })
       .middleware(AdminBody)
       .annotateMerge(
@@ -285,7 +302,8 @@ export class ServersGroup extends HttpApiGroup.make("servers")
         AdminErrors.oauthNotConfigured,
         AdminErrors.publicUrlRequired,
         AdminErrors.oauthMisconfigured,
-        AdminErrors.oauthFailed
+        AdminErrors.oauthFailed,
+        AdminErrors.storeUnavailable
       ]),
     HttpApiEndpoint.post("logout", "/servers/:name/logout", {
       params: { name: AdminSchemas.ServerName },
@@ -294,7 +312,8 @@ export class ServersGroup extends HttpApiGroup.make("servers")
         ApiErrors.BadRequestJson,
         ApiErrors.NotFoundJson,
         ApiErrors.ConflictJson,
-        ApiErrors.BadGatewayJson
+        ApiErrors.BadGatewayJson,
+        ApiErrors.ServiceUnavailableJson
       ]
     })
       .middleware(AdminBody)
@@ -307,7 +326,8 @@ export class ServersGroup extends HttpApiGroup.make("servers")
         AdminErrors.serverNotFound,
         AdminErrors.noCredential,
         AdminErrors.oauthMisconfigured,
-        AdminErrors.oauthFailed
+        AdminErrors.oauthFailed,
+        AdminErrors.storeUnavailable
       ])
   )
   .middleware(AdminAccess)
@@ -328,7 +348,8 @@ export class UsersGroup extends HttpApiGroup.make("users")
         ApiErrors.BadRequestJson,
         ApiErrors.NotFoundJson,
         ApiErrors.ConflictJson,
-        ApiErrors.BadGatewayJson
+        ApiErrors.BadGatewayJson,
+        ApiErrors.ServiceUnavailableJson
       ]
     })
       .annotateMerge(describe("Revokes (RFC 7009) and deletes one user's credential of one server."))
@@ -336,7 +357,8 @@ export class UsersGroup extends HttpApiGroup.make("users")
         AdminErrors.serverNotFound,
         AdminErrors.noCredential,
         AdminErrors.oauthMisconfigured,
-        AdminErrors.oauthFailed
+        AdminErrors.oauthFailed,
+        AdminErrors.storeUnavailable
       ])
   )
   .middleware(AdminAccess)
@@ -363,10 +385,14 @@ export class ConfigGroup extends HttpApiGroup.make("config")
   .add(
     HttpApiEndpoint.get("get", "/config", {
       success: AdminSchemas.ConfigAnswer,
-      error: ApiErrors.InternalErrorJson
+      error: [ApiErrors.InternalErrorJson, ApiErrors.ServiceUnavailableJson]
     })
-      .annotateMerge(describe("The config file's text as on disk, and its hash."))
-      .annotate(ApiErrors.ErrorCodes, [AdminErrors.configUnreadable]),
+      .annotateMerge(
+        describe(
+          "The config file's text as on disk, and its hash; with a Postgres store, the newest version saved there (docs/store.md#config)."
+        )
+      )
+      .annotate(ApiErrors.ErrorCodes, [AdminErrors.configUnreadable, AdminErrors.storeUnavailable]),
     HttpApiEndpoint.put("put", "/config", {
       payload: AdminSchemas.PutConfigRequest,
       success: AdminSchemas.AppliedAnswer,
@@ -374,13 +400,14 @@ export class ConfigGroup extends HttpApiGroup.make("config")
         ApiErrors.BadRequestJson,
         ApiErrors.ForbiddenJson,
         ApiErrors.ConflictJson,
-        ApiErrors.InternalErrorJson
+        ApiErrors.InternalErrorJson,
+        ApiErrors.ServiceUnavailableJson
       ]
     })
       .middleware(AdminBody)
       .annotateMerge(
         describe(
-          "Validates the text like a loaded file and against the security rules, writes it verbatim (comments kept) and atomically with the previous file kept as a backup, then applies it: the servers reload and API keys change at once."
+          "Validates the text like a loaded file and against the security rules, writes it verbatim (comments kept) and atomically with the previous file kept as a backup, then applies it: the servers reload and API keys change at once. With a Postgres store the text is first kept there as a new version, which every replica applies within 2 s (docs/store.md#config)."
         )
       )
       .annotate(ApiErrors.ErrorCodes, [
@@ -390,7 +417,8 @@ export class ConfigGroup extends HttpApiGroup.make("config")
         AdminErrors.configCommandsLocked,
         AdminErrors.configChanged,
         AdminErrors.configUnreadable,
-        AdminErrors.configWriteFailed
+        AdminErrors.configWriteFailed,
+        AdminErrors.storeUnavailable
       ]),
     HttpApiEndpoint.post("reload", "/reload", {
       success: AdminSchemas.AppliedAnswer,
@@ -403,6 +431,34 @@ export class ConfigGroup extends HttpApiGroup.make("config")
   .middleware(AdminAccess)
   .prefix("/admin/api/mcp")
   .annotateMerge(OpenApi.annotations({ title: "Config editor" })) {}
+
+export class AuditGroup extends HttpApiGroup.make("audit")
+  .add(
+    HttpApiEndpoint.get("list", "/audit", {
+      query: AdminSchemas.AuditQuery,
+      success: AdminSchemas.AuditAnswer,
+      error: [ApiErrors.BadRequestJson, ApiErrors.ServiceUnavailableJson]
+    })
+      .annotateMerge(
+        describe(
+          "The audit log, newest first (docs/store.md#audit-log): logins, logouts and failed refreshes of MCP servers, admin sign-ins with their address, config changes with the paths that changed, revoked user connections. Never a token, a secret or a config value."
+        )
+      )
+      .annotate(ApiErrors.ErrorCodes, [AdminErrors.invalidQuery, AdminErrors.storeUnavailable]),
+    HttpApiEndpoint.get("configHistory", "/config/history", {
+      success: AdminSchemas.ConfigHistoryAnswer,
+      error: ApiErrors.ServiceUnavailableJson
+    })
+      .annotateMerge(
+        describe(
+          "With a Postgres store, the config versions saved through the admin API, newest first (the last 100): who saved each, when, and which paths changed, never the text (docs/store.md#config). Empty without a shared store."
+        )
+      )
+      .annotate(ApiErrors.ErrorCodes, [AdminErrors.storeUnavailable])
+  )
+  .middleware(AdminAccess)
+  .prefix("/admin/api")
+  .annotateMerge(OpenApi.annotations({ title: "Audit log and config history" })) {}
 
 /** Server-sent events, each `data` one line of JSON; `: heartbeat` comments every 15 seconds. */
 export const AdminEventStream = HttpApiSchema.StreamSse({ events: AdminSchemas.AdminEvent })
@@ -420,7 +476,7 @@ export class EventsGroup extends HttpApiGroup.make("events")
   .annotateMerge(OpenApi.annotations({ title: "Event stream" })) {}
 
 export class AdminHttpApi extends HttpApi.make("admin")
-  .add(SessionGroup, ServersGroup, UsersGroup, OAuthGroup, ConfigGroup, EventsGroup)
+  .add(SessionGroup, ServersGroup, UsersGroup, OAuthGroup, ConfigGroup, EventsGroup, AuditGroup)
   .annotateMerge(
     OpenApi.annotations({
       title: "Admin API",

@@ -6,6 +6,7 @@
  * unseen: the builder encodes every answer with these schemas, which drop
  * undeclared keys.
  */
+import { AuditEntry } from "@mcpgate/core/AuditEvent"
 import { Schema } from "effect"
 
 export const ServerName = Schema.String.annotate({ description: "the server's name in the config" })
@@ -294,3 +295,31 @@ export const UsersAnswer = Schema.Struct({
     })
   )
 }).annotate({ identifier: "UsersAnswer" })
+
+/** `GET audit`: a page of the audit log (docs/store.md#audit-log), newest first; never a secret. */
+export const AuditAnswer = Schema.Struct({
+  entries: Schema.Array(AuditEntry.annotate({ identifier: "AuditEntry" })),
+  next: Schema.optionalKey(
+    Schema.Finite.annotate({ description: "pass as `before` for the next (older) page; absent on the last" })
+  )
+}).annotate({ identifier: "AuditAnswer" })
+
+/** `GET audit`'s query. */
+export const AuditQuery = Schema.Struct({
+  before: Schema.optionalKey(
+    Schema.NumberFromString.annotate({ description: "only entries older than this id (a page's `next`)" })
+  ),
+  limit: Schema.optionalKey(Schema.NumberFromString.annotate({ description: "1 to 500; default 50" }))
+})
+
+/** `GET config/history`: the stored config versions, newest first; never their text. */
+export const ConfigHistoryAnswer = Schema.Struct({
+  versions: Schema.Array(
+    Schema.Struct({
+      version: Schema.Finite,
+      actor: Schema.String,
+      paths: Schema.Array(Schema.String).annotate({ description: "dotted config paths that changed" }),
+      at: Schema.Finite.annotate({ description: "epoch ms" })
+    })
+  )
+}).annotate({ identifier: "ConfigHistoryAnswer" })

@@ -1,10 +1,11 @@
 /**
  * The responses the gateway produced (docs/gateway.md#stored-responses), kept
  * so that `previous_response_id` can continue them and `GET
- * /v1/responses/{id}` can show them. In memory for now, bounded in count and
- * age; a shared store for replicas will implement the same contract.
+ * /v1/responses/{id}` can show them: in memory (bounded in count and age), or
+ * in the shared store of several replicas (docs/store.md#replicas), where any
+ * replica finds what another kept.
  */
-import { Context, type Duration, Effect, Layer, type Option } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import type { JsonObject } from "./ChatFormat.ts"
 import * as MemoryStore from "./MemoryStore.ts"
 
@@ -15,11 +16,17 @@ export interface StoredResponse {
   readonly messages: ReadonlyArray<unknown>
 }
 
+/** The shared store cannot be reached now; the request is answered 503 and may be retried. */
+export class StoredResponsesUnavailable extends Schema.TaggedError<StoredResponsesUnavailable>()(
+  "StoredResponsesUnavailable",
+  { message: Schema.String }
+) {}
+
 export interface ResponseStoreShape {
-  readonly save: (id: string, stored: StoredResponse) => Effect.Effect<void>
-  readonly get: (id: string) => Effect.Effect<Option.Option<StoredResponse>>
+  readonly save: (id: string, stored: StoredResponse) => Effect.Effect<void, StoredResponsesUnavailable>
+  readonly get: (id: string) => Effect.Effect<Option.Option<StoredResponse>, StoredResponsesUnavailable>
   /** True when there was one to delete. */
-  readonly remove: (id: string) => Effect.Effect<boolean>
+  readonly remove: (id: string) => Effect.Effect<boolean, StoredResponsesUnavailable>
 }
 
 export interface ResponseStoreOptions {
@@ -28,6 +35,50 @@ export interface ResponseStoreOptions {
   /** Default 1 hour. */
   readonly timeToLive?: Duration.Input | undefined
 }
+
+/**
+ * Where a shared store keeps responses as text: a document under an id until
+ * an expiry. The store encrypts the documents (they hold conversations).
+ */
+export interface ResponseStorage {
+  readonly put: (
+    id: string,
+    document: string,
+    expiresAt: number
+  ) => Effect.Effect<void, { readonly message: string }>
+  readonly get: (id: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
+  /** Removes and returns the document (none when it was not there). */
+  readonly take: (id: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
+}
+
+const StoredDocument = Schema.fromJsonString(
+  Schema.Struct({
+    response: Schema.Record(Schema.String, Schema.Unknown),
+    messages: Schema.Array(Schema.Unknown)
+  })
+)
+const encodeDocument = Schema.encodeSync(StoredDocument)
+const decodeDocument = Schema.decodeUnknownOption(StoredDocument)
+
+const unavailable = (error: { readonly message: string }) =>
+  new StoredResponsesUnavailable({ message: `stored responses: ${error.message}` })
+
+/** Responses in a shared store; a document that does not read counts as gone. */
+export const makeShared = (
+  storage: ResponseStorage,
+  timeToLive: Duration.Input = "1 hour"
+): ResponseStoreShape => ({
+  save: (id, stored) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      storage.put(id, encodeDocument(stored), now + Duration.toMillis(timeToLive))
+    ).pipe(Effect.mapError(unavailable)),
+  get: (id) =>
+    storage.get(id).pipe(
+      Effect.map((document) => Option.flatMap(document, decodeDocument)),
+      Effect.mapError(unavailable)
+    ),
+  remove: (id) => storage.take(id).pipe(Effect.map(Option.isSome), Effect.mapError(unavailable))
+})
 
 export class ResponseStore extends Context.Service<ResponseStore, ResponseStoreShape>()(
   "@mcpgate/server/ResponseStore"
@@ -43,4 +94,8 @@ export class ResponseStore extends Context.Service<ResponseStore, ResponseStoreS
         (store) => ResponseStore.of({ save: store.set, get: store.get, remove: store.remove })
       )
     )
+
+  /** In a shared store: a response kept by one replica continues on any other. */
+  static readonly layerShared = (storage: ResponseStorage): Layer.Layer<ResponseStore> =>
+    Layer.succeed(ResponseStore, makeShared(storage))
 }

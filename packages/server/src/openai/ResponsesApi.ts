@@ -20,7 +20,7 @@ import { isJsonObject, type JsonObject } from "./ChatFormat.ts"
 import { hasMcpTools } from "./McpToolSelection.ts"
 import { ModelTools } from "./ModelTools.ts"
 import { bodyError, invalidRequest, invalidTools, readBody } from "./OpenAiApi.ts"
-import { ResponseStore } from "./ResponseStore.ts"
+import { ResponseStore, type StoredResponsesUnavailable } from "./ResponseStore.ts"
 import * as ResponsesOutput from "./ResponsesOutput.ts"
 import { toChat } from "./ResponsesRequest.ts"
 import * as ResponsesStream from "./ResponsesStream.ts"
@@ -45,6 +45,12 @@ const lacksResponses = (status: number, body: string) => {
 }
 
 const sseHeaders = { "cache-control": "no-cache", "x-accel-buffering": "no" }
+
+/** The shared store is out of reach (docs/store.md#outage): 503, the client may retry. */
+const storeUnavailable = (error: StoredResponsesUnavailable) =>
+  Effect.succeed(
+    ErrorBody.response(503, { message: error.message, type: "unavailable", code: "store_unavailable" })
+  )
 
 /** The routes; they need `Upstream`, `ToolLoop`, `ModelTools` and `ResponseStore` when built. */
 export const routes = HttpRouter.use((router) =>
@@ -99,7 +105,14 @@ export const routes = HttpRouter.use((router) =>
               })
         if (request.stream === true) {
           const items = yield* loop.stream(chat.success)
-          const events = ResponsesStream.toSse(items, meta, (done) => save(done.response, done.messages))
+          // The answer is already on its way: a store that fails now only means it is not kept.
+          const events = ResponsesStream.toSse(items, meta, (done) =>
+            save(done.response, done.messages).pipe(
+              Effect.catchTag("StoredResponsesUnavailable", (error) =>
+                Effect.logWarning(`response ${meta.id} not kept: ${error.message}`)
+              )
+            )
+          )
           return HttpServerResponse.stream(events, { contentType: "text/event-stream", headers: sseHeaders })
         }
         const result = yield* loop.complete(chat.success)
@@ -150,6 +163,7 @@ export const routes = HttpRouter.use((router) =>
         )
       }).pipe(
         Effect.catchTag("HttpServerError", (error) => Effect.succeed(bodyError(error))),
+        Effect.catchTag("StoredResponsesUnavailable", storeUnavailable),
         Effect.catch((error) => Effect.succeed(UpstreamErrorBody.upstreamResponse(error))),
         Effect.catchDefect(ErrorBody.internalError)
       )
@@ -173,6 +187,7 @@ export const routes = HttpRouter.use((router) =>
           })
         )
       }).pipe(
+        Effect.catchTag("StoredResponsesUnavailable", storeUnavailable),
         Effect.catch((error) => Effect.succeed(UpstreamErrorBody.upstreamResponse(error))),
         Effect.catchDefect(ErrorBody.internalError)
       )

@@ -68,7 +68,7 @@ interface Parts {
 const makeManager = (parts: Parts, user: string) =>
   Effect.gen(function* () {
     const pending = yield* makePendingLogins
-    return yield* makeOAuthManager({ interactive: false }).pipe(
+    return yield* makeOAuthManager({ interactive: false, principal: user }).pipe(
       Effect.provideService(CredentialStore, forPrincipal(parts.store, user)),
       Effect.provideService(PendingLogins, pending),
       Effect.provideContext(parts.context),

@@ -16,6 +16,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { AuditLog } from "@mcpgate/core/AuditLog"
 import { ConfigFile, type Env } from "@mcpgate/core/ConfigFile"
 import { CredentialStore } from "@mcpgate/core/CredentialStore"
 import { Browser } from "@mcpgate/oauth/Browser"
@@ -149,7 +150,12 @@ export const start = (options: AdminGatewayOptions): Effect.Effect<AdminGateway,
         env,
         signInLimit: { failures: options.signInFailures }
       })
-    ).pipe(Layer.provideMerge(oauth), Layer.provideMerge(configLayer))
+    ).pipe(
+      Layer.provideMerge(oauth),
+      Layer.provideMerge(configLayer),
+      // In the state directory, as `mcpgate serve` keeps it without a shared store.
+      Layer.provideMerge(AuditLog.layerFile({ directory: home }))
+    )
 
     // A stand-in for the aggregated MCP endpoint: only the middleware in front of it is under test.
     const mcpStandIn = Layer.mergeAll(
