@@ -159,26 +159,28 @@ afterAll(async () => {
 }, 60_000)
 
 describe("replicas behind HAProxy on one Postgres store", () => {
-  it("a login begun on one replica completes on the other and applies on both", async () => {
-    const [first, second] = replicas as [string, string]
-    await waitFor("notes to need a login on both", async () => (await notesState(first)) === "needs_auth")
-    await waitFor("notes to need a login on both", async () => (await notesState(second)) === "needs_auth")
-    const begun = await admin(first, "/admin/api/mcp/servers/notes/authenticate", { method: "POST" })
+  /** A web login begun on `from` whose browser comes back to `to`; done when both replicas are connected. */
+  const loginAcross = async (from: string, to: string) => {
+    const begun = await admin(from, "/admin/api/mcp/servers/notes/authenticate", { method: "POST" })
     assert.strictEqual(begun.status, 200, await begun.clone().text())
     const { authUrl } = (await begun.json()) as { authUrl: string }
     const callback = new URL(await Effect.runPromise(redirectFor(authUrl, `${balancer}${callbackPath}`)))
-    // The browser comes back to the other replica.
-    const page = await fetch(`${second}${callback.pathname}${callback.search}`)
+    const page = await fetch(`${to}${callback.pathname}${callback.search}`)
     assert.strictEqual(page.status, 200, await page.clone().text())
     // Applies everywhere: the replica that began the login connects too (its credential notice arrives).
     await waitFor(
       "notes connected on the first replica",
-      async () => (await notesState(first)) === "connected"
+      async () => (await notesState(from)) === "connected"
     )
-    await waitFor(
-      "notes connected on the second replica",
-      async () => (await notesState(second)) === "connected"
-    )
+    await waitFor("notes connected on the second replica", async () => (await notesState(to)) === "connected")
+  }
+
+  it("a login begun on one replica completes on the other and applies on both", async () => {
+    const [first, second] = replicas as [string, string]
+    await waitFor("notes to need a login on both", async () => (await notesState(first)) === "needs_auth")
+    await waitFor("notes to need a login on both", async () => (await notesState(second)) === "needs_auth")
+    // The browser comes back to the other replica.
+    await loginAcross(first, second)
   }, 60_000)
 
   it("concurrent calls through HAProxy on an expiring token cause exactly one refresh", async () => {
@@ -281,7 +283,9 @@ describe("replicas behind HAProxy on one Postgres store", () => {
       async () => (await notesState(second)) === "needs_auth",
       2_000
     )
-  }, 30_000)
+    // Logged in again for the tests after this one.
+    await loginAcross(second, first)
+  }, 60_000)
 
   it("an /mcp session resumes a stream on the other replica with Last-Event-ID", async () => {
     const [first, second] = replicas as [string, string]
