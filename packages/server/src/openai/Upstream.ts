@@ -5,7 +5,8 @@
  * Two ways in: `forward` passes a request through untouched and hands back the
  * response unread, as a Node stream that `toServerResponse` pipes to the client
  * (the pass-through stays as cheap as a plain proxy: an undici pool of kept-alive
- * connections, no JSON, no per-chunk work; bench/RESULTS.md has the profiles);
+ * connections, no JSON; for a model answer only its last bytes are kept, to
+ * read the usage at its end, ./UpstreamUsage.ts; bench/RESULTS.md has the profiles);
  * `chat` / `chatStream` are for the tool loop, which needs the answers parsed.
  * Every request lives in the caller's `Scope`: closing it (the client went away)
  * aborts the upstream request.
@@ -18,8 +19,8 @@ import type { IncomingHttpHeaders } from "node:http"
 import { Readable } from "node:stream"
 import type { UpstreamConfig } from "@mcpgate/core/Config"
 import * as Metrics from "@mcpgate/core/Metrics"
-import type { Scope } from "effect"
-import { Context, Effect, Layer, Metric, Option, Predicate, Redacted, Schema, Stream } from "effect"
+import type { Scope, Tracer } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import {
   type Headers,
   HttpBody,
@@ -33,6 +34,7 @@ import type { HttpClientResponse } from "effect/http/HttpClientResponse"
 import { type Dispatcher, Pool } from "undici"
 import * as PassThrough from "../http/PassThrough.ts"
 import * as Sse from "../http/Sse.ts"
+import * as UpstreamUsage from "./UpstreamUsage.ts"
 
 /** `server.upstream` is missing from the config. */
 export class UpstreamNotConfigured extends Schema.TaggedError<UpstreamNotConfigured>()(
@@ -80,6 +82,10 @@ export interface ForwardRequest {
   readonly headers: Headers.Headers
   /** Bytes read already, or the client's body streamed on as it arrives (uploads). */
   readonly body?: Uint8Array | Stream.Stream<Uint8Array, unknown> | undefined
+  /** The body's `model`, when the caller read the body: the metrics' label (./UpstreamUsage.ts). */
+  readonly model?: string | undefined
+  /** The answer may report token `usage` (chat completions, responses): counted as it passes. */
+  readonly reportsUsage?: boolean | undefined
 }
 
 export interface ForwardResponse {
@@ -334,7 +340,7 @@ const makeForward = (
   }
 }
 
-/** The request's model as a metric label (`""` when the body is passed through unread). */
+/** The request's model as the spans name it. */
 const modelOf = (body: Readonly<Record<string, unknown>>) =>
   typeof body.model === "string" ? body.model : ""
 
@@ -357,24 +363,41 @@ const chatSpan = (body: Readonly<Record<string, unknown>>) =>
     }
   ] as const
 
-/** Adds the token counts a (non-streamed) completion reports in `usage`. */
-const countUsage = (model: string) => (completion: Record<string, unknown>) => {
-  const usage = completion.usage
-  if (!Predicate.isObject(usage)) return Effect.void
-  const count = (type: string, value: unknown) =>
-    typeof value === "number" && value > 0
-      ? Metric.update(Metric.withAttributes(Metrics.upstreamTokens, { model, type }), value)
-      : Effect.void
-  const input = "prompt_tokens" in usage ? usage.prompt_tokens : undefined
-  const output = "completion_tokens" in usage ? usage.completion_tokens : undefined
-  return Effect.all([
-    count("input", input),
-    count("output", output),
-    Effect.annotateCurrentSpan({
-      ...(typeof input === "number" ? { "gen_ai.usage.input_tokens": input } : {}),
-      ...(typeof output === "number" ? { "gen_ai.usage.output_tokens": output } : {})
-    })
-  ])
+/**
+ * Counts the usage at the end of a 2xx pass-through answer once it was sent
+ * (./UpstreamUsage.ts), in the request's context: its span gets `gen_ai.usage.*`.
+ */
+const countPassedUsage = (model: string, answer: ForwardResponse) =>
+  isSuccess(answer.status)
+    ? Effect.map(Effect.context<never>(), (context) =>
+        UpstreamUsage.watch(answer.body, (usage) =>
+          Effect.runSyncWith(context)(UpstreamUsage.count(model, usage))
+        )
+      )
+    : Effect.void
+
+/** The `data` of a stream's events, its last usage counted and put on `span` when it ends. */
+const countStreamedUsage = (
+  events: Stream.Stream<string, UpstreamUnreachable>,
+  model: string,
+  span: Tracer.Span,
+  end: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
+) => {
+  let usage: unknown
+  return events.pipe(
+    Stream.tap((data) => {
+      // OpenAI sends `"usage":null` on every chunk but the last one when asked for usage.
+      const found = data.includes('"usage"') ? UpstreamUsage.lastUsageIn(data) : undefined
+      if (found !== undefined) usage = found
+      return Effect.void
+    }),
+    Stream.onExit((exit) =>
+      Effect.andThen(
+        usage === undefined ? Effect.void : Effect.withParentSpan(UpstreamUsage.count(model, usage), span),
+        end(exit)
+      )
+    )
+  )
 }
 
 /** The current span's W3C trace headers (`traceparent`), if there is a span. */
@@ -407,12 +430,18 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
   const execute = (request: HttpClientRequest.HttpClientRequest, url: string) =>
     client.execute(request).pipe(Effect.mapError((error) => unreachable(url, error)))
 
+  const modelLabel = UpstreamUsage.makeModelLabels()
   const forwardUnread = makeForward(yield* makePool(baseUrl), baseUrl, withKey)
   // The pass-through sends on undici, not the HttpClient: it carries the trace context itself.
-  const forward = (request: ForwardRequest) =>
-    Effect.flatMap(traceHeaders, (trace) =>
+  const forward = (request: ForwardRequest) => {
+    const model = modelLabel(request.model)
+    const sent = Effect.flatMap(traceHeaders, (trace) =>
       forwardUnread(trace === undefined ? request : { ...request, headers: { ...request.headers, ...trace } })
-    ).pipe(measuredUpstream(""))
+    )
+    return (
+      request.reportsUsage === true ? Effect.tap(sent, (answer) => countPassedUsage(model, answer)) : sent
+    ).pipe(measuredUpstream(model))
+  }
 
   const chatUrl = `${baseUrl}/chat/completions`
 
@@ -425,12 +454,14 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
       chatUrl
     )
 
-  const chat = (body: Readonly<Record<string, unknown>>) =>
-    chatOnce(body).pipe(
-      measuredUpstream(modelOf(body)),
-      Effect.tap(countUsage(modelOf(body))),
+  const chat = (body: Readonly<Record<string, unknown>>) => {
+    const model = modelLabel(body.model)
+    return chatOnce(body).pipe(
+      measuredUpstream(model),
+      Effect.tap((completion) => UpstreamUsage.count(model, completion.usage)),
       Effect.withSpan(...chatSpan(body))
     )
+  }
 
   const chatOnce = (body: Readonly<Record<string, unknown>>) =>
     Effect.scoped(
@@ -456,8 +487,24 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
       })
     )
 
-  const chatStream = (body: Readonly<Record<string, unknown>>) =>
-    chatStreamOpen(body).pipe(measuredUpstream(modelOf(body)), Effect.withSpan(...chatSpan(body)))
+  // The span lasts until the stream ends (its usage comes last), or the caller's scope closes.
+  const chatStream = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {
+    const model = modelLabel(body.model)
+    const span = yield* Effect.makeSpan(...chatSpan(body))
+    const end = (exit: Exit.Exit<unknown, unknown>) =>
+      Effect.flatMap(Clock.currentTimeNanos, (now) =>
+        Effect.sync(() => {
+          if (span.status._tag !== "Ended") span.end(now, exit)
+        })
+      )
+    yield* Effect.addFinalizer(end)
+    const events = yield* chatStreamOpen(body).pipe(
+      measuredUpstream(model),
+      Effect.withParentSpan(span),
+      Effect.tapCause((cause) => end(Exit.failCause(cause)))
+    )
+    return countStreamedUsage(events, model, span, end)
+  })
 
   const chatStreamOpen = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {
     const response = yield* post(body, "text/event-stream")
