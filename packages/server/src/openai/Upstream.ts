@@ -19,7 +19,7 @@ import type { IncomingHttpHeaders } from "node:http"
 import { Readable } from "node:stream"
 import type { UpstreamConfig } from "@mcpgate/core/Config"
 import * as Metrics from "@mcpgate/core/Metrics"
-import type { Scope, Tracer } from "effect"
+import type { Scope } from "effect"
 import { Clock, Context, Effect, Exit, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import {
   type Headers,
@@ -363,43 +363,6 @@ const chatSpan = (body: Readonly<Record<string, unknown>>) =>
     }
   ] as const
 
-/**
- * Counts the usage at the end of a 2xx pass-through answer once it was sent
- * (./UpstreamUsage.ts), in the request's context: its span gets `gen_ai.usage.*`.
- */
-const countPassedUsage = (model: string, answer: ForwardResponse) =>
-  isSuccess(answer.status)
-    ? Effect.map(Effect.context<never>(), (context) =>
-        UpstreamUsage.watch(answer.body, (usage) =>
-          Effect.runSyncWith(context)(UpstreamUsage.count(model, usage))
-        )
-      )
-    : Effect.void
-
-/** The `data` of a stream's events, its last usage counted and put on `span` when it ends. */
-const countStreamedUsage = (
-  events: Stream.Stream<string, UpstreamUnreachable>,
-  model: string,
-  span: Tracer.Span,
-  end: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
-) => {
-  let usage: unknown
-  return events.pipe(
-    Stream.tap((data) => {
-      // OpenAI sends `"usage":null` on every chunk but the last one when asked for usage.
-      const found = data.includes('"usage"') ? UpstreamUsage.lastUsageIn(data) : undefined
-      if (found !== undefined) usage = found
-      return Effect.void
-    }),
-    Stream.onExit((exit) =>
-      Effect.andThen(
-        usage === undefined ? Effect.void : Effect.withParentSpan(UpstreamUsage.count(model, usage), span),
-        end(exit)
-      )
-    )
-  )
-}
-
 /** The current span's W3C trace headers (`traceparent`), if there is a span. */
 const traceHeaders = Effect.map(
   Effect.option(Effect.currentSpan),
@@ -439,7 +402,11 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
       forwardUnread(trace === undefined ? request : { ...request, headers: { ...request.headers, ...trace } })
     )
     return (
-      request.reportsUsage === true ? Effect.tap(sent, (answer) => countPassedUsage(model, answer)) : sent
+      request.reportsUsage === true
+        ? Effect.tap(sent, (answer) =>
+            isSuccess(answer.status) ? UpstreamUsage.countPassed(model, answer.body) : Effect.void
+          )
+        : sent
     ).pipe(measuredUpstream(model))
   }
 
@@ -503,7 +470,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
       Effect.withParentSpan(span),
       Effect.tapCause((cause) => end(Exit.failCause(cause)))
     )
-    return countStreamedUsage(events, model, span, end)
+    return UpstreamUsage.countStreamed(events, model, span, end)
   })
 
   const chatStreamOpen = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {

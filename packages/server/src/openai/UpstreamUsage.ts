@@ -7,7 +7,8 @@
  */
 import type { Readable } from "node:stream"
 import * as Metrics from "@mcpgate/core/Metrics"
-import { Effect, Metric, Predicate } from "effect"
+import type { Exit, Tracer } from "effect"
+import { Effect, Metric, Predicate, Stream } from "effect"
 import { parseJson } from "./ToolCalls.ts"
 
 /** At most this many distinct models become labels; later new ones count as `other`. */
@@ -124,4 +125,37 @@ export const watch = (body: Readable, found: (usage: unknown) => void): void => 
     const usage = lastUsageIn(Buffer.concat(chunks).toString("utf8"))
     if (usage !== undefined) found(usage)
   })
+}
+
+/**
+ * Counts the usage at the end of a pass-through answer's body once it was
+ * sent, in the request's context: its span gets `gen_ai.usage.*`.
+ */
+export const countPassed = (model: string, body: Readable) =>
+  Effect.map(Effect.context<never>(), (context) =>
+    watch(body, (usage) => Effect.runSyncWith(context)(count(model, usage)))
+  )
+
+/** The `data` of a stream's events, its last usage counted and put on `span` when it ends. */
+export const countStreamed = <E>(
+  events: Stream.Stream<string, E>,
+  model: string,
+  span: Tracer.Span,
+  end: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>
+): Stream.Stream<string, E> => {
+  let usage: unknown
+  return events.pipe(
+    Stream.tap((data) => {
+      // OpenAI sends `"usage":null` on every chunk but the last one when asked for usage.
+      const found = data.includes('"usage"') ? lastUsageIn(data) : undefined
+      if (found !== undefined) usage = found
+      return Effect.void
+    }),
+    Stream.onExit((exit) =>
+      Effect.andThen(
+        usage === undefined ? Effect.void : Effect.withParentSpan(count(model, usage), span),
+        end(exit)
+      )
+    )
+  )
 }
