@@ -45,7 +45,8 @@ describe("the HTTP API reference", () => {
         "GET /admin/api/mcp/config",
         "PUT /admin/api/mcp/config",
         "POST /admin/api/mcp/reload",
-        "GET /admin/api/mcp/events"
+        "GET /admin/api/mcp/events",
+        "GET /admin/api/activity"
       ]
     )
     for (const { route, codes } of routes) {

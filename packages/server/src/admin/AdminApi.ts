@@ -8,6 +8,7 @@
  * - `oauth` (./OAuthCallback.ts): the web login's callback page.
  * - `config` (./ConfigRoutes.ts): the editor and reload.
  * - `events` (./EventRoutes.ts): the event stream.
+ * - `activity` (./Activity.ts): recent tool calls.
  *
  * The middleware is in ./AdminMiddleware.ts; `adminResponses`
  * (./AdminResponses.ts) puts the admin headers on every answer. The routes
@@ -22,6 +23,7 @@ import { Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { AdminHttpApi } from "../api/AdminHttpApi.ts"
+import { Activity } from "./Activity.ts"
 import { type AdminApiOptions, AdminContext } from "./AdminContext.ts"
 import * as AdminMiddleware from "./AdminMiddleware.ts"
 import { adminResponses } from "./AdminResponses.ts"
@@ -102,11 +104,20 @@ const events = HttpApiBuilder.group(
   })
 )
 
+const activity = HttpApiBuilder.group(
+  AdminHttpApi,
+  "activity",
+  Effect.fnUntraced(function* (group) {
+    const recent = (yield* Activity).recent
+    return group.handle("recent", () => recent)
+  })
+)
+
 /** The routes, with options (tests shorten the heartbeat). */
 export const routesWith = (options: AdminApiOptions = {}) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(AdminHttpApi).pipe(
-      Layer.provide([session, servers, users, oauth, config, events]),
+      Layer.provide([session, servers, users, oauth, config, events, activity]),
       Layer.provide([
         AdminMiddleware.adminAccessLayer,
         AdminMiddleware.adminOriginLayer,
@@ -118,6 +129,7 @@ export const routesWith = (options: AdminApiOptions = {}) =>
     AdminMiddleware.notFoundRoute
   ).pipe(
     Layer.provide(AdminContext.layer(options).pipe(Layer.provide(NodeFileSystem.layer))),
+    Layer.provide(Activity.layer),
     Layer.provide(adminResponses)
   )
 
