@@ -7,8 +7,8 @@
  */
 import type { Readable } from "node:stream"
 import * as Metrics from "@mcpgate/core/Metrics"
-import type { Exit, Tracer } from "effect"
-import { Effect, Metric, Predicate, Stream } from "effect"
+import type { Exit } from "effect"
+import { Context, Effect, Metric, Predicate, Stream, Tracer } from "effect"
 import { parseJson } from "./ToolCalls.ts"
 
 /** At most this many distinct models become labels; later new ones count as `other`. */
@@ -37,13 +37,26 @@ export const makeModelLabels = () => {
 
 const tokenCount = (value: unknown) => (typeof value === "number" && value >= 0 ? value : undefined)
 
+/** The counter's series per model and type, made once: a new `withAttributes` per answer costs a series key. */
+const tokenSeries = new Map<string, Metric.Metric<number, unknown>>()
+const seriesOf = (model: string, type: "input" | "output") => {
+  const key = `${type}\u0000${model}`
+  let series = tokenSeries.get(key)
+  if (series === undefined) {
+    series = Metric.withAttributes(Metrics.upstreamTokens, { model, type })
+    tokenSeries.set(key, series)
+  }
+  return series
+}
+
 /**
  * Adds a `usage` object, chat (`prompt_tokens`, `completion_tokens`) or
- * Responses form (`input_tokens`, `output_tokens`), to the token counter and
- * to the current span as `gen_ai.usage.*`.
+ * Responses form (`input_tokens`, `output_tokens`), to the token counter of
+ * `context` and to its span as `gen_ai.usage.*`. Synchronous, without a
+ * fiber: a pass-through calls it from the body's `end` event.
  */
-export const count = (model: string, usage: unknown): Effect.Effect<void> => {
-  if (!Predicate.isObject(usage)) return Effect.void
+const countIn = (model: string, usage: unknown, context: Context.Context<never>): void => {
+  if (!Predicate.isObject(usage)) return
   const input = tokenCount(
     "prompt_tokens" in usage ? usage.prompt_tokens : "input_tokens" in usage ? usage.input_tokens : undefined
   )
@@ -54,22 +67,17 @@ export const count = (model: string, usage: unknown): Effect.Effect<void> => {
         ? usage.output_tokens
         : undefined
   )
-  const add = (type: string, value: number | undefined) =>
-    value === undefined || value === 0
-      ? Effect.void
-      : Metric.update(Metric.withAttributes(Metrics.upstreamTokens, { model, type }), value)
-  return Effect.all(
-    [
-      add("input", input),
-      add("output", output),
-      Effect.annotateCurrentSpan({
-        ...(input === undefined ? {} : { "gen_ai.usage.input_tokens": input }),
-        ...(output === undefined ? {} : { "gen_ai.usage.output_tokens": output })
-      })
-    ],
-    { discard: true }
-  )
+  if (input !== undefined && input > 0) seriesOf(model, "input").updateUnsafe(input, context)
+  if (output !== undefined && output > 0) seriesOf(model, "output").updateUnsafe(output, context)
+  const span = Context.getOrUndefined(context, Tracer.ParentSpan)
+  if (span?._tag !== "Span") return
+  if (input !== undefined) span.attribute("gen_ai.usage.input_tokens", input)
+  if (output !== undefined) span.attribute("gen_ai.usage.output_tokens", output)
 }
+
+/** `countIn` for the current context and span. */
+export const count = (model: string, usage: unknown): Effect.Effect<void> =>
+  Effect.contextWith((context: Context.Context<never>) => Effect.sync(() => countIn(model, usage, context)))
 
 const isSpace = (code: number) => code === 32 || code === 9 || code === 10 || code === 13
 
@@ -132,9 +140,7 @@ export const watch = (body: Readable, found: (usage: unknown) => void): void => 
  * sent, in the request's context: its span gets `gen_ai.usage.*`.
  */
 export const countPassed = (model: string, body: Readable) =>
-  Effect.map(Effect.context<never>(), (context) =>
-    watch(body, (usage) => Effect.runSyncWith(context)(count(model, usage)))
-  )
+  Effect.map(Effect.context<never>(), (context) => watch(body, (usage) => countIn(model, usage, context)))
 
 /** The `data` of a stream's events, its last usage counted and put on `span` when it ends. */
 export const countStreamed = <E>(
