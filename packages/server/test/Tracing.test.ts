@@ -377,6 +377,10 @@ describe("OTLP export", () => {
         )
         assert.strictEqual(passed?.attributes["gen_ai.usage.input_tokens"], 5)
         assert.strictEqual(passed?.attributes["gen_ai.usage.output_tokens"], 2)
+        // The pass-through sends its server span's trace context, and the upstream key, not the client's.
+        const forwarded = upstream.requests.at(-1)
+        assert.strictEqual(parseTraceparent(forwarded?.headers ?? {})?.parentId, passed?.spanId)
+        assert.strictEqual(forwarded?.headers.authorization, `Bearer ${secrets.upstreamKey}`)
       }).pipe(Effect.scoped),
     60_000
   )

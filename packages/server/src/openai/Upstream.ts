@@ -288,14 +288,20 @@ const ignoreError = () => {}
 const makeForward = (
   pool: Pool | undefined,
   baseUrl: string,
-  withKey: (headers: Record<string, string>) => Record<string, string>
+  apiKey: Option.Option<Redacted.Redacted<string>>
 ) => {
   const basePath = URL.canParse(baseUrl) ? new URL(baseUrl).pathname.replace(/\/+$/, "") : ""
-  return (request: ForwardRequest): Effect.Effect<ForwardResponse, UpstreamUnreachable, Scope.Scope> => {
+  return (
+    request: ForwardRequest,
+    trace: Readonly<Record<string, string>> | undefined
+  ): Effect.Effect<ForwardResponse, UpstreamUnreachable, Scope.Scope> => {
     const url = baseUrl + request.path
     if (pool === undefined) return Effect.fail(unreachableCause(url, new Error("invalid URL")))
     const path = basePath + request.path
-    const headers = withKey(filterHeaders(request.headers, notForwardedUpstream))
+    // A fresh object: the trace context and the key go in without copying the client's headers again.
+    const headers = filterHeaders(request.headers, notForwardedUpstream)
+    if (trace !== undefined) Object.assign(headers, trace)
+    if (Option.isSome(apiKey)) headers.authorization = `Bearer ${Redacted.value(apiKey.value)}`
     const body = request.body === undefined || !HttpMethod.hasBody(request.method) ? undefined : request.body
     if (body !== undefined) {
       // The body was validated as JSON; a client that did not say so still sends JSON.
@@ -394,13 +400,11 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
     client.execute(request).pipe(Effect.mapError((error) => unreachable(url, error)))
 
   const modelLabel = UpstreamUsage.makeModelLabels()
-  const forwardUnread = makeForward(yield* makePool(baseUrl), baseUrl, withKey)
+  const forwardUnread = makeForward(yield* makePool(baseUrl), baseUrl, apiKey)
   // The pass-through sends on undici, not the HttpClient: it carries the trace context itself.
   const forward = (request: ForwardRequest) => {
     const model = modelLabel(request.model)
-    const sent = Effect.flatMap(traceHeaders, (trace) =>
-      forwardUnread(trace === undefined ? request : { ...request, headers: { ...request.headers, ...trace } })
-    )
+    const sent = Effect.flatMap(traceHeaders, (trace) => forwardUnread(request, trace))
     return (
       request.reportsUsage === true
         ? Effect.tap(sent, (answer) =>
