@@ -122,4 +122,56 @@ describe("mcpgate serve logs", () => {
       child.kill("SIGKILL")
     }
   })
+
+  it("writes each access line on one line in the default pretty format", async () => {
+    const { env, home } = sandbox()
+    const config = join(home, "mcpgate.json")
+    writeFileSync(
+      config,
+      JSON.stringify({
+        mcpServers: {},
+        builtins: { fetch: { enabled: false }, webSearch: { enabled: false } },
+        server: { apiKeys: [apiKey], adminToken }
+      })
+    )
+    const child = spawn(process.execPath, [binary, "serve", "--config", config, "--port", "0"], {
+      env,
+      cwd: home
+    })
+    try {
+      let stderr = ""
+      child.stderr.setEncoding("utf8")
+      child.stderr.on("data", (chunk: string) => {
+        stderr += chunk
+      })
+      const url = await new Promise<string>((resolve, reject) => {
+        const look = () => {
+          const match = /listening on (http:\/\/\S+)/.exec(stderr)
+          if (match?.[1] !== undefined) resolve(match[1])
+        }
+        child.stderr.on("data", look)
+        child.once("exit", (code) => reject(new Error(`serve exited early (${code}): ${stderr}`)))
+      })
+      const models = await fetch(`${url}/v1/models?secret=query`, {
+        headers: { authorization: `Bearer ${apiKey}`, "x-request-id": "pretty-42" }
+      })
+      await models.text()
+      let line: string | undefined
+      for (let attempt = 0; attempt < 200 && line === undefined; attempt++) {
+        line = stderr.split("\n").find((candidate) => candidate.includes("req=pretty-42"))
+        if (line === undefined) await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      assert.isDefined(line, stderr)
+      assert.match(line ?? "", /INFO .*GET \/v1\/models \d{3} \d+(\.\d+)?ms req=pretty-42 principal=shared$/)
+      // Nothing of the line spills onto the next ones (no multi-line annotations object).
+      const after = stderr.slice(stderr.indexOf(line ?? "") + (line ?? "").length + 1)
+      assert.notMatch(after, /^\s|^[}\]]|request_id|url\.path/m)
+      assert.notInclude(stderr, "secret=query")
+      assert.notInclude(stderr, apiKey)
+      child.kill("SIGTERM")
+      await once(child, "exit")
+    } finally {
+      child.kill("SIGKILL")
+    }
+  })
 })

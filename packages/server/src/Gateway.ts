@@ -19,7 +19,6 @@ import { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import { Effect, Layer, Option, Stream } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
-import * as Activity from "./admin/Activity.ts"
 import * as AdminApi from "./admin/AdminApi.ts"
 import type { ConfigVersions } from "./admin/ConfigVersions.ts"
 import * as ErrorBody from "./http/ErrorBody.ts"
@@ -116,7 +115,6 @@ const notFoundRoute = HttpRouter.add("*", "*", (request) =>
 export const routes = Layer.mergeAll(
   healthRoute,
   MetricsRoute.route,
-  Activity.route,
   Layer.mergeAll(OpenAiApi.routes, ResponsesApi.routes, McpEndpoint.routes, ConnectionRoutes.routes).pipe(
     Layer.provide(Security.apiKeyMiddleware.layer)
   ),
@@ -157,7 +155,6 @@ export const toolLoopOptions = (config: McpgateConfig): ToolLoopOptions => ({
 /** Everything the routes need, over one manager; needs a `CredentialStore`. */
 export const services = (options: GatewayOptions) =>
   ToolLoop.layer(toolLoopOptions(options.config)).pipe(
-    Layer.provideMerge(Activity.Activity.layer),
     Layer.provideMerge(Upstream.layer(options.config.server.upstream)),
     Layer.provideMerge(UserModelTools.layer.pipe(Layer.provide(ModelTools.layerMcp))),
     Layer.provideMerge(options.responses ?? ResponseStore.layerMemory()),

@@ -128,6 +128,26 @@ describe("the typed admin client", () => {
   )
 })
 
+describe("the typed admin client, activity", () => {
+  it.live("reads the last hour's tool activity; without the admin token it is a 401", () =>
+    Effect.gen(function* () {
+      const { gateway } = yield* setup()
+      for (let index = 0; index < 3; index++)
+        yield* gateway.manager.call("alpha__echo", { text: `call ${index}` })
+      const client = yield* AdminApiClient.make(gateway)
+      const report = yield* client.activity.recent()
+      assert.strictEqual(report.windowMinutes, 60)
+      const echo = report.tools.find((tool) => tool.server === "alpha" && tool.tool === "echo")
+      assert.isDefined(echo)
+      assert.isAtLeast(echo?.calls ?? 0, 3)
+      assert.isTrue(echo !== undefined && echo.p50 !== null && echo.p50 > 0)
+      const stranger = yield* AdminApiClient.make(gateway, "wrong-token")
+      const refused = yield* Effect.flip(stranger.activity.recent())
+      assert.instanceOf(refused, ApiErrors.Unauthorized)
+    }).pipe(Effect.scoped)
+  )
+})
+
 describe("the typed /v1/mcp client", () => {
   it.live("lists tools and servers and runs a tool with a key; without one it is a 401", () =>
     Effect.gen(function* () {

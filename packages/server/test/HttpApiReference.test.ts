@@ -47,7 +47,8 @@ describe("the HTTP API reference", () => {
         "POST /admin/api/mcp/reload",
         "GET /admin/api/mcp/events",
         "GET /admin/api/audit",
-        "GET /admin/api/config/history"
+        "GET /admin/api/config/history",
+        "GET /admin/api/activity"
       ]
     )
     for (const { route, codes } of routes) {

@@ -319,6 +319,54 @@ describe("API keys and the admin token", () => {
   )
 })
 
+describe("the metrics token", () => {
+  const metrics = (token: string) => ({ metricsToken: Redacted.make(token) })
+
+  it.effect("is refused at start when it is also an API key, a user's key or the admin token", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const refused = (config: McpgateConfig, env: Record<string, string> = {}) =>
+        Effect.flip(build({ config, port: 9, env: { MCPGATE_HOME: home, ...env } }))
+      const cases = [
+        withServer({ apiKeys: ["k", "scrape-secret"], ...metrics("scrape-secret") }),
+        withServer({
+          apiKeys: ["k"],
+          users: { ada: { admin: false, apiKeys: [Redacted.make("scrape-secret")] } },
+          ...metrics("scrape-secret")
+        }),
+        withServer({ apiKeys: ["k"], adminToken: "scrape-secret", ...metrics("scrape-secret") })
+      ]
+      for (const config of cases) {
+        const error = yield* refused(config)
+        assert.strictEqual(error._tag, "SecurityConfigError")
+        assert.strictEqual(error._tag === "SecurityConfigError" ? error.path : "", "server.metricsToken")
+        assert.notInclude(error.message, "scrape-secret")
+      }
+      const viaEnv = yield* refused(withServer({ apiKeys: ["k"], ...metrics("env-secret") }), {
+        MCPGATE_ADMIN_TOKEN: "env-secret"
+      })
+      assert.strictEqual(
+        viaEnv._tag === "SecurityConfigError" ? viaEnv.path : viaEnv._tag,
+        "server.metricsToken"
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("is refused on reload when it is an API key; its own value is fine", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const security = yield* build({
+        config: withServer({ apiKeys: ["k1"], ...metrics("m1") }),
+        port: 9,
+        env: { MCPGATE_HOME: home }
+      })
+      yield* security.apply(withServer({ apiKeys: ["k1"], ...metrics("m2") }))
+      const clash = yield* Effect.flip(security.check(withServer({ apiKeys: ["k1"], ...metrics("k1") })))
+      assert.strictEqual(clash.path, "server.metricsToken")
+    }).pipe(Effect.scoped)
+  )
+})
+
 describe("addresses", () => {
   it("come from the configuration: publicUrl, else host and port; loopback aliases when on loopback", () => {
     const local = addresses(withServer({}), "127.0.0.1", 8808)

@@ -299,4 +299,89 @@ describe("OTLP export", () => {
       }).pipe(Effect.scoped),
     60_000
   )
+  it.live(
+    "puts the usage of streamed answers on the spans: each chat of the tool loop, and a passed-through chat",
+    () =>
+      Effect.gen(function* () {
+        const receiver = yield* otlpReceiver
+        const upstream = yield* ScriptedUpstream.make([
+          {
+            toolCalls: [{ id: "call_1", name: "t__echo", arguments: '{"text":"x"}' }],
+            usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 }
+          },
+          { content: "done", usage: { prompt_tokens: 20, completion_tokens: 3, total_tokens: 23 } },
+          { content: "passed", usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } }
+        ])
+        const gateway = yield* ObservedGateway.start({
+          upstreamBaseUrl: upstream.baseUrl,
+          otelEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: "200" }
+        })
+        const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: secrets.apiKey, maxRetries: 0 })
+        const readAll = (stream: AsyncIterable<unknown>) =>
+          Effect.promise(async () => {
+            for await (const _ of stream) {
+              // to the end
+            }
+          })
+        const messages = [{ role: "user" as const, content: "hi" }]
+        yield* readAll(
+          yield* Effect.promise(() =>
+            client.chat.completions.create({
+              model: "scripted-model",
+              messages,
+              stream: true,
+              ...{ execute_mcp_tools: true }
+            })
+          )
+        )
+        yield* readAll(
+          yield* Effect.promise(() =>
+            client.chat.completions.create({
+              model: "scripted-model",
+              messages,
+              stream: true,
+              stream_options: { include_usage: true }
+            })
+          )
+        )
+        const spans = yield* Effect.promise(async () => {
+          for (let attempt = 0; attempt < 200; attempt++) {
+            const all = spansOf(receiver.bodies)
+            const servers = all.filter((span) => span.name === "POST /v1/chat/completions")
+            if (
+              servers.length === 2 &&
+              all.filter((span) => span.name === "chat scripted-model").length === 2
+            )
+              return all
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+          return spansOf(receiver.bodies)
+        })
+        const chats = spans.filter((span) => span.name === "chat scripted-model")
+        assert.deepStrictEqual(
+          chats
+            .map((chat) => [
+              chat.attributes["gen_ai.usage.input_tokens"],
+              chat.attributes["gen_ai.usage.output_tokens"]
+            ])
+            .sort(),
+          [
+            [11, 7],
+            [20, 3]
+          ],
+          spans.map((span) => span.name).join(", ")
+        )
+        const passed = spans.find(
+          (span) =>
+            span.name === "POST /v1/chat/completions" && !chats.some((chat) => chat.traceId === span.traceId)
+        )
+        assert.strictEqual(passed?.attributes["gen_ai.usage.input_tokens"], 5)
+        assert.strictEqual(passed?.attributes["gen_ai.usage.output_tokens"], 2)
+        // The pass-through sends its server span's trace context, and the upstream key, not the client's.
+        const forwarded = upstream.requests.at(-1)
+        assert.strictEqual(parseTraceparent(forwarded?.headers ?? {})?.parentId, passed?.spanId)
+        assert.strictEqual(forwarded?.headers.authorization, `Bearer ${secrets.upstreamKey}`)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

@@ -4,16 +4,12 @@
  * by minute. Read from the tool-call histogram the metrics already keep
  * (`@mcpgate/core/Metrics`): a snapshot each minute, and the differences
  * between snapshots are the minutes. Percentiles are interpolated within the
- * histogram's buckets, as Prometheus's `histogram_quantile` does.
+ * histogram's buckets, as Prometheus's `histogram_quantile` does. Served as
+ * the admin API's `activity` group (../api/AdminHttpApi.ts).
  */
 import * as Metrics from "@mcpgate/core/Metrics"
 import { Clock, Context, Effect, Layer, Metric, Ref, Schedule } from "effect"
-import { HttpRouter, HttpServerRespondable, HttpServerResponse } from "effect/http"
-import { Security } from "../security/Security.ts"
-import type { ActivityReport, ToolActivity } from "./ActivityReport.ts"
-import { authorize } from "./AdminMiddleware.ts"
-
-export type { ActivityPoint, ActivityReport, ToolActivity } from "./ActivityReport.ts"
+import type { ActivityAnswer as ActivityReport, ToolActivity } from "../api/AdminSchemas.ts"
 
 const minuteMs = 60_000
 const windowMinutes = 60
@@ -165,20 +161,3 @@ const make = Effect.gen(function* () {
 export class Activity extends Context.Service<Activity, ActivityShape>()("@mcpgate/server/Activity") {
   static readonly layer: Layer.Layer<Activity> = Layer.effect(Activity, make)
 }
-
-/** `GET /admin/api/activity`, behind the admin token or a session like every admin route. */
-export const route = HttpRouter.use((router) =>
-  Effect.gen(function* () {
-    const security = yield* Security
-    const activity = yield* Activity
-    yield* router.add("GET", "/admin/api/activity", (request) =>
-      authorize(security, request).pipe(
-        Effect.andThen(activity.recent),
-        Effect.map((answer) =>
-          HttpServerResponse.jsonUnsafe(answer, { headers: { "cache-control": "no-store" } })
-        ),
-        Effect.catch(HttpServerRespondable.toResponse)
-      )
-    )
-  })
-)

@@ -23,6 +23,7 @@ import { Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { AdminHttpApi } from "../api/AdminHttpApi.ts"
+import { Activity } from "./Activity.ts"
 import { type AdminApiOptions, AdminContext } from "./AdminContext.ts"
 import * as AdminMiddleware from "./AdminMiddleware.ts"
 import { adminResponses } from "./AdminResponses.ts"
@@ -115,11 +116,20 @@ const audit = HttpApiBuilder.group(
   })
 )
 
+const activity = HttpApiBuilder.group(
+  AdminHttpApi,
+  "activity",
+  Effect.fnUntraced(function* (group) {
+    const recent = (yield* Activity).recent
+    return group.handle("recent", () => recent)
+  })
+)
+
 /** The routes, with options (tests shorten the heartbeat). */
 export const routesWith = (options: AdminApiOptions = {}) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(AdminHttpApi).pipe(
-      Layer.provide([session, servers, users, oauth, config, events, audit]),
+      Layer.provide([session, servers, users, oauth, config, events, audit, activity]),
       Layer.provide([
         AdminMiddleware.adminAccessLayer,
         AdminMiddleware.adminOriginLayer,
@@ -138,6 +148,7 @@ export const routesWith = (options: AdminApiOptions = {}) =>
     )
   ).pipe(
     Layer.provide(AdminContext.layer(options).pipe(Layer.provide(NodeFileSystem.layer))),
+    Layer.provide(Activity.layer),
     Layer.provide(adminResponses)
   )
 

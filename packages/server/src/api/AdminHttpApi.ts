@@ -9,6 +9,7 @@
  * - `oauth`: the web login's callback page (public, bound to its `state`).
  * - `config`: the config editor and reload.
  * - `events`: the event stream.
+ * - `activity`: the last hour's tool calls (this replica's).
  *
  * Every group but `session` and `oauth` needs the admin token or a session
  * (`AdminAccess`); every write reads and checks its JSON body first
@@ -475,8 +476,29 @@ export class EventsGroup extends HttpApiGroup.make("events")
   .prefix("/admin/api/mcp")
   .annotateMerge(OpenApi.annotations({ title: "Event stream" })) {}
 
+export class ActivityGroup extends HttpApiGroup.make("activity")
+  .add(
+    HttpApiEndpoint.get("recent", "/activity", { success: AdminSchemas.ActivityAnswer }).annotateMerge(
+      describe(
+        "Per server and tool, the last hour's calls, errors and p50/p95 latency, in total and by minute (docs/observability.md#activity): this replica's calls since it started, from the tool-call histogram of `/metrics`."
+      )
+    )
+  )
+  .middleware(AdminAccess)
+  .prefix("/admin/api")
+  .annotateMerge(OpenApi.annotations({ title: "Activity" })) {}
+
 export class AdminHttpApi extends HttpApi.make("admin")
-  .add(SessionGroup, ServersGroup, UsersGroup, OAuthGroup, ConfigGroup, EventsGroup, AuditGroup)
+  .add(
+    SessionGroup,
+    ServersGroup,
+    UsersGroup,
+    OAuthGroup,
+    ConfigGroup,
+    EventsGroup,
+    AuditGroup,
+    ActivityGroup
+  )
   .annotateMerge(
     OpenApi.annotations({
       title: "Admin API",

@@ -323,3 +323,34 @@ export const ConfigHistoryAnswer = Schema.Struct({
     })
   )
 }).annotate({ identifier: "ConfigHistoryAnswer" })
+
+const Seconds = Schema.NullOr(Schema.Number).annotate({ description: "seconds; `null` without calls" })
+
+/** One minute of a tool's activity. */
+export const ActivityPoint = Schema.Struct({
+  at: Schema.Number.annotate({ description: "the minute's start, ms since the epoch" }),
+  calls: Schema.Int,
+  errors: Schema.Int,
+  p50: Seconds,
+  p95: Seconds
+}).annotate({ identifier: "ActivityPoint" })
+export type ActivityPoint = typeof ActivityPoint.Type
+
+/** A server's tool over the window: totals, percentiles, and the minutes. */
+export const ToolActivity = Schema.Struct({
+  server: ServerName,
+  tool: Schema.String,
+  calls: Schema.Int,
+  errors: Schema.Int.annotate({ description: "calls whose outcome is not `ok`" }),
+  p50: Seconds,
+  p95: Seconds,
+  points: Schema.Array(ActivityPoint)
+}).annotate({ identifier: "ToolActivity" })
+export type ToolActivity = typeof ToolActivity.Type
+
+/** `GET activity` (docs/observability.md#activity). */
+export const ActivityAnswer = Schema.Struct({
+  windowMinutes: Schema.Int,
+  tools: Schema.Array(ToolActivity)
+}).annotate({ identifier: "ActivityAnswer" })
+export type ActivityAnswer = typeof ActivityAnswer.Type

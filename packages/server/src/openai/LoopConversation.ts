@@ -149,6 +149,14 @@ export const bodyFor = (ctx: LoopContext, conversation: Conversation, round: num
     messages: [...conversation.messages],
     ...(tools.length > 0 ? { tools } : {})
   }
+  // The last chunk of each call then reports its usage (counted in ./Upstream.ts); the loop keeps it
+  // from the client, whose own `stream_options` decide whether it gets the summed usage (./ChatStream.ts).
+  if (body.stream === true) {
+    body.stream_options = {
+      ...(isJsonObject(conversation.base.stream_options) ? conversation.base.stream_options : {}),
+      include_usage: true
+    }
+  }
   if (round >= ctx.maxRounds) body.tool_choice = "none"
   else if (round > 0 && forcesTool(conversation.base.tool_choice)) body.tool_choice = "auto"
   return body

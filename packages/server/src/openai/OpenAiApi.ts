@@ -65,18 +65,22 @@ export const routes = HttpRouter.use((router) =>
     const upstream = yield* Upstream
     const loop = yield* ToolLoop
 
+    /** `model` is the chat body's, already parsed: it labels the metrics, and the answer's usage is counted. */
     const passThrough = (
       request: HttpServerRequest.HttpServerRequest,
       method: HttpMethod.HttpMethod,
       path: string,
-      body?: Uint8Array | Stream.Stream<Uint8Array, unknown>
+      body?: Uint8Array | Stream.Stream<Uint8Array, unknown>,
+      model?: string
     ) =>
       Effect.flatMap(
         upstream.forward({
           method,
           path: path + querySuffix(request.url),
           headers: request.headers,
-          ...(body === undefined ? {} : { body })
+          body,
+          model,
+          reportsUsage: model !== undefined
         }),
         toServerResponse
       )
@@ -122,7 +126,7 @@ export const routes = HttpRouter.use((router) =>
           return yield* runLoop(body).pipe(Effect.catchTag("InvalidToolRequest", invalidTools))
         }
         if (!("execute_mcp_tools" in body)) {
-          return yield* passThrough(request, "POST", "/chat/completions", bytes)
+          return yield* passThrough(request, "POST", "/chat/completions", bytes, decoded.success.model)
         }
         // `"execute_mcp_tools": false` is still a gateway field, which OpenAI would refuse.
         const { execute_mcp_tools: _gatewayOnly, ...forwarded } = body
@@ -130,7 +134,8 @@ export const routes = HttpRouter.use((router) =>
           request,
           "POST",
           "/chat/completions",
-          textEncoder.encode(JSON.stringify(forwarded))
+          textEncoder.encode(JSON.stringify(forwarded)),
+          decoded.success.model
         )
       }).pipe(
         Effect.catchTag("HttpServerError", (error) => Effect.succeed(bodyError(error))),

@@ -62,13 +62,15 @@ export const routes = HttpRouter.use((router) =>
     const probe = yield* Ref.make<Probe>("unknown")
 
     /** Forwards as it is; `undefined` when `auto` learns the upstream has no Responses API. */
-    const forward = (request: HttpServerRequest.HttpServerRequest, body: Uint8Array) =>
+    const forward = (request: HttpServerRequest.HttpServerRequest, body: Uint8Array, model: string) =>
       Effect.gen(function* () {
         const response = yield* upstream.forward({
           method: "POST",
           path: "/responses",
           headers: request.headers,
-          body
+          body,
+          model,
+          reportsUsage: true
         })
         if (upstream.responses !== "auto" || (response.status >= 200 && response.status < 300)) {
           if (upstream.responses === "auto") yield* Ref.set(probe, "present")
@@ -146,7 +148,7 @@ export const routes = HttpRouter.use((router) =>
           if (upstream.responses === "native" || (yield* Ref.get(probe)) !== "absent") {
             const { execute_mcp_tools: _gatewayOnly, ...rest } = body
             const forwarded = "execute_mcp_tools" in body ? textEncoder.encode(JSON.stringify(rest)) : bytes
-            const answer = yield* forward(request, forwarded)
+            const answer = yield* forward(request, forwarded, body.model)
             if (answer !== undefined) return answer
           }
         }

@@ -5,7 +5,8 @@
  * Two ways in: `forward` passes a request through untouched and hands back the
  * response unread, as a Node stream that `toServerResponse` pipes to the client
  * (the pass-through stays as cheap as a plain proxy: an undici pool of kept-alive
- * connections, no JSON, no per-chunk work; bench/RESULTS.md has the profiles);
+ * connections, no JSON; for a model answer only its last bytes are kept, to
+ * read the usage at its end, ./UpstreamUsage.ts; bench/RESULTS.md has the profiles);
  * `chat` / `chatStream` are for the tool loop, which needs the answers parsed.
  * Every request lives in the caller's `Scope`: closing it (the client went away)
  * aborts the upstream request.
@@ -19,7 +20,7 @@ import { Readable } from "node:stream"
 import type { UpstreamConfig } from "@mcpgate/core/Config"
 import * as Metrics from "@mcpgate/core/Metrics"
 import type { Scope } from "effect"
-import { Context, Effect, Layer, Metric, Option, Predicate, Redacted, Schema, Stream } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
 import {
   type Headers,
   HttpBody,
@@ -33,6 +34,7 @@ import type { HttpClientResponse } from "effect/http/HttpClientResponse"
 import { type Dispatcher, Pool } from "undici"
 import * as PassThrough from "../http/PassThrough.ts"
 import * as Sse from "../http/Sse.ts"
+import * as UpstreamUsage from "./UpstreamUsage.ts"
 
 /** `server.upstream` is missing from the config. */
 export class UpstreamNotConfigured extends Schema.TaggedError<UpstreamNotConfigured>()(
@@ -80,6 +82,10 @@ export interface ForwardRequest {
   readonly headers: Headers.Headers
   /** Bytes read already, or the client's body streamed on as it arrives (uploads). */
   readonly body?: Uint8Array | Stream.Stream<Uint8Array, unknown> | undefined
+  /** The body's `model`, when the caller read the body: the metrics' label (./UpstreamUsage.ts). */
+  readonly model?: string | undefined
+  /** The answer may report token `usage` (chat completions, responses): counted as it passes. */
+  readonly reportsUsage?: boolean | undefined
 }
 
 export interface ForwardResponse {
@@ -282,14 +288,20 @@ const ignoreError = () => {}
 const makeForward = (
   pool: Pool | undefined,
   baseUrl: string,
-  withKey: (headers: Record<string, string>) => Record<string, string>
+  apiKey: Option.Option<Redacted.Redacted<string>>
 ) => {
   const basePath = URL.canParse(baseUrl) ? new URL(baseUrl).pathname.replace(/\/+$/, "") : ""
-  return (request: ForwardRequest): Effect.Effect<ForwardResponse, UpstreamUnreachable, Scope.Scope> => {
+  return (
+    request: ForwardRequest,
+    trace: Readonly<Record<string, string>> | undefined
+  ): Effect.Effect<ForwardResponse, UpstreamUnreachable, Scope.Scope> => {
     const url = baseUrl + request.path
     if (pool === undefined) return Effect.fail(unreachableCause(url, new Error("invalid URL")))
     const path = basePath + request.path
-    const headers = withKey(filterHeaders(request.headers, notForwardedUpstream))
+    // A fresh object: the trace context and the key go in without copying the client's headers again.
+    const headers = filterHeaders(request.headers, notForwardedUpstream)
+    if (trace !== undefined) Object.assign(headers, trace)
+    if (Option.isSome(apiKey)) headers.authorization = `Bearer ${Redacted.value(apiKey.value)}`
     const body = request.body === undefined || !HttpMethod.hasBody(request.method) ? undefined : request.body
     if (body !== undefined) {
       // The body was validated as JSON; a client that did not say so still sends JSON.
@@ -334,7 +346,7 @@ const makeForward = (
   }
 }
 
-/** The request's model as a metric label (`""` when the body is passed through unread). */
+/** The request's model as the spans name it. */
 const modelOf = (body: Readonly<Record<string, unknown>>) =>
   typeof body.model === "string" ? body.model : ""
 
@@ -356,26 +368,6 @@ const chatSpan = (body: Readonly<Record<string, unknown>>) =>
       attributes: { "gen_ai.operation.name": "chat", "gen_ai.request.model": modelOf(body) }
     }
   ] as const
-
-/** Adds the token counts a (non-streamed) completion reports in `usage`. */
-const countUsage = (model: string) => (completion: Record<string, unknown>) => {
-  const usage = completion.usage
-  if (!Predicate.isObject(usage)) return Effect.void
-  const count = (type: string, value: unknown) =>
-    typeof value === "number" && value > 0
-      ? Metric.update(Metric.withAttributes(Metrics.upstreamTokens, { model, type }), value)
-      : Effect.void
-  const input = "prompt_tokens" in usage ? usage.prompt_tokens : undefined
-  const output = "completion_tokens" in usage ? usage.completion_tokens : undefined
-  return Effect.all([
-    count("input", input),
-    count("output", output),
-    Effect.annotateCurrentSpan({
-      ...(typeof input === "number" ? { "gen_ai.usage.input_tokens": input } : {}),
-      ...(typeof output === "number" ? { "gen_ai.usage.output_tokens": output } : {})
-    })
-  ])
-}
 
 /** The current span's W3C trace headers (`traceparent`), if there is a span. */
 const traceHeaders = Effect.map(
@@ -407,12 +399,20 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
   const execute = (request: HttpClientRequest.HttpClientRequest, url: string) =>
     client.execute(request).pipe(Effect.mapError((error) => unreachable(url, error)))
 
-  const forwardUnread = makeForward(yield* makePool(baseUrl), baseUrl, withKey)
+  const modelLabel = UpstreamUsage.makeModelLabels()
+  const forwardUnread = makeForward(yield* makePool(baseUrl), baseUrl, apiKey)
   // The pass-through sends on undici, not the HttpClient: it carries the trace context itself.
-  const forward = (request: ForwardRequest) =>
-    Effect.flatMap(traceHeaders, (trace) =>
-      forwardUnread(trace === undefined ? request : { ...request, headers: { ...request.headers, ...trace } })
-    ).pipe(measuredUpstream(""))
+  const forward = (request: ForwardRequest) => {
+    const model = modelLabel(request.model)
+    const sent = Effect.flatMap(traceHeaders, (trace) => forwardUnread(request, trace))
+    return (
+      request.reportsUsage === true
+        ? Effect.tap(sent, (answer) =>
+            isSuccess(answer.status) ? UpstreamUsage.countPassed(model, answer.body) : Effect.void
+          )
+        : sent
+    ).pipe(measuredUpstream(model))
+  }
 
   const chatUrl = `${baseUrl}/chat/completions`
 
@@ -425,12 +425,14 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
       chatUrl
     )
 
-  const chat = (body: Readonly<Record<string, unknown>>) =>
-    chatOnce(body).pipe(
-      measuredUpstream(modelOf(body)),
-      Effect.tap(countUsage(modelOf(body))),
+  const chat = (body: Readonly<Record<string, unknown>>) => {
+    const model = modelLabel(body.model)
+    return chatOnce(body).pipe(
+      measuredUpstream(model),
+      Effect.tap((completion) => UpstreamUsage.count(model, completion.usage)),
       Effect.withSpan(...chatSpan(body))
     )
+  }
 
   const chatOnce = (body: Readonly<Record<string, unknown>>) =>
     Effect.scoped(
@@ -456,8 +458,24 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
       })
     )
 
-  const chatStream = (body: Readonly<Record<string, unknown>>) =>
-    chatStreamOpen(body).pipe(measuredUpstream(modelOf(body)), Effect.withSpan(...chatSpan(body)))
+  // The span lasts until the stream ends (its usage comes last), or the caller's scope closes.
+  const chatStream = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {
+    const model = modelLabel(body.model)
+    const span = yield* Effect.makeSpan(...chatSpan(body))
+    const end = (exit: Exit.Exit<unknown, unknown>) =>
+      Effect.flatMap(Clock.currentTimeNanos, (now) =>
+        Effect.sync(() => {
+          if (span.status._tag !== "Ended") span.end(now, exit)
+        })
+      )
+    yield* Effect.addFinalizer(end)
+    const events = yield* chatStreamOpen(body).pipe(
+      measuredUpstream(model),
+      Effect.withParentSpan(span),
+      Effect.tapCause((cause) => end(Exit.failCause(cause)))
+    )
+    return UpstreamUsage.countStreamed(events, model, span, end)
+  })
 
   const chatStreamOpen = Effect.fnUntraced(function* (body: Readonly<Record<string, unknown>>) {
     const response = yield* post(body, "text/event-stream")

@@ -1,7 +1,7 @@
 /**
  * The configurations the gateway refuses to run with (docs/gateway.md#security-rules):
- * no API keys where the network can reach `/v1/*` and `/mcp`, and an API key
- * that is also the admin token. Checked before binding, at start and on every
+ * no API keys where the network can reach `/v1/*` and `/mcp`, an API key
+ * that is also the admin token, and a metrics token that is also either. Checked before binding, at start and on every
  * save or reload of the config.
  */
 import { isLoopbackHost } from "@mcpgate/core/Address"
@@ -115,7 +115,28 @@ export const tokenClash = (
         'one of "server.apiKeys" is the admin token (MCPGATE_ADMIN_TOKEN or the generated one): an API key must never open the admin API; use another key'
     })
   }
-  return undefined
+  return metricsTokenClash(config, keys, adminToken)
+}
+
+/**
+ * `server.metricsToken` opens `/metrics` and nothing else: the same value as a
+ * key or the admin token would open more for whoever scrapes (docs/observability.md#metrics).
+ */
+const metricsTokenClash = (
+  config: McpgateConfig,
+  keys: ReadonlySet<string>,
+  adminToken: Redacted.Redacted<string> | undefined
+): SecurityConfigError | undefined => {
+  const metrics = config.server.metricsToken === undefined ? "" : Redacted.value(config.server.metricsToken)
+  if (metrics.trim() === "") return undefined
+  const admin = [config.server.adminToken, adminToken].some(
+    (token) => token !== undefined && Redacted.value(token) === metrics
+  )
+  if (!admin && !keys.has(metrics)) return undefined
+  return new SecurityConfigError({
+    path: "server.metricsToken",
+    message: `"server.metricsToken" is also ${admin ? "the admin token" : 'an API key ("server.apiKeys" or a user\'s "apiKeys")'}: the metrics token must open /metrics and nothing else; give it its own value`
+  })
 }
 
 /**

@@ -1,13 +1,15 @@
 /**
  * The admin page's activity panel (docs/observability.md#activity): per server
  * and tool, the last hour's calls, errors and p50/p95 latency, each as two
- * small uPlot charts by minute. Reads `GET /admin/api/activity` every 30 s
- * while the dashboard is shown.
+ * small uPlot charts by minute. Reads `GET /admin/api/activity` (the typed
+ * client, ./lib/adminApi.ts) every 30 s while the dashboard is shown.
  */
 import uPlot from "uplot"
-import type { ActivityReport, ToolActivity } from "../../src/admin/ActivityReport.ts"
-import { requestJson } from "./lib/api.ts"
+import * as AdminApi from "./lib/adminApi.ts"
 import { h, setText } from "./lib/dom.ts"
+
+type ActivityReport = AdminApi.Answer<"recent">
+type ToolActivity = ActivityReport["tools"][number]
 
 const refreshMs = 30_000
 const chartSize = { width: 260, height: 90 }
@@ -118,11 +120,7 @@ export const startActivity = (
   summary: HTMLElement,
   onFailure: (error: unknown) => void
 ) => {
-  const load = () =>
-    requestJson<ActivityReport>("/admin/api/activity").then(
-      (report) => render(list, summary, report),
-      onFailure
-    )
+  const load = () => AdminApi.activity.recent().then((report) => render(list, summary, report), onFailure)
   window.clearInterval(timer)
   timer = window.setInterval(load, refreshMs)
   return load()

@@ -11,11 +11,13 @@
  * `ApiError` (./api.ts).
  */
 import type { HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
-import type { ConfigGroup, ServersGroup, SessionGroup } from "../../../src/api/AdminHttpApi.ts"
+import type { ActivityGroup, ConfigGroup, ServersGroup, SessionGroup } from "../../../src/api/AdminHttpApi.ts"
 import type { AdminEvent } from "../../../src/api/AdminSchemas.ts"
 import { requestJson } from "./api.ts"
 
-type Endpoints = HttpApiGroup.Endpoints<typeof SessionGroup | typeof ServersGroup | typeof ConfigGroup>
+type Endpoints = HttpApiGroup.Endpoints<
+  typeof SessionGroup | typeof ServersGroup | typeof ConfigGroup | typeof ActivityGroup
+>
 type Name = Endpoints["identifier"]
 type Endpoint<N extends Name> = Extract<Endpoints, { readonly identifier: N }>
 
@@ -37,7 +39,8 @@ const routes = {
   logout: { method: "POST", path: "/admin/api/mcp/servers/:name/logout" },
   get: { method: "GET", path: "/admin/api/mcp/config" },
   put: { method: "PUT", path: "/admin/api/mcp/config" },
-  reload: { method: "POST", path: "/admin/api/mcp/reload" }
+  reload: { method: "POST", path: "/admin/api/mcp/reload" },
+  recent: { method: "GET", path: "/admin/api/activity" }
 } as const satisfies { readonly [N in Name]: Route<N> }
 
 const call = <N extends Name>(
@@ -70,6 +73,11 @@ export const config = {
   get: () => call("get"),
   put: (payload: Payload<"put">) => call("put", { payload }),
   reload: () => call("reload")
+}
+
+export const activity = {
+  /** The last hour's tool calls of this replica. */
+  recent: () => call("recent")
 }
 
 /** `GET events` (an `EventSource`: the session cookie is its credential). */
