@@ -27,7 +27,15 @@ const handle = async (req: IncomingMessage, res: ServerResponse) => {
         "mcp-session-id": "s-1",
         "set-cookie": ["a=1", "b=2"]
       })
-      res.end(JSON.stringify({ method: req.method, body, auth: req.headers.authorization ?? null }))
+      res.end(
+        JSON.stringify({
+          method: req.method,
+          body,
+          auth: req.headers.authorization ?? null,
+          accept: req.headers.accept ?? null,
+          agent: req.headers["user-agent"] ?? null
+        })
+      )
       return
     case "/accepted":
       res.writeHead(202).end()
@@ -91,7 +99,10 @@ describe("PooledFetch", () => {
     assert.deepStrictEqual(await response.json(), {
       method: "POST",
       body: '{"jsonrpc":"2.0"}',
-      auth: "Bearer t"
+      auth: "Bearer t",
+      // As Node's fetch sends them when the caller did not.
+      accept: "*/*",
+      agent: "node"
     })
   })
 

@@ -27,18 +27,22 @@ const redirectStatuses = new Set([301, 302, 303, 307, 308])
 /** Statuses whose `Response` may not have a body (Fetch standard "null body status"). */
 const nullBodyStatuses = new Set([101, 103, 204, 205, 304])
 
-const plainHeaders = (headers: RequestInit["headers"]): Record<string, string | undefined> | null => {
+const plainHeaders = (headers: RequestInit["headers"]): Record<string, string | undefined> => {
   // undici takes a plain object; `Headers` (what the SDK sends) are iterated once.
-  if (headers === undefined) return null
+  const plain: Record<string, string | undefined> = {}
   if (headers instanceof Headers) {
-    const plain: Record<string, string | undefined> = {}
     headers.forEach((value, name) => {
       plain[name] = value
     })
-    return plain
+  } else if (Array.isArray(headers)) {
+    for (const [name, value] of headers) if (name !== undefined) plain[name.toLowerCase()] = value
+  } else if (headers !== undefined) {
+    for (const name in headers) plain[name.toLowerCase()] = headers[name]
   }
-  if (Array.isArray(headers)) return Object.fromEntries(headers)
-  return headers
+  // What Node's fetch sends when the caller did not say (servers may look at them).
+  plain.accept ??= "*/*"
+  plain["user-agent"] ??= "node"
+  return plain
 }
 
 const responseHeaders = (headers: Dispatcher.ResponseData["headers"]): Headers => {
