@@ -6,7 +6,8 @@
  *   { "routes": ["openai" | "responses" | "mcp-api" | "mcp-endpoint", …],
  *     "upstream"?: "http://127.0.0.1:<port>/v1",   // server.upstream.baseUrl
  *     "mcpUrl"?: "http://127.0.0.1:<port>/mcp",    // one streamable-HTTP MCP server named "bench"
- *     "otlp"?: "http://127.0.0.1:<port>" }          // OTEL_EXPORTER_OTLP_ENDPOINT: traces and metrics exported
+ *     "otlp"?: "http://127.0.0.1:<port>",           // OTEL_EXPORTER_OTLP_ENDPOINT: traces and metrics exported
+ *     "platformFetch"?: true }                       // MCP servers reached with Node's `fetch`, not the pooled one
  *
  * Ready line: `{"url", "echoTool"?}` once listening and, with `mcpUrl`, once the MCP
  * server is connected; or `{"unavailable": "<why>"}` when a route module asked for
@@ -17,7 +18,7 @@ import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ConfigProvider, Context, Effect, Layer, Predicate } from "effect"
-import { HttpRouter, HttpServer } from "effect/http"
+import { FetchHttpClient, HttpRouter, HttpServer } from "effect/http"
 import type { McpgateConfig } from "../../packages/core/src/Config.ts"
 import * as Telemetry from "../../packages/server/src/http/Telemetry.ts"
 import { ModelTools } from "../../packages/server/src/openai/ModelTools.ts"
@@ -39,6 +40,8 @@ interface Options {
   readonly upstream?: string
   readonly mcpUrl?: string
   readonly otlp?: string
+  /** Provide Node's own `fetch` as `FetchHttpClient.Fetch` (what the gateway used before its pooled one). */
+  readonly platformFetch?: boolean
 }
 
 type RouteLayer = Layer.Layer<
@@ -125,7 +128,15 @@ const [first, ...rest] = routeLayers
 if (unavailable.length > 0 || first === undefined) {
   announceReady({ unavailable: unavailable.join("; ") || "no routes were asked for" })
 } else {
-  const manager = McpClientManager.layer(config).pipe(Layer.provide(AuthorizedFetch.layer))
+  const manager = McpClientManager.layer(config).pipe(
+    Layer.provide(AuthorizedFetch.layer),
+    // A fetch other than the platform's own is used as given (AuthorizedFetch.ts).
+    Layer.provide(
+      options.platformFetch === true
+        ? Layer.succeed(FetchHttpClient.Fetch, (input, init) => globalThis.fetch(input, init))
+        : Layer.empty
+    )
+  )
   const openAi = ToolLoop.layer({ maxToolCalls: config.maxToolCalls }).pipe(
     Layer.provideMerge(Upstream.layer(config.server.upstream)),
     Layer.provideMerge(ModelTools.layerEmpty),

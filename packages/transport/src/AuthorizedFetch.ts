@@ -28,6 +28,7 @@ import { type AuthorizationHeaders, type LoginOptions, OAuthManager } from "@mcp
 import * as WwwAuthenticate from "@mcpgate/oauth/WwwAuthenticate"
 import { Cause, Context, Data, Effect, Exit, Layer, Option, Redacted, Schema, Semaphore } from "effect"
 import { FetchHttpClient } from "effect/http"
+import * as PooledFetch from "./internal/PooledFetch.ts"
 import * as TraceHeaders from "./internal/TraceHeaders.ts"
 
 /** The shape of `fetch` the SDK transports accept (`FetchLike` in the SDK). */
@@ -82,22 +83,28 @@ export const withHeaders =
   }
 
 /**
- * The network: effect's `FetchHttpClient.Fetch` (`globalThis.fetch` unless an embedding
- * app or a test provides another), read when the layer is built.
+ * The network: effect's `FetchHttpClient.Fetch` when an embedding app or a test provides
+ * one, read when the layer is built; otherwise (it is the platform's `fetch`) undici on
+ * an agent of kept-alive connections (internal/PooledFetch.ts: no web `Request`, headers
+ * list and streams per request).
  *
- * The SDK hands every request the same long-lived abort signal; undici adds a listener
- * to it per request and drops it only when the request is collected, so the list grows
- * and each add gets slower (bench/). A dependent signal per request carries the abort
- * without touching the long-lived one's listener list.
+ * The SDK hands every request the same long-lived abort signal; Node's `fetch` adds a
+ * listener to it per request and drops it only when the request is collected, so the list
+ * grows and each add gets slower (bench/). A dependent signal per request carries the abort
+ * without touching the long-lived one's listener list. undici's `request` removes its
+ * listener when the request completes, so the pooled fetch takes the signal as it is.
  */
-const networkFetch: Effect.Effect<Fetch> = Effect.map(FetchHttpClient.Fetch, (fetch): Fetch => {
-  const send: Fetch = (input, init) =>
-    fetch(
-      input,
-      init?.signal === undefined || init.signal === null
-        ? init
-        : { ...init, signal: AbortSignal.any([init.signal]) }
-    )
+const networkFetch: Effect.Effect<Fetch> = Effect.map(FetchHttpClient.Fetch, (fetch) => {
+  const send: Fetch =
+    fetch === globalThis.fetch
+      ? PooledFetch.platform(fetch)
+      : (input, init) =>
+          fetch(
+            input,
+            init?.signal === undefined || init.signal === null
+              ? init
+              : { ...init, signal: AbortSignal.any([init.signal]) }
+          )
   // The tool call's span as `traceparent` (docs/observability.md#traces), when there is one.
   return (input, init) => {
     const trace = TraceHeaders.current()

@@ -27,9 +27,8 @@ import { Context, Effect, Layer, Result, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { ToolCallError } from "./Errors.ts"
 import { contentKind, decodeText, parseContentType, sniffKind } from "./internal/Content.ts"
-import { htmlToMarkdown } from "./internal/HtmlToMarkdown.ts"
 import { FetchFailure, type SafeResponse, safeFetch } from "./internal/SafeFetch.ts"
-import { formatResults, parseDuckDuckGo, parseSearxng, type SearchResult } from "./internal/SearchResults.ts"
+import type { SearchResult } from "./internal/SearchResults.ts"
 import { type Resolver, systemResolver } from "./internal/Ssrf.ts"
 import type { CallOptions, ToolProvider } from "./ToolProvider.ts"
 
@@ -167,8 +166,18 @@ const prettyJson = (text: string): string => {
   }
 }
 
+/**
+ * The HTML converter (turndown, cheerio) and the search result parsers load when a tool
+ * first needs them, not when the gateway starts: most gateways never call them.
+ */
+const loadHtml = Effect.promise(() => import("./internal/HtmlToMarkdown.ts"))
+const loadSearch = Effect.promise(() => import("./internal/SearchResults.ts"))
+
 /** The converted text of a response, or undefined when it is not text at all. */
-const render = (response: SafeResponse): string | undefined => {
+const render = (
+  response: SafeResponse,
+  htmlToMarkdown: typeof import("./internal/HtmlToMarkdown.ts")["htmlToMarkdown"]
+): string | undefined => {
   const media = parseContentType(response.headers["content-type"])
   const body = response.body
   if (body === undefined) return undefined
@@ -257,6 +266,7 @@ const searchDuckDuckGo = Effect.fn("BuiltinTools.searchDuckDuckGo")(function* (
   query: string,
   maxResults: number
 ) {
+  const { parseDuckDuckGo } = yield* loadSearch
   const results = new Map<string, SearchResult>()
   let form: URLSearchParams | undefined = new URLSearchParams({ q: query })
   for (let page = 0; page < maxPages && form !== undefined && results.size < maxResults; page++) {
@@ -294,6 +304,7 @@ const searchSearxng = Effect.fn("BuiltinTools.searchSearxng")(function* (
   query: string,
   maxResults: number
 ) {
+  const { parseSearxng } = yield* loadSearch
   const results = new Map<string, SearchResult>()
   for (let page = 1; page <= maxPages && results.size < maxResults; page++) {
     const response = yield* requestText(fetch, "SearXNG", searxngUrl(endpoint, query, page), {
@@ -365,10 +376,11 @@ export const make = Effect.fn("BuiltinTools.make")(function* (
             })
           )
       }),
-      Effect.map((response) => {
+      Effect.flatMap((response) => Effect.map(loadHtml, (html) => [response, html.htmlToMarkdown] as const)),
+      Effect.map(([response, htmlToMarkdown]) => {
         const ok = response.status >= 200 && response.status < 300
         const statusLine = `HTTP ${response.status}${response.statusText === "" ? "" : ` ${response.statusText}`} from ${response.url.href}`
-        const rendered = render(response)
+        const rendered = render(response, htmlToMarkdown)
         if (rendered === undefined) {
           if (!ok) return errorResult(statusLine)
           const type = parseContentType(response.headers["content-type"]).essence
@@ -429,7 +441,9 @@ export const make = Effect.fn("BuiltinTools.make")(function* (
         orElse: () =>
           Effect.fail(new SearchFailure({ message: `timed out after ${formatSeconds(timeoutMs)}` }))
       }),
-      Effect.map((results) => textResult(formatResults(query, results))),
+      Effect.flatMap((results) =>
+        Effect.map(loadSearch, ({ formatResults }) => textResult(formatResults(query, results)))
+      ),
       Effect.catch((failure) => Effect.succeed(errorResult(`web search failed: ${failure.message}`)))
     )
   })
