@@ -71,7 +71,12 @@ const asFetchError = (error: unknown, signal: AbortSignal | null | undefined): u
  */
 let shared: Promise<Agent> | undefined
 const sharedAgent = (): Promise<Agent> => {
-  shared ??= import("undici").then(({ Agent }) => new Agent())
+  shared ??= import("undici").then((undici) => {
+    // In an esbuild bundle (the CLI) a dynamic import of this CommonJS module gives its
+    // exports as `default` only.
+    const Agent = undici.Agent === undefined ? undici.default.Agent : undici.Agent
+    return new Agent()
+  })
   return shared
 }
 
