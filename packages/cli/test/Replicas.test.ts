@@ -201,7 +201,7 @@ describe("replicas behind HAProxy on one Postgres store", () => {
     assert.deepStrictEqual(failed, [], "no refresh was refused (a rotated refresh token used twice)")
   }, 60_000)
 
-  it("a user's connect and disconnect on one replica reach their pooled connections on the other", async () => {
+  it("a user's connect begun on one replica completes on the other; connect and disconnect reach their pooled connections there", async () => {
     const [first, second] = replicas as [string, string]
     // Alice's connections on the second replica are pooled, waiting for her login.
     const before = await execute("mine__whoami", aliceKey, second)
@@ -214,7 +214,8 @@ describe("replicas behind HAProxy on one Postgres store", () => {
     const { authUrl } = (await begun.json()) as { authUrl: string }
     as.account = "alice"
     const callback = new URL(await Effect.runPromise(redirectFor(authUrl, `${balancer}${callbackPath}`)))
-    const page = await fetch(`${first}${callback.pathname}${callback.search}`)
+    // The browser comes back to the other replica: the login and whose it is are in the store.
+    const page = await fetch(`${second}${callback.pathname}${callback.search}`)
     assert.strictEqual(page.status, 200, await page.clone().text())
     // The store's notice reaches the second replica: its pooled connection starts over with her token.
     let after: Awaited<ReturnType<typeof execute>> | undefined

@@ -163,7 +163,10 @@ export const services = (options: GatewayOptions) =>
     Layer.provideMerge(UserCredentials.layer(options.config)),
     Layer.provideMerge(managerLayer(options.config)),
     Layer.provide(AuthorizedFetch.layerOAuth),
-    Layer.provideMerge(oauthLayerWith(options.pendingLogins))
+    Layer.provideMerge(oauthLayerWith(options.pendingLogins)),
+    // Shared with the rest of the gateway (the same layer value is built once).
+    Layer.provideMerge(options.uiRecords ?? UiRecords.layerMemory),
+    Layer.provideMerge(options.pendingLogins ?? Layer.empty)
   )
 
 /** The security rules for the address actually bound (port 0 becomes the real port). */

@@ -10,6 +10,7 @@ import * as Configs from "@mcpgate/testing/Configs"
 import { serverConfig, startServers } from "@mcpgate/testing/Harness"
 import { Context, Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
+import { UiRecords } from "../src/security/UiRecords.ts"
 import { UserCredentials } from "../src/teams/UserCredentials.ts"
 import { ownerOfKey, UserTools } from "../src/teams/UserTools.ts"
 
@@ -21,7 +22,7 @@ describe("UserTools", () => {
       const context = yield* Layer.build(
         UserTools.layer(config, { idle: "1 minute" }).pipe(
           Layer.provideMerge(UserCredentials.layer(config)),
-          Layer.provide(CredentialStore.layerMemory)
+          Layer.provide([CredentialStore.layerMemory, UiRecords.layerMemory])
         )
       )
       const tools = Context.get(context, UserTools)

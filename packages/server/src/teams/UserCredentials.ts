@@ -12,7 +12,7 @@ import { CredentialStore, type CredentialStoreError, forPrincipal } from "@mcpga
 import { AuthorizationFlow } from "@mcpgate/oauth/AuthorizationFlow"
 import { Browser } from "@mcpgate/oauth/Browser"
 import { Discovery } from "@mcpgate/oauth/Discovery"
-import type { OAuthError } from "@mcpgate/oauth/Errors"
+import { OAuthError } from "@mcpgate/oauth/Errors"
 import {
   type AuthStatus,
   type LoginResult,
@@ -20,9 +20,14 @@ import {
   make as makeOAuthManager,
   type OAuthManagerShape
 } from "@mcpgate/oauth/OAuthManager"
-import { makeMemory as makePendingLogins, PendingLogins } from "@mcpgate/oauth/PendingLogins"
+import {
+  makeMemory as makePendingLogins,
+  PendingLogins,
+  type PendingLoginsShape
+} from "@mcpgate/oauth/PendingLogins"
 import { Registration } from "@mcpgate/oauth/Registration"
 import { Clock, Context, Effect, Layer, Option, Ref, Scope, SynchronizedRef } from "effect"
+import { UiRecords } from "../security/UiRecords.ts"
 
 /** How long a started login may take (as `PendingLogins` keeps it). */
 const loginTtlMs = 10 * 60 * 1000
@@ -62,12 +67,17 @@ interface Parts {
   readonly store: Context.Service.Shape<typeof CredentialStore>
   readonly context: Context.Context<Discovery | Registration | AuthorizationFlow>
   readonly scope: Scope.Scope
+  readonly pending: PendingLoginsShape | undefined
 }
 
-/** A manager over the user's view of the store, with pending logins of its own. */
+/**
+ * A manager over the user's view of the store. Its pending logins are the
+ * gateway's when they are shared (a login begun on one replica completes on
+ * another; who began it is in `owners`), else its own.
+ */
 const makeManager = (parts: Parts, user: string) =>
   Effect.gen(function* () {
-    const pending = yield* makePendingLogins
+    const pending = parts.pending ?? (yield* makePendingLogins)
     return yield* makeOAuthManager({ interactive: false, principal: user }).pipe(
       Effect.provideService(CredentialStore, forPrincipal(parts.store, user)),
       Effect.provideService(PendingLogins, pending),
@@ -80,12 +90,16 @@ const make = Effect.fnUntraced(function* (startConfig: McpgateConfig) {
   const parts: Parts = {
     store: yield* CredentialStore,
     context: yield* Effect.context<Discovery | Registration | AuthorizationFlow>(),
-    scope: yield* Effect.scope
+    scope: yield* Effect.scope,
+    pending: Option.getOrUndefined(yield* Effect.serviceOption(PendingLogins))
   }
   const managers = yield* SynchronizedRef.make<ReadonlyMap<string, OAuthManagerShape>>(new Map())
-  const owners = yield* Ref.make<ReadonlyMap<string, { readonly user: string; readonly expiresAt: number }>>(
-    new Map()
-  )
+  // Whose login a `state` is: in the store's records when there is one, so any replica gets the callback.
+  const owners = yield* (yield* UiRecords).forKind("user-login")
+  const ownersFailed = (error: { readonly message: string }) =>
+    OAuthError.of("connections", "store", `the shared store cannot be reached now: ${error.message}`, {
+      retryable: true
+    })
   const listeners = yield* Ref.make<ReadonlyArray<(user: string) => Effect.Effect<void>>>([])
   const changed = (user: string) =>
     Effect.flatMap(Ref.get(listeners), (all) =>
@@ -105,26 +119,18 @@ const make = Effect.fnUntraced(function* (startConfig: McpgateConfig) {
         const manager = yield* managerFor(user)
         const started = yield* manager.beginLogin(server, { redirectUri })
         const now = yield* Clock.currentTimeMillis
-        yield* Ref.update(owners, (current) => {
-          const next = new Map([...current].filter(([, owner]) => owner.expiresAt > now))
-          return next.set(started.state, { user, expiresAt: now + loginTtlMs })
-        })
+        yield* owners.put(started.state, user, now + loginTtlMs).pipe(Effect.mapError(ownersFailed))
         return { authUrl: started.authorizationUrl }
       }),
     complete: (state, callbackUrl) =>
       Effect.gen(function* () {
-        const owner = yield* Ref.modify(owners, (current) => {
-          const found = current.get(state)
-          if (found === undefined) return [undefined, current]
-          const next = new Map(current)
-          next.delete(state)
-          return [found, next]
-        })
-        if (owner === undefined) return Option.none()
-        const manager = yield* managerFor(owner.user)
+        const owner = yield* owners.take(state).pipe(Effect.mapError(ownersFailed))
+        if (Option.isNone(owner)) return Option.none()
+        const user = owner.value
+        const manager = yield* managerFor(user)
         const result = yield* manager.completeLogin(callbackUrl)
-        yield* changed(owner.user)
-        return Option.some({ user: owner.user, result })
+        yield* changed(user)
+        return Option.some({ user, result })
       }),
     status: (user, server) => Effect.flatMap(managerFor(user), (manager) => manager.status(server)),
     disconnect: (user, server) =>
@@ -142,8 +148,14 @@ const make = Effect.fnUntraced(function* (startConfig: McpgateConfig) {
 export class UserCredentials extends Context.Service<UserCredentials, UserCredentialsShape>()(
   "@mcpgate/server/UserCredentials"
 ) {
-  /** Needs the `CredentialStore`; discovery, registration and flows of its own (never interactive). */
-  static readonly layer = (config: McpgateConfig): Layer.Layer<UserCredentials, never, CredentialStore> =>
+  /**
+   * Needs the `CredentialStore` and `UiRecords` (whose login a callback completes); uses the
+   * gateway's `PendingLogins` when provided (shared stores), else each user's own; discovery,
+   * registration and flows of its own (never interactive).
+   */
+  static readonly layer = (
+    config: McpgateConfig
+  ): Layer.Layer<UserCredentials, never, CredentialStore | UiRecords> =>
     Layer.effect(UserCredentials, make(config)).pipe(
       Layer.provide(
         Layer.mergeAll(Discovery.layer, Registration.layer, AuthorizationFlow.layer).pipe(
