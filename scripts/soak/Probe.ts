@@ -16,6 +16,7 @@ export const request = (
     readonly method?: string
     readonly headers?: Record<string, string>
     readonly timeoutMs?: number
+    readonly body?: string
   } = {}
 ): Promise<ProbeResponse> =>
   new Promise((resolve, reject) => {
@@ -39,7 +40,7 @@ export const request = (
     )
     req.on("timeout", () => req.destroy(new Error(`${url} did not answer in time`)))
     req.on("error", reject)
-    req.end()
+    req.end(options.body)
   })
 
 export interface ServerState {

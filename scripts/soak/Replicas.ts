@@ -358,18 +358,20 @@ const traffic = async (
     windows.push(window)
     log("restarting PostgreSQL")
     await Effect.runPromise(database.restart)
-    // Recovered once a call that needs the credential works on every replica.
+    // Recovered once a call that needs the credential works on every replica (the protected
+    // server connected again, its token read from the store).
     const recovered = await Probe.until(
       async () => {
         const answers = await Promise.all(
           replicas.map((replica) =>
             Probe.request(`${replica.url}/v1/mcp/execute`, {
               method: "POST",
-              headers: { "content-type": "application/json" }
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ tool_name: Fixtures.whoamiTool, arguments: {} })
             }).catch(() => ({ status: 0, text: "" }))
           )
         )
-        return answers.every((answer) => answer.status !== 503 && answer.status !== 0)
+        return answers.every((answer) => answer.status === 200)
       },
       30_000,
       200
