@@ -9,8 +9,10 @@
  * plain data (no functions, no key handles) for that reason; it holds the PKCE
  * verifier, so it is as secret as a token and never logged.
  */
+
 import type { ServerConfig } from "@mcpgate/core/Config"
 import { ClientRegistration } from "@mcpgate/core/Credential"
+import type { RecordStorage } from "@mcpgate/core/RecordStorage"
 import { Clock, Context, Effect, Layer, Option, Predicate, Redacted, Ref, Schema } from "effect"
 import type { PendingAuthorization } from "./AuthorizationFlow.ts"
 import type { Discovered } from "./Discovery.ts"
@@ -71,14 +73,7 @@ export const makeMemory: Effect.Effect<PendingLoginsShape> = Effect.gen(function
  * document under an id until an expiry, taken (read and removed) once. The
  * store encrypts the documents; they hold the PKCE verifier.
  */
-export interface PendingLoginStorage {
-  readonly put: (
-    id: string,
-    document: string,
-    expiresAt: number
-  ) => Effect.Effect<void, { readonly message: string }>
-  readonly take: (id: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
-}
+export type PendingLoginStorage = Pick<RecordStorage, "put" | "take">
 
 // The document: the login as JSON, with the values JSON cannot hold (Redacted
 // secrets, URLs) as tagged objects, so that it comes back as it went in.

@@ -9,6 +9,7 @@
  * replica sees every session. Records expire `expiresAt` after their last
  * activity (the idle timeout); a record is plain data and the store seals it.
  */
+import type { RecordStorage } from "@mcpgate/core/RecordStorage"
 import { Clock, Context, Effect, Layer, Option, Ref, Schema } from "effect"
 
 /** The client's `initialize` params, as replayed to rebuild its session. */
@@ -96,15 +97,7 @@ export const makeMemory: Effect.Effect<McpSessionRecordsShape> = Effect.gen(func
  * Where a shared store keeps records as text (the store package's `StoreRecords`
  * of kind "mcp-session": sealed, one row per session).
  */
-export interface McpSessionStorage {
-  readonly put: (
-    id: string,
-    document: string,
-    expiresAt: number
-  ) => Effect.Effect<void, { readonly message: string }>
-  readonly get: (id: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
-  readonly refresh: (id: string, expiresAt: number) => Effect.Effect<boolean, { readonly message: string }>
-  readonly remove: (id: string) => Effect.Effect<void, { readonly message: string }>
+export interface McpSessionStorage extends Pick<RecordStorage, "put" | "get" | "refresh" | "remove"> {
   /** Tells every replica that the session `id` ended. */
   readonly announce: (id: string) => Effect.Effect<void, { readonly message: string }>
   /** Runs `onEnded` for each session ended anywhere, until interrupted. */

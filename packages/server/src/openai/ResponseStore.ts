@@ -5,6 +5,7 @@
  * in the shared store of several replicas (docs/store.md#replicas), where any
  * replica finds what another kept.
  */
+import type { RecordStorage } from "@mcpgate/core/RecordStorage"
 import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import type { JsonObject } from "./ChatFormat.ts"
 import * as MemoryStore from "./MemoryStore.ts"
@@ -40,16 +41,7 @@ export interface ResponseStoreOptions {
  * Where a shared store keeps responses as text: a document under an id until
  * an expiry. The store encrypts the documents (they hold conversations).
  */
-export interface ResponseStorage {
-  readonly put: (
-    id: string,
-    document: string,
-    expiresAt: number
-  ) => Effect.Effect<void, { readonly message: string }>
-  readonly get: (id: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
-  /** Removes and returns the document (none when it was not there). */
-  readonly take: (id: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
-}
+export type ResponseStorage = Pick<RecordStorage, "put" | "get" | "take">
 
 const StoredDocument = Schema.fromJsonString(
   Schema.Struct({

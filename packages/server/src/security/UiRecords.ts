@@ -5,21 +5,11 @@
  * shared store's records (docs/store.md) when the gateway has one, so a
  * sign-in on one replica is valid on every other.
  */
+import type { RecordStorage as Records } from "@mcpgate/core/RecordStorage"
 import { Clock, Context, Effect, Layer, Option, Ref } from "effect"
 
 /** One kind of record: a document under an id until `expiresAt` (epoch ms). */
-export interface RecordStorage {
-  readonly put: (
-    id: string,
-    document: string,
-    expiresAt: number
-  ) => Effect.Effect<void, { readonly message: string }>
-  /** Removes and returns the document; none when unknown or expired. */
-  readonly take: (id: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
-  /** The document, left in place; none when unknown or expired. */
-  readonly get: (id: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
-  readonly remove: (id: string) => Effect.Effect<void, { readonly message: string }>
-}
+export type RecordStorage = Pick<Records, "put" | "take" | "get" | "remove">
 
 export interface UiRecordsShape {
   readonly forKind: (kind: string) => Effect.Effect<RecordStorage>
