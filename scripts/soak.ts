@@ -29,6 +29,7 @@ import { readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import * as Fixtures from "./soak/Fixtures.ts"
+import { parseFlags, positive } from "./soak/Flags.ts"
 import * as GatewayProcess from "./soak/GatewayProcess.ts"
 import * as Probe from "./soak/Probe.ts"
 import * as ProcessStats from "./soak/ProcessStats.ts"
@@ -69,58 +70,47 @@ const parseArgs = (argv: ReadonlyArray<string>): Options => {
     bundled: false,
     gatewayHeap: undefined as number | undefined
   }
-  const positive = (flag: string, value: string | undefined) => {
-    const number = Number(value)
-    if (value === undefined || !Number.isFinite(number) || number <= 0) {
-      throw new Error(`${flag} needs a positive number`)
-    }
-    return number
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const [flag = "", inline] = (argv[i] ?? "").split(/=(.*)/s)
-    const value = () => inline ?? argv[++i]
+  parseFlags(argv, (flag, value) => {
     switch (flag) {
-      case "--":
-        break
       case "--minutes":
         options.seconds = positive(flag, value()) * 60
-        break
+        return true
       case "--seconds":
         options.seconds = positive(flag, value())
-        break
+        return true
       case "--concurrency":
         options.concurrency = Math.round(positive(flag, value()))
-        break
+        return true
       case "--token-ttl":
         options.tokenTtl = Math.round(positive(flag, value()))
-        break
+        return true
       case "--restart-every":
         options.restartEvery = positive(flag, value())
-        break
+        return true
       case "--settle":
         options.settle = positive(flag, value())
-        break
+        return true
       case "--log-level":
         options.logLevel = value() ?? "debug"
-        break
+        return true
       case "--keep":
         options.keep = true
-        break
+        return true
       case "--bundled":
         options.bundled = true
-        break
+        return true
       case "--gateway-heap":
         options.gatewayHeap = Math.round(positive(flag, value()))
-        break
+        return true
       case "--help":
       case "-h":
         process.stdout.write(`${usage}\n`)
         process.exit(0)
-        break
+        return true
       default:
-        throw new Error(`unknown argument ${flag}`)
+        return false
     }
-  }
+  })
   return options
 }
 

@@ -1,4 +1,5 @@
 /** The command line of the replica soak (`pnpm soak -- --replicas 3 --store postgres`, soak/Replicas.ts). */
+import { parseFlags, positive } from "./Flags.ts"
 import * as Replicas from "./Replicas.ts"
 
 const usage = `usage: pnpm soak -- --replicas N --store postgres [--minutes N | --seconds N] [--concurrency N]
@@ -14,46 +15,36 @@ const parse = (argv: ReadonlyArray<string>) => {
     store: "",
     stickyMcpSessions: false
   }
-  const positive = (flag: string, value: string | undefined) => {
-    const number = Number(value)
-    if (value === undefined || !Number.isFinite(number) || number <= 0)
-      throw new Error(`${flag} needs a positive number`)
-    return number
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const [flag = "", inline] = (argv[i] ?? "").split(/=(.*)/s)
-    const value = () => inline ?? argv[++i]
+  parseFlags(argv, (flag, value) => {
     switch (flag) {
-      case "--":
-        break
       case "--replicas":
         options.replicas = Math.round(positive(flag, value()))
-        break
+        return true
       case "--store":
         options.store = value() ?? ""
-        break
+        return true
       case "--minutes":
         options.seconds = positive(flag, value()) * 60
-        break
+        return true
       case "--seconds":
         options.seconds = positive(flag, value())
-        break
+        return true
       case "--concurrency":
         options.concurrency = Math.round(positive(flag, value()))
-        break
+        return true
       case "--token-ttl":
         options.tokenTtl = Math.round(positive(flag, value()))
-        break
+        return true
       case "--sticky-mcp":
         options.stickyMcpSessions = true
-        break
+        return true
       case "--log-level":
         options.logLevel = value() ?? "info"
-        break
+        return true
       default:
-        throw new Error(`unknown argument ${flag}`)
+        return false
     }
-  }
+  })
   if (options.store !== "postgres")
     throw new Error("--replicas needs --store postgres (the only shared store)")
   if (options.replicas < 2) throw new Error("--replicas needs 2 or more")
