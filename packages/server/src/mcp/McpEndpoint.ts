@@ -18,12 +18,10 @@
  * middleware around the routes, as for `/v1/*`.
  */
 
-import { randomUUID } from "node:crypto"
 import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
 import * as McpEventStore from "@mcpgate/core/McpEventStore"
 import { version } from "@mcpgate/core/Version"
 import { type AggregatedTool, McpClientManager } from "@mcpgate/transport/McpClientManager"
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import { type Implementation, isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
 import {
   ByteSize,
@@ -43,7 +41,6 @@ import { ApiCaller, CurrentPrincipal } from "../security/Security.ts"
 import { CallerTools, type CallerToolsShape } from "../teams/CallerTools.ts"
 import { jsonRpcCodes, jsonRpcError, originAllowed, originsOf } from "./McpHttpBridge.ts"
 import * as McpProxy from "./McpProxy.ts"
-import { retryIntervalMs, sdkEventStore } from "./McpResumption.ts"
 import * as McpRevive from "./McpRevive.ts"
 import * as McpSessionRecordsModule from "./McpSessionRecords.ts"
 import { McpSessionRecords } from "./McpSessionRecords.ts"
@@ -197,21 +194,7 @@ const readBody = (ctx: EndpointContext, request: HttpServerRequest.HttpServerReq
 const buildSession = (ctx: EndpointContext, caller: string | undefined, revived?: McpRevive.Revived) =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
-    // Session ids must be unguessable (MCP 2025-11-25 "Session Management"), hence node:crypto.
-    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => revived?.id ?? randomUUID(),
-      eventStore: sdkEventStore(
-        ctx.eventStore,
-        () => transport.sessionId ?? "",
-        () => session.replaying
-      ),
-      retryInterval: retryIntervalMs,
-      onsessioninitialized: (id) => {
-        session.id = id
-        McpSessions.add(ctx.registry, session)
-      },
-      onsessionclosed: () => McpRevive.deleted(ctx, session)
-    })
+    const transport = McpRevive.sessionTransport(ctx, revived, () => session)
     const principal = yield* CurrentPrincipal
     const server = makeToolServer({
       manager: ctx.manager,

@@ -16,16 +16,14 @@
  * where a direct server would have put it (MCP 2025-11-25 "Transports › Sending
  * Messages to the Server": messages related to a request go on its stream).
  */
-import { randomUUID } from "node:crypto"
 import type { McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
+import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { Implementation, JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Effect, Exit, Predicate, Scope } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { jsonRpcCodes, jsonRpcError } from "./McpHttpBridge.ts"
-import { retryIntervalMs, sdkEventStore } from "./McpResumption.ts"
 import * as McpRevive from "./McpRevive.ts"
 import * as McpSessions from "./McpSessions.ts"
 
@@ -197,23 +195,7 @@ const buildRelay = (
     }
     const upstream = opened.success
     const now = yield* Clock.currentTimeMillis
-    // Session ids must be unguessable (MCP 2025-11-25 "Session Management"), hence node:crypto.
-    const downstream: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport(
-      {
-        sessionIdGenerator: () => revived?.id ?? randomUUID(),
-        eventStore: sdkEventStore(
-          ctx.eventStore,
-          () => downstream.sessionId ?? "",
-          () => session.replaying
-        ),
-        retryInterval: retryIntervalMs,
-        onsessioninitialized: (id) => {
-          session.id = id
-          McpSessions.add(ctx.registry, session)
-        },
-        onsessionclosed: () => McpRevive.deleted(ctx, session)
-      }
-    )
+    const downstream = McpRevive.sessionTransport(ctx, revived, () => session)
     const session: McpSessions.Session = {
       id: "",
       caller,

@@ -10,9 +10,12 @@
  * them (MCP 2025-11-25 "Lifecycle › Initialization"). For `/mcp/<server>` that
  * initializes a new connection to the server.
  */
+import { randomUUID } from "node:crypto"
 import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Deferred, Effect, Exit, Option, Schema } from "effect"
+import { retryIntervalMs, sdkEventStore } from "./McpResumption.ts"
 import { InitializeParams, type McpSessionRecordsShape } from "./McpSessionRecords.ts"
 import * as McpSessions from "./McpSessions.ts"
 
@@ -227,3 +230,30 @@ export const live = (
       )
     )
   })
+
+/**
+ * The SDK transport of a session of `/mcp` or `/mcp/<server>`, new or rebuilt under
+ * its recorded id; `session` is read once the SDK calls back (the two refer to each other).
+ */
+export const sessionTransport = (
+  ctx: ReviveContext,
+  revived: Revived | undefined,
+  session: () => McpSessions.Session
+): WebStandardStreamableHTTPServerTransport => {
+  const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+    // Session ids must be unguessable (MCP 2025-11-25 "Session Management"), hence node:crypto.
+    sessionIdGenerator: () => revived?.id ?? randomUUID(),
+    eventStore: sdkEventStore(
+      ctx.eventStore,
+      () => transport.sessionId ?? "",
+      () => session().replaying
+    ),
+    retryInterval: retryIntervalMs,
+    onsessioninitialized: (id) => {
+      session().id = id
+      McpSessions.add(ctx.registry, session())
+    },
+    onsessionclosed: () => deleted(ctx, session())
+  })
+  return transport
+}
