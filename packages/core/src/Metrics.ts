@@ -60,16 +60,46 @@ export const upstreamTokens = Metric.counter("mcpgate_upstream_tokens_total", {
   incremental: true
 })
 
+const seriesByMetric = new WeakMap<
+  Metric.Metric<number, unknown>,
+  Map<string, Metric.Metric<number, unknown>>
+>()
+
+/**
+ * The series of `metric` under `labels`, made once per label set. A new
+ * `Metric.withAttributes` on every update makes effect compute the series key
+ * again (sorting and serialising the attributes) on the hot path of every
+ * request; label values are bounded (see the module header), so is this cache.
+ */
+export const series = (
+  metric: Metric.Metric<number, unknown>,
+  labels: Record<string, string>
+): Metric.Metric<number, unknown> => {
+  let byLabels = seriesByMetric.get(metric)
+  if (byLabels === undefined) {
+    byLabels = new Map()
+    seriesByMetric.set(metric, byLabels)
+  }
+  // Same call site, same key order: one entry per label set (another order only adds an entry).
+  const key = JSON.stringify(labels)
+  let found = byLabels.get(key)
+  if (found === undefined) {
+    found = Metric.withAttributes(metric, labels)
+    byLabels.set(key, found)
+  }
+  return found
+}
+
 /** Adds one to a counter's series. */
 export const increment = (counter: Metric.Metric<number, unknown>, labels: Record<string, string>) =>
-  Metric.update(Metric.withAttributes(counter, labels), 1)
+  Metric.update(series(counter, labels), 1)
 
 /** Records seconds into a histogram's series. */
 export const observe = (
   histogram: Metric.Metric<number, unknown>,
   labels: Record<string, string>,
   seconds: number
-) => Metric.update(Metric.withAttributes(histogram, labels), seconds)
+) => Metric.update(series(histogram, labels), seconds)
 
 /**
  * Runs `self` and, however it ends, counts it and records its duration under

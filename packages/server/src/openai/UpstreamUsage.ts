@@ -8,7 +8,7 @@
 import type { Readable } from "node:stream"
 import * as Metrics from "@mcpgate/core/Metrics"
 import type { Exit } from "effect"
-import { Context, Effect, Metric, Predicate, Stream, Tracer } from "effect"
+import { Context, Effect, Predicate, Stream, Tracer } from "effect"
 import { parseJson } from "./ToolCalls.ts"
 
 /** At most this many distinct models become labels; later new ones count as `other`. */
@@ -37,17 +37,8 @@ export const makeModelLabels = () => {
 
 const tokenCount = (value: unknown) => (typeof value === "number" && value >= 0 ? value : undefined)
 
-/** The counter's series per model and type, made once: a new `withAttributes` per answer costs a series key. */
-const tokenSeries = new Map<string, Metric.Metric<number, unknown>>()
-const seriesOf = (model: string, type: "input" | "output") => {
-  const key = `${type}\u0000${model}`
-  let series = tokenSeries.get(key)
-  if (series === undefined) {
-    series = Metric.withAttributes(Metrics.upstreamTokens, { model, type })
-    tokenSeries.set(key, series)
-  }
-  return series
-}
+const seriesOf = (model: string, type: "input" | "output") =>
+  Metrics.series(Metrics.upstreamTokens, { model, type })
 
 /**
  * Adds a `usage` object, chat (`prompt_tokens`, `completion_tokens`) or
