@@ -19,10 +19,13 @@ import {
   alternate,
   type Benchmark,
   medianRate,
+  ownCpuMs,
   pairedRange,
+  processCpuMs,
   type Row,
   rotateThroughput,
   stats,
+  throughput,
   timed
 } from "./support/Harness.ts"
 import { makeHttpClient } from "./support/HttpClient.ts"
@@ -30,6 +33,7 @@ import { directClient, expectEcho, firstText } from "./support/McpClients.ts"
 import type { Client } from "./support/Sdk.ts"
 
 interface GatewayReady {
+  readonly pid?: number | undefined
   readonly url?: string
   readonly echoTool?: string
   readonly unavailable?: string
@@ -51,11 +55,55 @@ const startGateway = async (
       JSON.stringify({ routes: [route], mcpUrl })
     ])
     children.push(child)
-    return child.ready
+    return { ...child.ready, pid: child.pid }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     return { unavailable: `the gateway did not start: ${message.split("\n").slice(0, 2).join(" ")}` }
   }
+}
+
+/** The processes whose CPU a call uses besides this one (the clients). */
+interface Processes {
+  readonly gateway: number | undefined
+  readonly server: number | undefined
+}
+
+/**
+ * CPU milliseconds per call of each process, over `calls` calls at the row's
+ * concurrency: where the work goes, which wall-clock ratios on a shared machine
+ * cannot show (client, gateway and MCP server share the cores).
+ */
+const cpuPerCall = async (operation: () => Promise<void>, processes: Processes, calls: number) => {
+  const before = [ownCpuMs(), processCpuMs(processes.gateway), processCpuMs(processes.server)]
+  await throughput(operation, { concurrency, total: calls })
+  const after = [ownCpuMs(), processCpuMs(processes.gateway), processCpuMs(processes.server)]
+  const [client, gateway, server] = after.map((value, index) => {
+    const start = before[index]
+    return value === undefined || start === undefined ? undefined : (value - start) / calls
+  })
+  return { client, gateway, server }
+}
+
+const ms = (value: number | undefined) => (value === undefined ? "?" : value.toFixed(2))
+
+const cpuNote = async (
+  name: string,
+  candidate: () => Promise<void>,
+  baseline: () => Promise<void>,
+  processes: Processes,
+  calls: number
+): Promise<string> => {
+  const via = await cpuPerCall(candidate, processes, calls)
+  const direct = await cpuPerCall(baseline, processes, calls)
+  const total = (split: typeof via) =>
+    split.client === undefined || split.gateway === undefined || split.server === undefined
+      ? undefined
+      : split.client + split.gateway + split.server
+  return (
+    `${name}, CPU per call at concurrency ${concurrency} (${calls} calls each): through the gateway client ${ms(via.client)} + ` +
+    `gateway ${ms(via.gateway)} + MCP server ${ms(via.server)} = ${ms(total(via))} ms; direct client ` +
+    `${ms(direct.client)} + MCP server ${ms(direct.server)} = ${ms(total(direct))} ms`
+  )
 }
 
 const compare = async (
@@ -63,7 +111,8 @@ const compare = async (
   candidate: () => Promise<void>,
   baseline: () => Promise<void>,
   quick: boolean,
-  log: (line: string) => void
+  log: (line: string) => void,
+  processes: Processes
 ): Promise<Array<Row>> => {
   const samples = quick ? 200 : 800
   log(`mcp-routes: ${name}: ${samples} sequential calls each, alternating`)
@@ -75,6 +124,7 @@ const compare = async (
   const total = quick ? 320 : 480
   log(`mcp-routes: ${name}: ${rounds} rounds of ${total} calls at concurrency ${concurrency}`)
   const parallel = await rotateThroughput({ candidate, baseline }, { rounds, concurrency, total })
+  const note = await cpuNote(name, candidate, baseline, processes, quick ? 800 : 2400)
   return [
     {
       kind: "latency",
@@ -99,7 +149,8 @@ const compare = async (
       baseline: medianRate(parallel.baseline),
       rounds,
       unit: "calls",
-      ratioRange: pairedRange(parallel.candidate, parallel.baseline)
+      ratioRange: pairedRange(parallel.candidate, parallel.baseline),
+      note
     }
   ]
 }
@@ -174,7 +225,12 @@ export const mcpRoutes: Benchmark = {
             args.text
           )
         }
-        rows.push(...(await compare("POST /v1/mcp/execute", viaExecute, viaSdk, quick, log)))
+        rows.push(
+          ...(await compare("POST /v1/mcp/execute", viaExecute, viaSdk, quick, log, {
+            gateway: execute.pid,
+            server: server.pid
+          }))
+        )
       }
 
       const endpoint = await startGateway("mcp-endpoint", server.ready.url, children)
@@ -189,7 +245,12 @@ export const mcpRoutes: Benchmark = {
           const result = await throughGateway.callTool({ name: endpointTool, arguments: args })
           expectEcho(firstText(result), args.text)
         }
-        rows.push(...(await compare("/mcp tools/call (SDK client)", viaEndpoint, viaSdk, quick, log)))
+        rows.push(
+          ...(await compare("/mcp tools/call (SDK client)", viaEndpoint, viaSdk, quick, log, {
+            gateway: endpoint.pid,
+            server: server.pid
+          }))
+        )
         // The same server relayed whole (McpProxy.ts): its own tool names, one upstream session per client session.
         const throughRelay = await directClient(`${endpointUrl}/mcp/bench`)
         clients.push(throughRelay)
@@ -197,7 +258,12 @@ export const mcpRoutes: Benchmark = {
           const result = await throughRelay.callTool({ name: "echo", arguments: args })
           expectEcho(firstText(result), args.text)
         }
-        rows.push(...(await compare("/mcp/<server> tools/call (SDK client)", viaRelay, viaSdk, quick, log)))
+        rows.push(
+          ...(await compare("/mcp/<server> tools/call (SDK client)", viaRelay, viaSdk, quick, log, {
+            gateway: endpoint.pid,
+            server: server.pid
+          }))
+        )
       }
       rows.push(await sessionMemory(server.ready.url, quick, log))
       return rows

@@ -371,3 +371,23 @@ export const childrenCpuSeconds = (): number | undefined => {
     return undefined
   }
 }
+
+/** User + system CPU milliseconds a running process has used so far (Linux), or `undefined`. */
+export const processCpuMs = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // utime and stime are fields 14 and 15 (proc(5)); counted after "(comm)" they are 12 and 13.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const ticks = Number(fields[11]) + Number(fields[12])
+    return Number.isFinite(ticks) ? (ticks * 1000) / clockTicksPerSecond : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** This process's own user + system CPU milliseconds. */
+export const ownCpuMs = (): number => {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1000
+}
