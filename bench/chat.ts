@@ -18,6 +18,8 @@ import { benchFile, type Child, startChild } from "./support/Child.ts"
 import {
   allLatencies,
   type Benchmark,
+  cpuMs,
+  cpuPerOperation,
   type Goal,
   medianRate,
   pairedRange,
@@ -117,11 +119,27 @@ export const chat: Benchmark = {
         { rounds, concurrency, total }
       )
 
+      // Where the CPU goes per request at this concurrency: the gateway against the plain proxy.
+      const cpuTotal = quick ? 1000 : 3000
+      const cpuOf = async (path: "gateway" | "proxy") =>
+        cpuPerOperation(
+          async () => expectOk(await http.post(urls[path], shortBody)),
+          { hop: path === "gateway" ? gateway.pid : proxy.pid, upstream: upstream.pid },
+          { concurrency, total: cpuTotal }
+        )
+      const cpuGateway = await cpuOf("gateway")
+      const cpuProxy = await cpuOf("proxy")
+
       const ttfb = (path: Path) => stats(streamed[path].map((r) => r.ttfb))
       const whole = (path: Path) => stats(streamed[path].map((r) => r.total))
       const one = (path: Path) => stats(short[path])
       const rate = (path: Path) => medianRate(parallel[path])
-      const latencyRows = (comparison: string, metric: (path: Path) => Stats, goal: boolean): Array<Row> => [
+      const latencyRows = (
+        comparison: string,
+        metric: (path: Path) => Stats,
+        goal: boolean,
+        addedToProxyMs?: number
+      ): Array<Row> => [
         {
           kind: "latency",
           benchmark: "chat",
@@ -135,11 +153,19 @@ export const chat: Benchmark = {
           benchmark: "chat",
           comparison: `gateway vs plain Node proxy: ${comparison}`,
           candidate: metric("gateway"),
-          baseline: metric("proxy")
+          baseline: metric("proxy"),
+          ...(addedToProxyMs === undefined
+            ? {}
+            : {
+                goal: {
+                  text: `≤ +${addedToProxyMs} ms at p50`,
+                  met: metric("gateway").p50 - metric("proxy").p50 <= addedToProxyMs
+                }
+              })
         }
       ]
       const rows: Array<Row> = [
-        ...latencyRows(`stream of ${streamChunks} chunks, time to first byte`, ttfb, true),
+        ...latencyRows(`stream of ${streamChunks} chunks, time to first byte`, ttfb, true, 0.1),
         ...latencyRows(
           `stream of ${streamChunks} chunks (${(streamBytes / 1024).toFixed(0)} KiB), total time`,
           whole,
@@ -174,7 +200,11 @@ export const chat: Benchmark = {
           rounds,
           unit: "req",
           ratioRange: pairedRange(parallel.gateway, parallel.proxy),
-          note: `the plain Node proxy reaches ${((rate("proxy") / rate("direct")) * 100).toFixed(0)}% of the direct rate: on this machine client, proxy and upstream share the cores, so any hop costs throughput.`
+          goal: { text: "≥ 0.9× the plain proxy", met: rate("gateway") >= 0.9 * rate("proxy") },
+          note:
+            `the plain Node proxy reaches ${((rate("proxy") / rate("direct")) * 100).toFixed(0)}% of the direct rate: on this machine client, proxy and upstream share the cores, so any hop costs throughput. ` +
+            `CPU per request (${cpuTotal} at concurrency ${concurrency}): gateway ${cpuMs(cpuGateway.hop)} ms, plain proxy ${cpuMs(cpuProxy.hop)} ms ` +
+            `(client ${cpuMs(cpuGateway.client)} / ${cpuMs(cpuProxy.client)}, upstream ${cpuMs(cpuGateway.upstream)} / ${cpuMs(cpuProxy.upstream)})`
         }
       ]
       return rows

@@ -18,14 +18,14 @@ import {
   allLatencies,
   alternate,
   type Benchmark,
+  cpuMs,
+  cpuPerOperation,
+  cpuSum,
   medianRate,
-  ownCpuMs,
   pairedRange,
-  processCpuMs,
   type Row,
   rotateThroughput,
   stats,
-  throughput,
   timed
 } from "./support/Harness.ts"
 import { makeHttpClient } from "./support/HttpClient.ts"
@@ -68,41 +68,20 @@ interface Processes {
   readonly server: number | undefined
 }
 
-/**
- * CPU milliseconds per call of each process, over `calls` calls at the row's
- * concurrency: where the work goes, which wall-clock ratios on a shared machine
- * cannot show (client, gateway and MCP server share the cores).
- */
-const cpuPerCall = async (operation: () => Promise<void>, processes: Processes, calls: number) => {
-  const before = [ownCpuMs(), processCpuMs(processes.gateway), processCpuMs(processes.server)]
-  await throughput(operation, { concurrency, total: calls })
-  const after = [ownCpuMs(), processCpuMs(processes.gateway), processCpuMs(processes.server)]
-  const [client, gateway, server] = after.map((value, index) => {
-    const start = before[index]
-    return value === undefined || start === undefined ? undefined : (value - start) / calls
-  })
-  return { client, gateway, server }
-}
-
-const ms = (value: number | undefined) => (value === undefined ? "?" : value.toFixed(2))
-
 const cpuNote = async (
   name: string,
   candidate: () => Promise<void>,
   baseline: () => Promise<void>,
   processes: Processes,
-  calls: number
+  total: number
 ): Promise<string> => {
-  const via = await cpuPerCall(candidate, processes, calls)
-  const direct = await cpuPerCall(baseline, processes, calls)
-  const total = (split: typeof via) =>
-    split.client === undefined || split.gateway === undefined || split.server === undefined
-      ? undefined
-      : split.client + split.gateway + split.server
+  const via = await cpuPerOperation(candidate, processes, { concurrency, total })
+  const direct = await cpuPerOperation(baseline, { server: processes.server }, { concurrency, total })
   return (
-    `${name}, CPU per call at concurrency ${concurrency} (${calls} calls each): through the gateway client ${ms(via.client)} + ` +
-    `gateway ${ms(via.gateway)} + MCP server ${ms(via.server)} = ${ms(total(via))} ms; direct client ` +
-    `${ms(direct.client)} + MCP server ${ms(direct.server)} = ${ms(total(direct))} ms`
+    `${name}, CPU per call at concurrency ${concurrency} (${total} calls each): through the gateway client ` +
+    `${cpuMs(via.client)} + gateway ${cpuMs(via.gateway)} + MCP server ${cpuMs(via.server)} = ` +
+    `${cpuMs(cpuSum([via.client, via.gateway, via.server]))} ms; direct client ${cpuMs(direct.client)} + ` +
+    `MCP server ${cpuMs(direct.server)} = ${cpuMs(cpuSum([direct.client, direct.server]))} ms`
   )
 }
 

@@ -391,3 +391,36 @@ export const ownCpuMs = (): number => {
   const usage = process.cpuUsage()
   return (usage.user + usage.system) / 1000
 }
+
+/**
+ * CPU milliseconds per operation of this process (`client`) and of each named
+ * process, over `total` operations at `concurrency`: where the work goes, which
+ * wall-clock ratios cannot show when every process shares the same cores.
+ */
+export const cpuPerOperation = async <K extends string>(
+  operation: () => Promise<unknown>,
+  processes: Readonly<Record<K, number | undefined>>,
+  options: { readonly concurrency: number; readonly total: number }
+): Promise<Record<K | "client", number | undefined>> => {
+  const names = Object.keys(processes) as Array<K>
+  const read = () => [ownCpuMs(), ...names.map((name) => processCpuMs(processes[name]))]
+  const before = read()
+  await throughput(operation, options)
+  const after = read()
+  const perOperation = after.map((value, index) => {
+    const start = before[index]
+    return value === undefined || start === undefined ? undefined : (value - start) / options.total
+  })
+  return Object.fromEntries(
+    (["client", ...names] as Array<K | "client">).map((name, index) => [name, perOperation[index]])
+  ) as Record<K | "client", number | undefined>
+}
+
+/** Milliseconds with two decimals, `?` when unknown. */
+export const cpuMs = (value: number | undefined): string => (value === undefined ? "?" : value.toFixed(2))
+
+/** The sum, unless a part is unknown. */
+export const cpuSum = (values: ReadonlyArray<number | undefined>): number | undefined =>
+  values.some((value) => value === undefined)
+    ? undefined
+    : values.reduce<number>((sum, value) => sum + (value ?? 0), 0)
