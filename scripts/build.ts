@@ -9,14 +9,32 @@
  *   where `web/WebUi.ts` (packages/server/src) looks when it runs from the bundle.
  */
 import * as fs from "node:fs/promises"
-import { build } from "esbuild"
+import { fileURLToPath } from "node:url"
+import { build, type Plugin } from "esbuild"
 import { buildWeb, distDirectory } from "../packages/server/web/build.ts"
 
 await buildWeb()
 
 await fs.rm("packages/cli/dist", { recursive: true, force: true })
 
-await build({
+/**
+ * Every start loads effect's NodeFileSystem, whose `import * as Crypto from "node:crypto"`
+ * (for `randomBytes` alone) evaluates all of node:crypto and Web Crypto: ~10 ms of CPU,
+ * bench/RESULTS.md "Issue 18, third pass". It gets scripts/build/LazyCrypto.js instead,
+ * which requires node:crypto on first use; an export it lacks fails the build below.
+ */
+const lazyCrypto: Plugin = {
+  name: "lazy-crypto",
+  setup: (build) => {
+    build.onResolve({ filter: /^node:crypto$/ }, (args) =>
+      /[\\/]@effect[\\/]platform-node-shared[\\/]dist[\\/]NodeFileSystem\.js$/.test(args.importer)
+        ? { path: fileURLToPath(new URL("build/LazyCrypto.js", import.meta.url)) }
+        : undefined
+    )
+  }
+}
+
+const result = await build({
   entryPoints: ["packages/cli/src/bin.ts"],
   outdir: "packages/cli/dist",
   entryNames: "mcpgate",
@@ -33,11 +51,15 @@ await build({
   sourcemap: "linked",
   // Native addons are loaded at run time from the CLI package's own node_modules.
   external: ["@napi-rs/keyring"],
+  plugins: [lazyCrypto],
   banner: {
     js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
   },
   logLevel: "warning"
 })
+if (result.warnings.some((warning) => warning.location?.file.includes("NodeFileSystem") === true)) {
+  throw new Error("scripts/build/LazyCrypto.js lacks an export that NodeFileSystem uses")
+}
 
 await fs.rm("packages/cli/dist/web", { recursive: true, force: true })
 await fs.cp(distDirectory, "packages/cli/dist/web", { recursive: true })

@@ -3,9 +3,9 @@
  * Credential Manager, Secret Service on Linux), as Effects with a timeout:
  * a Secret Service that is absent or waiting on an unlock prompt can hang.
  */
-import { randomUUID } from "node:crypto"
 import type { AsyncEntry } from "@napi-rs/keyring"
 import { Data, Duration, Effect, Option } from "effect"
+import { nodeCrypto } from "./NodeCrypto.ts"
 
 export class KeychainError extends Data.TaggedError("KeychainError")<{ readonly message: string }> {}
 
@@ -118,8 +118,8 @@ export const deletePassword = (
  * delete it, all within `timeout`.
  */
 export const probe = (service: string, timeout: Duration.Input): Effect.Effect<void, KeychainError> => {
-  const account = `__probe__${process.pid}-${randomUUID()}`
-  const value = randomUUID()
+  const account = `__probe__${process.pid}-${nodeCrypto().randomUUID()}`
+  const value = nodeCrypto().randomUUID()
   return Effect.gen(function* () {
     yield* setPassword(service, account, value, timeout)
     const back = yield* getPassword(service, account, timeout)
