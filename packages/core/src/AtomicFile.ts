@@ -6,11 +6,11 @@
  * new one, never a mix; a temp file left by a dead writer is removed later by
  * `removeStrayTempFiles`.
  */
-import { randomUUID } from "node:crypto"
 import * as NodePath from "node:path"
 import { Context, Effect, FileSystem, Option, Predicate } from "effect"
 import type { PlatformError } from "effect/PlatformError"
 import { pidAlive } from "./internal/FileLock.ts"
+import { nodeCrypto } from "./internal/NodeCrypto.ts"
 
 export interface WriteOptions {
   /** The mode of a new file (default 0600: configs, credentials and tokens hold secrets). Exact, whatever the umask. */
@@ -34,7 +34,10 @@ const posix = process.platform !== "win32"
 
 /** `.<name>.<pid>.<uuid>.tmp` beside the target: hidden, and the pid tells a dead writer's file. */
 const tempFileFor = (path: string): string =>
-  NodePath.join(NodePath.dirname(path), `.${NodePath.basename(path)}.${process.pid}.${randomUUID()}.tmp`)
+  NodePath.join(
+    NodePath.dirname(path),
+    `.${NodePath.basename(path)}.${process.pid}.${nodeCrypto().randomUUID()}.tmp`
+  )
 
 // Also the `<name>.<pid>.<uuid>.tmp` an earlier mcpgate left beside the credentials file.
 const tempFilePattern = (path: string): RegExp =>

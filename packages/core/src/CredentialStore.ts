@@ -11,7 +11,6 @@
  *
  * Error messages name servers, URLs and paths, never a secret.
  */
-import { randomUUID } from "node:crypto"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Context, Effect, type FileSystem, Layer, Option, Result } from "effect"
 import { Credential, keyOf, sortByKey } from "./Credential.ts"
@@ -53,13 +52,15 @@ export {
   tokenStoreVariable
 } from "./internal/StoreSupport.ts"
 
+import { nodeCrypto } from "./internal/NodeCrypto.ts"
+
 // ---------------------------------------------------------------------------
 // Memory
 // ---------------------------------------------------------------------------
 
 export const makeMemory = (options: LockOptions = {}): Effect.Effect<CredentialStoreShape> =>
   Effect.sync(() => {
-    const instance = randomUUID()
+    const instance = nodeCrypto().randomUUID()
     const credentials = new Map<string, Credential>()
     return {
       backend: "memory",

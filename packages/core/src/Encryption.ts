@@ -11,8 +11,8 @@
  * to where it is stored by its associated data (e.g. the credential's key),
  * so a ciphertext moved to another row does not open.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto"
 import { Config, Effect, Option, Redacted, Schema } from "effect"
+import { nodeCrypto } from "./internal/NodeCrypto.ts"
 
 export const encryptionKeyVariable = "MCPGATE_ENCRYPTION_KEY"
 
@@ -46,7 +46,8 @@ export interface Keyring {
 const prefix = "mge1"
 
 /** `hex(SHA-256(key))[0..16]`. */
-export const keyId = (key: Uint8Array): string => createHash("sha256").update(key).digest("hex").slice(0, 16)
+export const keyId = (key: Uint8Array): string =>
+  nodeCrypto().createHash("sha256").update(key).digest("hex").slice(0, 16)
 
 /**
  * Parses `MCPGATE_ENCRYPTION_KEY`'s value: base64 (standard or url-safe) keys
@@ -94,12 +95,12 @@ export const keyringFromConfig: Effect.Effect<Keyring, EncryptionError> = Effect
 })
 
 /** A new random key, base64 (what `openssl rand -base64 32` prints). */
-export const generateKey = (): string => randomBytes(32).toString("base64")
+export const generateKey = (): string => nodeCrypto().randomBytes(32).toString("base64")
 
 /** Seals `plaintext` with the current key, bound to `associatedData`. */
 export const seal = (keyring: Keyring, plaintext: string, associatedData: string): string => {
-  const nonce = randomBytes(12)
-  const cipher = createCipheriv("aes-256-gcm", Redacted.value(keyring.current.key), nonce)
+  const nonce = nodeCrypto().randomBytes(12)
+  const cipher = nodeCrypto().createCipheriv("aes-256-gcm", Redacted.value(keyring.current.key), nonce)
   cipher.setAAD(Buffer.from(associatedData, "utf8"))
   const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final(), cipher.getAuthTag()])
   return [prefix, keyring.current.id, nonce.toString("base64url"), body.toString("base64url")].join(".")
@@ -141,7 +142,7 @@ export const open = (
     }
     return Effect.try({
       try: () => {
-        const decipher = createDecipheriv("aes-256-gcm", Redacted.value(key.key), nonce)
+        const decipher = nodeCrypto().createDecipheriv("aes-256-gcm", Redacted.value(key.key), nonce)
         decipher.setAAD(Buffer.from(associatedData, "utf8"))
         decipher.setAuthTag(body.subarray(body.length - 16))
         return Buffer.concat([

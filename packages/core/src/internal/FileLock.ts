@@ -15,11 +15,11 @@
  * `withExclusive(id, …)` inside `withExclusive(id, …)` runs directly instead of
  * deadlocking.
  */
-import { randomUUID } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Clock, Context, Data, Duration, Effect, Random, Scope, Semaphore } from "effect"
+import { nodeCrypto } from "./NodeCrypto.ts"
 
 export class FileLockError extends Data.TaggedError("FileLockError")<{
   readonly reason: "timeout" | "io"
@@ -129,7 +129,7 @@ export const acquireFile = (
       fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
     )
     const staleAfter = Duration.toMillis(Duration.fromInputUnsafe(options.staleAfter))
-    const token = randomUUID()
+    const token = nodeCrypto().randomUUID()
     let delay = 5
     for (;;) {
       const attempt = yield* Effect.uninterruptible(tryAcquire(file, token, staleAfter))
@@ -211,7 +211,7 @@ const inspect = async (file: string): Promise<{ raw: string; mtimeMs: number } |
 }
 
 const breakStale = async (file: string, staleContent: string): Promise<void> => {
-  const grave = `${file}.stale-${process.pid}-${randomUUID()}`
+  const grave = `${file}.stale-${process.pid}-${nodeCrypto().randomUUID()}`
   try {
     await fs.rename(file, grave)
   } catch (error) {

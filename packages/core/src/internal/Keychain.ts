@@ -3,9 +3,9 @@
  * Credential Manager, Secret Service on Linux), as Effects with a timeout:
  * a Secret Service that is absent or waiting on an unlock prompt can hang.
  */
-import { randomUUID } from "node:crypto"
-import { AsyncEntry } from "@napi-rs/keyring"
+import type { AsyncEntry } from "@napi-rs/keyring"
 import { Data, Duration, Effect, Option } from "effect"
+import { nodeCrypto } from "./NodeCrypto.ts"
 
 export class KeychainError extends Data.TaggedError("KeychainError")<{ readonly message: string }> {}
 
@@ -33,7 +33,13 @@ export const platformName =
 const entries = new Map<string, AsyncEntry>()
 const maxEntries = 256
 
-const entryFor = (service: string, account: string): AsyncEntry => {
+/**
+ * The native module is loaded on first use (Node caches the import): a process that
+ * keeps its credentials in a file never opens it, which keeps the CLI's start short.
+ */
+const entryFor = async (service: string, account: string): Promise<AsyncEntry> => {
+  const { AsyncEntry } = await import("@napi-rs/keyring")
+  // From here on synchronous, so concurrent calls share one entry.
   const id = `${service}\u0000${account}`
   const cached = entries.get(id)
   entries.delete(id)
@@ -55,10 +61,12 @@ const call = <A>(
 ): Effect.Effect<A, KeychainError> =>
   Effect.tryPromise({
     try: (signal) =>
-      run(entryFor(service, account), signal).catch((error: unknown) => {
-        entries.delete(`${service}\u0000${account}`)
-        throw error
-      }),
+      entryFor(service, account)
+        .then((entry) => run(entry, signal))
+        .catch((error: unknown) => {
+          entries.delete(`${service}\u0000${account}`)
+          throw error
+        }),
     // The library's messages describe the platform failure (no bus, locked), never the secret.
     catch: (error) =>
       new KeychainError({
@@ -110,8 +118,8 @@ export const deletePassword = (
  * delete it, all within `timeout`.
  */
 export const probe = (service: string, timeout: Duration.Input): Effect.Effect<void, KeychainError> => {
-  const account = `__probe__${process.pid}-${randomUUID()}`
-  const value = randomUUID()
+  const account = `__probe__${process.pid}-${nodeCrypto().randomUUID()}`
+  const value = nodeCrypto().randomUUID()
   return Effect.gen(function* () {
     yield* setPassword(service, account, value, timeout)
     const back = yield* getPassword(service, account, timeout)

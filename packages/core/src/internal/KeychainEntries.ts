@@ -14,9 +14,9 @@
  * one, never a mix; the next write removes what was left. Writers of one account must be serialised by the caller; a reader
  * that meets a half-removed slot re-reads the head and tries again.
  */
-import { createHash } from "node:crypto"
 import { Context, Data, type Duration, Effect, Option, Schema } from "effect"
 import * as Keychain from "./Keychain.ts"
+import { nodeCrypto } from "./NodeCrypto.ts"
 
 /** Windows Credential Manager's limit; macOS Keychain and Secret Service hold far larger items. */
 export const defaultMaxEntryBytes = (platform: NodeJS.Platform): number | undefined =>
@@ -72,7 +72,7 @@ const decodeHead = Schema.decodeUnknownOption(Schema.fromJsonString(Head))
 const parseHead = (raw: string): Option.Option<Head> =>
   raw.startsWith(headPrefix) ? decodeHead(raw) : Option.none()
 
-const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex")
+const sha256 = (text: string): string => nodeCrypto().createHash("sha256").update(text).digest("hex")
 
 /** Splits on code point boundaries (a lone surrogate cannot be stored) into parts of at most `limit` bytes. */
 const split = (text: string, limit: number, platform: NodeJS.Platform): Array<string> => {

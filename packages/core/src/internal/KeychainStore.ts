@@ -18,7 +18,6 @@
  * of an unscoped and a scoped copy, and says so in a log line; any other state
  * directory leaves them alone and says where they went.
  */
-import { createHash } from "node:crypto"
 import * as path from "node:path"
 import { Clock, Effect, FileSystem, Option, Result, Schema } from "effect"
 import {
@@ -33,6 +32,7 @@ import * as CredentialFile from "./CredentialFile.ts"
 import { type FileLockOptions, withExclusive } from "./FileLock.ts"
 import * as Keychain from "./Keychain.ts"
 import * as KeychainEntries from "./KeychainEntries.ts"
+import { nodeCrypto } from "./NodeCrypto.ts"
 import {
   CredentialStoreError,
   type CredentialStoreShape,
@@ -52,7 +52,7 @@ export const keychainIndexAccount = "__index__"
 
 /** The scope of a state directory: 16 hex digits of the SHA-256 of its canonical path. */
 export const keychainScope = (canonicalDirectory: string): string =>
-  createHash("sha256").update(canonicalDirectory).digest("hex").slice(0, 16)
+  nodeCrypto().createHash("sha256").update(canonicalDirectory).digest("hex").slice(0, 16)
 
 /**
  * A scoped account. Keys always hold a `|` (`<server>|<url>`, a `|` in the
@@ -86,7 +86,11 @@ const scoped = (store: Store, name: string) => keychainAccount(store.scope, name
 const indexAccount = (store: Store) => scoped(store, keychainIndexAccount)
 
 const lockFile = (store: Store, name: string) =>
-  path.join(store.directory, "locks", `${createHash("sha256").update(name).digest("hex").slice(0, 32)}.lock`)
+  path.join(
+    store.directory,
+    "locks",
+    `${nodeCrypto().createHash("sha256").update(name).digest("hex").slice(0, 32)}.lock`
+  )
 
 const locked = <A, E, R>(store: Store, file: string, what: string, effect: Effect.Effect<A, E, R>) =>
   withExclusive(file, { file, lock: store.lock, onError: fromLockError(what) }, effect)

@@ -3,12 +3,12 @@
  * by ../CredentialStore.ts, where it is documented for users), the options, the
  * state directory and the per-credential lock files.
  */
-import { createHash } from "node:crypto"
 import * as path from "node:path"
 import { Config, Duration, Effect, Option, Schema } from "effect"
 import { type Credential, type CredentialKey, canonicalUrl, keyOf } from "../Credential.ts"
 import * as Paths from "../Paths.ts"
 import type { FileLockError } from "./FileLock.ts"
+import { nodeCrypto } from "./NodeCrypto.ts"
 
 export class CredentialStoreError extends Schema.TaggedError<CredentialStoreError>()("CredentialStoreError", {
   reason: Schema.Literals([
@@ -168,7 +168,8 @@ export const keyLockFile = (directory: string, key: CredentialKey | string): str
   path.join(
     directory,
     "locks",
-    `${createHash("sha256")
+    `${nodeCrypto()
+      .createHash("sha256")
       .update(typeof key === "string" ? key : keyOf(key))
       .digest("hex")
       .slice(0, 32)}.lock`
