@@ -1,7 +1,8 @@
 import { once } from "node:events"
 import { request } from "node:http"
 import { assert, describe, it } from "@effect/vitest"
-import { StartupServer } from "../src/http/NodeListener.ts"
+import { Effect } from "effect"
+import { bound, ListenError, StartupServer } from "../src/http/NodeListener.ts"
 
 const get = (port: number) =>
   new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -54,5 +55,42 @@ describe("StartupServer", () => {
     assert.strictEqual(status, 503)
     assert.include(body, "stopped before it could answer")
     await closed
+  })
+
+  it("bound before the gateway: effect's listen only runs its callback, held requests go to the handler", async () => {
+    const server = new StartupServer()
+    await server.bind(0, "127.0.0.1")
+    try {
+      const port = portOf(server)
+      const answer = get(port)
+      await until(() => server.held === 1)
+      // What effect's NodeHttpServer does: a placeholder listener, `listen`, then the handler.
+      server.on("request", () => {})
+      let listened = false
+      server.listen({ port: 0, host: "127.0.0.1" }, () => {
+        listened = true
+      })
+      await until(() => listened)
+      assert.strictEqual(portOf(server), port)
+      assert.strictEqual(server.held, 1)
+      server.on("request", (_request, response) => response.end("served"))
+      assert.deepStrictEqual(await answer, { status: 200, body: "served" })
+      assert.strictEqual(server.held, 0)
+    } finally {
+      server.close()
+    }
+  })
+
+  it("names the address when the port is taken", async () => {
+    const taken = new StartupServer()
+    await taken.bind(0, "127.0.0.1")
+    try {
+      const port = portOf(taken)
+      const error = await Effect.runPromise(Effect.flip(Effect.scoped(bound({ host: "127.0.0.1", port }))))
+      assert.instanceOf(error, ListenError)
+      assert.include(error.message, `cannot listen on 127.0.0.1:${port}`)
+    } finally {
+      taken.close()
+    }
   })
 })
