@@ -1,5 +1,6 @@
 import { once } from "node:events"
 import { request } from "node:http"
+import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { bound, ListenError, StartupServer } from "../src/http/NodeListener.ts"
@@ -92,5 +93,23 @@ describe("StartupServer", () => {
     } finally {
       taken.close()
     }
+  })
+
+  it("answers 503 to a request read after it closed on a connection accepted before", async () => {
+    const server = new StartupServer()
+    await server.bind(0, "127.0.0.1")
+    const socket = Net.connect(portOf(server), "127.0.0.1")
+    await once(socket, "connect")
+    // The connection is accepted; its request arrives only once the server is closing (a stop during start-up).
+    const closed = once(server, "close")
+    server.close()
+    let answer = ""
+    socket.setEncoding("utf8").on("data", (chunk: string) => (answer += chunk))
+    const ended = once(socket, "close")
+    socket.write("GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n")
+    await ended
+    assert.match(answer, /^HTTP\/1\.1 503/)
+    assert.include(answer, "stopped before it could answer")
+    await closed
   })
 })

@@ -24,11 +24,15 @@ export class StartupServer extends Http.Server {
   #bound = false
   /** effect called `listen`: the next request listener is the router's handler. */
   #serving = false
+  /** `close` was called before the handler was installed. */
+  #closed = false
 
   constructor(options: Http.ServerOptions = {}) {
     super(options)
     const hold: RequestListener = (request, response) => {
-      this.#held.push([request, response])
+      // A request read after `close` (its connection was accepted before) will never be served.
+      if (this.#closed) stopped(response)
+      else this.#held.push([request, response])
     }
     const handOver = (event: string | symbol, listener: RequestListener) => {
       // Listeners added before effect's `listen` are placeholders, not the router's handler.
@@ -74,18 +78,19 @@ export class StartupServer extends Http.Server {
   }
 
   override close(callback?: (error?: Error) => void): this {
-    // Closing before any handler was installed (start-up failed): answer what waits,
-    // else `close` would wait for those connections until Node's request timeout.
-    for (const [, response] of this.#held.splice(0)) {
-      response.writeHead(503, { "content-type": "application/json", connection: "close" })
-      response.end(
-        JSON.stringify({
-          error: { message: "the gateway stopped before it could answer", type: "server_error" }
-        })
-      )
-    }
+    // Closing before any handler was installed (start-up failed or was stopped): answer what
+    // waits, else `close` would wait for those connections until Node's request timeout.
+    this.#closed = true
+    for (const [, response] of this.#held.splice(0)) stopped(response)
     return super.close(callback)
   }
+}
+
+const stopped = (response: Http.ServerResponse) => {
+  response.writeHead(503, { "content-type": "application/json", connection: "close" })
+  response.end(
+    JSON.stringify({ error: { message: "the gateway stopped before it could answer", type: "server_error" } })
+  )
 }
 
 /** The address to listen on is taken or not allowed. */
