@@ -122,4 +122,23 @@ describe("mcpgate serve start-up", () => {
       )
     }
   })
+
+  it("names the address when its port is taken, and exits 1", { timeout: 60_000 }, async () => {
+    const taken = createServer()
+    taken.listen(0, "127.0.0.1")
+    await once(taken, "listening")
+    try {
+      const address = taken.address()
+      if (address === null || typeof address === "string") throw new Error("expected a TCP address")
+      const { env, home } = sandbox()
+      const child = startServe(home, env, address.port)
+      let stderr = ""
+      child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+      const [code] = await once(child, "exit")
+      assert.strictEqual(code, 1, stderr)
+      assert.include(stderr, `cannot listen on 127.0.0.1:${address.port}`)
+    } finally {
+      taken.close()
+    }
+  })
 })

@@ -26,13 +26,11 @@ export const serve = Command.make(
   },
   Effect.fn(
     function* (flags) {
-      const [Gateway, NodeListener, ConfigChecks, UpstreamClient, Telemetry] = yield* Effect.promise(() =>
+      // What binding needs first; the gateway itself (most of the code) is loaded once the port is bound.
+      const [NodeListener, ConfigChecks] = yield* Effect.promise(() =>
         Promise.all([
-          import("@mcpgate/server/Gateway"),
           import("@mcpgate/server/http/NodeListener"),
-          import("@mcpgate/server/security/ConfigChecks"),
-          import("../UpstreamClient.ts"),
-          import("@mcpgate/server/http/Telemetry")
+          import("@mcpgate/server/security/ConfigChecks")
         ])
       )
       const file = yield* ConfigFile
@@ -46,6 +44,16 @@ export const serve = Command.make(
       const port = Option.getOrElse(flags.port, () => config.server.port)
       // Refused before binding: an insecure gateway never listens, not even for a moment.
       yield* ConfigChecks.checkBind(config, host)
+      // Bound before the gateway is loaded and built: a client that connects meanwhile is accepted and
+      // answered once the gateway can (server http/NodeListener.ts), not refused.
+      const server = yield* NodeListener.bound({ host, port })
+      const [Gateway, UpstreamClient, Telemetry] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@mcpgate/server/Gateway"),
+          import("../UpstreamClient.ts"),
+          import("@mcpgate/server/http/Telemetry")
+        ])
+      )
       const onListening = (info: ListeningInfo) =>
         Effect.gen(function* () {
           yield* Output.errorLine(`mcpgate listening on ${info.url} (config: ${exists ? path : "defaults"})`)
@@ -65,9 +73,8 @@ export const serve = Command.make(
           onListening,
           ...stored
         }).pipe(
-          // Requests that arrive while the gateway starts wait for it (server http/NodeListener.ts). In-flight
-          // requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
-          Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" })),
+          // In-flight requests get 5 s to finish on SIGINT/SIGTERM, then they are cancelled.
+          Layer.provide(NodeListener.layer({ host, port, gracefulShutdownTimeout: "5 seconds" }, server)),
           Layer.provide(Logging.layer(flags.logFormat, flags.logLevel)),
           // OTLP traces and metrics when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/observability.md#traces).
           Layer.provide(Telemetry.layerFromEnv),
@@ -76,6 +83,7 @@ export const serve = Command.make(
         )
       )
     },
+    Effect.scoped,
     Effect.provide([configFileLayer, credentialStoreLayer])
   )
 ).pipe(Command.withDescription("Run the gateway: OpenAI-compatible API, /mcp, admin API and web UI"))

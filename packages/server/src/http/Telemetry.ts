@@ -10,7 +10,6 @@
  * `Effect.fn` / `withSpan` spans and the metrics of `@mcpgate/core/Metrics` record.
  */
 import { Config, Duration, Effect, Layer, Option } from "effect"
-import { OtlpMetrics, OtlpSerialization, OtlpTracer } from "effect/observability"
 
 type Signal = "TRACES" | "METRICS"
 
@@ -74,6 +73,14 @@ const make = Effect.gen(function* () {
   const tracesUrl = (yield* exporterOn("TRACES")) ? yield* endpointOf("TRACES") : undefined
   const metricsUrl = (yield* exporterOn("METRICS")) ? yield* endpointOf("METRICS") : undefined
   if (disabled || (tracesUrl === undefined && metricsUrl === undefined)) return Layer.empty
+  // The exporters' code is loaded only when they run (a gateway without them starts faster: bench/RESULTS.md, issue 18).
+  const [OtlpMetrics, OtlpSerialization, OtlpTracer] = yield* Effect.promise(() =>
+    Promise.all([
+      import("effect/observability/OtlpMetrics"),
+      import("effect/observability/OtlpSerialization"),
+      import("effect/observability/OtlpTracer")
+    ])
+  )
   const resource = yield* resourceOf
   const protocol = yield* optionalString("OTEL_EXPORTER_OTLP_PROTOCOL")
   const serialization = Option.exists(protocol, (value) => value.trim() === "http/json")

@@ -20,7 +20,7 @@ import { Readable } from "node:stream"
 import type { UpstreamConfig } from "@mcpgate/core/Config"
 import * as Metrics from "@mcpgate/core/Metrics"
 import type { Scope } from "effect"
-import { Clock, Context, Effect, Exit, Layer, Option, Predicate, Redacted, Schema, Stream } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Option, Predicate, Redacted, Ref, Schema, Stream } from "effect"
 import {
   type Headers,
   HttpBody,
@@ -31,7 +31,7 @@ import {
   HttpTraceContext
 } from "effect/http"
 import type { HttpClientResponse } from "effect/http/HttpClientResponse"
-import { type Dispatcher, Pool } from "undici"
+import type { Dispatcher, Pool } from "undici"
 import * as PassThrough from "../http/PassThrough.ts"
 import * as Sse from "../http/Sse.ts"
 import * as UpstreamUsage from "./UpstreamUsage.ts"
@@ -269,15 +269,29 @@ const statusError = (response: HttpClientResponse, url: string) =>
 const isSuccess = (status: number) => status >= 200 && status < 300
 
 /**
- * The pass-through's connections: one undici pool for the upstream's origin, kept
- * alive across requests, closed with the layer. `undefined` for a base URL that is
- * no URL (each forward then fails as unreachable, like the tool loop's requests).
+ * The pass-through's connections: one undici pool for the upstream's origin, made by
+ * the first forward (undici, 1.4 MB of code, is loaded then rather than while the
+ * gateway starts: bench/RESULTS.md, issue 18), kept alive across requests, closed
+ * with the layer. `undefined` for a base URL that is no URL (each forward then fails
+ * as unreachable, like the tool loop's requests).
  */
-const makePool = (baseUrl: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => (URL.canParse(baseUrl) ? new Pool(new URL(baseUrl).origin) : undefined)),
-    (pool) => (pool === undefined ? Effect.void : Effect.promise(() => pool.destroy()))
+const makePool = Effect.fnUntraced(function* (baseUrl: string) {
+  if (!URL.canParse(baseUrl)) return undefined
+  const origin = new URL(baseUrl).origin
+  const made = yield* Ref.make(Option.none<Pool>())
+  yield* Effect.addFinalizer(() =>
+    Effect.flatMap(Ref.get(made), (pool) =>
+      Option.isSome(pool) ? Effect.promise(() => pool.value.destroy()) : Effect.void
+    )
   )
+  return yield* Effect.cached(
+    // `default` (the CommonJS exports): the split bundle's dynamic import keeps no named exports.
+    Effect.promise(() => import("undici")).pipe(
+      Effect.map(({ default: undici }) => new undici.Pool(origin)),
+      Effect.tap((pool) => Ref.set(made, Option.some(pool)))
+    )
+  )
+})
 
 const uploadBody = (body: Uint8Array | Stream.Stream<Uint8Array, unknown>): Uint8Array | Readable =>
   body instanceof Uint8Array ? body : Readable.from(Stream.toAsyncIterable(body))
@@ -286,7 +300,7 @@ const ignoreError = () => {}
 
 /** `forward` on undici: no per-request objects beyond undici's own, the body left as a Node stream. */
 const makeForward = (
-  pool: Pool | undefined,
+  pool: Effect.Effect<Pool> | undefined,
   baseUrl: string,
   apiKey: Option.Option<Redacted.Redacted<string>>
 ) => {
@@ -311,19 +325,21 @@ const makeForward = (
         headers["content-length"] = length
       }
     }
-    const send = Effect.callback<Dispatcher.ResponseData, UpstreamUnreachable>((resume, signal) => {
-      pool.request(
-        {
-          method: request.method,
-          path,
-          headers,
-          body: body === undefined ? null : uploadBody(body),
-          signal
-        },
-        (error, data) =>
-          resume(error === null ? Effect.succeed(data) : Effect.fail(unreachableCause(url, error)))
-      )
-    })
+    const send = Effect.flatMap(pool, (pool) =>
+      Effect.callback<Dispatcher.ResponseData, UpstreamUnreachable>((resume, signal) => {
+        pool.request(
+          {
+            method: request.method,
+            path,
+            headers,
+            body: body === undefined ? null : uploadBody(body),
+            signal
+          },
+          (error, data) =>
+            resume(error === null ? Effect.succeed(data) : Effect.fail(unreachableCause(url, error)))
+        )
+      })
+    )
     // Closing the scope before the body was read to its end (the client went away) aborts the request.
     const answer = Effect.acquireRelease(send, (data) =>
       Effect.sync(() => {
