@@ -9,11 +9,11 @@
  * callbacks (`onsessioninitialized`, `onsessionclosed`, `onclose`) change it
  * synchronously.
  */
-import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import type { Implementation } from "@modelcontextprotocol/sdk/types.js"
-import { Clock, Effect, Predicate, PubSub } from "effect"
-import type { HttpServerRequest } from "effect/http"
+import { type Cause, Clock, Effect, Predicate, PubSub, Queue, Stream } from "effect"
+import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { fromWebResponse, toWebRequest } from "./McpHttpBridge.ts"
+import { type DirectPost, eventStreamHeaders, type SessionTransport } from "./McpSessionTransport.ts"
 
 /** A session as the admin API (and tests) see it. */
 export interface McpSessionInfo {
@@ -49,7 +49,7 @@ export interface Session {
   /** The server of `/mcp/<server>`, or undefined for the aggregated `/mcp`; used only at its own path. */
   readonly target: string | undefined
   readonly server: SessionPeer
-  readonly transport: WebStandardStreamableHTTPServerTransport
+  readonly transport: SessionTransport
   readonly createdAt: number
   lastActiveAt: number
   openRequests: number
@@ -146,6 +146,42 @@ const cancelRequests = (session: Session, ids: ReadonlyArray<string | number>): 
   }
 }
 
+const encoder = new TextEncoder()
+
+/**
+ * A POST the session's transport takes directly (McpSessionTransport.ts): its
+ * notifications and responses alone are accepted with 202, as the SDK does; its
+ * requests are answered on an event stream of their own that ends once all are.
+ */
+const serveDirect = (session: Session, request: HttpServerRequest.HttpServerRequest, post: DirectPost) =>
+  Effect.gen(function* () {
+    const transport = session.transport
+    if (post.requests.length === 0) {
+      transport.dispatch(post, request.headers)
+      return HttpServerResponse.empty({ status: 202 })
+    }
+    const queue = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    const stream = yield* Effect.promise(() =>
+      transport.openStream(post, {
+        write: (text) => Queue.offerUnsafe(queue, encoder.encode(text)),
+        end: () => Queue.endUnsafe(queue)
+      })
+    )
+    // As on the SDK's path: a client that leaves before the stream ended cancels its requests.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        transport.abandon(stream)
+        if (!stream.ended) cancelRequests(session, post.requests)
+      })
+    )
+    transport.dispatch(post, request.headers)
+    return HttpServerResponse.stream(Stream.fromQueue(queue), {
+      status: 200,
+      contentType: "text/event-stream",
+      headers: { ...eventStreamHeaders, "mcp-session-id": session.id }
+    })
+  })
+
 /** Hands the request to the session's transport; the request's scope ends when the response is written. */
 export const serve = (
   registry: Registry,
@@ -163,6 +199,9 @@ export const serve = (
         changed(registry)
       })
     )
+    const post =
+      request.method === "POST" ? session.transport.directPost(request.headers, parsedBody) : undefined
+    if (post !== undefined) return yield* serveDirect(session, request, post)
     const webResponse = yield* Effect.tryPromise(() =>
       session.transport.handleRequest(toWebRequest(request), { parsedBody })
     )
