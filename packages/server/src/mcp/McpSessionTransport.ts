@@ -248,13 +248,19 @@ export class SessionTransport implements Transport {
         )
       }
     }
-    if (stream.open) {
-      stream.keepAlive = setInterval(() => {
-        if (stream.open) sink.write(": keepalive\n\n")
-      }, keepAliveMs)
-      stream.keepAlive.unref()
-    }
     return stream
+  }
+
+  /**
+   * Arms the SDK's keep-alive comment on a direct stream whose headers went out
+   * before it ended, so that intermediaries do not cut it while a call runs.
+   */
+  keepAlive(stream: DirectStream): void {
+    if (!stream.open || stream.keepAlive !== undefined) return
+    stream.keepAlive = setInterval(() => {
+      if (stream.open) stream.sink.write(": keepalive\n\n")
+    }, keepAliveMs)
+    stream.keepAlive.unref()
   }
 
   /** Hands a direct POST's messages to the session, with what the SDK would pass along. */

@@ -149,6 +149,15 @@ const cancelRequests = (session: Session, ids: ReadonlyArray<string | number>): 
 const encoder = new TextEncoder()
 
 /**
+ * How long a direct POST's answer is held back, waiting for its stream to end: a
+ * call answered by then goes out as one write with its length (priming event,
+ * answers), where a stream costs a write per event and one to end it. A call that
+ * takes longer, or that sends anything before its answer (progress, a request to
+ * the client), gets its stream then. Well below the time clients wait for headers.
+ */
+export const directHoldMs = 1000
+
+/**
  * A POST the session's transport takes directly (McpSessionTransport.ts): its
  * notifications and responses alone are accepted with 202, as the SDK does; its
  * requests are answered on an event stream of their own that ends once all are.
@@ -160,11 +169,24 @@ const serveDirect = (session: Session, request: HttpServerRequest.HttpServerRequ
       transport.dispatch(post, request.headers)
       return HttpServerResponse.empty({ status: 202 })
     }
-    const queue = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    // What is written before the answer is handed over is kept here, then either
+    // sent whole or put first on the stream.
+    let held = ""
+    let queue: Queue.Queue<Uint8Array, Cause.Done> | undefined
+    let wake: (() => void) | undefined
     const stream = yield* Effect.promise(() =>
       transport.openStream(post, {
-        write: (text) => Queue.offerUnsafe(queue, encoder.encode(text)),
-        end: () => Queue.endUnsafe(queue)
+        write: (text) => {
+          if (queue === undefined) {
+            held += text
+            // After the current turn: an answer's `end` follows its write at once.
+            if (wake !== undefined) queueMicrotask(() => wake?.())
+          } else Queue.offerUnsafe(queue, encoder.encode(text))
+        },
+        end: () => {
+          if (queue === undefined) wake?.()
+          else Queue.endUnsafe(queue)
+        }
       })
     )
     // As on the SDK's path: a client that leaves before the stream ended cancels its requests.
@@ -174,11 +196,34 @@ const serveDirect = (session: Session, request: HttpServerRequest.HttpServerRequ
         if (!stream.ended) cancelRequests(session, post.requests)
       })
     )
+    const primed = held.length
     transport.dispatch(post, request.headers)
-    return HttpServerResponse.stream(Stream.fromQueue(queue), {
+    if (stream.open && held.length === primed) {
+      yield* Effect.callback<void>((resume) => {
+        const timer = setTimeout(() => wake?.(), directHoldMs)
+        wake = () => {
+          wake = undefined
+          clearTimeout(timer)
+          resume(Effect.void)
+        }
+        return Effect.sync(() => {
+          wake = undefined
+          clearTimeout(timer)
+        })
+      }).pipe(Effect.interruptible)
+    }
+    const headers = { ...eventStreamHeaders, "mcp-session-id": session.id }
+    if (!stream.open) {
+      return HttpServerResponse.text(held, { status: 200, contentType: "text/event-stream", headers })
+    }
+    const events = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    if (held !== "") Queue.offerUnsafe(events, encoder.encode(held))
+    queue = events
+    transport.keepAlive(stream)
+    return HttpServerResponse.stream(Stream.fromQueue(events), {
       status: 200,
       contentType: "text/event-stream",
-      headers: { ...eventStreamHeaders, "mcp-session-id": session.id }
+      headers
     })
   })
 
