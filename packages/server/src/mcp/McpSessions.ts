@@ -200,6 +200,8 @@ const serveDirect = (session: Session, request: HttpServerRequest.HttpServerRequ
     transport.dispatch(post, request.headers)
     if (stream.open && held.length === primed) {
       yield* Effect.callback<void>((resume) => {
+        // The fiber may have yielded since the check above: what came meanwhile wakes nobody.
+        if (!stream.open || held.length !== primed) return resume(Effect.void)
         const timer = setTimeout(() => wake?.(), directHoldMs)
         wake = () => {
           wake = undefined
@@ -217,6 +219,10 @@ const serveDirect = (session: Session, request: HttpServerRequest.HttpServerRequ
       return HttpServerResponse.text(held, { status: 200, contentType: "text/event-stream", headers })
     }
     const events = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    // Checked again after that yield: a stream that ended meanwhile is sent whole.
+    if (!stream.open) {
+      return HttpServerResponse.text(held, { status: 200, contentType: "text/event-stream", headers })
+    }
     if (held !== "") Queue.offerUnsafe(events, encoder.encode(held))
     queue = events
     transport.keepAlive(stream)
