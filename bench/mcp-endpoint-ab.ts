@@ -22,7 +22,8 @@ if (baselineScript === undefined) {
 }
 const bursts = Number(burstsArg ?? 6)
 const calls = Number(callsArg ?? 400)
-const concurrency = 16
+/** Calls in flight per burst (`AB_CONCURRENCY`, default 16; 1 gives sequential latency). */
+const concurrency = Number(process.env.AB_CONCURRENCY ?? 16)
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 const ticksPerSecond = 100
 
@@ -72,19 +73,23 @@ try {
       }
     })
   )
-  const burst = async (call: () => Promise<void>) => {
+  const latencies = new Map<string, Array<number>>()
+  const burst = async (call: () => Promise<void>, into: Array<number> = []) => {
     let next = 0
     const started = performance.now()
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
         while (next < calls) {
           next += 1
+          const t = performance.now()
           await call()
+          into.push(performance.now() - t)
         }
       })
     )
     return (performance.now() - started) / 1000
   }
+  const p50 = (values: Array<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
   console.log(`load at start: ${loadAverage()}`)
   for (const route of ["/mcp", "/mcp/<server>"] as const) {
     const totals = new Map<string, { cpu: number; serverCpu: number; seconds: number }>()
@@ -94,7 +99,10 @@ try {
       for (const runner of order) {
         const cpuBefore = cpuSeconds(runner.child.pid)
         const serverBefore = cpuSeconds(server.pid)
-        const seconds = await burst(runner.routes[route])
+        const key = `${route} ${runner.name}`
+        const into = latencies.get(key) ?? []
+        latencies.set(key, into)
+        const seconds = await burst(runner.routes[route], into)
         const total = totals.get(runner.name) ?? { cpu: 0, serverCpu: 0, seconds: 0 }
         total.cpu += cpuSeconds(runner.child.pid) - cpuBefore
         total.serverCpu += cpuSeconds(server.pid) - serverBefore
@@ -105,7 +113,7 @@ try {
     const n = bursts * calls
     for (const [name, total] of totals) {
       console.log(
-        `${route} ${name}: gateway CPU ${((total.cpu * 1000) / n).toFixed(3)} ms/call, MCP server CPU ${((total.serverCpu * 1000) / n).toFixed(3)} ms/call, ${(n / total.seconds).toFixed(0)} calls/s at c=${concurrency}`
+        `${route} ${name}: gateway CPU ${((total.cpu * 1000) / n).toFixed(3)} ms/call, MCP server CPU ${((total.serverCpu * 1000) / n).toFixed(3)} ms/call, ${(n / total.seconds).toFixed(0)} calls/s at c=${concurrency}, p50 ${p50(latencies.get(`${route} ${name}`) ?? []).toFixed(2)} ms`
       )
     }
   }
