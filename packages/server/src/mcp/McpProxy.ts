@@ -18,7 +18,6 @@
  */
 import type { McpClientManagerShape } from "@mcpgate/transport/McpClientManager"
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { Implementation, JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Effect, Exit, Predicate, Scope } from "effect"
@@ -26,6 +25,7 @@ import type { HttpServerRequest } from "effect/http"
 import { jsonRpcCodes, jsonRpcError } from "./McpHttpBridge.ts"
 import * as McpRevive from "./McpRevive.ts"
 import * as McpSessions from "./McpSessions.ts"
+import type { SessionTransport } from "./McpSessionTransport.ts"
 
 export interface ProxyContext extends McpRevive.ReviveContext {
   readonly manager: McpClientManagerShape
@@ -73,7 +73,7 @@ const errorText = (error: unknown): string => (error instanceof Error ? error.me
 interface Relay {
   readonly server: string
   readonly session: McpSessions.Session
-  readonly downstream: WebStandardStreamableHTTPServerTransport
+  readonly downstream: SessionTransport
   readonly upstream: SdkTransport
   readonly pending: Map<RequestId, { readonly method: string; readonly progressToken: RequestId | undefined }>
   clientInfo: Implementation | undefined

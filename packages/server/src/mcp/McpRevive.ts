@@ -12,12 +12,12 @@
  */
 import { randomUUID } from "node:crypto"
 import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Deferred, Effect, Exit, Option, Schema } from "effect"
 import { retryIntervalMs, sdkEventStore } from "./McpResumption.ts"
 import { InitializeParams, type McpSessionRecordsShape } from "./McpSessionRecords.ts"
 import * as McpSessions from "./McpSessions.ts"
+import { SessionTransport } from "./McpSessionTransport.ts"
 
 /** A session's id and creation time when it is rebuilt (none for a new one). */
 export interface Revived {
@@ -232,15 +232,15 @@ export const live = (
   })
 
 /**
- * The SDK transport of a session of `/mcp` or `/mcp/<server>`, new or rebuilt under
- * its recorded id; `session` is read once the SDK calls back (the two refer to each other).
+ * The transport of a session of `/mcp` or `/mcp/<server>` (McpSessionTransport.ts), new or
+ * rebuilt under its recorded id; `session` is read once the SDK calls back (the two refer to each other).
  */
 export const sessionTransport = (
   ctx: ReviveContext,
   revived: Revived | undefined,
   session: () => McpSessions.Session
-): WebStandardStreamableHTTPServerTransport => {
-  const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+): SessionTransport => {
+  const transport: SessionTransport = new SessionTransport({
     // Session ids must be unguessable (MCP 2025-11-25 "Session Management"), hence node:crypto.
     sessionIdGenerator: () => revived?.id ?? randomUUID(),
     eventStore: sdkEventStore(

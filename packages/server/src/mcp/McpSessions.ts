@@ -9,11 +9,11 @@
  * callbacks (`onsessioninitialized`, `onsessionclosed`, `onclose`) change it
  * synchronously.
  */
-import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import type { Implementation } from "@modelcontextprotocol/sdk/types.js"
-import { Clock, Effect, Predicate, PubSub } from "effect"
-import type { HttpServerRequest } from "effect/http"
+import { type Cause, Clock, Effect, Predicate, PubSub, Queue, Stream } from "effect"
+import { type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { fromWebResponse, toWebRequest } from "./McpHttpBridge.ts"
+import { type DirectPost, eventStreamHeaders, type SessionTransport } from "./McpSessionTransport.ts"
 
 /** A session as the admin API (and tests) see it. */
 export interface McpSessionInfo {
@@ -49,7 +49,7 @@ export interface Session {
   /** The server of `/mcp/<server>`, or undefined for the aggregated `/mcp`; used only at its own path. */
   readonly target: string | undefined
   readonly server: SessionPeer
-  readonly transport: WebStandardStreamableHTTPServerTransport
+  readonly transport: SessionTransport
   readonly createdAt: number
   lastActiveAt: number
   openRequests: number
@@ -146,6 +146,93 @@ const cancelRequests = (session: Session, ids: ReadonlyArray<string | number>): 
   }
 }
 
+const encoder = new TextEncoder()
+
+/**
+ * How long a direct POST's answer is held back, waiting for its stream to end: a
+ * call answered by then goes out as one write with its length (priming event,
+ * answers), where a stream costs a write per event and one to end it. A call that
+ * takes longer, or that sends anything before its answer (progress, a request to
+ * the client), gets its stream then. Well below the time clients wait for headers.
+ */
+export const directHoldMs = 1000
+
+/**
+ * A POST the session's transport takes directly (McpSessionTransport.ts): its
+ * notifications and responses alone are accepted with 202, as the SDK does; its
+ * requests are answered on an event stream of their own that ends once all are.
+ */
+const serveDirect = (session: Session, request: HttpServerRequest.HttpServerRequest, post: DirectPost) =>
+  Effect.gen(function* () {
+    const transport = session.transport
+    if (post.requests.length === 0) {
+      transport.dispatch(post, request.headers)
+      return HttpServerResponse.empty({ status: 202 })
+    }
+    // What is written before the answer is handed over is kept here, then either
+    // sent whole or put first on the stream.
+    let held = ""
+    let queue: Queue.Queue<Uint8Array, Cause.Done> | undefined
+    let wake: (() => void) | undefined
+    const stream = yield* Effect.promise(() =>
+      transport.openStream(post, {
+        write: (text) => {
+          if (queue === undefined) {
+            held += text
+            // After the current turn: an answer's `end` follows its write at once.
+            if (wake !== undefined) queueMicrotask(() => wake?.())
+          } else Queue.offerUnsafe(queue, encoder.encode(text))
+        },
+        end: () => {
+          if (queue === undefined) wake?.()
+          else Queue.endUnsafe(queue)
+        }
+      })
+    )
+    // As on the SDK's path: a client that leaves before the stream ended cancels its requests.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        transport.abandon(stream)
+        if (!stream.ended) cancelRequests(session, post.requests)
+      })
+    )
+    const primed = held.length
+    transport.dispatch(post, request.headers)
+    if (stream.open && held.length === primed) {
+      yield* Effect.callback<void>((resume) => {
+        // The fiber may have yielded since the check above: what came meanwhile wakes nobody.
+        if (!stream.open || held.length !== primed) return resume(Effect.void)
+        const timer = setTimeout(() => wake?.(), directHoldMs)
+        wake = () => {
+          wake = undefined
+          clearTimeout(timer)
+          resume(Effect.void)
+        }
+        return Effect.sync(() => {
+          wake = undefined
+          clearTimeout(timer)
+        })
+      }).pipe(Effect.interruptible)
+    }
+    const headers = { ...eventStreamHeaders, "mcp-session-id": session.id }
+    if (!stream.open) {
+      return HttpServerResponse.text(held, { status: 200, contentType: "text/event-stream", headers })
+    }
+    const events = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    // Checked again after that yield: a stream that ended meanwhile is sent whole.
+    if (!stream.open) {
+      return HttpServerResponse.text(held, { status: 200, contentType: "text/event-stream", headers })
+    }
+    if (held !== "") Queue.offerUnsafe(events, encoder.encode(held))
+    queue = events
+    transport.keepAlive(stream)
+    return HttpServerResponse.stream(Stream.fromQueue(events), {
+      status: 200,
+      contentType: "text/event-stream",
+      headers
+    })
+  })
+
 /** Hands the request to the session's transport; the request's scope ends when the response is written. */
 export const serve = (
   registry: Registry,
@@ -163,6 +250,9 @@ export const serve = (
         changed(registry)
       })
     )
+    const post =
+      request.method === "POST" ? session.transport.directPost(request.headers, parsedBody) : undefined
+    if (post !== undefined) return yield* serveDirect(session, request, post)
     const webResponse = yield* Effect.tryPromise(() =>
       session.transport.handleRequest(toWebRequest(request), { parsedBody })
     )
