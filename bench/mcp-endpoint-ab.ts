@@ -5,12 +5,13 @@
  * in alternating bursts at concurrency 16. CPU is read from `/proc/<pid>/stat` of
  * each child around each burst, so a loaded machine slows both sides alike.
  *
- *   pnpm exec node bench/mcp-endpoint-ab.ts /work/base/bench/support/GatewayServer.ts [bursts] [calls]
+ *   pnpm exec node bench/mcp-endpoint-ab.ts ../mcpgate-main/bench/support/GatewayServer.ts [bursts] [calls]
  *
  * Linux only (it reads /proc). Not part of `pnpm bench`: it needs a second clone.
  */
 import { readFileSync } from "node:fs"
 import { benchFile, type Child, startChild } from "./support/Child.ts"
+import { processCpuMs } from "./support/Harness.ts"
 import { directClient, expectEcho, firstText } from "./support/McpClients.ts"
 
 const [baselineScript, burstsArg, callsArg] = process.argv.slice(2)
@@ -24,14 +25,7 @@ const bursts = Number(burstsArg ?? 6)
 const calls = Number(callsArg ?? 400)
 /** Calls in flight per burst (`AB_CONCURRENCY`, default 16; 1 gives sequential latency). */
 const concurrency = Number(process.env.AB_CONCURRENCY ?? 16)
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
-const ticksPerSecond = 100
-
-const cpuSeconds = (pid: number | undefined): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
-}
+const cpuSeconds = (pid: number | undefined): number => (processCpuMs(pid) ?? Number.NaN) / 1000
 
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
 
