@@ -31,6 +31,7 @@ import { Security } from "../../packages/server/src/security/Security.ts"
 import { AuthorizedFetch } from "../../packages/transport/src/AuthorizedFetch.ts"
 import { McpClientManager } from "../../packages/transport/src/McpClientManager.ts"
 import { announceReady } from "./Child.ts"
+import { httpServerConfig } from "./McpClients.ts"
 import { NodeHttpClient, NodeHttpServer } from "./Platform.ts"
 
 type RouteName = "openai" | "responses" | "mcp-api" | "mcp-endpoint"
@@ -53,27 +54,8 @@ type RouteLayer = Layer.Layer<
 const options = JSON.parse(process.argv[2] ?? "{}") as Options
 
 const config: McpgateConfig = {
-  mcpServers:
-    options.mcpUrl === undefined
-      ? {}
-      : {
-          bench: {
-            name: "bench",
-            transport: "streamable-http",
-            url: options.mcpUrl,
-            args: [],
-            env: {},
-            headers: {},
-            enabled: true
-          }
-        },
-  maxToolCalls: 10,
-  store: { type: "local" },
-  defaultTimeout: 30,
-  builtins: {
-    fetch: { enabled: false, allowPrivateNetwork: false },
-    webSearch: { enabled: false, provider: "duckduckgo" }
-  },
+  ...httpServerConfig(options.mcpUrl ?? ""),
+  ...(options.mcpUrl === undefined ? { mcpServers: {} } : {}),
   server: {
     host: "127.0.0.1",
     port: 0,

@@ -15,11 +15,11 @@ import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { Context, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
-import type { McpgateConfig } from "../../packages/core/src/Config.ts"
 import { McpEndpoint, routes } from "../../packages/server/src/mcp/McpEndpoint.ts"
 import { AuthorizedFetch } from "../../packages/transport/src/AuthorizedFetch.ts"
 import { McpClientManager } from "../../packages/transport/src/McpClientManager.ts"
 import { announceReady } from "./Child.ts"
+import { httpServerConfig } from "./McpClients.ts"
 import { NodeHttpServer } from "./Platform.ts"
 
 interface Options {
@@ -40,27 +40,7 @@ const settledHeap = async () => {
   return process.memoryUsage().heapUsed
 }
 
-const config: McpgateConfig = {
-  mcpServers: {
-    bench: {
-      name: "bench",
-      transport: "streamable-http",
-      url: options.mcpUrl,
-      args: [],
-      env: {},
-      headers: {},
-      enabled: true
-    }
-  },
-  maxToolCalls: 10,
-  store: { type: "local" },
-  defaultTimeout: 30,
-  builtins: {
-    fetch: { enabled: false, allowPrivateNetwork: false },
-    webSearch: { enabled: false, provider: "duckduckgo" }
-  },
-  server: { host: "127.0.0.1", port: 0 }
-}
+const config = httpServerConfig(options.mcpUrl)
 
 const headers = {
   accept: "application/json, text/event-stream",
