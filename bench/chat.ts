@@ -12,7 +12,10 @@
  *
  * A third path, a bare Node proxy (bench/support/PlainProxy.ts), runs in the same
  * rotation: any extra hop costs something on this machine, and the rows "gateway vs
- * plain Node proxy" tell the gateway's own share from that.
+ * plain Node proxy" tell the gateway's own share from that. A fourth is the same
+ * hop as one route on effect's HTTP server with nothing else
+ * (bench/support/EffectProxy.ts): the floor for any route served by effect, which
+ * the rows "floor: …" set against the plain proxy.
  */
 import { benchFile, type Child, startChild } from "./support/Child.ts"
 import {
@@ -54,7 +57,7 @@ const oneMs = (candidate: Stats, baseline: Stats): Goal => ({
   met: candidate.p50 - baseline.p50 <= 1
 })
 
-type Path = "gateway" | "direct" | "proxy"
+type Path = "gateway" | "direct" | "proxy" | "effect"
 
 export const chat: Benchmark = {
   name: "chat",
@@ -74,11 +77,18 @@ export const chat: Benchmark = {
         upstream.ready.baseUrl
       ])
       children.push(proxy)
+      const effectProxy = await startChild<{ url: string }>(
+        "effect-proxy",
+        benchFile("support/EffectProxy.ts"),
+        [upstream.ready.baseUrl]
+      )
+      children.push(effectProxy)
       if (gateway.ready.url === undefined) throw new Error(gateway.ready.unavailable ?? "no gateway")
       const urls: Record<Path, string> = {
         gateway: `${gateway.ready.url}/v1/chat/completions`,
         direct: `${upstream.ready.baseUrl}/chat/completions`,
-        proxy: `${proxy.ready.url}/v1/chat/completions`
+        proxy: `${proxy.ready.url}/v1/chat/completions`,
+        effect: `${effectProxy.ready.url}/v1/chat/completions`
       }
 
       // The pass-through must be byte for byte (docs/gateway.md#chat-completions): check once before timing it.
@@ -94,7 +104,8 @@ export const chat: Benchmark = {
       const each = <T>(f: (url: string) => Promise<T>): Record<Path, () => Promise<T>> => ({
         gateway: () => f(urls.gateway),
         direct: () => f(urls.direct),
-        proxy: () => f(urls.proxy)
+        proxy: () => f(urls.proxy),
+        effect: () => f(urls.effect)
       })
 
       const streams = quick ? 10 : 40
@@ -114,21 +125,21 @@ export const chat: Benchmark = {
       const rounds = quick ? 2 : 8
       const total = quick ? 500 : 1000
       log(`chat: ${rounds} rounds of ${total} short completions at concurrency ${concurrency}, rotating`)
-      const parallel = await rotateThroughput(
-        each(async (url) => expectOk(await http.post(url, shortBody))),
-        { rounds, concurrency, total }
-      )
+      const postShort = async (url: string) => expectOk(await http.post(url, shortBody))
+      const parallel = await rotateThroughput(each(postShort), { rounds, concurrency, total })
 
-      // Where the CPU goes per request at this concurrency: the gateway against the plain proxy.
+      // Where the CPU goes per request at this concurrency: the gateway against the plain proxy and the effect floor.
       const cpuTotal = quick ? 1000 : 3000
-      const cpuOf = async (path: "gateway" | "proxy") =>
+      const pids = { gateway: gateway.pid, proxy: proxy.pid, effect: effectProxy.pid }
+      const cpuOf = (hop: keyof typeof pids) =>
         cpuPerOperation(
-          async () => expectOk(await http.post(urls[path], shortBody)),
-          { hop: path === "gateway" ? gateway.pid : proxy.pid, upstream: upstream.pid },
+          () => postShort(urls[hop]),
+          { hop: pids[hop], upstream: upstream.pid },
           { concurrency, total: cpuTotal }
         )
       const cpuGateway = await cpuOf("gateway")
       const cpuProxy = await cpuOf("proxy")
+      const cpuEffect = await cpuOf("effect")
 
       const ttfb = (path: Path) => stats(streamed[path].map((r) => r.ttfb))
       const whole = (path: Path) => stats(streamed[path].map((r) => r.total))
@@ -166,6 +177,13 @@ export const chat: Benchmark = {
       ]
       const rows: Array<Row> = [
         ...latencyRows(`stream of ${streamChunks} chunks, time to first byte`, ttfb, true, 0.1),
+        {
+          kind: "latency",
+          benchmark: "chat",
+          comparison: `floor: one route on effect's HTTP server vs plain Node proxy: stream of ${streamChunks} chunks, time to first byte`,
+          candidate: ttfb("effect"),
+          baseline: ttfb("proxy")
+        },
         ...latencyRows(
           `stream of ${streamChunks} chunks (${(streamBytes / 1024).toFixed(0)} KiB), total time`,
           whole,
@@ -205,6 +223,19 @@ export const chat: Benchmark = {
             `the plain Node proxy reaches ${((rate("proxy") / rate("direct")) * 100).toFixed(0)}% of the direct rate: on this machine client, proxy and upstream share the cores, so any hop costs throughput. ` +
             `CPU per request (${cpuTotal} at concurrency ${concurrency}): gateway ${cpuMs(cpuGateway.hop)} ms, plain proxy ${cpuMs(cpuProxy.hop)} ms ` +
             `(client ${cpuMs(cpuGateway.client)} / ${cpuMs(cpuProxy.client)}, upstream ${cpuMs(cpuGateway.upstream)} / ${cpuMs(cpuProxy.upstream)})`
+        },
+        {
+          kind: "throughput",
+          benchmark: "chat",
+          comparison: `floor: one route on effect's HTTP server, nothing else, vs plain Node proxy: requests/s at concurrency ${concurrency}`,
+          candidate: rate("effect"),
+          baseline: rate("proxy"),
+          rounds,
+          unit: "req",
+          ratioRange: pairedRange(parallel.effect, parallel.proxy),
+          note:
+            `the least a route served by effect's HTTP server costs here (bench/support/EffectProxy.ts); the gateway reaches ${((rate("gateway") / rate("effect")) * 100).toFixed(0)}% of it. ` +
+            `CPU per request: effect floor ${cpuMs(cpuEffect.hop)} ms, gateway ${cpuMs(cpuGateway.hop)} ms, plain proxy ${cpuMs(cpuProxy.hop)} ms`
         }
       ]
       return rows

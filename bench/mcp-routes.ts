@@ -7,7 +7,10 @@
  *   - `/mcp` tools/call (packages/server/src/mcp/McpEndpoint.ts), sent with the SDK client;
  *   - `/mcp/<server>` tools/call, the server relayed whole (packages/server/src/mcp/McpProxy.ts);
  *   - heap per idle `/mcp` session: reduced to its record (McpRevive.ts) against kept whole,
- *     each in a child of its own (support/SessionMemory.ts).
+ *     each in a child of its own (support/SessionMemory.ts);
+ *   - the floor: the same SDK client through a bare `node:http` relay (support/PlainProxy.ts)
+ *     that parses each body and forwards it, what any one-hop gateway pays on this machine
+ *     before doing anything of its own.
  *
  * The candidate pays an extra HTTP hop (client → gateway → MCP server), so the ratio
  * is the price of going through the gateway, not of the manager alone (tool-call
@@ -66,6 +69,8 @@ const startGateway = async (
 interface Processes {
   readonly gateway: number | undefined
   readonly server: number | undefined
+  /** What the hop is called in the CPU note ("gateway" unless said). */
+  readonly hop?: string
 }
 
 const cpuNote = async (
@@ -75,11 +80,15 @@ const cpuNote = async (
   processes: Processes,
   total: number
 ): Promise<string> => {
-  const via = await cpuPerOperation(candidate, processes, { concurrency, total })
+  const via = await cpuPerOperation(
+    candidate,
+    { gateway: processes.gateway, server: processes.server },
+    { concurrency, total }
+  )
   const direct = await cpuPerOperation(baseline, { server: processes.server }, { concurrency, total })
   return (
-    `${name}, CPU per call at concurrency ${concurrency} (${total} calls each): through the gateway client ` +
-    `${cpuMs(via.client)} + gateway ${cpuMs(via.gateway)} + MCP server ${cpuMs(via.server)} = ` +
+    `${name}, CPU per call at concurrency ${concurrency} (${total} calls each): through the ${processes.hop ?? "gateway"} client ` +
+    `${cpuMs(via.client)} + ${processes.hop ?? "gateway"} ${cpuMs(via.gateway)} + MCP server ${cpuMs(via.server)} = ` +
     `${cpuMs(cpuSum([via.client, via.gateway, via.server]))} ms; direct client ${cpuMs(direct.client)} + ` +
     `MCP server ${cpuMs(direct.server)} = ${cpuMs(cpuSum([direct.client, direct.server]))} ms`
   )
@@ -187,16 +196,11 @@ export const mcpRoutes: Benchmark = {
         expectEcho(firstText(await direct.callTool({ name: "echo", arguments: args })), args.text)
       }
       const rows: Array<Row> = []
-
-      const execute = await startGateway("mcp-api", server.ready.url, children)
-      const executeUrl = execute.url
-      const executeTool = execute.echoTool
-      if (executeUrl === undefined || executeTool === undefined) {
-        rows.push(unavailable("POST /v1/mcp/execute", execute.unavailable ?? "no echo tool listed"))
-      } else {
-        const body = JSON.stringify({ tool_name: executeTool, arguments: args })
-        const viaExecute = async () => {
-          const result = await http.post(`${executeUrl}/v1/mcp/execute`, body, { keepBody: true })
+      // `POST <base>/v1/mcp/execute` of the echo tool, as any HTTP client would send it.
+      const viaExecuteAt = (base: string, tool: string) => {
+        const body = JSON.stringify({ tool_name: tool, arguments: args })
+        return async () => {
+          const result = await http.post(`${base}/v1/mcp/execute`, body, { keepBody: true })
           if (result.status !== 200) throw new Error(`/v1/mcp/execute answered ${result.status}`)
           const json: unknown = JSON.parse(result.body?.toString("utf8") ?? "null")
           expectEcho(
@@ -204,11 +208,26 @@ export const mcpRoutes: Benchmark = {
             args.text
           )
         }
+      }
+
+      const execute = await startGateway("mcp-api", server.ready.url, children)
+      const executeUrl = execute.url
+      const executeTool = execute.echoTool
+      if (executeUrl === undefined || executeTool === undefined) {
+        rows.push(unavailable("POST /v1/mcp/execute", execute.unavailable ?? "no echo tool listed"))
+      } else {
         rows.push(
-          ...(await compare("POST /v1/mcp/execute", viaExecute, viaSdk, quick, log, {
-            gateway: execute.pid,
-            server: server.pid
-          }))
+          ...(await compare(
+            "POST /v1/mcp/execute",
+            viaExecuteAt(executeUrl, executeTool),
+            viaSdk,
+            quick,
+            log,
+            {
+              gateway: execute.pid,
+              server: server.pid
+            }
+          ))
         )
       }
 
@@ -244,6 +263,47 @@ export const mcpRoutes: Benchmark = {
           }))
         )
       }
+      // The floor under both: one hop in plain Node, no gateway code at all.
+      const relay = await startChild<{ url: string }>("plain-relay", benchFile("support/PlainProxy.ts"), [
+        server.ready.url
+      ])
+      children.push(relay)
+      const throughPlain = await directClient(`${relay.ready.url}/mcp`)
+      clients.push(throughPlain)
+      const viaPlain = async () => {
+        expectEcho(firstText(await throughPlain.callTool({ name: "echo", arguments: args })), args.text)
+      }
+      rows.push(
+        ...(await compare(
+          "bare Node relay, the floor of one hop (SDK client)",
+          viaPlain,
+          viaSdk,
+          quick,
+          log,
+          {
+            gateway: relay.pid,
+            server: server.pid,
+            hop: "relay"
+          }
+        ))
+      )
+      // And under /v1/mcp/execute: a bare Node route over the SDK client.
+      const plainExecute = await startChild<{ url: string }>(
+        "plain-execute",
+        benchFile("support/PlainExecute.ts"),
+        [server.ready.url]
+      )
+      children.push(plainExecute)
+      rows.push(
+        ...(await compare(
+          "bare Node /v1/mcp/execute over the SDK client, the floor of that route",
+          viaExecuteAt(plainExecute.ready.url, "echo"),
+          viaSdk,
+          quick,
+          log,
+          { gateway: plainExecute.pid, server: server.pid, hop: "route" }
+        ))
+      )
       rows.push(await sessionMemory(server.ready.url, quick, log))
       return rows
     } finally {
