@@ -4,7 +4,9 @@
  * transport, and must answer as it does: the same event stream (priming event,
  * event ids kept for `Last-Event-ID`), batches on one stream that ends once every
  * request is answered, 202 for notifications alone, and requests cancelled when
- * the client drops the stream.
+ * the client drops the stream. Its `tools/call` is answered without the session's
+ * SDK `Server` (src/mcp/McpToolServer.ts): params the SDK's schema would refuse
+ * still get the SDK's answer, and a call is cancelled when its session ends.
  */
 import * as http from "node:http"
 import { assert, describe, it } from "@effect/vitest"
@@ -217,6 +219,89 @@ describe("/mcp direct path", () => {
           (await post(gateway.mcpUrl, session, echo(33, "still here"))).text()
         )
         assert.include(again, "still here")
+      }),
+    30_000
+  )
+
+  it.live(
+    "tools/call params the SDK's schema refuses get the SDK's own error; extra keys are dropped as it drops them",
+    () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup
+        const url = gateway.mcpUrl
+        const answers = yield* McpGateway.promise(async () => {
+          const session = await open(url)
+          const answerOf = async (id: number, params: unknown) => {
+            const response = await post(url, session, { jsonrpc: "2.0", id, method: "tools/call", params })
+            const event = eventsOf(await response.text()).find((each) => each.data !== "")
+            return JSON.parse(event?.data ?? "null") as {
+              readonly id: number
+              readonly result?: { readonly content: ReadonlyArray<{ readonly text: string }> }
+              readonly error?: { readonly code: number; readonly message: string }
+            }
+          }
+          return {
+            numberName: await answerOf(41, { name: 5, arguments: {} }),
+            listArguments: await answerOf(42, { name: "a__echo", arguments: ["x"] }),
+            extraKey: await answerOf(43, { name: "a__echo", arguments: { text: "kept" }, colour: "red" }),
+            plain: await answerOf(44, { name: "a__echo", arguments: { text: "plain" } })
+          }
+        })
+        assert.strictEqual(answers.numberName.id, 41)
+        // What the SDK's `Server` answers when its schema refuses a request: an internal error naming the field.
+        assert.strictEqual(answers.numberName.error?.code, -32603)
+        assert.include(answers.numberName.error?.message, "expected string")
+        assert.strictEqual(answers.listArguments.error?.code, -32603)
+        assert.include(answers.listArguments.error?.message, "expected record")
+        assert.strictEqual(answers.extraKey.result?.content[0]?.text, "kept")
+        assert.strictEqual(answers.plain.id, 44)
+        assert.strictEqual(answers.plain.result?.content[0]?.text, "plain")
+      }),
+    30_000
+  )
+
+  it.live(
+    "a session ended by DELETE during a call cancels the call upstream and ends its stream",
+    () =>
+      Effect.gen(function* () {
+        const { backend, gateway } = yield* setup
+        const url = gateway.mcpUrl
+        const session = yield* McpGateway.promise(() => open(url))
+        const call = http.request(url, { method: "POST", agent: false, headers: headers(session) })
+        call.on("error", () => {})
+        const body = new Promise<string>((resolve) =>
+          call.on("response", (response) => {
+            let text = ""
+            response.on("data", (chunk: Buffer) => (text += chunk.toString()))
+            response.on("end", () => resolve(text))
+          })
+        )
+        call.end(
+          JSON.stringify({
+            jsonrpc: "2.0",
+            id: 51,
+            method: "tools/call",
+            params: { name: "b__slow", arguments: {} }
+          })
+        )
+        yield* within(
+          McpGateway.promise(() => backend.slowStarted()),
+          "the backend to start the call"
+        )
+        const deleted = yield* McpGateway.promise(() =>
+          fetch(url, { method: "DELETE", headers: headers(session) }).then((response) => response.status)
+        )
+        assert.strictEqual(deleted, 200)
+        yield* within(
+          McpGateway.promise(() => backend.slowAborted()),
+          "the backend to see the call cancelled"
+        )
+        // The stream ends without an answer, as the SDK sends none for a cancelled request.
+        const text = yield* within(
+          McpGateway.promise(() => body),
+          "the call's stream to end"
+        )
+        assert.notInclude(text, '"id":51')
       }),
     30_000
   )
