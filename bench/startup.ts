@@ -8,7 +8,11 @@
  *     first connection accepted (serve binds before it builds the gateway and holds
  *     what arrives meanwhile, so this comes earlier; /health still answers only once
  *     the gateway is built, docs/gateway.md#starting);
- *   - `mcpgate status --json --offline`: spawn → exit vs `node -e` printing `{}`.
+ *   - `mcpgate status --json --offline`: spawn → exit vs `node -e` printing `{}`;
+ *   - the floors, bundled here as the CLI is: effect's HTTP server with one `/health`
+ *     route (support/floors/HttpHello.ts), and an effect/cli program with the
+ *     `status` command's flags that prints `{}` (support/floors/CliHello.ts). What
+ *     they take is what any start on effect takes before mcpgate's own code runs.
  *
  * Goals: serve ≤ 250 ms, status ≤ 120 ms at the median. Each run is a new process
  * (Node's compile cache, which the binary enables, is warm after the first).
@@ -20,6 +24,8 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { build } from "esbuild"
+import { nodeBundle } from "../scripts/build/NodeBundle.ts"
 import { type Benchmark, type Row, rotate, type Stats, stats } from "./support/Harness.ts"
 
 const binary = fileURLToPath(new URL("../packages/cli/bin/mcpgate.js", import.meta.url))
@@ -126,6 +132,24 @@ const http = require("node:http")
 http.createServer((req, res) => res.end("{\\"status\\":\\"ok\\"}")).listen(Number(process.argv[1]), "127.0.0.1")
 `
 
+/**
+ * Bundles a floor program as the CLI is bundled, with a launcher that enables
+ * Node's compile cache as packages/cli/bin/mcpgate.js does; the launcher's path.
+ */
+const bundleFloor = async (name: string, directory: string): Promise<string> => {
+  await build({
+    ...nodeBundle,
+    entryPoints: [fileURLToPath(new URL(`support/floors/${name}.ts`, import.meta.url))],
+    outfile: join(directory, `${name}.mjs`)
+  })
+  const launcher = join(directory, `${name}-bin.mjs`)
+  writeFileSync(
+    launcher,
+    `import module from "node:module"\nmodule.enableCompileCache?.()\nawait import("./${name}.mjs")\n`
+  )
+  return launcher
+}
+
 const spread = (s: Stats) => `${s.min.toFixed(0)}–${s.max.toFixed(0)} ms`
 
 export const startup: Benchmark = {
@@ -142,8 +166,12 @@ export const startup: Benchmark = {
         NO_COLOR: "1"
       }
       const config = join(home, "mcpgate.json")
+      const httpFloor = await bundleFloor("HttpHello", home)
+      const cliFloor = await bundleFloor("CliHello", home)
       const runs = quick ? 6 : 20
-      log(`startup: ${runs} starts of mcpgate serve and of a bare node:http server, alternating`)
+      log(
+        `startup: ${runs} starts of mcpgate serve, of effect's HTTP server alone and of a bare node:http server, rotating`
+      )
       const serve = await rotate(
         {
           gateway: async () => {
@@ -160,15 +188,22 @@ export const startup: Benchmark = {
           bare: async () => {
             const port = await freePort()
             return timeToHealth(["-e", bareServer, String(port)], port, env)
+          },
+          floor: async () => {
+            const port = await freePort()
+            return timeToHealth([httpFloor, String(port)], port, env)
           }
         },
         { warmup: 2, samples: runs }
       )
-      log(`startup: ${runs} runs of mcpgate status --json --offline and of node -e, alternating`)
+      log(
+        `startup: ${runs} runs of mcpgate status --json --offline, of effect/cli alone and of node -e, rotating`
+      )
       const status = await rotate(
         {
           gateway: () => timeToExit([binary, "status", "--json", "--offline", "--config", config], env),
-          bare: () => timeToExit(["-e", "process.stdout.write('{}')"], env)
+          bare: () => timeToExit(["-e", "process.stdout.write('{}')"], env),
+          floor: () => timeToExit([cliFloor, "status", "--json", "--offline", "--config", config], env)
         },
         { warmup: 2, samples: runs }
       )
@@ -179,6 +214,11 @@ export const startup: Benchmark = {
       const cpus = serve.gateway.flatMap((run) => (run.cpu === undefined ? [] : [run.cpu]))
       const cpu = cpus.length === 0 ? "" : ` CPU to the answer: p50 ${stats(cpus).p50.toFixed(0)} ms.`
       const statusStats = stats(status.gateway)
+      const httpFloorStats = stats(serve.floor.map((run) => run.answered))
+      const floorCpus = serve.floor.flatMap((run) => (run.cpu === undefined ? [] : [run.cpu]))
+      const floorCpu =
+        floorCpus.length === 0 ? "" : ` CPU to the answer: p50 ${stats(floorCpus).p50.toFixed(0)} ms.`
+      const cliFloorStats = stats(status.floor)
       const rows: Array<Row> = [
         {
           kind: "latency",
@@ -206,6 +246,24 @@ export const startup: Benchmark = {
           baseline: stats(status.bare),
           goal: { text: "≤ 120 ms at p50", met: statusStats.p50 <= 120 },
           note: `${runs} runs; spread ${spread(statusStats)} (bare node: ${spread(stats(status.bare))}).`
+        },
+        {
+          kind: "latency",
+          benchmark: "startup",
+          comparison:
+            "floor: effect's HTTP server with one /health route, bundled as the CLI: spawn → first answered /health vs a bare node:http server",
+          candidate: httpFloorStats,
+          baseline: bareStats,
+          note: `${runs} runs; spread ${spread(httpFloorStats)}.${floorCpu} The least a start on effect's HTTP server takes here, before any of the gateway's code.`
+        },
+        {
+          kind: "latency",
+          benchmark: "startup",
+          comparison:
+            "floor: effect/cli with the status command's flags, printing {}, bundled as the CLI: spawn → exit vs `node -e` printing {}",
+          candidate: cliFloorStats,
+          baseline: stats(status.bare),
+          note: `${runs} runs; spread ${spread(cliFloorStats)}. The least an effect/cli command takes here, before any of mcpgate's code.`
         }
       ]
       return rows
