@@ -19,6 +19,7 @@ import type { IncomingHttpHeaders } from "node:http"
 import { Readable } from "node:stream"
 import type { UpstreamConfig } from "@mcpgate/core/Config"
 import * as Metrics from "@mcpgate/core/Metrics"
+import * as TraceContext from "@mcpgate/core/TraceContext"
 import type { Scope } from "effect"
 import { Clock, Context, Effect, Exit, Layer, Option, Predicate, Redacted, Ref, Schema, Stream } from "effect"
 import {
@@ -27,8 +28,7 @@ import {
   HttpClient,
   type HttpClientError,
   HttpClientRequest,
-  HttpMethod,
-  HttpTraceContext
+  HttpMethod
 } from "effect/http"
 import type { HttpClientResponse } from "effect/http/HttpClientResponse"
 import type { Dispatcher, Pool } from "undici"
@@ -385,12 +385,6 @@ const chatSpan = (body: Readonly<Record<string, unknown>>) =>
     }
   ] as const
 
-/** The current span's W3C trace headers (`traceparent`), if there is a span. */
-const traceHeaders = Effect.map(
-  Effect.option(Effect.currentSpan),
-  Option.match({ onNone: () => undefined, onSome: (span) => HttpTraceContext.toHeaders(span) })
-)
-
 /** The service for a given `server.upstream` (or none); needs an `HttpClient` (see the module comment). */
 export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefined) {
   // Each request is bound to the caller's scope: closing it aborts the request.
@@ -420,7 +414,7 @@ export const make = Effect.fnUntraced(function* (config: UpstreamConfig | undefi
   // The pass-through sends on undici, not the HttpClient: it carries the trace context itself.
   const forward = (request: ForwardRequest) => {
     const model = modelLabel(request.model)
-    const sent = Effect.flatMap(traceHeaders, (trace) => forwardUnread(request, trace))
+    const sent = Effect.flatMap(TraceContext.currentHeaders, (trace) => forwardUnread(request, trace))
     return (
       request.reportsUsage === true
         ? Effect.tap(sent, (answer) =>

@@ -4,6 +4,7 @@
  */
 
 import type { ServerConfig } from "@mcpgate/core/Config"
+import * as TraceContext from "@mcpgate/core/TraceContext"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared/transport.js"
@@ -120,7 +121,7 @@ export const callTool = (
         ),
       catch: (error) => error
     })
-  return Effect.flatMap(TraceHeaders.ofCurrentSpan, request).pipe(
+  return Effect.flatMap(TraceContext.currentHeaders, request).pipe(
     // No Effect timeout on top: the SDK's `timeout` fails the request with RequestTimeout and
     // cancels it at the server; a second timer per call measurably slowed every call (bench/).
     Effect.catch((error): Effect.Effect<CallToolResult, ToolCallError> => {

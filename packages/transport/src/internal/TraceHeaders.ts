@@ -5,16 +5,8 @@
  * the call that started the request to the fetch that sends it.
  */
 import { AsyncLocalStorage } from "node:async_hooks"
-import { Effect, Option } from "effect"
-import { HttpTraceContext } from "effect/http"
 
 const storage = new AsyncLocalStorage<Readonly<Record<string, string>>>()
-
-/** The current span's trace headers, if there is a span. */
-export const ofCurrentSpan: Effect.Effect<Readonly<Record<string, string>> | undefined> = Effect.map(
-  Effect.option(Effect.currentSpan),
-  Option.match({ onNone: () => undefined, onSome: (span) => HttpTraceContext.toHeaders(span) })
-)
 
 /** Runs a promise-returning SDK call so that the fetches it makes send `headers`. */
 export const run = <A>(
