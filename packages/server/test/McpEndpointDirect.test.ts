@@ -4,9 +4,8 @@
  * transport, and must answer as it does: the same event stream (priming event,
  * event ids kept for `Last-Event-ID`), batches on one stream that ends once every
  * request is answered, 202 for notifications alone, and requests cancelled when
- * the client drops the stream. Its `tools/call` is answered without the session's
- * SDK `Server` (src/mcp/McpToolServer.ts): params the SDK's schema would refuse
- * still get the SDK's answer, and a call is cancelled when its session ends.
+ * the client drops the stream; params the SDK's schema refuses get the SDK's own
+ * answer, and a call is cancelled when its session ends.
  */
 import * as http from "node:http"
 import { assert, describe, it } from "@effect/vitest"

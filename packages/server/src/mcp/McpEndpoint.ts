@@ -196,7 +196,7 @@ const buildSession = (ctx: EndpointContext, caller: string | undefined, revived?
     const now = yield* Clock.currentTimeMillis
     const transport = McpRevive.sessionTransport(ctx, revived, () => session)
     const principal = yield* CurrentPrincipal
-    const { server, callTool } = makeToolServer({
+    const server = makeToolServer({
       manager: ctx.manager,
       caller: ctx.callerTools === undefined ? undefined : { principal, tools: ctx.callerTools },
       run: ctx.run,
@@ -205,7 +205,6 @@ const buildSession = (ctx: EndpointContext, caller: string | undefined, revived?
       // The SDK sends nothing for a cancelled request; closing its event stream frees the connection.
       onCancelled: (requestId) => transport.closeSSEStream(requestId)
     })
-    transport.handleDirectly("tools/call", callTool)
     const session: McpSessions.Session = {
       id: "",
       caller,

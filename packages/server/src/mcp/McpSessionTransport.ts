@@ -15,11 +15,6 @@
  * Everything else (initialize, GET streams and their replay, DELETE, and any
  * POST the checks below do not pass exactly) goes to the SDK's transport, which
  * answers it as always, errors included.
- *
- * A method with a direct handler (`tools/call` of `/mcp`, McpToolServer.ts) is
- * answered on that path without the session's SDK `Server` either: the handler
- * takes the params the SDK's schema would accept, and anything else still goes
- * to the `Server`, which answers it (and its errors) as before.
  */
 import { randomUUID } from "node:crypto"
 import { MAX_BATCH_SIZE } from "@modelcontextprotocol/sdk/server/requestBody.js"
@@ -32,7 +27,6 @@ import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
 import {
   DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
-  ErrorCode,
   type JSONRPCMessage,
   type MessageExtraInfo,
   RELATED_TASK_META_KEY,
@@ -60,22 +54,6 @@ export interface DirectStream {
   ended: boolean
   readonly sink: DirectSink
   keepAlive: ReturnType<typeof setInterval> | undefined
-}
-
-/**
- * A request method the transport answers itself on the direct path. `accepts`
- * says whether `params` are what the SDK's schema for the method parses unchanged;
- * the others go to the session, whose `Server` answers them, errors included.
- * `handle` answers with the result, or rejects as a request handler of the SDK
- * does; once `signal` aborts (the client cancelled, left, or the session closed)
- * nothing is sent for the request, as the SDK sends nothing for a cancelled one.
- */
-export interface DirectHandler {
-  readonly accepts: (params: Readonly<Record<string, unknown>> | undefined) => boolean
-  readonly handle: (
-    params: Readonly<Record<string, unknown>>,
-    context: { readonly requestId: RequestId; readonly signal: AbortSignal }
-  ) => Promise<Record<string, unknown>>
 }
 
 /** The SDK's keep-alive comment on an idle event stream, at its default interval (server/sseKeepAlive.js). */
@@ -148,15 +126,6 @@ const isPlainMessage = (message: unknown): message is JSONRPCMessage => {
 const isResponse = (message: JSONRPCMessage): message is JSONRPCMessage & { readonly id: RequestId } =>
   !("method" in message) && ("result" in message || "error" in message)
 
-/** What the SDK answers for a request whose handler threw `error`: its code when it has one, else an internal error. */
-const errorAnswer = (id: RequestId, error: unknown): JSONRPCMessage => {
-  const code =
-    isRecord(error) && Number.isSafeInteger(error.code) ? Number(error.code) : ErrorCode.InternalError
-  const message = error instanceof Error && error.message !== "" ? error.message : "Internal error"
-  const data = isRecord(error) ? error.data : undefined
-  return { jsonrpc: "2.0", id, error: data === undefined ? { code, message } : { code, message, data } }
-}
-
 /** One SSE event as the SDK's transport writes it. */
 const sseEvent = (message: JSONRPCMessage, eventId: string | undefined): string =>
   eventId === undefined
@@ -180,10 +149,6 @@ export class SessionTransport implements Transport {
   private readonly retryInterval: number | undefined
   /** The direct streams' requests, by id, until their stream is answered in full. */
   private readonly direct = new Map<RequestId, DirectStream>()
-  /** Methods answered here rather than by the session (see `DirectHandler`). */
-  private readonly handlers = new Map<string, DirectHandler>()
-  /** Requests a direct handler is answering, by id. */
-  private readonly running = new Map<RequestId, AbortController>()
   private closed = false
 
   onmessage?: Transport["onmessage"]
@@ -198,8 +163,6 @@ export class SessionTransport implements Transport {
     this.sdk.onerror = (error) => this.onerror?.(error)
     this.sdk.onclose = () => {
       this.closed = true
-      for (const controller of this.running.values()) controller.abort()
-      this.running.clear()
       const streams = new Set(this.direct.values())
       this.direct.clear()
       for (const stream of streams) this.finish(stream)
@@ -300,20 +263,11 @@ export class SessionTransport implements Transport {
     stream.keepAlive.unref()
   }
 
-  /** Answers `method` on the direct path with `handler` from now on. */
-  handleDirectly(method: string, handler: DirectHandler): void {
-    this.handlers.set(method, handler)
-  }
-
-  /**
-   * Hands a direct POST's messages to the session, with what the SDK would pass
-   * along; a request with a direct handler, or the cancellation of one, is taken here.
-   */
+  /** Hands a direct POST's messages to the session, with what the SDK would pass along. */
   dispatch(post: DirectPost, headers: Readonly<Record<string, string>>): void {
     const requestInfo = { headers }
     const resumable = this.eventStore !== undefined && post.protocolVersion >= "2025-11-25"
     for (const message of post.messages) {
-      if (this.answered(message)) continue
       const extra: MessageExtraInfo =
         resumable && "method" in message && "id" in message
           ? {
@@ -323,58 +277,6 @@ export class SessionTransport implements Transport {
             }
           : { requestInfo }
       this.onmessage?.(message, extra)
-    }
-  }
-
-  /** Whether `message` is a request a direct handler answers (started here), or a cancellation of one. */
-  private answered(message: JSONRPCMessage): boolean {
-    if (!("method" in message)) return false
-    const params = message.params
-    if (!("id" in message)) {
-      if (message.method !== "notifications/cancelled" || !isRecord(params) || !isId(params.requestId))
-        return false
-      return this.cancel(params.requestId)
-    }
-    const handler = this.handlers.get(message.method)
-    if (handler === undefined || !handler.accepts(params)) return false
-    const id = message.id
-    const controller = new AbortController()
-    this.running.set(id, controller)
-    const answer = (reply: JSONRPCMessage) => {
-      if (this.running.get(id) === controller) this.running.delete(id)
-      if (controller.signal.aborted) return
-      this.send(reply).catch((error: unknown) =>
-        this.onerror?.(new Error(`Failed to send a response: ${String(error)}`))
-      )
-    }
-    // A handler that throws rather than rejects is answered the same way.
-    new Promise<Record<string, unknown>>((resolve) =>
-      resolve(handler.handle(params ?? {}, { requestId: id, signal: controller.signal }))
-    ).then(
-      (result) => answer({ jsonrpc: "2.0", id, result }),
-      (error: unknown) => answer(errorAnswer(id, error))
-    )
-    return true
-  }
-
-  /** Aborts a request a direct handler is answering; false when none is. */
-  private cancel(requestId: RequestId): boolean {
-    const controller = this.running.get(requestId)
-    if (controller === undefined) return false
-    this.running.delete(requestId)
-    controller.abort()
-    return true
-  }
-
-  /**
-   * Cancels the session's requests `ids` as the client's `notifications/cancelled`
-   * would (MCP 2025-11-25 "Utilities › Cancellation"); ids already answered are ignored.
-   */
-  cancelRequests(ids: ReadonlyArray<RequestId>, reason: string): void {
-    for (const requestId of ids) {
-      if (!this.cancel(requestId)) {
-        this.onmessage?.({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId, reason } })
-      }
     }
   }
 

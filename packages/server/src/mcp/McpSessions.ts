@@ -131,12 +131,20 @@ const requestIdsOf = (body: unknown): ReadonlyArray<string | number> =>
   )
 
 /**
- * Cancels requests of a session as the client's `notifications/cancelled` would:
- * their handlers' signals abort, which interrupts the calls and cancels them at
- * the servers behind (McpSessionTransport.ts `cancelRequests`).
+ * Cancels requests of a session as the client's `notifications/cancelled` would
+ * (MCP 2025-11-25 "Utilities › Cancellation"): the SDK aborts their handlers'
+ * signals, which interrupts the calls and cancels them at the servers behind.
+ * Ids that already finished are ignored by the SDK.
  */
-const cancelRequests = (session: Session, ids: ReadonlyArray<string | number>): void =>
-  session.transport.cancelRequests(ids, "the client closed the connection")
+const cancelRequests = (session: Session, ids: ReadonlyArray<string | number>): void => {
+  for (const requestId of ids) {
+    session.transport.onmessage?.({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId, reason: "the client closed the connection" }
+    })
+  }
+}
 
 const encoder = new TextEncoder()
 

@@ -28,13 +28,11 @@ import {
   ListToolsRequestSchema,
   type McpError,
   ReadResourceRequestSchema,
-  type RequestId,
   type Tool
 } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Option } from "effect"
 import type { CallerToolsShape } from "../teams/CallerTools.ts"
 import * as McpCatalog from "./McpCatalog.ts"
-import type { DirectHandler } from "./McpSessionTransport.ts"
 
 /** Runs an effect as a promise; aborting `signal` interrupts it. */
 export type RunPromise = <A>(
@@ -90,40 +88,7 @@ export const errorResult = (error: ToolCallError, adminUrl?: string): CallToolRe
   isError: true
 })
 
-const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-const callParamKeys = new Set(["name", "arguments", "_meta"])
-
-/**
- * Whether `tools/call` params are what the SDK's `CallToolRequestSchema` parses
- * unchanged (the transport has checked `_meta`): a string name, arguments an
- * object or absent, nothing else. A task-augmented call and anything malformed go
- * to the session's `Server`, which answers them as it always has.
- */
-const isPlainCall = (params: Readonly<Record<string, unknown>> | undefined): boolean => {
-  if (params === undefined || typeof params.name !== "string") return false
-  if (params.arguments !== undefined && !isRecord(params.arguments)) return false
-  for (const key in params) if (!callParamKeys.has(key)) return false
-  return true
-}
-
-const argumentsOf = (
-  params: Readonly<Record<string, unknown>>
-): Readonly<Record<string, unknown>> | undefined =>
-  isRecord(params.arguments) ? params.arguments : undefined
-
-/**
- * A session's MCP server, and its `tools/call` as a direct handler for the
- * session's transport (McpSessionTransport.ts): the same call, without the SDK
- * `Server`'s three zod parses and its per-request bookkeeping.
- */
-export interface ToolServer {
-  readonly server: Server
-  readonly callTool: DirectHandler
-}
-
-export const makeToolServer = (options: ToolServerOptions): ToolServer => {
+export const makeToolServer = (options: ToolServerOptions): Server => {
   const { manager, run, adminUrl, caller } = options
   const server = new Server(options.serverInfo, {
     capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
@@ -224,17 +189,13 @@ export const makeToolServer = (options: ToolServerOptions): ToolServer => {
     )
   )
 
-  const answerCall = (
-    name: string,
-    args: Readonly<Record<string, unknown>> | undefined,
-    context: { readonly requestId: RequestId; readonly signal: AbortSignal }
-  ): Promise<CallToolResult> => {
-    const { requestId, signal } = context
-    // `signal` aborts on notifications/cancelled (MCP 2025-11-25 "Utilities ›
+  server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
+    const { requestId, signal } = extra
+    // The SDK aborts `signal` on notifications/cancelled (MCP 2025-11-25 "Utilities ›
     // Cancellation"): the interrupted manager call cancels the upstream request in turn.
     signal.addEventListener("abort", () => options.onCancelled?.(requestId), { once: true })
     return run(
-      callTool(name, args ?? {}).pipe(
+      callTool(request.params.name, request.params.arguments ?? {}).pipe(
         Effect.map((result): CallToolResult => result.raw),
         Effect.catchTag("ToolCallError", (error) =>
           Effect.succeed<CallToolResult>({
@@ -245,16 +206,7 @@ export const makeToolServer = (options: ToolServerOptions): ToolServer => {
       ),
       { signal }
     )
-  }
-  server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
-    answerCall(request.params.name, request.params.arguments, extra)
-  )
+  })
 
-  return {
-    server,
-    callTool: {
-      accepts: isPlainCall,
-      handle: (params, context) => answerCall(String(params.name), argumentsOf(params), context)
-    }
-  }
+  return server
 }
