@@ -1,56 +1,58 @@
 /**
- * What every Node bundle of ours is built with: the CLI (scripts/build.ts) and the
- * start-up benchmark's floors (bench/startup.ts), so that both pay the same.
+ * What every Node bundle of ours is built with: the CLI (scripts/build.ts), the
+ * conformance client (scripts/conformance/build.ts) and the start-up benchmark's
+ * floors (bench/startup.ts), so that they all pay the same.
  */
-import * as fs from "node:fs/promises"
 import { fileURLToPath } from "node:url"
 import type { BuildOptions, Plugin } from "esbuild"
 
 /**
- * Every start loads effect's NodeFileSystem and NodeChildProcessSpawner (effect/cli's
- * environment), whose ES imports of node:crypto (for `randomBytes` alone) and
- * node:child_process (only to spawn, which no command does) evaluate those modules
- * with Web Crypto, net and dgram: ~20 ms of CPU (bench/RESULTS.md "Issue 18, third
- * pass"). They get the modules beside this one instead, which require the built-in on
- * first call; a member the importer uses that its shim lacks fails the build.
+ * Built-in modules our bundles import through a module of their own (beside this one),
+ * because importing the built-in itself costs every start something the bundle does not
+ * need (bench/RESULTS.md, issue 18):
+ *
+ * - effect's NodeFileSystem and NodeChildProcessSpawner (effect/cli's environment, at
+ *   every start) import node:crypto for `randomBytes` alone and node:child_process only
+ *   to spawn, which no command does; their ES imports evaluate those modules with Web
+ *   Crypto, net and dgram (~20 ms of CPU). LazyCrypto.js and LazyChildProcess.js require
+ *   the built-in on first call.
+ * - node:http's ES facade reads its lazy `WebSocket` getters and so loads Node's internal
+ *   undici (~60 ms at every `serve` start); HttpWithoutUndici.js reads the other members.
+ *
+ * Only ES imports are redirected (`require` builds no facade). A member an importer uses
+ * that a module here lacks fails the build: esbuild's "import-is-undefined" is an error
+ * in `nodeBundle`.
  */
-const lazyBuiltins: ReadonlyArray<{
-  readonly importer: string
-  readonly builtin: string
-  /** The name the importer gives the module (`import * as <namespace> from …`). */
-  readonly namespace: string
-  readonly shim: string
+const redirects: ReadonlyArray<{
+  readonly builtin: RegExp
+  /** Which importers get the module: all, or the files of effect's Node platform named. */
+  readonly importer: RegExp
+  readonly module: string
 }> = [
-  { importer: "NodeFileSystem.js", builtin: "node:crypto", namespace: "Crypto", shim: "LazyCrypto.js" },
   {
-    importer: "NodeChildProcessSpawner.js",
-    builtin: "node:child_process",
-    namespace: "NodeChildProcess",
-    shim: "LazyChildProcess.js"
-  }
+    builtin: /^node:crypto$/,
+    importer: /[\\/]@effect[\\/]platform-node-shared[\\/]dist[\\/]NodeFileSystem\.js$/,
+    module: "LazyCrypto.js"
+  },
+  {
+    builtin: /^node:child_process$/,
+    importer: /[\\/]@effect[\\/]platform-node-shared[\\/]dist[\\/]NodeChildProcessSpawner\.js$/,
+    module: "LazyChildProcess.js"
+  },
+  { builtin: /^(node:)?http$/, importer: /./, module: "HttpWithoutUndici.js" }
 ]
 
-export const lazyBuiltinsPlugin: Plugin = {
-  name: "lazy-builtins",
+export const builtinRedirectsPlugin: Plugin = {
+  name: "builtin-redirects",
   setup: (build) => {
-    build.onResolve({ filter: /^node:(crypto|child_process)$/ }, async (args) => {
-      const shim = lazyBuiltins.find(
-        (entry) =>
-          entry.builtin === args.path &&
-          /[\\/]@effect[\\/]platform-node-shared[\\/]dist[\\/]/.test(args.importer) &&
-          args.importer.endsWith(entry.importer)
+    build.onResolve({ filter: /^(node:)?(crypto|child_process|http)$/ }, (args) => {
+      if (args.kind !== "import-statement") return undefined
+      const redirect = redirects.find(
+        (entry) => entry.builtin.test(args.path) && entry.importer.test(args.importer)
       )
-      if (shim === undefined) return undefined
-      const url = new URL(shim.shim, import.meta.url)
-      const exported = Object.keys(await import(url.href))
-      const source = await fs.readFile(args.importer, "utf8")
-      const used = new Set(
-        Array.from(source.matchAll(new RegExp(`\\b${shim.namespace}\\.(\\w+)`, "g")), (m) => m[1])
-      )
-      const missing = [...used].filter((name) => name !== undefined && !exported.includes(name))
-      if (missing.length > 0)
-        throw new Error(`scripts/build/${shim.shim} lacks ${missing.join(", ")} (${shim.importer})`)
-      return { path: fileURLToPath(url) }
+      return redirect === undefined
+        ? undefined
+        : { path: fileURLToPath(new URL(redirect.module, import.meta.url)) }
     })
   }
 }
@@ -64,7 +66,9 @@ export const nodeBundle = {
   format: "esm",
   target: "node22",
   minify: true,
-  plugins: [lazyBuiltinsPlugin],
+  plugins: [builtinRedirectsPlugin],
+  // A member missing from a module of `redirects` would otherwise be `undefined` at run time.
+  logOverride: { "import-is-undefined": "error" },
   banner: {
     js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
   },

@@ -6,6 +6,7 @@
  * source is newer than it.
  */
 import { build, type Plugin } from "esbuild"
+import { nodeBundle } from "../build/NodeBundle.ts"
 
 /** The client keeps its credentials in memory: the native keychain addon is replaced by a stub. */
 const noKeychain: Plugin = {
@@ -24,19 +25,9 @@ const noKeychain: Plugin = {
 }
 
 await build({
+  ...nodeBundle,
   entryPoints: [new URL("main.ts", import.meta.url).pathname],
   outfile: new URL("dist/conformance-client.mjs", import.meta.url).pathname,
-  bundle: true,
-  platform: "node",
-  // As scripts/build.ts: prefer ESM builds (jsonc-parser's "main" is UMD).
-  mainFields: ["module", "main"],
-  format: "esm",
-  target: "node22",
-  minify: true,
   sourcemap: "linked",
-  plugins: [noKeychain],
-  banner: {
-    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
-  },
-  logLevel: "warning"
+  plugins: [noKeychain, ...nodeBundle.plugins]
 })

@@ -1,13 +1,17 @@
 /**
  * What the installed binary loads before a command runs (bench/startup.ts measures
  * the time): commands that neither connect nor touch the keychain start without the
- * gateway's code, the keychain's native module and node:child_process.
+ * gateway's code, the keychain's native module and node:child_process; `serve`
+ * answers without Node's internal undici, which node:http's lazy `WebSocket` loads.
  */
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
+import { once } from "node:events"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
+import { freePort } from "@mcpgate/testing/Loopback"
+import { Effect } from "effect"
 import { binary, sandbox } from "./support/Cli.ts"
 
 const recorder = fileURLToPath(new URL("./support/RecordLoads.mjs", import.meta.url))
@@ -37,6 +41,50 @@ const loadsManager = (urls: ReadonlyArray<string>) =>
 
 const loadsKeyring = (urls: ReadonlyArray<string>) => urls.some((url) => url.includes("@napi-rs/keyring"))
 
+/** Node's own undici (behind `fetch` and `WebSocket`), as RecordLoads.mjs lists it at exit. */
+const loadsNodeUndici = (lines: ReadonlyArray<string>) =>
+  lines.some((line) => line.startsWith("node-internal:") && line.includes("internal/deps/undici"))
+
+/** What `mcpgate serve` loaded by the time it answered `/health` and was stopped with SIGINT. */
+const serveLoads = async (
+  env: Record<string, string>,
+  home: string
+): Promise<{ readonly answered: boolean; readonly lines: ReadonlyArray<string> }> => {
+  const port = await Effect.runPromise(freePort)
+  const config = join(home, "mcpgate.json")
+  writeFileSync(
+    config,
+    JSON.stringify({
+      mcpServers: {},
+      server: { host: "127.0.0.1", port, upstream: { baseUrl: "http://127.0.0.1:9/v1" } }
+    })
+  )
+  const file = join(home, "loads-serve.txt")
+  writeFileSync(file, "")
+  const child = spawn(process.execPath, ["--import", recorder, binary, "serve", "--config", config], {
+    env: { ...env, MCPGATE_TEST_LOADS: file },
+    cwd: home
+  })
+  const exited = once(child, "exit")
+  let answered = false
+  try {
+    for (let attempt = 0; attempt < 2000 && !answered; attempt++) {
+      answered = await fetch(`http://127.0.0.1:${port}/health`).then(
+        (response) => response.status === 200,
+        () => false
+      )
+      if (!answered) await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  } finally {
+    child.kill("SIGINT")
+    await exited
+  }
+  const lines = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+  return { answered, lines }
+}
+
 describe("start-up", () => {
   it("status --offline and --version load no gateway code, no keychain module, no child_process", async () => {
     const { env, home } = sandbox()
@@ -53,6 +101,17 @@ describe("start-up", () => {
     }
   })
 
+  it("serve answers /health without Node's internal undici", { timeout: 60_000 }, async () => {
+    const { env, home } = sandbox()
+    const { answered, lines } = await serveLoads(env, home)
+    assert.isTrue(answered, "serve answered /health")
+    assert.isTrue(
+      lines.some((line) => line.startsWith("node-internal:")),
+      "the process listed its internal modules at exit"
+    )
+    assert.isFalse(loadsNodeUndici(lines), "serve loaded Node's internal undici")
+  })
+
   it("the checks see the modules when a command needs them", async () => {
     const { env, home } = sandbox()
     writeFileSync(join(home, "mcpgate.json"), JSON.stringify({ mcpServers: {} }))
@@ -61,5 +120,17 @@ describe("start-up", () => {
     assert.isTrue(
       loadsKeyring(await loadsOf(["status", "--offline"], { ...env, MCPGATE_TOKEN_STORE: "keychain" }))
     )
+    // Reading node:http's `WebSocket` loads Node's undici, and the exit list shows it.
+    const file = join(home, "loads-websocket.txt")
+    writeFileSync(file, "")
+    await new Promise((resolve) =>
+      execFile(
+        process.execPath,
+        ["--import", recorder, "-e", "require('node:http').WebSocket"],
+        { env: { ...env, MCPGATE_TEST_LOADS: file } },
+        resolve
+      )
+    )
+    assert.isTrue(loadsNodeUndici(readFileSync(file, "utf8").split("\n")))
   })
 })

@@ -1,5 +1,7 @@
 // Preloaded with `--import` by Startup.test.ts: appends every module the process
-// resolves (ES imports, require and builtins alike) to the file MCPGATE_TEST_LOADS names.
+// resolves (ES imports, require and builtins alike) to the file MCPGATE_TEST_LOADS names,
+// and at exit Node's own internal modules it loaded (`node-internal:<name>`), which no
+// resolve hook sees (Node's bundled undici behind `fetch` and `WebSocket`, for one).
 import { appendFileSync } from "node:fs"
 import module from "node:module"
 
@@ -13,4 +15,7 @@ if (file !== undefined) {
       return resolved
     }
   })
+  process.once("exit", () =>
+    appendFileSync(file, process.moduleLoadList.map((name) => `node-internal:${name}\n`).join(""))
+  )
 }
