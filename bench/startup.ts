@@ -150,6 +150,12 @@ const bundleFloor = async (name: string, directory: string): Promise<string> => 
   return launcher
 }
 
+/** The median CPU to the first answer of `runs`, as a sentence for a note ("" where the platform does not tell). */
+const cpuToAnswer = (runs: ReadonlyArray<Started>): string => {
+  const cpus = runs.flatMap((run) => (run.cpu === undefined ? [] : [run.cpu]))
+  return cpus.length === 0 ? "" : ` CPU to the answer: p50 ${stats(cpus).p50.toFixed(0)} ms.`
+}
+
 const spread = (s: Stats) => `${s.min.toFixed(0)}–${s.max.toFixed(0)} ms`
 
 export const startup: Benchmark = {
@@ -211,13 +217,10 @@ export const startup: Benchmark = {
       const bareStats = stats(serve.bare.map((run) => run.answered))
       const acceptedStats = stats(serve.gateway.map((run) => run.accepted))
       const bareAccepted = stats(serve.bare.map((run) => run.accepted))
-      const cpus = serve.gateway.flatMap((run) => (run.cpu === undefined ? [] : [run.cpu]))
-      const cpu = cpus.length === 0 ? "" : ` CPU to the answer: p50 ${stats(cpus).p50.toFixed(0)} ms.`
+      const cpu = cpuToAnswer(serve.gateway)
       const statusStats = stats(status.gateway)
       const httpFloorStats = stats(serve.floor.map((run) => run.answered))
-      const floorCpus = serve.floor.flatMap((run) => (run.cpu === undefined ? [] : [run.cpu]))
-      const floorCpu =
-        floorCpus.length === 0 ? "" : ` CPU to the answer: p50 ${stats(floorCpus).p50.toFixed(0)} ms.`
+      const floorCpu = cpuToAnswer(serve.floor)
       const cliFloorStats = stats(status.floor)
       const rows: Array<Row> = [
         {
