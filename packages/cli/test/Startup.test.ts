@@ -2,7 +2,8 @@
  * What the installed binary loads before a command runs (bench/startup.ts measures
  * the time): commands that neither connect nor touch the keychain start without the
  * gateway's code, the keychain's native module and node:child_process; `serve`
- * answers without Node's internal undici, which node:http's lazy `WebSocket` loads.
+ * answers without Node's internal undici, which node:http's lazy `WebSocket` loads,
+ * and without the MCP SDK, which it loads on the first connection or `/mcp` session.
  */
 import { execFile, spawn } from "node:child_process"
 import { once } from "node:events"
@@ -45,10 +46,24 @@ const loadsKeyring = (urls: ReadonlyArray<string>) => urls.some((url) => url.inc
 const loadsNodeUndici = (lines: ReadonlyArray<string>) =>
   lines.some((line) => line.startsWith("node-internal:") && line.includes("internal/deps/undici"))
 
-/** What `mcpgate serve` loaded by the time it answered `/health` and was stopped with SIGINT. */
+/**
+ * The MCP SDK's schemas, in whichever chunk holds them: zod's base type, by the name
+ * zod gives it (a string the minifier keeps). The SDK's types, client and server all
+ * build on them.
+ */
+const loadsMcpSdk = (urls: ReadonlyArray<string>) =>
+  urls.some(
+    (url) => url.startsWith("file:") && readFileSync(fileURLToPath(url), "utf8").includes('"$ZodType"')
+  )
+
+/**
+ * What `mcpgate serve` loaded by the time it answered `/health` (and did `then`, if
+ * given) and was stopped with SIGINT.
+ */
 const serveLoads = async (
   env: Record<string, string>,
-  home: string
+  home: string,
+  then?: (url: string) => Promise<void>
 ): Promise<{ readonly answered: boolean; readonly lines: ReadonlyArray<string> }> => {
   const port = await Effect.runPromise(freePort)
   const config = join(home, "mcpgate.json")
@@ -75,6 +90,7 @@ const serveLoads = async (
       )
       if (!answered) await new Promise((resolve) => setTimeout(resolve, 10))
     }
+    if (answered && then !== undefined) await then(`http://127.0.0.1:${port}`)
   } finally {
     child.kill("SIGINT")
     await exited
@@ -101,7 +117,9 @@ describe("start-up", () => {
     }
   })
 
-  it("serve answers /health without Node's internal undici", { timeout: 60_000 }, async () => {
+  it("serve answers /health without Node's internal undici and without the MCP SDK", {
+    timeout: 60_000
+  }, async () => {
     const { env, home } = sandbox()
     const { answered, lines } = await serveLoads(env, home)
     assert.isTrue(answered, "serve answered /health")
@@ -110,9 +128,10 @@ describe("start-up", () => {
       "the process listed its internal modules at exit"
     )
     assert.isFalse(loadsNodeUndici(lines), "serve loaded Node's internal undici")
+    assert.isFalse(loadsMcpSdk(lines), "serve loaded the MCP SDK")
   })
 
-  it("the checks see the modules when a command needs them", async () => {
+  it("the checks see the modules when a command needs them", { timeout: 60_000 }, async () => {
     const { env, home } = sandbox()
     writeFileSync(join(home, "mcpgate.json"), JSON.stringify({ mcpServers: {} }))
     // Connecting loads the client manager; the keychain store loads the native module.
@@ -132,5 +151,22 @@ describe("start-up", () => {
       )
     )
     assert.isTrue(loadsNodeUndici(readFileSync(file, "utf8").split("\n")))
+    // The first /mcp session loads the MCP SDK.
+    const mcp = await serveLoads(env, home, async (url) => {
+      const response = await fetch(`${url}/mcp`, {
+        method: "POST",
+        headers: { accept: "application/json, text/event-stream", "content-type": "application/json" },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "1" } }
+        })
+      })
+      assert.strictEqual(response.status, 200)
+      await response.body?.cancel()
+    })
+    assert.isTrue(mcp.answered)
+    assert.isTrue(loadsMcpSdk(mcp.lines), "the /mcp session loaded the MCP SDK")
   })
 })

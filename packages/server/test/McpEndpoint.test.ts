@@ -381,6 +381,24 @@ describe("McpEndpoint", () => {
   )
 
   it.live(
+    "is built on its first use: no sessions before, and shut down before it, it refuses new ones",
+    () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* setup()
+        assert.deepStrictEqual(yield* gateway.endpoint.sessions, [])
+        yield* gateway.endpoint.shutdown
+        const refused = yield* McpGateway.request(gateway, {
+          method: "POST",
+          body: JSON.stringify(McpGateway.initializeMessage)
+        })
+        assert.strictEqual(refused.status, 503)
+        assert.match(McpGateway.jsonRpcErrorOf(refused).message, /shutting down/)
+        assert.deepStrictEqual(yield* gateway.endpoint.sessions, [])
+      }),
+    15_000
+  )
+
+  it.live(
     "serves the builtin tools like any server",
     () =>
       Effect.gen(function* () {

@@ -43,7 +43,6 @@ import {
 import * as ProcessGroups from "./internal/ProcessGroups.ts"
 import type { Supervision } from "./internal/Supervisor.ts"
 import { currentAggregate, routeCall } from "./internal/ToolRouting.ts"
-import { openRelay } from "./internal/UpstreamTransport.ts"
 import type { CallOptions, ToolProvider } from "./ToolProvider.ts"
 import type { NormalizedToolResult } from "./ToolResult.ts"
 
@@ -132,6 +131,9 @@ export interface McpClientManagerShape {
     name: string
   ) => Effect.Effect<SdkTransport, ServerNotFound | McpConnectionError, Scope.Scope>
 }
+
+/** The SDK transports under a relay: loaded on the first one, as the connections' code is (McpConnection.ts). */
+const loadUpstreamTransport = Effect.promise(() => import("./internal/UpstreamTransport.ts"))
 
 /** What stdio servers write to stderr, logged at debug level under the server's name. */
 const stderrLogger = Effect.gen(function* () {
@@ -239,6 +241,7 @@ export const make = Effect.fn("McpClientManager.make")(function* (
         entry.config.transport === "auto"
           ? (entry.connection?.transport ?? "streamable-http")
           : entry.config.transport
+      const { openRelay } = yield* loadUpstreamTransport
       return yield* openRelay(entry.config, kind, supervision.connectionOptions(entry.timeoutMs)).pipe(
         Effect.provideService(AuthorizedFetch, authorizedFetch)
       )

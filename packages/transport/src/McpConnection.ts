@@ -10,10 +10,12 @@
  * connection is gone. Closing the scope closes the client (5 s at most, then the
  * stdio process group is SIGKILLed).
  *
- * The work is in internal/: opening (ConnectionOpen), requests (ConnectionCalls),
+ * The work is in internal/, loaded with the SDK on the first connection: the open
+ * connection (Connected) and its opening (ConnectionOpen), requests (ConnectionCalls),
  * keeping it current (ConnectionWatch), and failures in words (ConnectionFailures).
  */
 import type { ServerConfig, Transport } from "@mcpgate/core/Config"
+import { version } from "@mcpgate/core/Version"
 import type {
   ElicitRequest,
   ElicitResult,
@@ -22,17 +24,22 @@ import type {
   ServerCapabilities,
   Tool
 } from "@modelcontextprotocol/sdk/types.js"
-import { Deferred, Effect, Exit, Queue, Scope, SubscriptionRef } from "effect"
-import { McpConnectionError, type McpRequestFailed, type ToolCallError } from "./Errors.ts"
-import { callTool, listAllTools, request } from "./internal/ConnectionCalls.ts"
-import { open } from "./internal/ConnectionOpen.ts"
-import { followListChanged, watchHealth } from "./internal/ConnectionWatch.ts"
+import { Effect, Exit, Scope, type SubscriptionRef } from "effect"
+import type { McpRequestFailed, ToolCallError } from "./Errors.ts"
 import type * as ProcessGroups from "./internal/ProcessGroups.ts"
-import { StdioProcessTransport } from "./internal/StdioProcessTransport.ts"
 import type { ToolProvider } from "./ToolProvider.ts"
 
 export { McpConnectionError } from "./Errors.ts"
-export { defaultClientInfo } from "./internal/ConnectionOpen.ts"
+
+/** How the gateway introduces itself in `initialize` unless told otherwise. */
+export const defaultClientInfo: Implementation = { name: "mcpgate", version }
+
+/**
+ * The code that opens connections, with the MCP SDK under it: loaded on the first
+ * connection, so that a process that never connects (or not yet) does not load
+ * the SDK (bench/RESULTS.md, issue 18: start-up).
+ */
+const loadConnected = Effect.promise(() => import("./internal/Connected.ts"))
 
 /** Why an open connection went away. */
 export interface ConnectionLost {
@@ -99,83 +106,6 @@ export interface McpConnection extends ToolProvider {
 export const timeoutMsOf = (server: ServerConfig, defaultTimeoutSeconds: number): number =>
   Math.max(1, Math.round((server.timeout ?? defaultTimeoutSeconds) * 1000))
 
-/** Opens, lists and starts keeping the connection current; everything lives in the current scope. */
-const openConnection = Effect.fnUntraced(function* (server: ServerConfig, options: McpConnectionOptions) {
-  const name = server.name
-  const timeoutMs = options.timeoutMs
-  const lost = yield* Deferred.make<ConnectionLost>()
-  const listChanged = yield* Queue.sliding<void>(1)
-  const healthCheck = yield* Queue.sliding<void>(1)
-  const markLost = (reason: ConnectionLost) => {
-    Deferred.doneUnsafe(lost, Exit.succeed(reason))
-  }
-  const requestHealthCheck = () => {
-    Queue.offerUnsafe(healthCheck, undefined)
-  }
-  const { client, transport, kind } = yield* open(server, options, {
-    onClose: markLost,
-    // Errors on HTTP transports may mean the server is gone (or just a dropped SSE
-    // stream the SDK will reopen): a ping decides. stdio reports its end through `onclose`.
-    onError: requestHealthCheck,
-    onListChanged: () => {
-      Queue.offerUnsafe(listChanged, undefined)
-    }
-  })
-
-  const initialTools =
-    client.getServerCapabilities()?.tools === undefined
-      ? []
-      : yield* listAllTools(client, name, timeoutMs).pipe(
-          Effect.mapError(
-            (error) =>
-              new McpConnectionError({
-                server: name,
-                reason: error.reason === "timeout" ? "timeout" : "protocol",
-                message: error.message
-              })
-          )
-        )
-  const tools = yield* SubscriptionRef.make<ReadonlyArray<Tool>>(initialTools)
-  const refreshTools = listAllTools(client, name, timeoutMs).pipe(
-    Effect.tap((list) => SubscriptionRef.set(tools, list)),
-    Effect.tapError(() => Effect.sync(requestHealthCheck))
-  )
-
-  yield* followListChanged(listChanged, refreshTools)
-  if (kind !== "stdio") {
-    yield* watchHealth(
-      client,
-      { intervalMs: options.healthCheckIntervalMs ?? 30_000, pingTimeoutMs: Math.min(timeoutMs, 10_000) },
-      healthCheck,
-      markLost
-    )
-  }
-
-  const callContext = {
-    client,
-    transport,
-    server,
-    timeoutMs,
-    isLost: () => Deferred.isDoneUnsafe(lost),
-    onTransportError: requestHealthCheck
-  }
-  const connection: McpConnection = {
-    name,
-    transport: kind,
-    serverInfo: client.getServerVersion(),
-    instructions: client.getInstructions(),
-    pid: transport instanceof StdioProcessTransport ? transport.pid : undefined,
-    tools,
-    refreshTools,
-    listTools: SubscriptionRef.get(tools),
-    callTool: (tool, args, callOptions) => callTool(callContext, tool, args, callOptions),
-    closed: Deferred.await(lost),
-    capabilities: client.getServerCapabilities(),
-    request: (method, params) => request(callContext, method, params)
-  }
-  return connection
-})
-
 /**
  * Opens a connection to `server` in the current scope (see the module comment).
  * Fails with `McpConnectionError` when the server cannot be reached, initialized or
@@ -187,6 +117,7 @@ export const make = Effect.fn("McpConnection.make")(function* (
   options: McpConnectionOptions
 ) {
   const connectionScope = yield* Scope.fork(yield* Effect.scope, "sequential")
+  const { openConnection } = yield* loadConnected
   return yield* openConnection(server, options).pipe(
     Scope.provide(connectionScope),
     Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(connectionScope, exit) : Effect.void))

@@ -5,7 +5,6 @@
  */
 import { Effect } from "effect"
 import { AdminErrors } from "../api/AdminHttpApi.ts"
-import * as McpCatalog from "../mcp/McpCatalog.ts"
 import { type AdminContextShape, lookup, serverNotFound } from "./AdminContext.ts"
 import { oauthRefusal } from "./AdminResponses.ts"
 import { callbackPath } from "./OAuthCallback.ts"
@@ -26,10 +25,14 @@ const present = <K extends string>(
   return out
 }
 
+/** The catalog's code, with the MCP SDK's result schemas under it: loaded on the first catalog asked for. */
+const loadCatalog = Effect.promise(() => import("../mcp/McpCatalog.ts"))
+
 /** `GET servers/{name}/catalog` → `{resources, resourceTemplates, prompts}` of one server. */
 export const catalog = (ctx: AdminContextShape, name: string) =>
   Effect.gen(function* () {
     const server = yield* lookup(ctx, name)
+    const McpCatalog = yield* loadCatalog
     const [resources, templates, prompts] = yield* Effect.all(
       [
         McpCatalog.serverResources(ctx.manager),

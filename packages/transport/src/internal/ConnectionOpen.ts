@@ -6,25 +6,21 @@
  */
 
 import type { ServerConfig, Transport } from "@mcpgate/core/Config"
-import { version } from "@mcpgate/core/Version"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport as SdkTransport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import {
   ElicitRequestSchema,
   type ElicitResult,
-  type Implementation,
   ToolListChangedNotificationSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Exit, FiberSet, Scope } from "effect"
 import { McpConnectionError } from "../Errors.ts"
-import type { ConnectionLost, McpConnectionOptions } from "../McpConnection.ts"
+import { type ConnectionLost, defaultClientInfo, type McpConnectionOptions } from "../McpConnection.ts"
 import { classifyOpenError, exitSummary, seconds, stderrTail } from "./ConnectionFailures.ts"
 import { NegotiatingHttpTransport } from "./NegotiatingHttpTransport.ts"
 import { StdioProcessTransport } from "./StdioProcessTransport.ts"
 import { fallsBackToSse, httpTransport, stdioTransport } from "./UpstreamTransport.ts"
-
-export const defaultClientInfo: Implementation = { name: "mcpgate", version }
 
 /** What the connection hears from the SDK client once it is open. */
 export interface OpenHooks {
