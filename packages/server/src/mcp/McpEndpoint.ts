@@ -22,7 +22,7 @@ import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
 import { version } from "@mcpgate/core/Version"
 import type { McpClientManager } from "@mcpgate/transport/McpClientManager"
 import type { Implementation } from "@modelcontextprotocol/sdk/types.js"
-import { Context, Duration, Effect, Layer, Schema, type Scope } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Schema, type Scope } from "effect"
 import { HttpRouter, type HttpServerRequest, type HttpServerResponse } from "effect/http"
 import type * as McpSessionRecordsModule from "./McpSessionRecords.ts"
 import type * as McpSessions from "./McpSessions.ts"
@@ -118,17 +118,25 @@ const loadLive = Effect.promise(() => import("./McpEndpointLive.ts"))
  */
 export const make = Effect.fn("McpEndpoint.make")(function* (options: McpEndpointOptions = {}) {
   const context = yield* Effect.context<McpClientManager | Scope.Scope>()
+  const scope = yield* Effect.scope
   let built: McpEndpointShape | undefined
   let shutDown = false
-  const live = yield* Effect.cached(
-    Effect.gen(function* () {
-      const endpoint = yield* Effect.flatMap(loadLive, (Live) => Live.make(options))
-      built = endpoint
-      // Shut down while it was being built: it refuses new sessions from the start.
-      if (shutDown) yield* endpoint.shutdown
-      return endpoint
-    }).pipe(Effect.updateContext((_: Context.Context<never>) => context))
-  )
+  const build = Effect.gen(function* () {
+    const endpoint = yield* Effect.flatMap(loadLive, (Live) => Live.make(options))
+    built = endpoint
+    // Shut down while it was being built: it refuses new sessions from the start.
+    if (shutDown) yield* endpoint.shutdown
+    return endpoint
+  }).pipe(Effect.updateContext((_: Context.Context<never>) => context))
+  // Built once, by a fiber of the layer's scope: a first request that goes away does not cancel it.
+  let building: Fiber.Fiber<McpEndpointShape> | undefined
+  const live = Effect.uninterruptible(
+    Effect.suspend(() =>
+      building === undefined
+        ? Effect.map(Effect.forkIn(build, scope), (fiber) => (building = fiber))
+        : Effect.succeed(building)
+    )
+  ).pipe(Effect.flatMap(Fiber.join))
   return McpEndpoint.of({
     handle: (request) => Effect.flatMap(live, (endpoint) => endpoint.handle(request)),
     handleServer: (server, request) =>
