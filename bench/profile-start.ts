@@ -27,30 +27,13 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
 import { nodeBundle } from "../scripts/build/NodeBundle.ts"
+import type { Profile } from "./support/CpuProfile.ts"
 
 const floor = process.argv.includes("--floor")
 const [runsArg, topArg] = process.argv.slice(2).filter((arg) => arg !== "--floor")
 const runs = Number(runsArg ?? "6")
 const top = Number(topArg ?? "25")
 const root = fileURLToPath(new URL("..", import.meta.url))
-
-interface CallFrame {
-  readonly functionName: string
-  readonly url: string
-  readonly lineNumber: number
-}
-interface ProfileNode {
-  readonly id: number
-  readonly callFrame: CallFrame
-  readonly children?: ReadonlyArray<number>
-  readonly positionTicks?: ReadonlyArray<{ readonly line: number; readonly ticks: number }>
-}
-interface Profile {
-  readonly nodes: ReadonlyArray<ProfileNode>
-  readonly startTime: number
-  readonly samples: ReadonlyArray<number>
-  readonly timeDeltas: ReadonlyArray<number>
-}
 
 const work = mkdtempSync(join(tmpdir(), "mcpgate-profile-start-"))
 const dist = join(work, "dist")

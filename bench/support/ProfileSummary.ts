@@ -9,23 +9,7 @@
  * summary shows the steady state the benchmark measures.
  */
 import { readFileSync } from "node:fs"
-
-interface CallFrame {
-  readonly functionName: string
-  readonly url: string
-  readonly lineNumber: number
-}
-
-interface ProfileNode {
-  readonly id: number
-  readonly callFrame: CallFrame
-}
-
-interface Profile {
-  readonly nodes: ReadonlyArray<ProfileNode>
-  readonly samples: ReadonlyArray<number>
-  readonly timeDeltas: ReadonlyArray<number>
-}
+import type { CallFrame, Profile } from "./CpuProfile.ts"
 
 const file = process.argv[2]
 if (file === undefined) {

@@ -139,19 +139,9 @@ const openSession = (
   parsedBody: unknown,
   caller: string | undefined
 ) =>
-  Effect.gen(function* () {
-    const session = yield* buildSession(ctx, caller)
-    const response = yield* McpSessions.serve(ctx.registry, session, request, parsedBody).pipe(
-      Effect.ensuring(
-        Effect.suspend(() =>
-          session.transport.sessionId === undefined ? McpSessions.close(session) : Effect.void
-        )
-      )
-    )
-    // Recorded before the client learns the id, so any replica can continue it.
-    yield* McpRevive.recordOpened(ctx, session, parsedBody)
-    return response
-  })
+  Effect.flatMap(buildSession(ctx, caller), (session) =>
+    McpRevive.serveInitialize(ctx, session, request, parsedBody)
+  )
 
 /** Builds a session of `/mcp` or `/mcp/<target>` again from its record. */
 const rebuild =

@@ -24,7 +24,7 @@ import { Clock, Effect, Exit, Predicate, Scope } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { jsonRpcCodes, jsonRpcError } from "./McpHttpBridge.ts"
 import * as McpRevive from "./McpRevive.ts"
-import * as McpSessions from "./McpSessions.ts"
+import type * as McpSessions from "./McpSessions.ts"
 import type { SessionTransport } from "./McpSessionTransport.ts"
 
 export interface ProxyContext extends McpRevive.ReviveContext {
@@ -271,14 +271,5 @@ export const openSession = (
     const built = yield* buildRelay(ctx, server, caller)
     if (built._tag === "Failed") return built.response
     const session = built.session
-    const response = yield* McpSessions.serve(ctx.registry, session, request, parsedBody).pipe(
-      Effect.ensuring(
-        Effect.suspend(() =>
-          session.transport.sessionId === undefined ? McpSessions.close(session) : Effect.void
-        )
-      )
-    )
-    // Recorded before the client learns the id, so any replica can continue it.
-    yield* McpRevive.recordOpened(ctx, session, parsedBody)
-    return response
+    return yield* McpRevive.serveInitialize(ctx, session, request, parsedBody)
   })

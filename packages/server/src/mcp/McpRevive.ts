@@ -14,6 +14,7 @@ import { randomUUID } from "node:crypto"
 import type { McpEventStoreShape } from "@mcpgate/core/McpEventStore"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Deferred, Effect, Exit, Option, Schema } from "effect"
+import type { HttpServerRequest } from "effect/http"
 import { retryIntervalMs, sdkEventStore } from "./McpResumption.ts"
 import { InitializeParams, type McpSessionRecordsShape } from "./McpSessionRecords.ts"
 import * as McpSessions from "./McpSessions.ts"
@@ -57,8 +58,31 @@ const expiryOf = (ctx: ReviveContext, lastActiveAt: number) =>
 /** `persistedAt` of a session without a record: it lives on its replica only, and is never refreshed. */
 const unrecorded = Number.POSITIVE_INFINITY
 
+/**
+ * Serves the `initialize` POST of a new session: a refused one leaves nothing behind;
+ * an accepted one is recorded before the client learns its id, so any replica can
+ * continue it.
+ */
+export const serveInitialize = (
+  ctx: ReviveContext,
+  session: McpSessions.Session,
+  request: HttpServerRequest.HttpServerRequest,
+  body: unknown
+) =>
+  Effect.gen(function* () {
+    const response = yield* McpSessions.serve(ctx.registry, session, request, body).pipe(
+      Effect.ensuring(
+        Effect.suspend(() =>
+          session.transport.sessionId === undefined ? McpSessions.close(session) : Effect.void
+        )
+      )
+    )
+    yield* recordOpened(ctx, session, body)
+    return response
+  })
+
 /** Records a session its `initialize` opened (nothing when it was refused). */
-export const recordOpened = (ctx: ReviveContext, session: McpSessions.Session, body: unknown) =>
+const recordOpened = (ctx: ReviveContext, session: McpSessions.Session, body: unknown) =>
   Effect.gen(function* () {
     if (session.transport.sessionId === undefined) return
     const initialize = initializeParamsOf(body)
