@@ -109,21 +109,10 @@ const buildSession = (ctx: EndpointContext, caller: string | undefined, revived?
       // The SDK sends nothing for a cancelled request; closing its event stream frees the connection.
       onCancelled: (requestId) => transport.closeSSEStream(requestId)
     })
-    const session: McpSessions.Session = {
-      id: "",
-      caller,
-      target: undefined,
-      server,
-      transport,
-      createdAt: revived?.createdAt ?? now,
-      lastActiveAt: now,
-      openRequests: 0,
-      openStreams: 0,
-      listened: false,
-      keep: false,
-      replaying: false,
-      persistedAt: now
-    }
+    const session = McpSessions.makeSession(
+      { caller, target: undefined, server, transport, createdAt: revived?.createdAt ?? now },
+      now
+    )
     server.onclose = () => McpRevive.ended(ctx, session)
     server.onerror = (error) => {
       ctx.runFork(Effect.logDebug(`mcp session ${session.id || "(new)"}: ${error.message}`))

@@ -24,7 +24,7 @@ import { Clock, Effect, Exit, Predicate, Scope } from "effect"
 import type { HttpServerRequest } from "effect/http"
 import { jsonRpcCodes, jsonRpcError } from "./McpHttpBridge.ts"
 import * as McpRevive from "./McpRevive.ts"
-import type * as McpSessions from "./McpSessions.ts"
+import * as McpSessions from "./McpSessions.ts"
 import type { SessionTransport } from "./McpSessionTransport.ts"
 
 export interface ProxyContext extends McpRevive.ReviveContext {
@@ -196,24 +196,16 @@ const buildRelay = (
     const upstream = opened.success
     const now = yield* Clock.currentTimeMillis
     const downstream = McpRevive.sessionTransport(ctx, revived, () => session)
-    const session: McpSessions.Session = {
-      id: "",
-      caller,
-      target: server,
-      server: {
-        close: () => downstream.close(),
-        getClientVersion: () => relay.clientInfo
+    const session = McpSessions.makeSession(
+      {
+        caller,
+        target: server,
+        server: { close: () => downstream.close(), getClientVersion: () => relay.clientInfo },
+        transport: downstream,
+        createdAt: revived?.createdAt ?? now
       },
-      transport: downstream,
-      createdAt: revived?.createdAt ?? now,
-      lastActiveAt: now,
-      openRequests: 0,
-      openStreams: 0,
-      listened: false,
-      keep: false,
-      replaying: false,
-      persistedAt: now
-    }
+      now
+    )
     const relay: Relay = {
       server,
       session,

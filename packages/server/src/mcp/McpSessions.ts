@@ -67,6 +67,22 @@ export interface Session {
   persistedAt: number
 }
 
+/** A session as it starts, new or rebuilt under its recorded id (which `serve` sets); `now` in epoch ms. */
+export const makeSession = (
+  fields: Pick<Session, "caller" | "target" | "server" | "transport" | "createdAt">,
+  now: number
+): Session => ({
+  id: "",
+  ...fields,
+  lastActiveAt: now,
+  openRequests: 0,
+  openStreams: 0,
+  listened: false,
+  keep: false,
+  replaying: false,
+  persistedAt: now
+})
+
 export interface Registry {
   readonly byId: Map<string, Session>
   /** Set on shutdown: no new session after it. */
