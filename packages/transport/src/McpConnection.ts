@@ -116,8 +116,8 @@ export const make = Effect.fn("McpConnection.make")(function* (
   server: ServerConfig,
   options: McpConnectionOptions
 ) {
-  const connectionScope = yield* Scope.fork(yield* Effect.scope, "sequential")
   const { openConnection } = yield* loadConnected
+  const connectionScope = yield* Scope.fork(yield* Effect.scope, "sequential")
   return yield* openConnection(server, options).pipe(
     Scope.provide(connectionScope),
     Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(connectionScope, exit) : Effect.void))
