@@ -26,7 +26,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
-import { nodeBundle } from "../scripts/build/NodeBundle.ts"
+import { cliBundle } from "../scripts/build/NodeBundle.ts"
 import type { Profile } from "./support/CpuProfile.ts"
 
 const floor = process.argv.includes("--floor")
@@ -37,16 +37,11 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 
 const work = mkdtempSync(join(tmpdir(), "mcpgate-profile-start-"))
 const dist = join(work, "dist")
+// The launcher imports dist/mcpgate.mjs: the floor's entry takes that name too.
 await build({
-  ...nodeBundle,
-  entryPoints: [join(root, floor ? "bench/support/floors/HttpHello.ts" : "packages/cli/src/bin.ts")],
-  outdir: dist,
-  entryNames: "mcpgate", // the floor too: the launcher imports dist/mcpgate.mjs
-  chunkNames: "chunk-[hash]",
-  outExtension: { ".js": ".mjs" },
-  splitting: true,
-  minify: false,
-  external: ["@napi-rs/keyring"]
+  ...cliBundle(dist),
+  ...(floor ? { entryPoints: [join(root, "bench/support/floors/HttpHello.ts")] } : {}),
+  minify: false
 })
 cpSync(join(root, "packages/cli/dist/web"), join(dist, "web"), { recursive: true })
 const launcher = join(work, "mcpgate.mjs")

@@ -11,24 +11,13 @@
 import * as fs from "node:fs/promises"
 import { build } from "esbuild"
 import { buildWeb, distDirectory } from "../packages/server/web/build.ts"
-import { nodeBundle } from "./build/NodeBundle.ts"
+import { cliBundle } from "./build/NodeBundle.ts"
 
 await buildWeb()
 
 await fs.rm("packages/cli/dist", { recursive: true, force: true })
 
-await build({
-  entryPoints: ["packages/cli/src/bin.ts"],
-  outdir: "packages/cli/dist",
-  entryNames: "mcpgate",
-  chunkNames: "chunk-[hash]",
-  outExtension: { ".js": ".mjs" },
-  splitting: true,
-  ...nodeBundle,
-  sourcemap: "linked",
-  // Native addons are loaded at run time from the CLI package's own node_modules.
-  external: ["@napi-rs/keyring"]
-})
+await build({ ...cliBundle("packages/cli/dist"), sourcemap: "linked" })
 
 await fs.rm("packages/cli/dist/web", { recursive: true, force: true })
 await fs.cp(distDirectory, "packages/cli/dist/web", { recursive: true })

@@ -1,7 +1,8 @@
 /**
- * What every Node bundle of ours is built with: the CLI (scripts/build.ts), the
- * conformance client (scripts/conformance/build.ts) and the start-up benchmark's
- * floors (bench/startup.ts), so that they all pay the same.
+ * What every Node bundle of ours is built with: the CLI (scripts/build.ts, and
+ * unminified by bench/profile-start.ts), the conformance client
+ * (scripts/conformance/build.ts) and the start-up benchmark's floors
+ * (bench/startup.ts), so that they all pay the same.
  */
 import { fileURLToPath } from "node:url"
 import type { BuildOptions, Plugin } from "esbuild"
@@ -74,3 +75,20 @@ export const nodeBundle = {
   },
   logLevel: "warning"
 } satisfies BuildOptions
+
+/**
+ * The CLI's bundle (`outdir`/mcpgate.mjs and its chunks beside it): the gateway and
+ * other parts loaded on demand are separate chunks.
+ */
+export const cliBundle = (outdir: string) =>
+  ({
+    ...nodeBundle,
+    entryPoints: [fileURLToPath(new URL("../../packages/cli/src/bin.ts", import.meta.url))],
+    outdir,
+    entryNames: "mcpgate",
+    chunkNames: "chunk-[hash]",
+    outExtension: { ".js": ".mjs" },
+    splitting: true,
+    // Native addons are loaded at run time from the CLI package's own node_modules.
+    external: ["@napi-rs/keyring"]
+  }) satisfies BuildOptions
