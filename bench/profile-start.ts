@@ -12,11 +12,13 @@
  *     module for effect and by folder for mcpgate;
  *   - else Node itself (bootstrap, timers, sockets outside any of our calls).
  *
- *   node bench/profile-start.ts [runs] [top] [--floor]
+ *   node bench/profile-start.ts [runs] [top] [--floor[=HttpHello|ServeHello]]
  *
- * `--floor` profiles the start-up benchmark's floor instead (bench/support/floors/
- * HttpHello.ts: effect's HTTP server with one `/health` route), bundled the same way,
- * so that the two tables side by side show what the gateway adds. Prints Markdown for
+ * `--floor` profiles one of the start-up benchmark's floors instead (bench/support/
+ * floors/: HttpHello.ts, effect's HTTP server with one `/health` route, the default;
+ * ServeHello.ts, that route under an effect/cli `serve --config` command that decodes
+ * its config), bundled the same way, so that the tables side by side show what the
+ * gateway adds. Prints Markdown for
  * bench/RESULTS.md: the median over the runs of each group.
  */
 import { spawn } from "node:child_process"
@@ -29,8 +31,9 @@ import { build } from "esbuild"
 import { cliBundle } from "../scripts/build/NodeBundle.ts"
 import type { Profile } from "./support/CpuProfile.ts"
 
-const floor = process.argv.includes("--floor")
-const [runsArg, topArg] = process.argv.slice(2).filter((arg) => arg !== "--floor")
+const floorArg = process.argv.find((arg) => arg === "--floor" || arg.startsWith("--floor="))
+const floor = floorArg === undefined ? undefined : (floorArg.split("=")[1] ?? "HttpHello")
+const [runsArg, topArg] = process.argv.slice(2).filter((arg) => arg !== floorArg)
 const runs = Number(runsArg ?? "6")
 const top = Number(topArg ?? "25")
 const root = fileURLToPath(new URL("..", import.meta.url))
@@ -40,7 +43,7 @@ const dist = join(work, "dist")
 // The launcher imports dist/mcpgate.mjs: the floor's entry takes that name too.
 await build({
   ...cliBundle(dist),
-  ...(floor ? { entryPoints: [join(root, "bench/support/floors/HttpHello.ts")] } : {}),
+  ...(floor === undefined ? {} : { entryPoints: [join(root, `bench/support/floors/${floor}.ts`)] }),
   minify: false
 })
 cpSync(join(root, "packages/cli/dist/web"), join(dist, "web"), { recursive: true })
@@ -159,7 +162,7 @@ for (let run = 0; run <= runs; run++) {
       `--cpu-prof-dir=${profiles}`,
       "--cpu-prof-interval=100",
       launcher,
-      ...(floor ? [String(port)] : ["serve", "--config", config])
+      ...(floor === "HttpHello" ? [String(port)] : ["serve", "--config", config])
     ],
     { env, stdio: "ignore" }
   )

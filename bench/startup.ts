@@ -10,12 +10,16 @@
  *     the gateway is built, docs/gateway.md#starting);
  *   - `mcpgate status --json --offline`: spawn → exit vs `node -e` printing `{}`;
  *   - the floors, bundled here as the CLI is: effect's HTTP server with one `/health`
- *     route (support/floors/HttpHello.ts), and an effect/cli program with the
- *     `status` command's flags that prints `{}` (support/floors/CliHello.ts). What
- *     they take is what any start on effect takes before mcpgate's own code runs.
+ *     route (support/floors/HttpHello.ts); the same route served by an effect/cli
+ *     `serve --config` command that reads and decodes its config with Schema, the
+ *     gateway's stack without the gateway (support/floors/ServeHello.ts); and an
+ *     effect/cli program with the `status` command's flags that prints `{}`
+ *     (support/floors/CliHello.ts). What they take is what any start on effect takes
+ *     before mcpgate's own code runs.
  *
  * Goals: serve ≤ 250 ms, status ≤ 120 ms at the median. Each run is a new process
- * (Node's compile cache, which the binary enables, is warm after the first).
+ * (Node's compile cache, which the binary and the floors' launchers enable, is warm
+ * after the warm-up runs: servers are stopped with SIGTERM, so that they write it).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -84,6 +88,18 @@ const exited = (child: ChildProcess): Promise<number | null> =>
     child.once("exit", (code) => resolve(code))
   })
 
+/**
+ * Stops a started server as a service manager would, with SIGTERM (SIGKILL after 5 s):
+ * Node writes its compile cache at exit, so a floor only ever killed would start cold
+ * every time, while the gateway writes its own once listening (ServeCommand.ts).
+ */
+const stop = async (child: ChildProcess): Promise<void> => {
+  child.kill("SIGTERM")
+  const killer = setTimeout(() => child.kill("SIGKILL"), 5_000)
+  await exited(child)
+  clearTimeout(killer)
+}
+
 /** Spawns `args`, polls /health on `port` until it answers 200, kills the process; ms to the first accepted connection and to the answer. */
 const timeToHealth = async (
   args: ReadonlyArray<string>,
@@ -108,8 +124,7 @@ const timeToHealth = async (
     }
     throw new Error(`no answer on /health within 20 s: ${stderr}`)
   } finally {
-    child.kill("SIGKILL")
-    await exited(child)
+    await stop(child)
   }
 }
 
@@ -172,11 +187,13 @@ export const startup: Benchmark = {
         NO_COLOR: "1"
       }
       const config = join(home, "mcpgate.json")
+      const stackConfig = join(home, "floor.json")
       const httpFloor = await bundleFloor("HttpHello", home)
+      const serveFloor = await bundleFloor("ServeHello", home)
       const cliFloor = await bundleFloor("CliHello", home)
       const runs = quick ? 6 : 20
       log(
-        `startup: ${runs} starts of mcpgate serve, of effect's HTTP server alone and of a bare node:http server, rotating`
+        `startup: ${runs} starts of mcpgate serve, of effect's HTTP server alone, of it under effect/cli and of a bare node:http server, rotating`
       )
       const serve = await rotate(
         {
@@ -198,6 +215,11 @@ export const startup: Benchmark = {
           floor: async () => {
             const port = await freePort()
             return timeToHealth([httpFloor, String(port)], port, env)
+          },
+          stack: async () => {
+            const port = await freePort()
+            writeFileSync(stackConfig, JSON.stringify({ server: { host: "127.0.0.1", port } }))
+            return timeToHealth([serveFloor, "serve", "--config", stackConfig], port, env)
           }
         },
         { warmup: 2, samples: runs }
@@ -221,6 +243,7 @@ export const startup: Benchmark = {
       const statusStats = stats(status.gateway)
       const httpFloorStats = stats(serve.floor.map((run) => run.answered))
       const floorCpu = cpuToAnswer(serve.floor)
+      const stackFloorStats = stats(serve.stack.map((run) => run.answered))
       const cliFloorStats = stats(status.floor)
       const rows: Array<Row> = [
         {
@@ -258,6 +281,15 @@ export const startup: Benchmark = {
           candidate: httpFloorStats,
           baseline: bareStats,
           note: `${runs} runs; spread ${spread(httpFloorStats)}.${floorCpu} The least a start on effect's HTTP server takes here, before any of the gateway's code.`
+        },
+        {
+          kind: "latency",
+          benchmark: "startup",
+          comparison:
+            "floor: the same route under an effect/cli `serve --config` command that reads and decodes its config with Schema (the gateway's stack, none of its code), bundled as the CLI: spawn → first answered /health vs a bare node:http server",
+          candidate: stackFloorStats,
+          baseline: bareStats,
+          note: `${runs} runs; spread ${spread(stackFloorStats)}.${cpuToAnswer(serve.stack)} What \`serve\` costs on effect/cli, Schema and effect's HTTP server before the gateway's own code: ${stackFloorStats.p50 < 250 ? `the goal leaves the gateway ${(250 - stackFloorStats.p50).toFixed(0)} ms over it` : "over the goal before any of the gateway's code"}.`
         },
         {
           kind: "latency",

@@ -3,11 +3,12 @@
  * the time): commands that neither connect nor touch the keychain start without the
  * gateway's code, the keychain's native module and node:child_process; `serve`
  * answers without Node's internal undici, which node:http's lazy `WebSocket` loads,
- * and without the MCP SDK, which it loads on the first connection or `/mcp` session.
+ * and without the MCP SDK, which it loads on the first connection or `/mcp` session;
+ * and it writes Node's compile cache as soon as it listens.
  */
 import { execFile, spawn } from "node:child_process"
 import { once } from "node:events"
-import { readFileSync, writeFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
@@ -56,6 +57,19 @@ const loadsMcpSdk = (urls: ReadonlyArray<string>) =>
     (url) => url.startsWith("file:") && readFileSync(fileURLToPath(url), "utf8").includes('"$ZodType"')
   )
 
+/** Polls `/health` on `port` (every 10 ms, up to 20 s): whether it answered 200. */
+const answersHealth = async (port: number): Promise<boolean> => {
+  for (let attempt = 0; attempt < 2000; attempt++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
+      (response) => response.status === 200,
+      () => false
+    )
+    if (ok) return true
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return false
+}
+
 /**
  * What `mcpgate serve` loaded by the time it answered `/health` (and did `then`, if
  * given) and was stopped with SIGINT.
@@ -83,13 +97,7 @@ const serveLoads = async (
   const exited = once(child, "exit")
   let answered = false
   try {
-    for (let attempt = 0; attempt < 2000 && !answered; attempt++) {
-      answered = await fetch(`http://127.0.0.1:${port}/health`).then(
-        (response) => response.status === 200,
-        () => false
-      )
-      if (!answered) await new Promise((resolve) => setTimeout(resolve, 10))
-    }
+    answered = await answersHealth(port)
     if (answered && then !== undefined) await then(`http://127.0.0.1:${port}`)
   } finally {
     child.kill("SIGINT")
@@ -168,5 +176,35 @@ describe("start-up", () => {
     })
     assert.isTrue(mcp.answered)
     assert.isTrue(loadsMcpSdk(mcp.lines), "the /mcp session loaded the MCP SDK")
+  })
+
+  it("serve writes Node's compile cache once listening, so a start after a SIGKILL is not cold", {
+    timeout: 60_000
+  }, async () => {
+    const { env, home } = sandbox()
+    const port = await Effect.runPromise(freePort)
+    const config = join(home, "mcpgate.json")
+    writeFileSync(config, JSON.stringify({ mcpServers: {}, server: { host: "127.0.0.1", port } }))
+    // bin/mcpgate.js enables the cache in NODE_COMPILE_CACHE's directory; Node itself writes it only at exit.
+    const cache = join(home, "compile-cache")
+    const child = spawn(process.execPath, [binary, "serve", "--config", config], {
+      env: { ...env, NODE_COMPILE_CACHE: cache },
+      cwd: home,
+      stdio: "ignore"
+    })
+    const exited = once(child, "exit")
+    let answered = false
+    try {
+      answered = await answersHealth(port)
+    } finally {
+      child.kill("SIGKILL")
+      await exited
+    }
+    assert.isTrue(answered, "serve answered /health")
+    // One entry per module compiled: the launcher, the CLI's entry and the chunks serve loaded (~55).
+    const entries = readdirSync(cache, { recursive: true, withFileTypes: true }).filter((entry) =>
+      entry.isFile()
+    )
+    assert.isAtLeast(entries.length, 20, `compile cache entries after SIGKILL: ${entries.length}`)
   })
 })

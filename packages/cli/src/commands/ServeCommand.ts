@@ -1,6 +1,7 @@
 /**
  * `mcpgate serve`: launches the gateway's HTTP server until SIGINT/SIGTERM.
  */
+import module from "node:module"
 import { ConfigFile } from "@mcpgate/core/ConfigFile"
 import type { ListeningInfo } from "@mcpgate/server/Gateway"
 import { Effect, Layer, Option, Redacted } from "effect"
@@ -65,6 +66,9 @@ export const serve = Command.make(
             )
             yield* Output.errorLine(`  ${Redacted.value(info.adminToken.value)}`)
           }
+          // Node writes its compile cache (enabled by bin/mcpgate.js) at exit, which a gateway stopped with
+          // SIGKILL never reaches: written now, the next start finds the code of this one compiled.
+          module.flushCompileCache?.()
         })
       yield* Layer.launch(
         Gateway.layer({
