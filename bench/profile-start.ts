@@ -18,8 +18,8 @@
  * floors/: HttpHello.ts, effect's HTTP server with one `/health` route, the default;
  * ServeHello.ts, that route under an effect/cli `serve --config` command that decodes
  * its config), bundled the same way, so that the tables side by side show what the
- * gateway adds. Prints Markdown for
- * bench/RESULTS.md: the median over the runs of each group.
+ * gateway adds. Prints Markdown for bench/RESULTS.md: the median over the runs of each
+ * group.
  */
 import { spawn } from "node:child_process"
 import { once } from "node:events"
